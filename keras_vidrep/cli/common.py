@@ -1,0 +1,59 @@
+"""Flags generated from `Config` fields, and the one-line error handling every command shares."""
+import dataclasses
+import os
+import sys
+
+from absl import flags, logging
+
+from keras_vidrep.config import Config
+from keras_vidrep.errors import VidrepError
+
+
+def define_config_flags(flag_values=flags.FLAGS):
+    """Defines one absl flag per `Config` field, with the field's default, help text and choices."""
+    for field in dataclasses.fields(Config):
+        help_text, choices = field.metadata["help"], field.metadata["choices"]
+        if choices:
+            flags.DEFINE_enum(field.name, field.default, choices, help_text, flag_values=flag_values)
+        elif field.type is bool:
+            flags.DEFINE_bool(field.name, field.default, help_text, flag_values=flag_values)
+        elif field.type is int:
+            flags.DEFINE_integer(field.name, field.default, help_text, flag_values=flag_values)
+        elif field.type is float:
+            flags.DEFINE_float(field.name, field.default, help_text, flag_values=flag_values)
+        elif field.type is str:
+            flags.DEFINE_string(field.name, field.default, help_text, flag_values=flag_values)
+        else:  # tuples of ints
+            flags.DEFINE_list(field.name, [str(v) for v in field.default], help_text, flag_values=flag_values)
+
+
+def config_from_flags(flag_values=flags.FLAGS):
+    """A validated Config from the parsed flags."""
+    values = {f.name: flag_values[f.name].value for f in dataclasses.fields(Config)}
+    try:
+        values["units"] = tuple(int(u) for u in values["units"])
+    except ValueError:
+        raise VidrepError(f"`units` must be comma-separated integers, got {','.join(values['units'])!r}") from None
+    return Config(**values).validate()
+
+
+def quiet_tensorflow():
+    """Keeps TensorFlow's own INFO chatter (C++ and Python) off the terminal; warnings still show."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("WARNING")
+
+
+def run_main(main, program):
+    """Runs `main()`, turning user errors into one line on stderr and exit code 2 (no traceback)."""
+    quiet_tensorflow()
+    try:
+        main()
+    except VidrepError as e:
+        logging.flush()
+        print(f"{program}: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(f"{program}: interrupted", file=sys.stderr)
+        sys.exit(130)

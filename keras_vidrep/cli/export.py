@@ -1,0 +1,30 @@
+"""vidrep-export: writes the SavedModel of a model directory's latest (or a chosen) checkpoint."""
+from absl import app, flags
+
+from keras_vidrep.cli import common
+
+flags.DEFINE_string("model_dir", None, "Model directory written by vidrep-train.", required=True)
+flags.DEFINE_string("export_dir", "", "Destination; empty means saved_models/<experiment>.")
+flags.DEFINE_string("checkpoint", "", "A checkpoint prefix to export instead of the latest.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+
+    def go():
+        from keras_vidrep.export import export_checkpoint
+
+        path = export_checkpoint(FLAGS.model_dir, FLAGS.export_dir, FLAGS.checkpoint)
+        print(path)
+
+    common.run_main(go, "vidrep-export")
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,31 @@
+"""vidrep-train: trains a model from flags (usually `--flagfile=configs/<experiment>.cfg`)."""
+import json
+
+from absl import app, flags
+
+from keras_vidrep.cli import common
+
+common.define_config_flags()
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+
+    def go():
+        config = common.config_from_flags()
+        from keras_vidrep.training import loop  # imports TensorFlow; after flag parsing so --help is fast
+
+        result = loop.train(config)
+        print(json.dumps({"model_dir": config.model_dir, "final_validation": result}, sort_keys=True))
+
+    common.run_main(go, "vidrep-train")
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,1 @@
+"""Data sources → numpy arrays → tf.data pipelines. Nothing here imports a model."""

@@ -1,0 +1,124 @@
+"""Bouncing (Moving) MNIST, generated on the fly with the original rules, vectorized and seeded.
+
+The rules (one digit):
+  * start position (x, y) ~ U[0, 1)^2, direction theta ~ U[0, 2*pi), velocity (cos theta, sin theta) * step_length;
+  * every frame, first take the step, then record the position (so frame 0 is already one step from the start);
+  * a coordinate that reaches <= 0 or >= 1 is clamped to the edge and that velocity component flips;
+  * pixel offset = int((canvas_size - digit_size) * position): x gives the column, y the row;
+  * digits in one frame are combined with an elementwise maximum.
+
+Digits are taken in the order of a shuffled permutation of the digit set that is reshuffled after every pass, as the
+original does. Each sequence is a pure function of (seed, stream, sample number), so a stream can be resumed at any
+step and split across replicas without changing what is generated.
+"""
+import numpy as np
+
+from keras_vidrep.errors import ConfigError
+
+TRAIN_STREAM, VALIDATION_STREAM = 0, 1
+
+
+class BouncingMNIST:
+    """Generates Bouncing MNIST sequences.
+
+    Args:
+      digits: float32 array (N, digit_size, digit_size) in [0, 1].
+      canvas_size: height and width of the canvas in pixels.
+      num_digits: digits per sequence.
+      seq_length: frames per sequence.
+      step_length: distance per frame as a fraction of the free range (canvas_size - digit_size).
+      seed: base seed.
+      stream: separates independent streams that share a seed (training vs validation).
+    """
+
+    def __init__(self, digits, canvas_size=64, num_digits=2, seq_length=20, step_length=0.1, seed=0,
+                 stream=TRAIN_STREAM):
+        digits = np.asarray(digits, np.float32)
+        if digits.ndim != 3 or digits.shape[1] != digits.shape[2] or len(digits) == 0:
+            raise ConfigError(f"`digits` must be a non-empty (N, S, S) array, got shape {digits.shape}")
+        if digits.shape[1] > canvas_size:
+            raise ConfigError(f"digit size {digits.shape[1]} exceeds `canvas_size` {canvas_size}")
+        for name, value in (("num_digits", num_digits), ("seq_length", seq_length)):
+            if int(value) != value or value <= 0:
+                raise ConfigError(f"`{name}` must be a positive integer, got {value!r}")
+        self.digits = digits
+        self.digit_size = digits.shape[1]
+        self.canvas_size = int(canvas_size)
+        self.num_digits = int(num_digits)
+        self.seq_length = int(seq_length)
+        self.step_length = float(step_length)
+        self.seed = int(seed)
+        self.stream = int(stream)
+        self._permutations = {}
+
+    def positions(self, sample_ids):
+        """Float trajectories in [0, 1]: (y, x), each (n, num_digits, seq_length)."""
+        sample_ids = np.asarray(sample_ids, np.int64).reshape(-1)
+        draws = np.stack([np.random.default_rng([self.seed, self.stream, int(i)]).random((3, self.num_digits))
+                          for i in sample_ids]) if len(sample_ids) else np.zeros((0, 3, self.num_digits))
+        y, x, theta = draws[:, 0].copy(), draws[:, 1].copy(), draws[:, 2] * 2.0 * np.pi
+        v_y, v_x = np.sin(theta), np.cos(theta)
+        ys = np.empty(y.shape + (self.seq_length,))
+        xs = np.empty_like(ys)
+        for t in range(self.seq_length):
+            y = y + v_y * self.step_length
+            x = x + v_x * self.step_length
+            y, v_y = _bounce(y, v_y)
+            x, v_x = _bounce(x, v_x)
+            ys[..., t], xs[..., t] = y, x
+        return ys, xs
+
+    def pixel_offsets(self, sample_ids):
+        """Top-left corners (rows, cols) of each digit, int arrays (n, num_digits, seq_length)."""
+        ys, xs = self.positions(sample_ids)
+        free = self.canvas_size - self.digit_size
+        return (free * ys).astype(np.int32), (free * xs).astype(np.int32)
+
+    def digit_indices(self, sample_ids):
+        """Index into `digits` of each digit, (n, num_digits): a walk over reshuffled permutations."""
+        count = len(self.digits)
+        k = np.asarray(sample_ids, np.int64).reshape(-1, 1) * self.num_digits + np.arange(self.num_digits)
+        epochs, positions = np.divmod(k, count)
+        out = np.empty_like(k)
+        for epoch in np.unique(epochs):
+            mask = epochs == epoch
+            out[mask] = self._permutation(int(epoch))[positions[mask]]
+        return out
+
+    def _permutation(self, epoch):
+        if epoch not in self._permutations:
+            if len(self._permutations) > 4:
+                self._permutations.pop(min(self._permutations))
+            rng = np.random.default_rng([self.seed, self.stream, 2**31 + epoch])
+            self._permutations[epoch] = rng.permutation(len(self.digits))
+        return self._permutations[epoch]
+
+    def sequences(self, sample_ids):
+        """Renders the given samples: float32 (n, seq_length, canvas_size, canvas_size) in [0, 1]."""
+        sample_ids = np.asarray(sample_ids, np.int64).reshape(-1)
+        rows, cols = self.pixel_offsets(sample_ids)
+        chosen = self.digits[self.digit_indices(sample_ids)]  # (n, D, S, S)
+        n, size = len(sample_ids), self.digit_size
+        out = np.zeros((n, self.seq_length, self.canvas_size, self.canvas_size), np.float32)
+        offsets = np.arange(size)
+        b = np.arange(n)[:, None, None, None]
+        t = np.arange(self.seq_length)[None, :, None, None]
+        for d in range(self.num_digits):
+            layer = np.zeros_like(out)
+            r = rows[:, d, :, None, None] + offsets[:, None]  # (n, T, S, 1)
+            c = cols[:, d, :, None, None] + offsets[None, :]  # (n, T, 1, S)
+            layer[b, t, r, c] = chosen[:, d, None]
+            np.maximum(out, layer, out=out)
+        return out
+
+    def batch(self, step, batch_size, start=0, count=None):
+        """Rows [start, start + count) of the global batch number `step` (all of it by default)."""
+        count = batch_size - start if count is None else count
+        first = int(step) * int(batch_size) + int(start)
+        return self.sequences(np.arange(first, first + count))
+
+
+def _bounce(position, velocity):
+    """Clamps to [0, 1] and flips the velocity component of every coordinate that reached an edge."""
+    hit = (position <= 0.0) | (position >= 1.0)
+    return np.clip(position, 0.0, 1.0), np.where(hit, -velocity, velocity)

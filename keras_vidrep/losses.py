@@ -1,0 +1,42 @@
+"""Per-example frame losses (keras.ops), reported the paper's way: summed over pixels, averaged over frames.
+
+Each function returns one value per sequence, shape (batch,); the training loop averages over the global batch.
+"""
+from keras import ops
+
+
+def bernoulli_nats_per_frame(targets, logits):
+    """Bernoulli cross-entropy in nats, summed over pixels and averaged over frames.
+
+    Computed from logits in the numerically stable form max(l, 0) - l*t + log(1 + exp(-|l|)).
+
+    Args:
+      targets: (batch, frames, pixels) in [0, 1].
+      logits: (batch, frames, pixels).
+    """
+    per_pixel = ops.relu(logits) - logits * targets + ops.log1p(ops.exp(-ops.abs(logits)))
+    return ops.mean(ops.sum(per_pixel, axis=-1), axis=-1)
+
+
+def squared_error_per_frame(targets, outputs):
+    """0.5 * squared error, summed over pixels and averaged over frames (real-valued data, linear output)."""
+    return ops.mean(0.5 * ops.sum(ops.square(outputs - targets), axis=-1), axis=-1)
+
+
+def frame_loss(output):
+    """The per-example loss for a model's `output` kind (`sigmoid` or `linear`), taking (targets, logits)."""
+    losses = {"sigmoid": bernoulli_nats_per_frame, "linear": squared_error_per_frame}
+    if output not in losses:
+        raise ValueError(f"`output` must be one of {', '.join(losses)}, got {output!r}")
+    return losses[output]
+
+
+def composite_losses(model, inputs, futures, logits):
+    """Per-example losses of a CompositeModel's `forward` logits: dict `reconstruction` / `future` → (batch,)."""
+    loss = frame_loss(model.output_kind)
+    out = {}
+    if "reconstruction" in logits:
+        out["reconstruction"] = loss(ops.flip(inputs, axis=1), logits["reconstruction"])
+    if "future" in logits:
+        out["future"] = loss(futures[:, :ops.shape(logits["future"])[1]], logits["future"])
+    return out

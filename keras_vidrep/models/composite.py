@@ -1,0 +1,198 @@
+"""The composite LSTM model: an encoder, a reconstruction decoder and a future predictor (keras.ops only).
+
+  * The encoder reads the input frames x_0 .. x_{T-1}.
+  * The reconstruction decoder outputs the input frames in reverse order: step t targets x_{T-1-t}.
+  * The future predictor outputs the next frames: step t targets x_{T+t}.
+  * Both decoders start from the encoder's final (h, c) of every layer and have their own weights.
+  * A conditional decoder reads a zero frame at step 0 and the previous target frame after that. The reconstruction
+    decoder always reads ground truth; the future predictor reads ground truth when teacher-forced (training) and
+    its own output otherwise (free-running inference).
+
+Outputs are logits (`forward`) or frames (`call`, `reconstruct`, `predict_future`): sigmoid probabilities for
+binary data, the linear output itself for real-valued data.
+"""
+import keras
+from keras import ops
+
+from keras_vidrep.models.lstm import INITIALIZERS, LSTMStack
+
+MODEL_TYPES = ("composite", "autoencoder", "future")
+OUTPUTS = ("sigmoid", "linear")
+
+
+@keras.saving.register_keras_serializable(package="keras_vidrep")
+class CompositeModel(keras.Model):
+    """Unsupervised video model: LSTM encoder + reconstruction decoder and/or future predictor.
+
+    Args:
+      frame_dim: pixels (features) per flattened frame.
+      units: state sizes, one per LSTM layer (shared by encoder and decoders).
+      input_frames: frames the encoder reads (and the reconstruction decoder outputs).
+      future_frames: frames the future predictor outputs by default.
+      model_type: `composite`, `autoencoder` (reconstruction only) or `future` (future prediction only).
+      conditional_reconstruction: the reconstruction decoder reads the previous target frame.
+      conditional_future: the future predictor reads the previous frame.
+      peepholes: peephole connections in every LSTM.
+      output: `sigmoid` (binary data, Bernoulli cross-entropy) or `linear` (real-valued, squared error).
+      initializer: `keras` or `original` (see `LSTMCell`).
+      seed: initializer seed.
+    """
+
+    def __init__(self, frame_dim, units=(256,), input_frames=10, future_frames=10, model_type="composite",
+                 conditional_reconstruction=False, conditional_future=False, peepholes=False, output="sigmoid",
+                 initializer="keras", seed=None, **kwargs):
+        super().__init__(**kwargs)
+        for name, value in (("frame_dim", frame_dim), ("input_frames", input_frames)):
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
+        if model_type not in MODEL_TYPES:
+            raise ValueError(f"`model_type` must be one of {', '.join(MODEL_TYPES)}, got {model_type!r}")
+        if output not in OUTPUTS:
+            raise ValueError(f"`output` must be one of {', '.join(OUTPUTS)}, got {output!r}")
+        if initializer not in INITIALIZERS:
+            raise ValueError(f"`initializer` must be one of {', '.join(INITIALIZERS)}, got {initializer!r}")
+        if model_type != "autoencoder" and (not isinstance(future_frames, int) or future_frames <= 0):
+            raise ValueError(f"`future_frames` must be a positive integer for model_type={model_type}, "
+                             f"got {future_frames!r}")
+        self.frame_dim = frame_dim
+        self.units = [int(u) for u in units]
+        self.input_frames = input_frames
+        self.future_frames = future_frames
+        self.model_type = model_type
+        self.conditional_reconstruction = bool(conditional_reconstruction)
+        self.conditional_future = bool(conditional_future)
+        self.peepholes = bool(peepholes)
+        self.output_kind = output
+        self.initializer = initializer
+        self.seed = seed
+
+        def stack(name, k):
+            return LSTMStack(self.units, peepholes, initializer, seed=None if seed is None else seed + 1000 * k,
+                             name=name)
+
+        def readout(name, k):
+            init = ("glorot_uniform" if initializer == "keras" else
+                    keras.initializers.RandomUniform(-0.01, 0.01, seed=None if seed is None else seed + 1000 * k))
+            return keras.layers.Dense(frame_dim, kernel_initializer=init, name=name)
+
+        self.encoder = stack("encoder", 0)
+        self.reconstruction_decoder = stack("reconstruction_decoder", 1) if self.reconstructs else None
+        self.reconstruction_readout = readout("reconstruction_readout", 2) if self.reconstructs else None
+        self.future_decoder = stack("future_decoder", 3) if self.predicts else None
+        self.future_readout = readout("future_readout", 4) if self.predicts else None
+
+    @property
+    def reconstructs(self):
+        return self.model_type in ("composite", "autoencoder")
+
+    @property
+    def predicts(self):
+        return self.model_type in ("composite", "future")
+
+    def build(self, input_shape):
+        self.encoder.build((None, self.frame_dim))
+        top = self.units[-1]
+        if self.reconstructs:
+            self.reconstruction_decoder.build((None, self.frame_dim if self.conditional_reconstruction else 0))
+            self.reconstruction_readout.build((None, top))
+        if self.predicts:
+            self.future_decoder.build((None, self.frame_dim if self.conditional_future else 0))
+            self.future_readout.build((None, top))
+
+    def activate(self, logits):
+        """Frames from logits: sigmoid for binary data, identity for real-valued data."""
+        return ops.sigmoid(logits) if self.output_kind == "sigmoid" else logits
+
+    def encode(self, inputs):
+        """The representation: the encoder's final (h, c) of every layer after reading `inputs` (B, T, D)."""
+        _, states = self.encoder.run(inputs, self.encoder.zero_state(ops.shape(inputs)[0], inputs.dtype))
+        return states
+
+    def forward(self, inputs, futures=None, teacher_forcing=False, future_steps=None):
+        """Logits of both decoders.
+
+        Args:
+          inputs: input frames (B, input_frames, frame_dim).
+          futures: ground-truth future frames (B, K, frame_dim); needed only for a teacher-forced conditional
+            future predictor.
+          teacher_forcing: feed a conditional future predictor ground truth rather than its own output.
+          future_steps: frames to predict (default `future_frames`, or K when teacher-forced).
+
+        Returns:
+          dict with `reconstruction` (B, input_frames, frame_dim) and/or `future` (B, steps, frame_dim) logits;
+          reconstruction step t corresponds to input frame input_frames-1-t.
+        """
+        states = self.encode(inputs)
+        out = {}
+        if self.reconstructs:
+            out["reconstruction"] = self._reconstruction_logits(inputs, states)
+        if self.predicts:
+            out["future"] = self._future_logits(states, futures, teacher_forcing, future_steps)
+        return out
+
+    def _reconstruction_logits(self, inputs, states):
+        targets = ops.flip(inputs, axis=1) if self.conditional_reconstruction else None
+        return self._decode(self.reconstruction_decoder, self.reconstruction_readout, states, ops.shape(inputs)[1],
+                            targets)
+
+    def _future_logits(self, states, futures=None, teacher_forcing=False, steps=None):
+        if self.conditional_future and teacher_forcing:
+            if futures is None:
+                raise ValueError("teacher forcing a conditional future predictor needs `futures`")
+            return self._decode(self.future_decoder, self.future_readout, states, ops.shape(futures)[1], futures)
+        return self._decode(self.future_decoder, self.future_readout, states, steps or self.future_frames, None,
+                            feedback=self.conditional_future)
+
+    def _decode(self, decoder, readout, states, steps, targets, feedback=False):
+        """Runs a decoder for `steps` from `states`.
+
+        With `targets`, it is conditional and teacher-forced (input: zero, then targets[:, :-1]); with `feedback`,
+        it is conditional and free-running (input: zero, then its own previous output); otherwise it has no input.
+        """
+        batch = ops.shape(states[0][0])[0]
+        if targets is not None:
+            zero = ops.zeros_like(targets[:, :1])
+            hidden, _ = decoder.run(ops.concatenate([zero, targets[:, :-1]], axis=1), states)
+            return readout(hidden)
+        frame = ops.zeros((batch, self.frame_dim), states[0][0].dtype) if feedback else None
+        logits = []
+        for _ in range(int(steps)):
+            h, states = decoder.step(frame, states)
+            logits.append(readout(h))
+            if feedback:
+                frame = self.activate(logits[-1])
+        return ops.stack(logits, axis=1)
+
+    def call(self, inputs, training=False):
+        """Free-running outputs as frames: dict with `reconstruction` and/or `future`."""
+        return {name: self.activate(logits) for name, logits in self.forward(inputs).items()}
+
+    def reconstruct(self, inputs):
+        """Reconstructed input frames, in reverse order (step t is input frame T-1-t)."""
+        if not self.reconstructs:
+            raise ValueError(f"model_type={self.model_type} has no reconstruction decoder")
+        return self.activate(self._reconstruction_logits(inputs, self.encode(inputs)))
+
+    def predict_future(self, inputs, steps=None):
+        """Free-running prediction of the next `steps` frames (default `future_frames`)."""
+        if not self.predicts:
+            raise ValueError(f"model_type={self.model_type} has no future predictor")
+        return self.activate(self._future_logits(self.encode(inputs), steps=steps))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(frame_dim=self.frame_dim, units=self.units, input_frames=self.input_frames,
+                      future_frames=self.future_frames, model_type=self.model_type,
+                      conditional_reconstruction=self.conditional_reconstruction,
+                      conditional_future=self.conditional_future, peepholes=self.peepholes,
+                      output=self.output_kind, initializer=self.initializer, seed=self.seed)
+        return config
+
+
+def from_config(config):
+    """The CompositeModel a `keras_vidrep.config.Config` describes, built (weights created)."""
+    model = CompositeModel(config.frame_dim, config.units, config.input_frames, config.future_frames, config.model,
+                           config.conditional_reconstruction, config.conditional_future, config.peepholes,
+                           config.output, config.initializer, seed=config.seed)
+    model.build((None, config.input_frames, config.frame_dim))
+    return model

@@ -1,0 +1,1 @@
+"""TensorFlow-only training machinery: tf.distribute strategy, custom loop, checkpoints, TensorBoard summaries."""

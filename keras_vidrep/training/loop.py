@@ -1,0 +1,236 @@
+"""The custom distributed training loop: `strategy.run(step, args=(next(iterator),))` inside a tf.function.
+
+Everything a run writes goes under `model_dir`: config.json, checkpoints/, train/ and validation/ TensorBoard events;
+the SavedModel goes to the export directory at the end. Re-running with the same `model_dir` resumes at the last
+checkpoint, and the data stream resumes at that step too.
+"""
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tqdm import tqdm
+
+from keras_vidrep import losses, viz
+from keras_vidrep.config import ARCHITECTURE_KEYS, CONFIG_FILE, Config
+from keras_vidrep.data import pipeline
+from keras_vidrep.errors import ConfigError, VidrepError
+from keras_vidrep.export import export_saved_model
+from keras_vidrep.models import composite
+from keras_vidrep.training import checkpoints
+from keras_vidrep.training.strategy import build_strategy
+from keras_vidrep.training.summaries import SummaryWriters
+
+IMAGE_SEQUENCES = 4  # sequences shown in each TensorBoard image summary
+
+
+class NonFiniteLossError(VidrepError):
+    """Training produced a NaN or Inf loss."""
+
+
+def build_optimizer(config):
+    """The Keras optimizer a config names."""
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(config.learning_rate)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(config.learning_rate, momentum=config.momentum)
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(config.learning_rate, momentum=config.momentum)
+    raise ConfigError(f"`optimizer` must be adam, sgd or rmsprop, got {config.optimizer!r}")
+
+
+def prepare_model_dir(config):
+    """Creates model_dir, refuses to resume a run of another architecture, and writes config.json."""
+    if not config.model_dir:
+        raise ConfigError("`model_dir` is required")
+    try:
+        os.makedirs(config.model_dir, exist_ok=True)
+        probe = os.path.join(config.model_dir, ".write_test")
+        with open(probe, "w", encoding="utf-8"):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise ConfigError(f"`model_dir` {config.model_dir!r} is not writable ({e.strerror})") from None
+    if os.path.isfile(os.path.join(config.model_dir, CONFIG_FILE)):
+        previous = Config.load(config.model_dir)
+        changed = [f"{k}: {getattr(previous, k)!r} -> {getattr(config, k)!r}" for k in ARCHITECTURE_KEYS
+                   if getattr(previous, k) != getattr(config, k)]
+        if changed:
+            raise ConfigError(f"`model_dir` {config.model_dir!r} holds a run with a different model ("
+                              f"{'; '.join(changed)}); use a new `model_dir`")
+    config.save(config.model_dir)
+
+
+class Trainer:
+    """Builds the strategy, model, optimizer, data and checkpoints of one run and trains it.
+
+    Args:
+      config: a validated `Config`.
+    """
+
+    def __init__(self, config):
+        self.config = config
+        self.strategy = build_strategy(config.strategy, config.cpu_replicas)
+        replicas = self.strategy.num_replicas_in_sync
+        if config.batch_size % replicas:
+            raise ConfigError(f"`batch_size` {config.batch_size} is not divisible by the {replicas} replicas")
+        prepare_model_dir(config)
+        keras.utils.set_random_seed(config.seed)
+        with self.strategy.scope():
+            self.model = composite.from_config(config)
+            self.optimizer = build_optimizer(config)
+            self.optimizer.build(self.model.trainable_variables)
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
+                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.manager = checkpoints.checkpoint_manager(config.model_dir, self.model, self.optimizer, self.step,
+                                                      config.keep_checkpoints)
+        self.restored = checkpoints.restore_latest(self.manager)
+        self.summaries = SummaryWriters(config.model_dir)
+        params = sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)
+        logging.info("%s model, %s parameters; global batch %d = %d replica(s) x %d per replica", config.model,
+                     f"{params:,}", config.batch_size, replicas, config.batch_size // replicas)
+        self._train_step = self._make_train_step()
+        self._eval_step = tf.function(self._eval_losses)
+
+    def _make_train_step(self):
+        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+        global_batch = self.config.batch_size
+        clipnorm = self.config.clipnorm
+
+        def replica_step(inputs, futures):
+            with tf.GradientTape() as tape:
+                logits = model.forward(inputs, futures, teacher_forcing=True)
+                per_example = losses.composite_losses(model, inputs, futures, logits)
+                total = tf.add_n(list(per_example.values()))
+                loss = tf.nn.compute_average_loss(total, global_batch_size=global_batch)
+            grads = tape.gradient(loss, model.trainable_variables)
+            if clipnorm:
+                grads = _clip_global_norm_across_replicas(grads, clipnorm)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            per_example["total"] = total
+            return {k: tf.nn.compute_average_loss(v, global_batch_size=global_batch) for k, v in per_example.items()}
+
+        @tf.function
+        def train_step(iterator):
+            results = strategy.run(replica_step, args=next(iterator))
+            self.step.assign_add(1)
+            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in results.items()}
+
+        return train_step
+
+    def _eval_losses(self, inputs, futures):
+        """Summed per-example losses of a batch: free-running, and teacher-forced where that differs."""
+        out = {}
+        free = self.model.forward(inputs)
+        for name, value in losses.composite_losses(self.model, inputs, futures, free).items():
+            out[name] = tf.reduce_sum(value)
+        if self.model.predicts and self.model.conditional_future:
+            forced = self.model.forward(inputs, futures, teacher_forcing=True)
+            out["future_teacher_forced"] = tf.reduce_sum(
+                losses.composite_losses(self.model, inputs, futures, forced)["future"])
+        return out
+
+    def evaluate(self, val_sequences):
+        """Mean per-frame losses (nats/frame for sigmoid output) over the validation set."""
+        totals, count = {}, 0
+        for inputs, futures in pipeline.array_dataset(val_sequences, self.config.batch_size,
+                                                      self.config.input_frames, self.config.future_frames):
+            for name, value in self._eval_step(inputs, futures).items():
+                totals[name] = totals.get(name, 0.0) + float(value)
+            count += int(inputs.shape[0])
+        result = {name: value / count for name, value in totals.items()}
+        if "reconstruction" in result and "future" in result:
+            result["total"] = result["reconstruction"] + result["future"]
+        return result
+
+    def write_images(self, step, val_sequences):
+        """TensorBoard strips: ground truth (top) against reconstruction | free-running prediction (bottom)."""
+        cfg = self.config
+        shown = val_sequences[:IMAGE_SEQUENCES]
+        inputs, futures = pipeline.split_frames(shown, cfg.input_frames, cfg.future_frames)
+        outputs = {k: np.asarray(v).reshape(len(shown), -1, *cfg.frame_shape) for k, v in self.model(inputs).items()}
+        strips = [viz.comparison_strip(seq[:cfg.input_frames], seq[cfg.input_frames:cfg.input_frames +
+                                                                   cfg.future_frames],
+                                       outputs.get("reconstruction", [None] * len(shown))[i],
+                                       outputs.get("future", [None] * len(shown))[i])
+                  for i, seq in enumerate(shown)]
+        self.summaries.images("validation", step, "sequences", strips,
+                              "Top: input frames then true future. Bottom: reconstruction (in input order) then "
+                              "free-running prediction.")
+
+    def train(self):
+        """Trains up to `train_steps`, then saves a final checkpoint and (optionally) exports. Returns final
+        validation losses."""
+        cfg = self.config
+        start = int(self.step.numpy())
+        if start >= cfg.train_steps:
+            logging.info("model_dir already at step %d >= train_steps %d; nothing to train", start, cfg.train_steps)
+        generator = pipeline.bouncing_generator(cfg, "train")
+        val_sequences = pipeline.validation_sequences(cfg)
+        dataset = self.strategy.distribute_datasets_from_function(
+            lambda ctx: pipeline.train_dataset(generator, cfg.batch_size, cfg.input_frames, cfg.future_frames,
+                                               start_step=start, input_context=ctx))
+        iterator = iter(dataset)
+        running, window_start, window_steps = {}, time.perf_counter(), 0
+        val = {}
+        bar = tqdm(total=cfg.train_steps, initial=start, desc="train", unit="step", dynamic_ncols=True,
+                   mininterval=1.0)
+        try:
+            for step in range(start + 1, cfg.train_steps + 1):
+                results = {k: float(v) for k, v in self._train_step(iterator).items()}
+                if not all(np.isfinite(v) for v in results.values()):
+                    raise NonFiniteLossError(
+                        f"non-finite loss at step {step} ({results}); stopped without saving. The last good "
+                        f"checkpoint is {self.manager.latest_checkpoint or 'none'}")
+                for k, v in results.items():
+                    running[k] = running.get(k, 0.0) + v
+                window_steps += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{results['total']:.1f}", refresh=False)
+                if step % cfg.summary_every == 0 or step == cfg.train_steps:
+                    elapsed = time.perf_counter() - window_start
+                    scalars = {f"loss/{k}": v / window_steps for k, v in running.items()}
+                    scalars["learning_rate"] = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+                    scalars["steps_per_second"] = window_steps / elapsed
+                    self.summaries.scalars("train", step, scalars)
+                    running, window_start, window_steps = {}, time.perf_counter(), 0
+                if step % cfg.eval_every == 0 or step == cfg.train_steps:
+                    val = self.evaluate(val_sequences)
+                    self.summaries.scalars("validation", step, {f"loss/{k}": v for k, v in val.items()})
+                    bar.write(f"step {step}: validation loss per frame (free-running unless marked): " +
+                              ", ".join(f"{k} {v:.1f}" for k, v in val.items()))
+                if step % cfg.image_every == 0 or step == cfg.train_steps:
+                    self.write_images(step, val_sequences)
+                if step % cfg.checkpoint_every == 0:
+                    self.manager.save(checkpoint_number=step)
+        except KeyboardInterrupt:
+            bar.close()
+            path = self.manager.save(checkpoint_number=int(self.step.numpy()))
+            logging.warning("interrupted: saved %s; run the same command again to resume", path)
+            raise
+        bar.close()
+        final = int(self.step.numpy())
+        if self.manager.latest_checkpoint != os.path.join(self.manager.directory, f"ckpt-{final}"):
+            self.manager.save(checkpoint_number=final)
+        self.summaries.flush()
+        if not val:
+            val = self.evaluate(val_sequences)
+        if cfg.export:
+            export_saved_model(self.model, cfg, cfg.resolved_export_dir)
+        return val
+
+
+def _clip_global_norm_across_replicas(grads, clipnorm):
+    """Clips by the global norm of the gradient summed over replicas, so the result does not depend on the
+    replica count. The optimizer sums gradients over replicas again, hence the division by the replica count."""
+    ctx = tf.distribute.get_replica_context()
+    summed = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    clipped, _ = tf.clip_by_global_norm(summed, clipnorm)
+    return [g / ctx.num_replicas_in_sync for g in clipped]
+
+
+def train(config):
+    """Validates `config`, trains, and returns the final validation losses (dict of nats/frame)."""
+    return Trainer(config.validate()).train()

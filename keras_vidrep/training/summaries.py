@@ -1,0 +1,35 @@
+"""TensorBoard summaries: one writer per split (train/, validation/) under the model directory."""
+import os
+
+import numpy as np
+import tensorflow as tf
+
+
+class SummaryWriters:
+    """Scalar and image summaries for the `train` and `validation` splits.
+
+    Args:
+      logdir: the model directory; events go to `logdir/train` and `logdir/validation`.
+      enabled: False gives no-op writers (non-chief workers).
+    """
+
+    def __init__(self, logdir, enabled=True):
+        self._writers = {split: (tf.summary.create_file_writer(os.path.join(logdir, split)) if enabled
+                                 else tf.summary.create_noop_writer())
+                         for split in ("train", "validation")}
+
+    def scalars(self, split, step, values):
+        """Writes each `name: value` of `values` as a scalar at `step`."""
+        with self._writers[split].as_default(step=int(step)):
+            for name, value in values.items():
+                tf.summary.scalar(name, float(value))
+
+    def images(self, split, step, name, images, description=None):
+        """Writes grayscale images (N, H, W) in [0, 1] under `name`."""
+        batch = np.asarray(images, np.float32)[..., None]
+        with self._writers[split].as_default(step=int(step)):
+            tf.summary.image(name, batch, max_outputs=len(batch), description=description)
+
+    def flush(self):
+        for writer in self._writers.values():
+            writer.flush()

@@ -1,0 +1,31 @@
+"""Installs keras_vidrep and its command-line tools."""
+from setuptools import find_packages, setup
+
+setup(
+    name="keras_vidrep",
+    version="0.1.0",
+    description="Unsupervised learning of video representations with LSTMs, in TensorFlow/Keras 3.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["keras_vidrep", "keras_vidrep.*"]),
+    install_requires=[
+        "tensorflow>=2.16",
+        "keras>=3.0",
+        "tensorboard",
+        "tensorflow-datasets",
+        "numpy",
+        "opencv-python-headless",
+        "matplotlib",
+        "scikit-learn",
+        "absl-py",
+        "h5py",
+    ],
+    extras_require={"test": ["pytest"]},
+    entry_points={
+        "console_scripts": [
+            "vidrep-train=keras_vidrep.cli.train:run",
+            "vidrep-export=keras_vidrep.cli.export:run",
+        ]
+    },
+)
