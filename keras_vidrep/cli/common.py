@@ -1,5 +1,6 @@
 """Flags generated from `Config` fields, and the one-line error handling every command shares."""
 import dataclasses
+import logging as logging_module
 import os
 import sys
 
@@ -40,9 +41,7 @@ def config_from_flags(flag_values=flags.FLAGS):
 def quiet_tensorflow():
     """Keeps TensorFlow's own INFO chatter (C++ and Python) off the terminal; warnings still show."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("WARNING")
+    logging_module.getLogger("tensorflow").setLevel(logging_module.WARNING)  # what tf.get_logger() returns
 
 
 def run_main(main, program):

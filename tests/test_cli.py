@@ -1,0 +1,58 @@
+"""The command-line tools as a user runs them: flagfiles, overrides, one-line errors, export."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+BIN = os.path.dirname(sys.executable)
+
+
+def run(tool, *args, cwd):
+    exe = os.path.join(BIN, tool)
+    return subprocess.run([exe, *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    flagfile = root / "tiny.cfg"
+    flagfile.write_text("# a tiny experiment\n--experiment=tiny\n--canvas_size=32\n--digit_size=14\n--units=16\n"
+                        "--batch_size=4\n--train_steps=3\n--checkpoint_every=2\n--summary_every=1\n"
+                        "--eval_every=3\n--image_every=3\n--val_sequences=4\n")
+    result = run("vidrep-train", f"--flagfile={flagfile}", "--model_dir=run", "--train_steps=4", cwd=root)
+    return root, result
+
+
+def test_train_from_flagfile_with_override(trained):
+    root, result = trained
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(summary["final_validation"]) >= {"reconstruction", "future"}
+    saved = json.loads((root / "run" / "config.json").read_text())
+    assert saved["train_steps"] == 4 and saved["units"] == [16] and saved["experiment"] == "tiny"
+    assert (root / "saved_models" / "tiny" / "saved_model.pb").is_file()  # default export location
+    assert (root / "run" / "checkpoints" / "ckpt-4.index").is_file()
+
+
+def test_export_tool(trained):
+    root, _ = trained
+    result = run("vidrep-export", "--model_dir=run", "--export_dir=exported", cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (root / "exported" / "saved_model.pb").is_file()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model_dir=m", "--batch_size=-1"], "`batch_size` must be a positive integer, got -1"),
+    (["--model_dir=m", "--input_frames=15"], "must not exceed `seq_length`"),
+    (["--model_dir=m", "--digits=mnist_h5", "--digits_path=absent.h5"], "no such file"),
+    (["--model_dir=m", "--units=12,x"], "`units` must be comma-separated integers"),
+    (["--model_dir=/proc/forbidden"], "`model_dir` '/proc/forbidden' is not writable"),
+])
+def test_bad_input_gives_one_line_and_exit_2(tmp_path, args, message):
+    result = run("vidrep-train", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("vidrep-train: error:")

@@ -1,0 +1,85 @@
+"""End to end: the real training loop on tiny configs — learning, resuming, TensorBoard, checkpoints."""
+import dataclasses
+import glob
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from keras_vidrep.config import Config
+from keras_vidrep.data import pipeline
+from keras_vidrep.errors import ConfigError
+from keras_vidrep.training import loop
+
+
+def test_loss_falls_on_a_tiny_config(tiny_config):
+    config = dataclasses.replace(tiny_config, train_steps=60, learning_rate=3e-3, eval_every=60, export=False)
+    trainer = loop.Trainer(config.validate())
+    before = trainer.evaluate(pipeline.validation_sequences(config))
+    after = trainer.train()
+    assert after["future"] < 0.75 * before["future"]
+    assert after["reconstruction"] < 0.75 * before["reconstruction"]
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tiny_config):
+    straight = dataclasses.replace(tiny_config, model_dir=str(tmp_path / "straight"), train_steps=8, export=False,
+                                   conditional_future=True, peepholes=True)
+    first = dataclasses.replace(straight, model_dir=str(tmp_path / "resumed"), train_steps=5)
+    second = dataclasses.replace(first, train_steps=8)
+    reference = loop.Trainer(straight.validate())
+    reference.train()
+    loop.Trainer(first.validate()).train()
+    resumed = loop.Trainer(second.validate())
+    assert resumed.restored.endswith("ckpt-5") and int(resumed.step.numpy()) == 5
+    resumed.train()
+    assert int(resumed.step.numpy()) == 8
+    for a, b in zip(reference.model.weights, resumed.model.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=a.path)
+    assert sorted(os.path.basename(p) for p in glob.glob(os.path.join(first.model_dir, "checkpoints", "*.index"))) \
+        == ["ckpt-5.index", "ckpt-6.index", "ckpt-8.index"]  # keep_checkpoints=3
+
+
+def test_resuming_with_another_architecture_is_refused(tiny_config):
+    loop.Trainer(tiny_config.validate())
+    with pytest.raises(ConfigError, match=r"different model \(units: \(32,\) -> \(16,\)\)"):
+        loop.Trainer(dataclasses.replace(tiny_config, units=(16,)).validate())
+
+
+def read_scalars(logdir):
+    acc = EventAccumulator(logdir, size_guidance={"tensors": 0})
+    acc.Reload()
+    return acc, {tag: [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)]
+                 for tag in acc.Tags()["tensors"] if tag != "sequences"}
+
+
+def test_tensorboard_summaries(tiny_config):
+    loop.train(dataclasses.replace(tiny_config, export=False))
+    _, train = read_scalars(os.path.join(tiny_config.model_dir, "train"))
+    assert {"loss/reconstruction", "loss/future", "loss/total", "learning_rate", "steps_per_second"} <= set(train)
+    assert [s for s, _ in train["loss/future"]] == [3, 6]
+    assert train["learning_rate"][0][1] == pytest.approx(1e-3)
+    acc, val = read_scalars(os.path.join(tiny_config.model_dir, "validation"))
+    assert {"loss/reconstruction", "loss/future"} <= set(val)
+    image = acc.Tensors("sequences")[-1]
+    strings = tf.make_ndarray(image.tensor_proto)  # [width, height, png, png, ...]
+    decoded = tf.io.decode_png(strings[2]).numpy()
+    assert decoded.shape == (2 * 32 + 1, 20 * 32 + 19, 1)
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config):
+    config = dataclasses.replace(tiny_config, train_steps=6, checkpoint_every=2, export=False)
+    trainer = loop.Trainer(config.validate())
+    real_step = trainer._train_step
+    calls = []
+
+    def step_then_poison(iterator):
+        calls.append(1)
+        out = real_step(iterator)
+        return {k: (v * np.nan if len(calls) == 5 else v) for k, v in out.items()}
+
+    trainer._train_step = step_then_poison
+    with pytest.raises(loop.NonFiniteLossError, match="non-finite loss at step 5.*ckpt-4"):
+        trainer.train()
+    assert trainer.manager.latest_checkpoint.endswith("ckpt-4")
