@@ -56,3 +56,20 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, args, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("vidrep-train: error:")
+
+
+@pytest.mark.parametrize("name", ["quickstart", "bouncing_mnist", "bouncing_mnist_2layer"])
+def test_shipped_configs_parse_and_validate(name):
+    from absl import flags
+
+    from keras_vidrep.cli import common
+
+    root = os.path.join(os.path.dirname(__file__), "..")
+    flag_values = flags.FlagValues()
+    common.define_config_flags(flag_values)
+    flag_values(["vidrep-train", f"--flagfile={os.path.join(root, 'configs', name + '.cfg')}"])
+    config = common.config_from_flags(flag_values)
+    assert config.experiment == name and config.model_dir == f"runs/{name}"
+    if name.startswith("bouncing_mnist"):
+        assert config.units == ((2048,) if name == "bouncing_mnist" else (2048, 2048))
+        assert config.conditional_future and config.batch_size == 80 and config.peepholes

@@ -1,0 +1,48 @@
+"""Training speed: optimizer steps per second of the real distributed train step, after warm-up.
+
+Usage (any vidrep-train flags apply):
+  .venv/bin/python bench/train_speed.py --flagfile=configs/quickstart.cfg --steps=50
+  .venv/bin/python bench/train_speed.py --flagfile=configs/bouncing_mnist.cfg --digits=sklearn --steps=5
+Prints one JSON line: steps/s, sequences/s and the settings that matter for speed.
+"""
+import json
+import tempfile
+import time
+
+from absl import app, flags
+
+from keras_vidrep.cli import common
+
+common.define_config_flags()
+flags.DEFINE_integer("steps", 30, "Timed steps (after 2 warm-up steps, which include tracing).")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    common.quiet_tensorflow()
+    FLAGS.model_dir = tempfile.mkdtemp(prefix="vidrep-bench-")
+    config = common.config_from_flags()
+    from keras_vidrep.data import pipeline
+    from keras_vidrep.training import loop
+
+    trainer = loop.Trainer(config)
+    generator = pipeline.bouncing_generator(config)
+    dataset = trainer.strategy.distribute_datasets_from_function(
+        lambda ctx: pipeline.train_dataset(generator, config.batch_size, config.input_frames, config.future_frames,
+                                           input_context=ctx))
+    iterator = iter(dataset)
+    for _ in range(2):
+        float(trainer._train_step(iterator)["total"])
+    start = time.perf_counter()
+    for _ in range(FLAGS.steps):
+        float(trainer._train_step(iterator)["total"])
+    elapsed = time.perf_counter() - start
+    print(json.dumps({"steps_per_second": round(FLAGS.steps / elapsed, 3),
+                      "sequences_per_second": round(FLAGS.steps * config.batch_size / elapsed, 1),
+                      "units": list(config.units), "batch_size": config.batch_size,
+                      "canvas_size": config.canvas_size, "replicas": trainer.strategy.num_replicas_in_sync}))
+
+
+if __name__ == "__main__":
+    app.run(main)
