@@ -74,6 +74,8 @@ class Config:
     eval_every: int = _field(500, "Steps between validation runs (free-running and teacher-forced).")
     image_every: int = _field(500, "Steps between TensorBoard image strips.")
     export: bool = _field(True, "Write a SavedModel when training ends.")
+    deterministic: bool = _field(False, "Deterministic TensorFlow ops: bitwise-reproducible runs and resumes, "
+                                        "somewhat slower.")
 
     # Distribution.
     strategy: str = _field("default", "tf.distribute strategy.", STRATEGIES)

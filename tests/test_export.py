@@ -68,9 +68,15 @@ def test_saved_model_loads_and_matches_without_the_package(trained, tmp_path):
 
 
 def test_export_from_checkpoint_and_refusals(trained, tmp_path):
-    config, _ = trained
+    config, model = trained
     path = export_checkpoint(config.model_dir, str(tmp_path / "again"))
     assert os.path.isfile(os.path.join(path, "saved_model.pb"))
+    import tensorflow as tf
+
+    frames = np.random.default_rng(1).random((2, 10, 32, 32)).astype(np.float32)
+    future = tf.saved_model.load(path).signatures["predict_future"](frames=tf.constant(frames))["future"]
+    expected = np.asarray(model.predict_future(frames.reshape(2, 10, -1))).reshape(2, 10, 32, 32)
+    np.testing.assert_allclose(future.numpy(), expected, rtol=1e-4, atol=1e-5)  # the trained weights, all of them
     assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p or ".old-" in p]  # nothing left half-written
     export_checkpoint(config.model_dir, str(tmp_path / "again"))  # same model: replaced atomically
     with pytest.raises(ConfigError, match="no such checkpoint"):

@@ -83,3 +83,19 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config):
     with pytest.raises(loop.NonFiniteLossError, match="non-finite loss at step 5.*ckpt-4"):
         trainer.train()
     assert trainer.manager.latest_checkpoint.endswith("ckpt-4")
+
+
+def test_checkpoint_restores_every_model_weight_without_the_optimizer(tiny_config):
+    from keras_vidrep.models import composite
+    from keras_vidrep.training import checkpoints
+
+    config = dataclasses.replace(tiny_config, units=(8, 4), peepholes=True, conditional_future=True,
+                                 train_steps=2, export=False)
+    trainer = loop.Trainer(config.validate())
+    trainer.train()
+    fresh = composite.from_config(dataclasses.replace(config, seed=99))
+    manager = checkpoints.checkpoint_manager(config.model_dir, fresh)
+    manager.checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    assert len(fresh.weights) == len(trainer.model.weights) == 39
+    for a, b in zip(trainer.model.weights, fresh.weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)

@@ -131,8 +131,14 @@ class LSTMStack(keras.layers.Layer):
         self.peepholes = bool(peepholes)
         self.initializer = initializer
         self.seed = seed
-        self.cells = [LSTMCell(u, peepholes, initializer, seed=_offset(seed, 10 * i), name=f"layer_{i}")
-                      for i, u in enumerate(units)]
+        # One attribute per cell (not a list), so that tf.train.Checkpoint tracks every cell's weights.
+        for i, u in enumerate(units):
+            setattr(self, f"layer_{i}", LSTMCell(u, peepholes, initializer, seed=_offset(seed, 10 * i),
+                                                 name=f"layer_{i}"))
+
+    @property
+    def cells(self):
+        return [getattr(self, f"layer_{i}") for i in range(len(self.units))]
 
     def build(self, input_shape):
         dim = int(input_shape[-1])

@@ -78,6 +78,8 @@ class Trainer:
             raise ConfigError(f"`batch_size` {config.batch_size} is not divisible by the {replicas} replicas")
         prepare_model_dir(config)
         keras.utils.set_random_seed(config.seed)
+        if config.deterministic:
+            tf.config.experimental.enable_op_determinism()
         with self.strategy.scope():
             self.model = composite.from_config(config)
             self.optimizer = build_optimizer(config)

@@ -1,0 +1,62 @@
+"""A training process killed with SIGKILL resumes from its last checkpoint and ends with the weights of an
+uninterrupted run (same seed, same data order)."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from keras_vidrep.config import Config
+from keras_vidrep.models import composite
+from keras_vidrep.training import checkpoints, loop
+
+FLAGS = ["--canvas_size=32", "--digit_size=14", "--units=16", "--batch_size=4", "--checkpoint_every=2",
+         "--summary_every=5", "--eval_every=1000", "--image_every=1000", "--val_sequences=4", "--seed=5",
+         "--export=false", "--deterministic"]
+
+
+def train_command(model_dir, steps):
+    return [sys.executable, "-m", "keras_vidrep.cli.train", f"--model_dir={model_dir}", f"--train_steps={steps}",
+            *FLAGS]
+
+
+def latest_step(model_dir):
+    state = os.path.join(model_dir, "checkpoints", "checkpoint")
+    if not os.path.exists(state):
+        return None
+    with open(state, encoding="utf-8") as f:
+        match = re.search(r'model_checkpoint_path: "ckpt-(\d+)"', f.read())
+    return int(match.group(1)) if match else None
+
+
+def test_sigkill_then_same_command_resumes(tmp_path):
+    model_dir = str(tmp_path / "run")
+    proc = subprocess.Popen(train_command(model_dir, 100000), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while (latest_step(model_dir) or 0) < 6:
+        assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    killed_at = latest_step(model_dir)
+    target = killed_at + 3
+    resumed = subprocess.run(train_command(model_dir, target), capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"restored {os.path.join(model_dir, 'checkpoints', f'ckpt-{killed_at}')}" in resumed.stderr
+    assert latest_step(model_dir) == target
+
+    reference_config = Config(model_dir=str(tmp_path / "reference"), train_steps=target, canvas_size=32,
+                              digit_size=14, units=(16,), batch_size=4, checkpoint_every=2, summary_every=5,
+                              eval_every=1000, image_every=1000, val_sequences=4, seed=5, export=False,
+                              deterministic=True)
+    reference = loop.Trainer(reference_config.validate())
+    reference.train()
+    restored = composite.from_config(Config.load(model_dir))
+    manager = checkpoints.checkpoint_manager(model_dir, restored)
+    manager.checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    for a, b in zip(reference.model.weights, restored.weights):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=a.path)
