@@ -20,6 +20,7 @@ setup(
         "scikit-learn",
         "absl-py",
         "h5py",
+        "tqdm",
     ],
     extras_require={"test": ["pytest"]},
     entry_points={

@@ -38,10 +38,18 @@ def config_from_flags(flag_values=flags.FLAGS):
     return Config(**values).validate()
 
 
+class _OwnInfoOnly(logging_module.Filter):
+    """Passes warnings and errors from anywhere, but INFO records only from this package."""
+
+    def filter(self, record):
+        return record.levelno >= logging_module.WARNING or "keras_vidrep" in record.pathname
+
+
 def quiet_tensorflow():
-    """Keeps TensorFlow's own INFO chatter (C++ and Python) off the terminal; warnings still show."""
+    """Keeps TensorFlow's and Keras's own INFO chatter (C++ and Python) off the terminal; warnings still show."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    logging_module.getLogger("tensorflow").setLevel(logging_module.WARNING)  # what tf.get_logger() returns
+    for name in ("absl", "tensorflow"):
+        logging_module.getLogger(name).addFilter(_OwnInfoOnly())
 
 
 def run_main(main, program):

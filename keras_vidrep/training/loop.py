@@ -13,7 +13,7 @@ import tensorflow as tf
 from absl import logging
 from tqdm import tqdm
 
-from keras_vidrep import losses, viz
+from keras_vidrep import baselines, losses, viz
 from keras_vidrep.config import ARCHITECTURE_KEYS, CONFIG_FILE, Config
 from keras_vidrep.data import pipeline
 from keras_vidrep.errors import ConfigError, VidrepError
@@ -24,6 +24,7 @@ from keras_vidrep.training.strategy import build_strategy
 from keras_vidrep.training.summaries import SummaryWriters
 
 IMAGE_SEQUENCES = 4  # sequences shown in each TensorBoard image summary
+BASELINE_SEQUENCES = 512  # training sequences the mean-frame baseline is estimated from
 
 
 class NonFiniteLossError(VidrepError):
@@ -163,8 +164,12 @@ class Trainer:
                               "free-running prediction.")
 
     def train(self):
-        """Trains up to `train_steps`, then saves a final checkpoint and (optionally) exports. Returns final
-        validation losses."""
+        """Trains up to `train_steps`, then saves a final checkpoint and (optionally) exports.
+
+        Returns:
+          dict of final validation losses per frame (free-running; `future_teacher_forced` for a conditional
+          future predictor) and the `baseline/...` losses of the mean-frame and copy-last predictors.
+        """
         cfg = self.config
         start = int(self.step.numpy())
         if start >= cfg.train_steps:
@@ -175,6 +180,11 @@ class Trainer:
             lambda ctx: pipeline.train_dataset(generator, cfg.batch_size, cfg.input_frames, cfg.future_frames,
                                                start_step=start, input_context=ctx))
         iterator = iter(dataset)
+        reference = baselines.baseline_losses(generator.sequences(np.arange(BASELINE_SEQUENCES)), val_sequences,
+                                              cfg.input_frames, cfg.future_frames, cfg.output)
+        logging.info("validation baselines per frame (probabilities clipped to [%g, 1-%g]): %s",
+                     baselines.PROBABILITY_CLIP, baselines.PROBABILITY_CLIP,
+                     ", ".join(f"{k} {v:.1f}" for k, v in reference.items()))
         running, window_start, window_steps = {}, time.perf_counter(), 0
         val = {}
         bar = tqdm(total=cfg.train_steps, initial=start, desc="train", unit="step", dynamic_ncols=True,
@@ -201,6 +211,7 @@ class Trainer:
                 if step % cfg.eval_every == 0 or step == cfg.train_steps:
                     val = self.evaluate(val_sequences)
                     self.summaries.scalars("validation", step, {f"loss/{k}": v for k, v in val.items()})
+                    self.summaries.scalars("validation", step, {f"baseline/{k}": v for k, v in reference.items()})
                     bar.write(f"step {step}: validation loss per frame (free-running unless marked): " +
                               ", ".join(f"{k} {v:.1f}" for k, v in val.items()))
                 if step % cfg.image_every == 0 or step == cfg.train_steps:
@@ -221,7 +232,7 @@ class Trainer:
             val = self.evaluate(val_sequences)
         if cfg.export:
             export_saved_model(self.model, cfg, cfg.resolved_export_dir)
-        return val
+        return {**val, **{f"baseline/{k}": v for k, v in reference.items()}}
 
 
 def _clip_global_norm_across_replicas(grads, clipnorm):
