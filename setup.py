@@ -27,6 +27,7 @@ setup(
         "console_scripts": [
             "vidrep-train=keras_vidrep.cli.train:run",
             "vidrep-export=keras_vidrep.cli.export:run",
+            "vidrep-launch=keras_vidrep.cli.launch:run",
         ]
     },
 )

@@ -18,7 +18,7 @@ MODEL_TYPES = ("composite", "autoencoder", "future")
 OUTPUTS = ("sigmoid", "linear")
 INITIALIZERS = ("keras", "original")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
-STRATEGIES = ("default", "one_device", "mirrored")
+STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
 
 
 def _field(default, help_text, choices=None):
@@ -80,6 +80,8 @@ class Config:
     # Distribution.
     strategy: str = _field("default", "tf.distribute strategy.", STRATEGIES)
     cpu_replicas: int = _field(0, "Split the CPU into this many logical devices (mirrored without GPUs).")
+    worker_timeout: int = _field(600, "multi_worker: seconds without progress before a worker gives up with an "
+                                      "error (a peer never came or died).")
 
     @property
     def frame_shape(self):
@@ -122,6 +124,8 @@ class Config:
             raise ConfigError(f"`learning_rate` must be positive, got {self.learning_rate}")
         if self.step_length <= 0:
             raise ConfigError(f"`step_length` must be positive, got {self.step_length}")
+        if self.worker_timeout <= 0:
+            raise ConfigError(f"`worker_timeout` must be a positive number of seconds, got {self.worker_timeout}")
         if self.cpu_replicas < 0:
             raise ConfigError(f"`cpu_replicas` must be >= 0, got {self.cpu_replicas}")
         if self.val_dataset in ("bouncing_mnist_test", "mnist_test_seq") and not self.val_path:

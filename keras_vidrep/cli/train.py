@@ -17,8 +17,7 @@ def main(argv):
         config = common.config_from_flags()
         from keras_vidrep.training import loop  # imports TensorFlow; after flag parsing so --help is fast
 
-        result = loop.train(config)
-        print(json.dumps({"model_dir": config.model_dir, "final_validation": result}, sort_keys=True))
+        print(json.dumps(loop.train(config), sort_keys=True))
 
     common.run_main(go, "vidrep-train")
 

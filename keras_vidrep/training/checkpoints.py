@@ -18,14 +18,16 @@ def checkpoint_manager(model_dir, model, optimizer=None, step=None, max_to_keep=
     return tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_SUBDIR), max_to_keep)
 
 
-def restore_latest(manager, expect_partial=False):
-    """Restores the newest checkpoint if there is one; returns its path or None."""
-    path = manager.latest_checkpoint
+def restore_latest(checkpoint, model_dir):
+    """Restores the newest checkpoint in model_dir/checkpoints into `checkpoint`, if there is one.
+
+    Every object of `checkpoint` must find its values, so a checkpoint of another model fails loudly.
+
+    Returns:
+      The restored checkpoint's path, or None.
+    """
+    path = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
     if path:
-        status = manager.checkpoint.restore(path)
-        if expect_partial:
-            status.expect_partial()
-        else:
-            status.assert_existing_objects_matched()
+        checkpoint.restore(path).assert_existing_objects_matched()
         logging.info("restored %s", path)
     return path

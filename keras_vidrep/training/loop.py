@@ -4,7 +4,10 @@ Everything a run writes goes under `model_dir`: config.json, checkpoints/, train
 the SavedModel goes to the export directory at the end. Re-running with the same `model_dir` resumes at the last
 checkpoint, and the data stream resumes at that step too.
 """
+import hashlib
 import os
+import shutil
+import tempfile
 import time
 
 import keras
@@ -20,8 +23,9 @@ from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.export import export_saved_model
 from keras_vidrep.models import composite
 from keras_vidrep.training import checkpoints
-from keras_vidrep.training.strategy import build_strategy
+from keras_vidrep.training.strategy import build_strategy, is_chief, task_of
 from keras_vidrep.training.summaries import SummaryWriters
+from keras_vidrep.training.watchdog import Watchdog
 
 IMAGE_SEQUENCES = 4  # sequences shown in each TensorBoard image summary
 BASELINE_SEQUENCES = 512  # training sequences the mean-frame baseline is estimated from
@@ -73,11 +77,22 @@ class Trainer:
 
     def __init__(self, config):
         self.config = config
-        self.strategy = build_strategy(config.strategy, config.cpu_replicas)
+        multi_worker = config.strategy == "multi_worker"
+        self.watchdog = Watchdog(config.worker_timeout) if multi_worker else None
+        self.strategy = build_strategy(config.strategy, config.cpu_replicas,
+                                       config.worker_timeout if multi_worker else None)
+        self.chief = is_chief(self.strategy)
         replicas = self.strategy.num_replicas_in_sync
         if config.batch_size % replicas:
             raise ConfigError(f"`batch_size` {config.batch_size} is not divisible by the {replicas} replicas")
-        prepare_model_dir(config)
+        # Read all data before writing anything, so that bad input leaves no half-made model directory.
+        self.generator = pipeline.bouncing_generator(config, "train")
+        self.val_sequences = pipeline.validation_sequences(config)
+        if self.chief:
+            prepare_model_dir(config)
+            self.write_dir = config.model_dir
+        else:  # other workers save (as every worker must) into a private directory that is removed at the end
+            self.write_dir = tempfile.mkdtemp(prefix=f"vidrep-worker{task_of(self.strategy)[1]}-")
         keras.utils.set_random_seed(config.seed)
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
@@ -87,15 +102,22 @@ class Trainer:
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        self.manager = checkpoints.checkpoint_manager(config.model_dir, self.model, self.optimizer, self.step,
+        self.manager = checkpoints.checkpoint_manager(self.write_dir, self.model, self.optimizer, self.step,
                                                       config.keep_checkpoints)
-        self.restored = checkpoints.restore_latest(self.manager)
-        self.summaries = SummaryWriters(config.model_dir)
+        self.restored = checkpoints.restore_latest(self.manager.checkpoint, config.model_dir)
+        self.summaries = SummaryWriters(config.model_dir, enabled=self.chief)
         params = sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)
         logging.info("%s model, %s parameters; global batch %d = %d replica(s) x %d per replica", config.model,
                      f"{params:,}", config.batch_size, replicas, config.batch_size // replicas)
         self._train_step = self._make_train_step()
         self._eval_step = tf.function(self._eval_losses)
+
+    def weights_fingerprint(self):
+        """SHA-256 of all model weights (float32 bytes, in order): equal fingerprints mean identical weights."""
+        digest = hashlib.sha256()
+        for weight in self.model.weights:
+            digest.update(np.ascontiguousarray(np.asarray(weight), np.float32).tobytes())
+        return digest.hexdigest()
 
     def _make_train_step(self):
         model, optimizer, strategy = self.model, self.optimizer, self.strategy
@@ -174,8 +196,7 @@ class Trainer:
         start = int(self.step.numpy())
         if start >= cfg.train_steps:
             logging.info("model_dir already at step %d >= train_steps %d; nothing to train", start, cfg.train_steps)
-        generator = pipeline.bouncing_generator(cfg, "train")
-        val_sequences = pipeline.validation_sequences(cfg)
+        generator, val_sequences = self.generator, self.val_sequences
         dataset = self.strategy.distribute_datasets_from_function(
             lambda ctx: pipeline.train_dataset(generator, cfg.batch_size, cfg.input_frames, cfg.future_frames,
                                                start_step=start, input_context=ctx))
@@ -199,6 +220,8 @@ class Trainer:
                 for k, v in results.items():
                     running[k] = running.get(k, 0.0) + v
                 window_steps += 1
+                if self.watchdog:
+                    self.watchdog.kick()
                 bar.update(1)
                 bar.set_postfix(loss=f"{results['total']:.1f}", refresh=False)
                 if step % cfg.summary_every == 0 or step == cfg.train_steps:
@@ -230,9 +253,22 @@ class Trainer:
         self.summaries.flush()
         if not val:
             val = self.evaluate(val_sequences)
-        if cfg.export:
-            export_saved_model(self.model, cfg, cfg.resolved_export_dir)
+        if self.watchdog:
+            self.watchdog.stop()
+        if not self.chief:
+            shutil.rmtree(self.write_dir, ignore_errors=True)
+        elif cfg.export:
+            export_saved_model(self.undistributed_model(), cfg, cfg.resolved_export_dir)
         return {**val, **{f"baseline/{k}": v for k, v in reference.items()}}
+
+
+    def undistributed_model(self):
+        """The model itself, or under a distribution strategy a plain copy of it with the same weights."""
+        if self.strategy is tf.distribute.get_strategy():  # the default (no) strategy
+            return self.model
+        copy = composite.from_config(self.config)
+        copy.set_weights(self.model.get_weights())
+        return copy
 
 
 def _clip_global_norm_across_replicas(grads, clipnorm):
@@ -245,5 +281,13 @@ def _clip_global_norm_across_replicas(grads, clipnorm):
 
 
 def train(config):
-    """Validates `config`, trains, and returns the final validation losses (dict of nats/frame)."""
-    return Trainer(config.validate()).train()
+    """Validates `config` and trains.
+
+    Returns:
+      dict: `model_dir`, `step` (final), `final_validation` (see `Trainer.train`), `weights_sha256`
+      (see `Trainer.weights_fingerprint`) and `chief` (whether this process wrote the outputs).
+    """
+    trainer = Trainer(config.validate())
+    validation = trainer.train()
+    return {"model_dir": config.model_dir, "step": int(trainer.step.numpy()), "final_validation": validation,
+            "weights_sha256": trainer.weights_fingerprint(), "chief": trainer.chief}

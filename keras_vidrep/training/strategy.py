@@ -1,4 +1,7 @@
-"""Builds the tf.distribute strategy a config asks for."""
+"""Builds the tf.distribute strategy a config asks for, and tells the chief worker from the others."""
+import json
+import os
+
 import tensorflow as tf
 from absl import logging
 
@@ -12,33 +15,38 @@ def split_cpu(replicas):
     """
     cpus = tf.config.list_physical_devices("CPU")
     current = tf.config.get_logical_device_configuration(cpus[0])
-    wanted = [tf.config.LogicalDeviceConfiguration() for _ in range(replicas)]
     if current is not None and len(current) == replicas:
         return
     try:
-        tf.config.set_logical_device_configuration(cpus[0], wanted)
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * replicas)
     except RuntimeError as e:
         raise ConfigError(f"`cpu_replicas`={replicas}: TensorFlow was already initialized, so the CPU can no "
                           f"longer be split ({e})") from None
 
 
-def build_strategy(name="default", cpu_replicas=0):
+def build_strategy(name="default", cpu_replicas=0, timeout=None):
     """Returns a tf.distribute.Strategy.
 
     Args:
-      name: `default` (no distribution), `one_device` (the first GPU, else the CPU) or `mirrored` (all GPUs, else
-        all logical CPUs).
+      name: `default` (no distribution), `one_device` (the first GPU, else the CPU), `mirrored` (all GPUs, else
+        all logical CPUs) or `multi_worker` (MultiWorkerMirroredStrategy over the cluster in TF_CONFIG).
       cpu_replicas: if > 0, first split the CPU into this many logical devices so that `mirrored` runs that many
         replicas on a machine without GPUs.
+      timeout: multi_worker: seconds a collective may wait for its peers before failing.
     """
     if cpu_replicas:
         split_cpu(cpu_replicas)
-    gpus = tf.config.list_logical_devices("GPU")
-    if name == "default":
+    if name == "multi_worker":  # first: collective ops must be configured before TensorFlow initializes
+        _check_tf_config()
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    elif name == "default":
         strategy = tf.distribute.get_strategy()
     elif name == "one_device":
+        gpus = tf.config.list_logical_devices("GPU")
         strategy = tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     elif name == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
         if gpus:
             strategy = tf.distribute.MirroredStrategy([d.name for d in gpus])
         else:
@@ -46,6 +54,35 @@ def build_strategy(name="default", cpu_replicas=0):
             strategy = tf.distribute.MirroredStrategy(
                 cpus, cross_device_ops=tf.distribute.ReductionToOneDevice(reduce_to_device=cpus[0]))
     else:
-        raise ConfigError(f"`strategy` must be one of default, one_device, mirrored, got {name!r}")
+        raise ConfigError(f"`strategy` must be one of default, one_device, mirrored, multi_worker, got {name!r}")
     logging.info("strategy %s with %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync)
     return strategy
+
+
+def _check_tf_config():
+    raw = os.environ.get("TF_CONFIG", "")
+    if not raw:
+        raise ConfigError("`strategy`=multi_worker needs the cluster in the TF_CONFIG environment variable "
+                          "(vidrep-launch sets it for local workers)")
+    try:
+        spec = json.loads(raw)
+        spec["cluster"], spec["task"]["type"], spec["task"]["index"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"TF_CONFIG is not a valid cluster description ({type(e).__name__}: {e}): {raw!r}") from None
+
+
+def task_of(strategy):
+    """(task_type, task_id) of this process in its cluster; (None, 0) without a cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return None, 0
+    return resolver.task_type, int(resolver.task_id or 0)
+
+
+def is_chief(strategy):
+    """True for the one process that writes checkpoints, summaries and exports."""
+    task_type, task_id = task_of(strategy)
+    if task_type is None or task_type == "chief":
+        return True
+    cluster = strategy.cluster_resolver.cluster_spec().as_dict()
+    return task_type == "worker" and task_id == 0 and "chief" not in cluster

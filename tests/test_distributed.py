@@ -1,0 +1,94 @@
+"""Distribution: 1 vs 2 MirroredStrategy replicas agree, two real workers under MultiWorkerMirroredStrategy end
+with identical weights, and a worker whose peer never comes ends with a clear error instead of hanging."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from keras_vidrep.config import Config
+from keras_vidrep.models import composite
+from keras_vidrep.training import checkpoints
+
+TINY = ["--canvas_size=32", "--digit_size=14", "--units=16", "--batch_size=8", "--train_steps=4",
+        "--checkpoint_every=2", "--summary_every=2", "--eval_every=4", "--image_every=4", "--val_sequences=8",
+        "--seed=7", "--export=false"]
+BIN = os.path.dirname(sys.executable)
+
+
+def train(model_dir, *extra, env=None, tool="vidrep-train"):
+    result = subprocess.run([os.path.join(BIN, tool), *extra, "--", *TINY, f"--model_dir={model_dir}"]
+                            if tool == "vidrep-launch" else
+                            [os.path.join(BIN, tool), *TINY, f"--model_dir={model_dir}", *extra],
+                            capture_output=True, text=True, timeout=400, env=env)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def final_weights(model_dir):
+    model = composite.from_config(Config.load(model_dir))
+    manager = checkpoints.checkpoint_manager(model_dir, model)
+    manager.checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    assert manager.latest_checkpoint.endswith("ckpt-4")
+    return [np.asarray(w) for w in model.weights]
+
+
+@pytest.fixture(scope="module")
+def one_replica(tmp_path_factory):
+    model_dir = tmp_path_factory.mktemp("one") / "run"
+    train(model_dir)
+    return final_weights(model_dir)
+
+
+def assert_same_weights(a, b):
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
+
+
+def test_two_mirrored_replicas_match_one(tmp_path, one_replica):
+    result = train(tmp_path / "two", "--strategy=mirrored", "--cpu_replicas=2")
+    assert "global batch 8 = 2 replica(s) x 4 per replica" in result.stderr
+    assert_same_weights(one_replica, final_weights(tmp_path / "two"))
+
+
+def test_two_workers_end_with_identical_weights(tmp_path, one_replica):
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    logs = tmp_path / "logs"
+    result = train(tmp_path / "mw", "--workers=2", f"--worker_logs={logs}", env=env, tool="vidrep-launch")
+    chief = json.loads(result.stdout.strip().splitlines()[-1])
+    other = json.loads((logs / "worker-1.log").read_text().strip().splitlines()[-1])
+    assert chief["chief"] and not other["chief"]
+    assert chief["step"] == other["step"] == 4
+    assert chief["weights_sha256"] == other["weights_sha256"]
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("vidrep-worker")]  # worker 1's scratch removed
+    assert (tmp_path / "mw" / "train").is_dir() and (tmp_path / "mw" / "checkpoints").is_dir()
+    assert_same_weights(one_replica, final_weights(tmp_path / "mw"))  # 2 workers x 1 replica = 2 replicas
+
+
+def test_worker_whose_peer_never_comes_fails_within_the_timeout(tmp_path):
+    from keras_vidrep.cli.launch import tf_configs
+
+    env = dict(os.environ, TF_CONFIG=tf_configs(2)[0])
+    start = time.monotonic()
+    result = subprocess.run([os.path.join(BIN, "vidrep-train"), *TINY, f"--model_dir={tmp_path / 'alone'}",
+                             "--strategy=multi_worker", "--worker_timeout=20"],
+                            capture_output=True, text=True, timeout=200, env=env)
+    elapsed = time.monotonic() - start
+    assert result.returncode != 0
+    assert elapsed < 120
+    assert "a peer worker never started or has died" in result.stderr
+
+
+def test_watchdog_kills_a_stuck_process_with_a_message():
+    code = ("import time; from keras_vidrep.training.watchdog import Watchdog; w = Watchdog(2, 'the test'); "
+            "w.kick(); time.sleep(60)")
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == -9 and time.monotonic() - start < 30
+    assert "the test made no progress for 2 s" in result.stderr
+    ok = subprocess.run([sys.executable, "-c", "from keras_vidrep.training.watchdog import Watchdog; "
+                         "w = Watchdog(2); w.kick(); w.stop()"], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and not ok.stderr
