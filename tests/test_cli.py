@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 BIN = os.path.dirname(sys.executable)
@@ -49,13 +50,29 @@ def test_export_tool(trained):
     (["--model_dir=m", "--digits=mnist_h5", "--digits_path=absent.h5"], "no such file"),
     (["--model_dir=m", "--units=12,x"], "`units` must be comma-separated integers"),
     (["--model_dir=/proc/forbidden"], "`model_dir` '/proc/forbidden' is not writable"),
+    (["--model_dir=m", "--strategy=mirrored", "--cpu_replicas=3", "--batch_size=16"],
+     "`batch_size` 16 is not divisible by the 3 replicas"),
+    (["--model_dir=m", "--strategy=multi_worker"], "needs the cluster in the TF_CONFIG environment variable"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(tmp_path, args, message):
     result = run("vidrep-train", *args, cwd=tmp_path)
-    assert result.returncode == 2
+    assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("vidrep-train: error:")
+    assert not (tmp_path / "m").exists()  # nothing written
+
+
+def test_wrong_validation_file_and_unknown_names(tmp_path):
+    np.save(tmp_path / "seq.npy", np.zeros((20, 3, 64, 64), np.float32))  # float, not uint8
+    result = run("vidrep-train", "--model_dir=m", "--val_dataset=mnist_test_seq", "--val_path=seq.npy", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == \
+        "vidrep-train: error: seq.npy: expected dtype uint8 (pixel values 0..255), got float32"
+    unknown = run("vidrep-train", "--model_dir=m", "--digits=emnist", cwd=tmp_path)
+    assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
+    assert "--digits=emnist: value should be one of" in unknown.stderr
+    assert not (tmp_path / "m").exists()
 
 
 @pytest.mark.parametrize("name", ["quickstart", "bouncing_mnist", "bouncing_mnist_2layer"])

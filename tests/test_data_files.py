@@ -136,3 +136,14 @@ def test_tfds_moving_mnist_under_mock_data():
         loaded = sequences.load_tfds_moving_mnist()
     assert loaded.shape == (3, 20, 64, 64) and loaded.dtype == np.float32
     assert 0.0 <= loaded.min() and loaded.max() <= 1.0
+
+
+def test_non_finite_digits_are_rejected_with_file_and_index(tmp_path):
+    import h5py
+
+    data = np.zeros((4, 784), np.float32)
+    data[2, 100] = np.nan
+    with h5py.File(tmp_path / "nan.h5", "w") as f:
+        f["train"] = data
+    with pytest.raises(DataError, match=r"nan\.h5:train: non-finite value at index \(2, 3, 16\)"):
+        digits.load_digits("mnist_h5", "train", str(tmp_path / "nan.h5"))

@@ -97,3 +97,24 @@ def test_export_refuses_to_replace_a_different_model(trained, tmp_path):
     with pytest.raises(ConfigError, match="holds a different model"):
         export_saved_model(composite.from_config(different), different, config.export_dir)
     assert os.path.isfile(os.path.join(config.export_dir, "saved_model.pb"))
+
+
+def test_interrupted_export_keeps_the_previous_one(trained, tmp_path, monkeypatch):
+    import keras
+
+    config, model = trained
+    target = tmp_path / "model"
+    export_saved_model(model, config, str(target))
+    before = sorted(os.listdir(target))
+
+    def broken_write_out(self, path, **kwargs):
+        os.makedirs(os.path.join(path, "variables"))
+        open(os.path.join(path, "saved_model.pb"), "wb").close()  # a half-written export
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras.export.ExportArchive, "write_out", broken_write_out)
+    with pytest.raises(KeyboardInterrupt):
+        export_saved_model(model, config, str(target))
+    assert sorted(os.listdir(target)) == before
+    assert os.path.getsize(target / "saved_model.pb") > 0
+    assert sorted(os.listdir(tmp_path)) == ["model"]  # no temporary directory left behind

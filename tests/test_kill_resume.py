@@ -60,3 +60,20 @@ def test_sigkill_then_same_command_resumes(tmp_path):
     manager.checkpoint.restore(manager.latest_checkpoint).expect_partial()
     for a, b in zip(reference.model.weights, restored.weights):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=a.path)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path):
+    model_dir = str(tmp_path / "run")
+    proc = subprocess.Popen(train_command(model_dir, 100000) + ["--checkpoint_every=100000"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while "validation baselines" not in seen:  # logged just before the first training step
+        line = proc.stderr.readline()
+        assert line, seen[-2000:]
+        seen += line
+    time.sleep(8)  # some steps
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "vidrep-train: interrupted" in stderr
+    assert (latest_step(model_dir) or 0) > 0  # saved on the way out, though no interval checkpoint was due

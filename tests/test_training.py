@@ -99,3 +99,12 @@ def test_checkpoint_restores_every_model_weight_without_the_optimizer(tiny_confi
     assert len(fresh.weights) == len(trainer.model.weights) == 39
     for a, b in zip(trainer.model.weights, fresh.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
+
+
+def test_bad_data_leaves_no_model_dir(tiny_config, tmp_path):
+    from keras_vidrep.errors import DataError
+
+    config = dataclasses.replace(tiny_config, digits="mnist_h5", digits_path=str(tmp_path / "absent.h5"))
+    with pytest.raises(DataError, match="no such file"):
+        loop.Trainer(config.validate())
+    assert not os.path.exists(config.model_dir)

@@ -196,18 +196,16 @@ class Trainer:
         start = int(self.step.numpy())
         if start >= cfg.train_steps:
             logging.info("model_dir already at step %d >= train_steps %d; nothing to train", start, cfg.train_steps)
-        generator, val_sequences = self.generator, self.val_sequences
-        dataset = self.strategy.distribute_datasets_from_function(
-            lambda ctx: pipeline.train_dataset(generator, cfg.batch_size, cfg.input_frames, cfg.future_frames,
-                                               start_step=start, input_context=ctx))
-        iterator = iter(dataset)
-        reference = baselines.baseline_losses(generator.sequences(np.arange(BASELINE_SEQUENCES)), val_sequences,
-                                              cfg.input_frames, cfg.future_frames, cfg.output)
+        iterator = iter(self.strategy.distribute_datasets_from_function(
+            lambda ctx: pipeline.train_dataset(self.generator, cfg.batch_size, cfg.input_frames, cfg.future_frames,
+                                               start_step=start, input_context=ctx)))
+        self.baselines = {f"baseline/{k}": v for k, v in baselines.baseline_losses(
+            self.generator.sequences(np.arange(BASELINE_SEQUENCES)), self.val_sequences, cfg.input_frames,
+            cfg.future_frames, cfg.output).items()}
         logging.info("validation baselines per frame (probabilities clipped to [%g, 1-%g]): %s",
                      baselines.PROBABILITY_CLIP, baselines.PROBABILITY_CLIP,
-                     ", ".join(f"{k} {v:.1f}" for k, v in reference.items()))
-        running, window_start, window_steps = {}, time.perf_counter(), 0
-        val = {}
+                     ", ".join(f"{k} {v:.1f}" for k, v in self.baselines.items()))
+        window, val = _RunningMeans(), {}
         bar = tqdm(total=cfg.train_steps, initial=start, desc="train", unit="step", dynamic_ncols=True,
                    mininterval=1.0)
         try:
@@ -217,50 +215,53 @@ class Trainer:
                     raise NonFiniteLossError(
                         f"non-finite loss at step {step} ({results}); stopped without saving. The last good "
                         f"checkpoint is {self.manager.latest_checkpoint or 'none'}")
-                for k, v in results.items():
-                    running[k] = running.get(k, 0.0) + v
-                window_steps += 1
                 if self.watchdog:
                     self.watchdog.kick()
+                window.add(results)
                 bar.update(1)
                 bar.set_postfix(loss=f"{results['total']:.1f}", refresh=False)
-                if step % cfg.summary_every == 0 or step == cfg.train_steps:
-                    elapsed = time.perf_counter() - window_start
-                    scalars = {f"loss/{k}": v / window_steps for k, v in running.items()}
-                    scalars["learning_rate"] = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
-                    scalars["steps_per_second"] = window_steps / elapsed
-                    self.summaries.scalars("train", step, scalars)
-                    running, window_start, window_steps = {}, time.perf_counter(), 0
-                if step % cfg.eval_every == 0 or step == cfg.train_steps:
-                    val = self.evaluate(val_sequences)
-                    self.summaries.scalars("validation", step, {f"loss/{k}": v for k, v in val.items()})
-                    self.summaries.scalars("validation", step, {f"baseline/{k}": v for k, v in reference.items()})
-                    bar.write(f"step {step}: validation loss per frame (free-running unless marked): " +
-                              ", ".join(f"{k} {v:.1f}" for k, v in val.items()))
-                if step % cfg.image_every == 0 or step == cfg.train_steps:
-                    self.write_images(step, val_sequences)
-                if step % cfg.checkpoint_every == 0:
-                    self.manager.save(checkpoint_number=step)
+                val = self._periodic_work(step, window, bar) or val
         except KeyboardInterrupt:
             bar.close()
             path = self.manager.save(checkpoint_number=int(self.step.numpy()))
             logging.warning("interrupted: saved %s; run the same command again to resume", path)
             raise
         bar.close()
+        return self._finish(val)
+
+    def _periodic_work(self, step, window, bar):
+        """Summaries, validation, images and checkpoints due at `step`; returns validation losses if run."""
+        cfg, last, val = self.config, step == self.config.train_steps, None
+        if step % cfg.summary_every == 0 or last:
+            scalars = window.pop()
+            scalars["learning_rate"] = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+            self.summaries.scalars("train", step, scalars)
+        if step % cfg.eval_every == 0 or last:
+            val = self.evaluate(self.val_sequences)
+            self.summaries.scalars("validation", step, {**{f"loss/{k}": v for k, v in val.items()},
+                                                        **self.baselines})
+            bar.write(f"step {step}: validation loss per frame (free-running unless marked): " +
+                      ", ".join(f"{k} {v:.1f}" for k, v in val.items()))
+        if step % cfg.image_every == 0 or last:
+            self.write_images(step, self.val_sequences)
+        if step % cfg.checkpoint_every == 0:
+            self.manager.save(checkpoint_number=step)
+        return val
+
+    def _finish(self, val):
+        """Final checkpoint, validation (if none ran), clean-up and export."""
         final = int(self.step.numpy())
         if self.manager.latest_checkpoint != os.path.join(self.manager.directory, f"ckpt-{final}"):
             self.manager.save(checkpoint_number=final)
         self.summaries.flush()
-        if not val:
-            val = self.evaluate(val_sequences)
+        val = val or self.evaluate(self.val_sequences)
         if self.watchdog:
             self.watchdog.stop()
         if not self.chief:
             shutil.rmtree(self.write_dir, ignore_errors=True)
-        elif cfg.export:
-            export_saved_model(self.undistributed_model(), cfg, cfg.resolved_export_dir)
-        return {**val, **{f"baseline/{k}": v for k, v in reference.items()}}
-
+        elif self.config.export:
+            export_saved_model(self.undistributed_model(), self.config, self.config.resolved_export_dir)
+        return {**val, **self.baselines}
 
     def undistributed_model(self):
         """The model itself, or under a distribution strategy a plain copy of it with the same weights."""
@@ -269,6 +270,25 @@ class Trainer:
         copy = composite.from_config(self.config)
         copy.set_weights(self.model.get_weights())
         return copy
+
+
+class _RunningMeans:
+    """Averages of per-step losses since the last `pop()`, plus the steps per second over that window."""
+
+    def __init__(self):
+        self._sums, self._steps, self._start = {}, 0, time.perf_counter()
+
+    def add(self, values):
+        for k, v in values.items():
+            self._sums[k] = self._sums.get(k, 0.0) + v
+        self._steps += 1
+
+    def pop(self):
+        elapsed = time.perf_counter() - self._start
+        out = {f"loss/{k}": v / self._steps for k, v in self._sums.items()}
+        out["steps_per_second"] = self._steps / elapsed
+        self._sums, self._steps, self._start = {}, 0, time.perf_counter()
+        return out
 
 
 def _clip_global_norm_across_replicas(grads, clipnorm):
