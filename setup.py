@@ -28,6 +28,9 @@ setup(
             "vidrep-train=keras_vidrep.cli.train:run",
             "vidrep-export=keras_vidrep.cli.export:run",
             "vidrep-launch=keras_vidrep.cli.launch:run",
+            "vidrep-eval=keras_vidrep.cli.evaluate:run",
+            "vidrep-viz=keras_vidrep.cli.viz:run",
+            "vidrep-ablation=keras_vidrep.cli.ablation:run",
         ]
     },
 )

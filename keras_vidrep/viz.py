@@ -40,3 +40,59 @@ def grid(rows, separator=1):
             y, x = i * (h + separator), j * (w + separator)
             out[y:y + h, x:x + w] = np.clip(frame, 0.0, 1.0)
     return out
+
+
+def side_by_side_frames(inputs, futures, reconstruction=None, prediction=None, separator=1):
+    """Frames of an animation: at step t, ground truth (left) beside the model (right).
+
+    During the input frames the model side shows the reconstruction (put back into input order), then the
+    prediction. Returns float32 (T_in + T_out, H, 2*W + separator).
+    """
+    inputs, futures = np.asarray(inputs), np.asarray(futures)
+    blank = np.zeros_like(inputs[0])
+    recon = np.asarray(reconstruction)[::-1] if reconstruction is not None else [blank] * len(inputs)
+    pred = list(np.asarray(prediction)) if prediction is not None else []
+    truth = list(inputs) + list(futures)
+    model = list(recon) + pred
+    steps = max(len(truth), len(model))
+    truth += [blank] * (steps - len(truth))
+    model += [blank] * (steps - len(model))
+    return np.stack([grid([[a, b]], separator) for a, b in zip(truth, model)])
+
+
+def rollout_grid(frames, per_row=20, separator=1):
+    """A long sequence of frames (T, H, W) tiled into rows of `per_row`."""
+    frames = list(np.asarray(frames))
+    return grid([frames[i:i + per_row] for i in range(0, len(frames), per_row)], separator)
+
+
+def to_uint8(image):
+    return (np.clip(np.asarray(image), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def save_png(image, path, scale=2):
+    """Writes a grayscale image in [0, 1] as PNG, enlarged `scale` times (nearest neighbour)."""
+    from PIL import Image
+
+    Image.fromarray(to_uint8(image)).resize((image.shape[1] * scale, image.shape[0] * scale),
+                                            Image.NEAREST).save(path)
+    return path
+
+
+def gif_bytes(frames, fps=4, scale=2):
+    """An endlessly looping animated GIF of grayscale frames (T, H, W) in [0, 1]."""
+    import io
+
+    from PIL import Image
+
+    images = [Image.fromarray(to_uint8(f)).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST)
+              for f in np.asarray(frames)]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    return buffer.getvalue()
+
+
+def save_gif(frames, path, fps=4, scale=2):
+    with open(path, "wb") as f:
+        f.write(gif_bytes(frames, fps, scale))
+    return path

@@ -51,7 +51,7 @@ def read_scalars(logdir):
     acc = EventAccumulator(logdir, size_guidance={"tensors": 0})
     acc.Reload()
     return acc, {tag: [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)]
-                 for tag in acc.Tags()["tensors"] if tag != "sequences"}
+                 for tag in acc.Tags()["tensors"] if tag not in ("sequences", "animation")}
 
 
 def test_tensorboard_summaries(tiny_config):
@@ -66,6 +66,8 @@ def test_tensorboard_summaries(tiny_config):
     strings = tf.make_ndarray(image.tensor_proto)  # [width, height, png, png, ...]
     decoded = tf.io.decode_png(strings[2]).numpy()
     assert decoded.shape == (2 * 32 + 1, 20 * 32 + 19, 1)
+    gif = tf.make_ndarray(acc.Tensors("animation")[-1].tensor_proto)
+    assert gif[2][:6] == b"GIF89a" and gif[0] == b"65" and gif[1] == b"32"  # width, height of one frame pair
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config):

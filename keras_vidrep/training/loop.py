@@ -184,6 +184,12 @@ class Trainer:
         self.summaries.images("validation", step, "sequences", strips,
                               "Top: input frames then true future. Bottom: reconstruction (in input order) then "
                               "free-running prediction.")
+        frames = viz.side_by_side_frames(shown[0, :cfg.input_frames],
+                                         shown[0, cfg.input_frames:cfg.input_frames + cfg.future_frames],
+                                         outputs.get("reconstruction", [None])[0], outputs.get("future", [None])[0])
+        self.summaries.animation("validation", step, "animation", viz.gif_bytes(frames, scale=1),
+                                 frames.shape[2], frames.shape[1],
+                                 "Left: ground truth. Right: reconstruction, then free-running prediction.")
 
     def train(self):
         """Trains up to `train_steps`, then saves a final checkpoint and (optionally) exports.

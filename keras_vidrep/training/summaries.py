@@ -30,6 +30,14 @@ class SummaryWriters:
         with self._writers[split].as_default(step=int(step)):
             tf.summary.image(name, batch, max_outputs=len(batch), description=description)
 
+    def animation(self, split, step, name, gif, width, height, description=None):
+        """Writes an animated GIF (bytes) in TensorBoard's image format; the Images tab plays it."""
+        from tensorboard.plugins.image import metadata
+
+        tensor = tf.constant([str(width), str(height), gif])
+        with self._writers[split].as_default(step=int(step)):
+            tf.summary.write(name, tensor, metadata=metadata.create_summary_metadata(name, description))
+
     def flush(self):
         for writer in self._writers.values():
             writer.flush()

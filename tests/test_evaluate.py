@@ -1,0 +1,152 @@
+"""Evaluation: metric definitions, per-horizon shapes, baselines, vidrep-eval / vidrep-viz / vidrep-ablation."""
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from keras_vidrep import evaluate, metrics
+from keras_vidrep.cli.ablation import VARIANTS, table
+from keras_vidrep.config import Config
+from keras_vidrep.training import loop
+
+BIN = os.path.dirname(sys.executable)
+
+
+def test_metric_definitions_by_hand():
+    t = np.zeros((1, 2, 12, 12), np.float32)
+    p = np.zeros((1, 2, 12, 12), np.float32)
+    p[0, 0, :2, :] = 0.5  # frame 0: 24 pixels off by 0.5; frame 1 perfect
+    out = metrics.frame_metrics(t, p)
+    np.testing.assert_allclose(out["mse"], [[24 * 0.25, 0.0]])
+    np.testing.assert_allclose(out["mae"], [[24 * 0.5, 0.0]])
+    np.testing.assert_allclose(out["psnr"][0, 0], 10 * np.log10(1.0 / (24 * 0.25 / 144)), rtol=1e-5)
+    assert out["ssim"][0, 1] == pytest.approx(1.0) and out["ssim"][0, 0] < 1.0
+    clip = metrics.PROBABILITY_CLIP
+    expected_nats = 24 * -np.log(0.5) + 120 * -np.log(1 - clip)
+    np.testing.assert_allclose(out["loss"][0, 0], expected_nats, rtol=1e-5)
+    linear = metrics.frame_metrics(t, p, output="linear")
+    np.testing.assert_allclose(linear["loss"], [[0.5 * 24 * 0.25, 0.0]])
+
+
+def test_per_horizon_summary_shapes():
+    rng = np.random.default_rng(0)
+    t, p = rng.random((5, 7, 16, 16)), rng.random((5, 7, 16, 16))
+    per_frame = metrics.frame_metrics(t, p, batch_size=2)
+    assert all(v.shape == (5, 7) for v in per_frame.values())
+    summary = metrics.summarize(per_frame)
+    assert len(summary["ssim"]["per_horizon"]) == 7
+    assert summary["mse"]["mean"] == pytest.approx(np.mean(summary["mse"]["per_horizon"]))
+
+
+class StaticPredictor:
+    """Predicts that the last input frame stays: equals the copy-last baseline."""
+    can_teacher_force, reconstructs, predicts, config = False, False, True, None
+
+    def predict(self, frames, steps, truth=None):
+        return np.repeat(frames[:, -1:], steps, axis=1)
+
+
+def test_baselines_on_static_and_moving_data():
+    rng = np.random.default_rng(1)
+    static = np.repeat(rng.random((4, 1, 16, 16)).astype(np.float32), 6, axis=1)
+    res = evaluate.evaluate(StaticPredictor(), static, input_frames=3, future_frames=3)
+    assert res["baseline/copy_last"]["mse"]["per_horizon"] == [0.0, 0.0, 0.0]
+    assert res["future/free_running"]["mse"]["mean"] == 0.0
+    assert res["baseline/mean_frame"]["mse"]["mean"] > 0.0
+    assert "clip" in json.dumps(res["info"])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    config = Config(model_dir=str(root / "run"), export_dir=str(root / "export"), canvas_size=32, digit_size=14,
+                    units=(16,), batch_size=4, train_steps=2, checkpoint_every=2, summary_every=1, eval_every=2,
+                    image_every=2, val_sequences=4, conditional_future=True)
+    loop.Trainer(config.validate()).train()
+    return root, config
+
+
+def test_checkpoint_evaluation_modes_and_longer_futures(trained):
+    _, config = trained
+    predictor = evaluate.CheckpointPredictor(config.model_dir)
+    data = evaluate.load_sequences("generated", 6, 10 + 15, num_digits=3, config=config)
+    res = evaluate.evaluate(predictor, data, 10, 15, batch_size=4)
+    assert set(res) >= {"future/free_running", "future/teacher_forced", "reconstruction", "baseline/copy_last",
+                        "baseline/mean_frame", "info"}
+    assert len(res["future/free_running"]["psnr"]["per_horizon"]) == 15
+    assert len(res["reconstruction"]["loss"]["per_horizon"]) == 10
+    free, forced = res["future/free_running"]["loss"]["per_horizon"], res["future/teacher_forced"]["loss"]["per_horizon"]
+    assert free[0] == pytest.approx(forced[0], rel=1e-4) and free[1:] != forced[1:]  # same until feedback differs
+    saved = evaluate.SavedModelPredictor(config.export_dir)
+    with pytest.raises(Exception, match="predicts 10 frames"):
+        saved.predict(data[:2, :10], 15)
+
+
+def test_tfds_moving_mnist_evaluation(tmp_path):
+    import tensorflow_datasets as tfds
+
+    config = Config(model_dir=str(tmp_path / "run"), units=(8,), batch_size=2, train_steps=1, val_sequences=2,
+                    export=False)
+    loop.Trainer(config.validate()).train()
+    with tfds.testing.mock_data(num_examples=3):
+        data = evaluate.load_sequences("tfds_moving_mnist", 3, 20)
+    res = evaluate.evaluate(evaluate.CheckpointPredictor(config.model_dir), data, 10, 10)
+    assert res["info"]["sequences"] == 3 and np.isfinite(res["future/free_running"]["ssim"]["mean"])
+
+
+def run(tool, *args, cwd):
+    result = subprocess.run([os.path.join(BIN, tool), *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_vidrep_eval_on_files_and_generated(trained):
+    root, config = trained
+    rng = np.random.default_rng(2)
+    np.save(root / "mnist_test_seq.npy", rng.integers(0, 256, (20, 5, 32, 32), dtype=np.uint8))
+    np.save(root / "bouncing_mnist_test.npy", rng.integers(0, 256, (5, 20, 32, 32), dtype=np.uint8))
+    out = run("vidrep-eval", f"--saved_model={config.export_dir}", "--dataset=mnist_test_seq",
+              "--data_path=mnist_test_seq.npy", "--output_json=seq.json", cwd=root)
+    assert "future/free_running" in out.stdout and "baseline/copy_last" in out.stdout
+    assert json.loads((root / "seq.json").read_text())["info"]["sequences"] == 5
+    run("vidrep-eval", f"--model_dir={config.model_dir}", "--dataset=bouncing_mnist_test",
+        "--data_path=bouncing_mnist_test.npy", "--output_json=bm.json", cwd=root)
+    assert "future/teacher_forced" in json.loads((root / "bm.json").read_text())
+    run("vidrep-eval", f"--model_dir={config.model_dir}", "--num_digits=1", "--num_sequences=8",
+        "--future_frames=12", "--output_json=gen.json", "--plot=gen.png", cwd=root)
+    gen = json.loads((root / "gen.json").read_text())
+    assert len(gen["future/free_running"]["mae"]["per_horizon"]) == 12 and gen["info"]["num_digits"] == 1
+    assert Image.open(root / "gen.png").size[0] > 1000
+
+
+def test_vidrep_viz_writes_pictures(trained):
+    root, config = trained
+    run("vidrep-viz", f"--model_dir={config.model_dir}", "--sequences=0,3", "--rollout=30", "--out_dir=pics",
+        cwd=root)
+    names = sorted(os.listdir(root / "pics"))
+    assert names == sorted(f"{kind}_{i}.{ext}" for kind in ("sequence", "rollout") for i in (0, 3)
+                           for ext in ("png", "gif"))
+    gif = Image.open(root / "pics" / "sequence_3.gif")
+    assert gif.n_frames == 20
+    assert Image.open(root / "pics" / "rollout_0.gif").n_frames == 30
+    strip = np.asarray(Image.open(root / "pics" / "sequence_0.png"))
+    assert strip.shape == (2 * (2 * 32 + 1), 2 * (20 * 32 + 19))
+
+
+def test_ablation_table_format():
+    row = {"mean": 1.0, "per_horizon": [1.0]}
+    metrics_row = {m: row for m in metrics.METRICS}
+    results = {name: {"future/free_running": metrics_row, "baseline/mean_frame": metrics_row,
+                      "baseline/copy_last": metrics_row} for name, _ in VARIANTS}
+    results["composite_conditional_future"]["future/teacher_forced"] = metrics_row
+    results["composite"]["reconstruction"] = metrics_row
+    text = table(results, {"output": "sigmoid"})
+    lines = text.splitlines()
+    assert len(lines) == 2 + 4 + 2 and lines[0].startswith("| model | future nats/frame, free-running")
+    assert lines[2].startswith("| Future predictor | 1.0 | – | – |")
