@@ -22,6 +22,17 @@ from keras_vidrep.errors import ConfigError
 DATASETS = ("generated", "bouncing_mnist_test", "mnist_test_seq", "tfds_moving_mnist")
 
 
+def predictor(model_dir="", saved_model="", checkpoint=""):
+    """A CheckpointPredictor for `model_dir` or a SavedModelPredictor for `saved_model` (exactly one is given).
+
+    Both expose `input_frames`, `future_frames`, `output`, `config` (None for a foreign SavedModel), `reconstructs`,
+    `predicts`, `can_teacher_force`, `reconstruct(frames)` and `predict(frames, steps, truth=None)`.
+    """
+    if bool(model_dir) == bool(saved_model):
+        raise ConfigError("give exactly one of `model_dir` and `saved_model`")
+    return CheckpointPredictor(model_dir, checkpoint) if model_dir else SavedModelPredictor(saved_model)
+
+
 class CheckpointPredictor:
     """Predictions of the model in `model_dir`, restored from its latest (or a given) checkpoint."""
 
@@ -37,6 +48,8 @@ class CheckpointPredictor:
             raise ConfigError(f"`model_dir` {model_dir!r}: no checkpoint {path or ''}".rstrip())
         manager.checkpoint.restore(path).expect_partial()
         self.source = path
+        self.input_frames, self.future_frames = self.config.input_frames, self.config.future_frames
+        self.output = self.config.output
         self.can_teacher_force = self.model.predicts and self.model.conditional_future
         self.reconstructs, self.predicts = self.model.reconstructs, self.model.predicts
         self._future = tf.function(lambda x, steps: self.model.predict_future(x, steps), reduce_retracing=True)
@@ -68,6 +81,11 @@ class SavedModelPredictor:
         self.can_teacher_force = False
         self.reconstructs = "reconstruct" in self.loaded.signatures
         self.predicts = "predict_future" in self.loaded.signatures
+        signatures = self.loaded.signatures
+        self.input_frames = int(signatures["encode"].structured_input_signature[1]["frames"].shape[1])
+        self.future_frames = (int(signatures["predict_future"].structured_outputs["future"].shape[1])
+                              if self.predicts else 0)
+        self.output = self.config.output if self.config else "sigmoid"
 
     def reconstruct(self, frames):
         return self.loaded.signatures["reconstruct"](frames=tf.constant(frames))["reconstruction"].numpy()

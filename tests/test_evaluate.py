@@ -1,5 +1,4 @@
 """Evaluation: metric definitions, per-horizon shapes, baselines, vidrep-eval / vidrep-viz / vidrep-ablation."""
-import dataclasses
 import json
 import os
 import subprocess
@@ -7,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 from keras_vidrep import evaluate, metrics

@@ -8,7 +8,6 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from keras_vidrep.config import Config
 from keras_vidrep.data import pipeline
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.training import loop

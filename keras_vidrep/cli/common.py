@@ -28,6 +28,18 @@ def define_config_flags(flag_values=flags.FLAGS):
             flags.DEFINE_list(field.name, [str(v) for v in field.default], help_text, flag_values=flag_values)
 
 
+def define_model_source_flags():
+    """Flags of the tools that read a trained model and a sequence set (vidrep-eval, vidrep-viz)."""
+    flags.DEFINE_string("model_dir", "", "Model directory written by vidrep-train (uses its checkpoint).")
+    flags.DEFINE_string("checkpoint", "", "With --model_dir: a checkpoint prefix instead of the latest.")
+    flags.DEFINE_string("saved_model", "", "An exported SavedModel directory (instead of --model_dir).")
+    flags.DEFINE_enum("dataset", "generated", ["generated", "bouncing_mnist_test", "mnist_test_seq",
+                                               "tfds_moving_mnist"], "Sequence set.")
+    flags.DEFINE_string("data_path", "", "File for bouncing_mnist_test / mnist_test_seq.")
+    flags.DEFINE_integer("num_digits", 2, "generated: digits per sequence (1 or 3 for out-of-domain runs).")
+    flags.DEFINE_integer("seed", 12345, "generated: seed of the set (held-out digits of the model's config).")
+
+
 def config_from_flags(flag_values=flags.FLAGS):
     """A validated Config from the parsed flags."""
     values = {f.name: flag_values[f.name].value for f in dataclasses.fields(Config)}

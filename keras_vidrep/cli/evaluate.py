@@ -14,15 +14,8 @@ from absl import app, flags
 
 from keras_vidrep.cli import common
 
-flags.DEFINE_string("model_dir", "", "Model directory written by vidrep-train (evaluates a checkpoint).")
-flags.DEFINE_string("checkpoint", "", "With --model_dir: a checkpoint prefix instead of the latest.")
-flags.DEFINE_string("saved_model", "", "An exported SavedModel directory (instead of --model_dir).")
-flags.DEFINE_enum("dataset", "generated", ["generated", "bouncing_mnist_test", "mnist_test_seq", "tfds_moving_mnist"],
-                  "Evaluation sequences.")
-flags.DEFINE_string("data_path", "", "File for bouncing_mnist_test / mnist_test_seq.")
+common.define_model_source_flags()
 flags.DEFINE_integer("num_sequences", 1000, "Sequences evaluated (the first N of a file).")
-flags.DEFINE_integer("num_digits", 2, "generated: digits per sequence (1 or 3 for the paper's out-of-domain runs).")
-flags.DEFINE_integer("seed", 12345, "generated: seed of the evaluation set.")
 flags.DEFINE_integer("future_frames", 0, "Future frames to predict (0: the model's own); more than trained on to "
                                          "test long-range prediction (checkpoints only).")
 flags.DEFINE_integer("batch_size", 64, "Sequences per prediction batch.")
@@ -39,21 +32,14 @@ def main(argv):
         from keras_vidrep import evaluate
         from keras_vidrep.errors import ConfigError
 
-        if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
-            raise ConfigError("give exactly one of `model_dir` and `saved_model`")
         for name in ("num_sequences", "num_digits", "batch_size"):
             if FLAGS[name].value <= 0:
                 raise ConfigError(f"`{name}` must be a positive integer, got {FLAGS[name].value}")
-        predictor = (evaluate.CheckpointPredictor(FLAGS.model_dir, FLAGS.checkpoint) if FLAGS.model_dir
-                     else evaluate.SavedModelPredictor(FLAGS.saved_model))
-        config = predictor.config
-        input_frames = config.input_frames if config else int(predictor.loaded.signatures["encode"]
-                                                               .structured_input_signature[1]["frames"].shape[1])
-        future = FLAGS.future_frames or (config.future_frames if config else 10)
+        predictor = evaluate.predictor(FLAGS.model_dir, FLAGS.saved_model, FLAGS.checkpoint)
+        input_frames, future = predictor.input_frames, FLAGS.future_frames or predictor.future_frames
         data = evaluate.load_sequences(FLAGS.dataset, FLAGS.num_sequences, input_frames + future, FLAGS.data_path,
-                                       FLAGS.seed, FLAGS.num_digits, config)
-        results = evaluate.evaluate(predictor, data, input_frames, future, config.output if config else "sigmoid",
-                                    FLAGS.batch_size)
+                                       FLAGS.seed, FLAGS.num_digits, predictor.config)
+        results = evaluate.evaluate(predictor, data, input_frames, future, predictor.output, FLAGS.batch_size)
         results["info"].update(source=predictor.source, dataset=FLAGS.dataset, num_digits=FLAGS.num_digits,
                                seed=FLAGS.seed)
         print(f"{predictor.source} on {FLAGS.dataset}: {len(data)} sequences, {input_frames} input -> {future} "

@@ -13,15 +13,8 @@ from absl import app, flags
 
 from keras_vidrep.cli import common
 
-flags.DEFINE_string("model_dir", "", "Model directory written by vidrep-train.")
-flags.DEFINE_string("checkpoint", "", "With --model_dir: a checkpoint prefix instead of the latest.")
-flags.DEFINE_string("saved_model", "", "An exported SavedModel directory (instead of --model_dir).")
-flags.DEFINE_enum("dataset", "generated", ["generated", "bouncing_mnist_test", "mnist_test_seq", "tfds_moving_mnist"],
-                  "Sequences to show.")
-flags.DEFINE_string("data_path", "", "File for bouncing_mnist_test / mnist_test_seq.")
+common.define_model_source_flags()
 flags.DEFINE_list("sequences", ["0", "1", "2"], "Indices of the sequences to show.")
-flags.DEFINE_integer("num_digits", 2, "generated: digits per sequence.")
-flags.DEFINE_integer("seed", 12345, "generated: seed.")
 flags.DEFINE_integer("rollout", 0, "Also roll the model out free-running for this many frames (checkpoints only).")
 flags.DEFINE_integer("fps", 4, "GIF frames per second.")
 flags.DEFINE_string("out_dir", "viz", "Where the pictures go.")
@@ -36,8 +29,6 @@ def main(argv):
         from keras_vidrep import evaluate, viz
         from keras_vidrep.errors import ConfigError
 
-        if bool(FLAGS.model_dir) == bool(FLAGS.saved_model):
-            raise ConfigError("give exactly one of `model_dir` and `saved_model`")
         try:
             indices = [int(i) for i in FLAGS.sequences]
         except ValueError:
@@ -47,14 +38,12 @@ def main(argv):
             raise ConfigError(f"`sequences` must be non-negative indices, got {indices}")
         if FLAGS.rollout and FLAGS.saved_model:
             raise ConfigError("`rollout` needs --model_dir (a SavedModel predicts a fixed number of frames)")
-        predictor = (evaluate.CheckpointPredictor(FLAGS.model_dir, FLAGS.checkpoint) if FLAGS.model_dir
-                     else evaluate.SavedModelPredictor(FLAGS.saved_model))
-        config = predictor.config
-        t_in = config.input_frames if config else 10
-        t_out = config.future_frames if config else 10
+        predictor = evaluate.predictor(FLAGS.model_dir, FLAGS.saved_model, FLAGS.checkpoint)
+        t_in, t_out = predictor.input_frames, predictor.future_frames or 10
         data = evaluate.load_sequences(FLAGS.dataset, max(indices) + 1, t_in + t_out, FLAGS.data_path, FLAGS.seed,
-                                       FLAGS.num_digits, config)[indices]
+                                       FLAGS.num_digits, predictor.config)[indices]
         inputs, futures = data[:, :t_in], data[:, t_in:t_in + t_out]
+        # The strips take the reconstruction in the model's reversed order, as training summaries do.
         recon = predictor.reconstruct(inputs)[:, ::-1] if predictor.reconstructs else [None] * len(data)
         pred = predictor.predict(inputs, t_out) if predictor.predicts else [None] * len(data)
         rollout = predictor.predict(inputs, FLAGS.rollout) if FLAGS.rollout and predictor.predicts else None
