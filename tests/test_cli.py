@@ -90,3 +90,20 @@ def test_shipped_configs_parse_and_validate(name):
     if name.startswith("bouncing_mnist"):
         assert config.units == ((2048,) if name == "bouncing_mnist" else (2048, 2048))
         assert config.conditional_future and config.batch_size == 80 and config.peepholes
+
+
+@pytest.mark.parametrize("variant,model,conditional", [("future", "future", False), ("composite", "composite", False),
+                                                       ("conditional_future", "future", True),
+                                                       ("composite_conditional_future", "composite", True)])
+def test_ablation_configs_build_on_the_quickstart(variant, model, conditional, monkeypatch):
+    from absl import flags
+
+    from keras_vidrep.cli import common
+
+    monkeypatch.chdir(os.path.join(os.path.dirname(__file__), ".."))  # nested flagfile paths are repo-relative
+    flag_values = flags.FlagValues()
+    common.define_config_flags(flag_values)
+    flag_values(["vidrep-train", f"--flagfile=configs/ablation/{variant}.cfg"])
+    config = common.config_from_flags(flag_values)
+    assert (config.model, config.conditional_future) == (model, conditional)
+    assert config.units == (256,) and config.experiment == f"ablation_{variant}"
