@@ -79,7 +79,8 @@ def test_checkpoint_evaluation_modes_and_longer_futures(trained):
                         "baseline/mean_frame", "info"}
     assert len(res["future/free_running"]["psnr"]["per_horizon"]) == 15
     assert len(res["reconstruction"]["loss"]["per_horizon"]) == 10
-    free, forced = res["future/free_running"]["loss"]["per_horizon"], res["future/teacher_forced"]["loss"]["per_horizon"]
+    free = res["future/free_running"]["loss"]["per_horizon"]
+    forced = res["future/teacher_forced"]["loss"]["per_horizon"]
     assert free[0] == pytest.approx(forced[0], rel=1e-4) and free[1:] != forced[1:]  # same until feedback differs
     saved = evaluate.SavedModelPredictor(config.export_dir)
     with pytest.raises(Exception, match="predicts 10 frames"):

@@ -50,9 +50,11 @@ def table(results, info):
                      f"{cell(r.get('reconstruction'), 'loss')} | {cell(free, 'mse')} | "
                      f"{cell(free, 'ssim', '{:.3f}')} |")
     any_result = results[VARIANTS[0][0]]
-    for key, label in (("baseline/mean_frame", "Baseline: mean frame"), ("baseline/copy_last", "Baseline: copy last frame")):
+    for key, label in (("baseline/mean_frame", "Baseline: mean frame"),
+                       ("baseline/copy_last", "Baseline: copy last frame")):
         row = any_result[key]
-        lines.append(f"| {label} | {cell(row, 'loss')} | – | – | {cell(row, 'mse')} | {cell(row, 'ssim', '{:.3f}')} |")
+        lines.append(f"| {label} | {cell(row, 'loss')} | – | – | {cell(row, 'mse')} | "
+                     f"{cell(row, 'ssim', '{:.3f}')} |")
     return "\n".join(lines)
 
 

@@ -174,19 +174,17 @@ class Trainer:
         """TensorBoard strips: ground truth (top) against reconstruction | free-running prediction (bottom)."""
         cfg = self.config
         shown = val_sequences[:IMAGE_SEQUENCES]
-        inputs, futures = pipeline.split_frames(shown, cfg.input_frames, cfg.future_frames)
+        truth_in = shown[:, :cfg.input_frames]
+        truth_out = shown[:, cfg.input_frames:cfg.input_frames + cfg.future_frames]
+        inputs, _ = pipeline.split_frames(shown, cfg.input_frames, cfg.future_frames)
         outputs = {k: np.asarray(v).reshape(len(shown), -1, *cfg.frame_shape) for k, v in self.model(inputs).items()}
-        strips = [viz.comparison_strip(seq[:cfg.input_frames], seq[cfg.input_frames:cfg.input_frames +
-                                                                   cfg.future_frames],
-                                       outputs.get("reconstruction", [None] * len(shown))[i],
-                                       outputs.get("future", [None] * len(shown))[i])
-                  for i, seq in enumerate(shown)]
+        recon = outputs.get("reconstruction", [None] * len(shown))
+        pred = outputs.get("future", [None] * len(shown))
+        strips = [viz.comparison_strip(truth_in[i], truth_out[i], recon[i], pred[i]) for i in range(len(shown))]
         self.summaries.images("validation", step, "sequences", strips,
                               "Top: input frames then true future. Bottom: reconstruction (in input order) then "
                               "free-running prediction.")
-        frames = viz.side_by_side_frames(shown[0, :cfg.input_frames],
-                                         shown[0, cfg.input_frames:cfg.input_frames + cfg.future_frames],
-                                         outputs.get("reconstruction", [None])[0], outputs.get("future", [None])[0])
+        frames = viz.side_by_side_frames(truth_in[0], truth_out[0], recon[0], pred[0])
         self.summaries.animation("validation", step, "animation", viz.gif_bytes(frames, scale=1),
                                  frames.shape[2], frames.shape[1],
                                  "Left: ground truth. Right: reconstruction, then free-running prediction.")
