@@ -311,7 +311,13 @@ def train(config):
       dict: `model_dir`, `step` (final), `final_validation` (see `Trainer.train`), `weights_sha256`
       (see `Trainer.weights_fingerprint`) and `chief` (whether this process wrote the outputs).
     """
-    trainer = Trainer(config.validate())
-    validation = trainer.train()
+    try:
+        trainer = Trainer(config.validate())
+        validation = trainer.train()
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError) as e:
+        if config.strategy != "multi_worker":
+            raise
+        raise VidrepError(f"multi-worker training stopped: a peer worker is unreachable or died "
+                          f"({type(e).__name__}: {str(e).strip().splitlines()[0]})") from None
     return {"model_dir": config.model_dir, "step": int(trainer.step.numpy()), "final_validation": validation,
             "weights_sha256": trainer.weights_fingerprint(), "chief": trainer.chief}
