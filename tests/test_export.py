@@ -100,19 +100,20 @@ def test_export_refuses_to_replace_a_different_model(trained, tmp_path):
 
 
 def test_interrupted_export_keeps_the_previous_one(trained, tmp_path, monkeypatch):
-    import keras
+    from keras_vidrep import export
 
     config, model = trained
     target = tmp_path / "model"
     export_saved_model(model, config, str(target))
     before = sorted(os.listdir(target))
 
-    def broken_write_out(self, path, **kwargs):
-        os.makedirs(os.path.join(path, "variables"))
-        open(os.path.join(path, "saved_model.pb"), "wb").close()  # a half-written export
-        raise KeyboardInterrupt
+    class BrokenArchive:
+        def write_out(self, path, **kwargs):
+            os.makedirs(os.path.join(path, "variables"))
+            open(os.path.join(path, "saved_model.pb"), "wb").close()  # a half-written export
+            raise KeyboardInterrupt
 
-    monkeypatch.setattr(keras.export.ExportArchive, "write_out", broken_write_out)
+    monkeypatch.setattr(export, "build_archive", lambda model, config: BrokenArchive())
     with pytest.raises(KeyboardInterrupt):
         export_saved_model(model, config, str(target))
     assert sorted(os.listdir(target)) == before

@@ -2,6 +2,7 @@
 import dataclasses
 import logging as logging_module
 import os
+import signal
 import sys
 
 from absl import flags, logging
@@ -64,15 +65,26 @@ def quiet_tensorflow():
         logging_module.getLogger(name).addFilter(_OwnInfoOnly())
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so that training saves a checkpoint on the way out."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def run_main(main, program):
-    """Runs `main()`, turning user errors into one line on stderr and exit code 2 (no traceback)."""
+    """Runs `main()`: user errors become one line on stderr and exit code 2 (no traceback); Ctrl-C and SIGTERM
+    end it cleanly (training saves a checkpoint first) with exit code 130 or 143."""
     quiet_tensorflow()
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         main()
     except VidrepError as e:
         logging.flush()
         print(f"{program}: error: {e}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print(f"{program}: interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated)
+        print(f"{program}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        sys.exit(143 if terminated else 130)

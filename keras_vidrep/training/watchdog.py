@@ -11,6 +11,7 @@ import sys
 
 _WATCHER = r"""
 import os, select, signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the trainer; this exits when its pipe closes
 fd, pid, timeout, message = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 while True:
     ready, _, _ = select.select([fd], [], [], timeout)
