@@ -74,11 +74,11 @@ def test_worker_whose_peer_never_comes_fails_within_the_timeout(tmp_path):
     env = dict(os.environ, TF_CONFIG=tf_configs(2)[0])
     start = time.monotonic()
     result = subprocess.run([os.path.join(BIN, "vidrep-train"), *TINY, f"--model_dir={tmp_path / 'alone'}",
-                             "--strategy=multi_worker", "--worker_timeout=20"],
+                             "--strategy=multi_worker", "--worker_timeout=10"],
                             capture_output=True, text=True, timeout=200, env=env)
     elapsed = time.monotonic() - start
     assert result.returncode != 0
-    assert elapsed < 120
+    assert elapsed < 100
     assert "a peer worker never started or has died" in result.stderr
 
 
