@@ -92,3 +92,30 @@ def test_watchdog_kills_a_stuck_process_with_a_message():
     ok = subprocess.run([sys.executable, "-c", "from keras_vidrep.training.watchdog import Watchdog; "
                          "w = Watchdog(2); w.kick(); w.stop()"], capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and not ok.stderr
+
+
+def test_worker_whose_peer_dies_fails_with_a_clear_error(tmp_path):
+    from keras_vidrep.cli.launch import tf_configs
+
+    model_dir = tmp_path / "mw"
+    command = [os.path.join(BIN, "vidrep-train"), *TINY, f"--model_dir={model_dir}", "--train_steps=100000",
+               "--checkpoint_every=5", "--strategy=multi_worker", "--worker_timeout=30"]
+    configs = tf_configs(2)
+    chief = subprocess.Popen(command, env=dict(os.environ, TF_CONFIG=configs[0]), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    other = subprocess.Popen(command, env=dict(os.environ, TF_CONFIG=configs[1]), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 200
+        while not (model_dir / "checkpoints" / "checkpoint").exists():  # both are training
+            assert chief.poll() is None and other.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        other.kill()
+        killed = time.monotonic()
+        _, stderr = chief.communicate(timeout=120)
+    finally:
+        for p in (chief, other):
+            if p.poll() is None:
+                p.kill()
+    assert chief.returncode != 0 and time.monotonic() - killed < 60
+    assert "peer worker" in stderr.strip().splitlines()[-1]

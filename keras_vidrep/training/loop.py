@@ -230,7 +230,8 @@ class Trainer:
             path = self.manager.save(checkpoint_number=int(self.step.numpy()))
             logging.warning("interrupted: saved %s; run the same command again to resume", path)
             raise
-        bar.close()
+        finally:
+            bar.close()  # before any error message, so that the bar does not end the output
         return self._finish(val)
 
     def _periodic_work(self, step, window, bar):
