@@ -15,6 +15,7 @@ from keras_vidrep.cli import common
 
 common.define_config_flags()
 flags.DEFINE_integer("steps", 30, "Timed steps (after 2 warm-up steps, which include tracing).")
+flags.adopt_module_key_flags(common)  # so that --help lists them
 FLAGS = flags.FLAGS
 
 

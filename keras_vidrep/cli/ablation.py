@@ -14,6 +14,8 @@ import sys
 
 from absl import app, flags
 
+from keras_vidrep.cli import common
+
 flags.DEFINE_string("out_dir", "runs/ablation", "One model directory per variant goes here, and ablation.md.")
 flags.DEFINE_integer("train_steps", 1000, "Training steps of each variant.")
 flags.DEFINE_list("units", ["256"], "LSTM units per layer.")
@@ -85,7 +87,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    common.run_app(main, __name__)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ import os
 import signal
 import sys
 
-from absl import flags, logging
+from absl import app, flags, logging
 
 from keras_vidrep.config import Config
 from keras_vidrep.errors import VidrepError
@@ -27,6 +27,14 @@ def define_config_flags(flag_values=flags.FLAGS):
             flags.DEFINE_string(field.name, field.default, help_text, flag_values=flag_values)
         else:  # tuples of ints
             flags.DEFINE_list(field.name, [str(v) for v in field.default], help_text, flag_values=flag_values)
+
+
+def run_app(main, module_name):
+    """absl's app.run, with `--help` listing the flags of `module_name` (a console script's own `__main__`
+    module defines none, so absl would list nothing)."""
+    for flag in flags.FLAGS.get_key_flags_for_module(module_name):
+        flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+    app.run(main)
 
 
 def define_model_source_flags():

@@ -21,6 +21,7 @@ flags.DEFINE_integer("future_frames", 0, "Future frames to predict (0: the model
 flags.DEFINE_integer("batch_size", 64, "Sequences per prediction batch.")
 flags.DEFINE_string("output_json", "", "Write all results here.")
 flags.DEFINE_string("plot", "", "Write per-horizon curves (PNG) here.")
+flags.adopt_module_key_flags(common)  # so that --help lists them
 FLAGS = flags.FLAGS
 
 
@@ -57,7 +58,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    common.run_app(main, __name__)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ import sys
 import tempfile
 import time
 
-from absl import app, flags
+from absl import flags
+
+from keras_vidrep.cli import common
 
 flags.DEFINE_integer("workers", 2, "Number of local worker processes.")
 flags.DEFINE_string("worker_logs", "", "Where workers 1..N-1 write their logs (default: a new temporary directory).")
@@ -89,7 +91,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    common.run_app(main, __name__)
 
 
 if __name__ == "__main__":

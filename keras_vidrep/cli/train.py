@@ -6,6 +6,7 @@ from absl import app, flags
 from keras_vidrep.cli import common
 
 common.define_config_flags()
+flags.adopt_module_key_flags(common)  # so that --help lists them
 FLAGS = flags.FLAGS
 
 
@@ -23,7 +24,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    common.run_app(main, __name__)
 
 
 if __name__ == "__main__":

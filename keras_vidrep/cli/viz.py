@@ -18,6 +18,7 @@ flags.DEFINE_list("sequences", ["0", "1", "2"], "Indices of the sequences to sho
 flags.DEFINE_integer("rollout", 0, "Also roll the model out free-running for this many frames (checkpoints only).")
 flags.DEFINE_integer("fps", 4, "GIF frames per second.")
 flags.DEFINE_string("out_dir", "viz", "Where the pictures go.")
+flags.adopt_module_key_flags(common)  # so that --help lists them
 FLAGS = flags.FLAGS
 
 
@@ -64,7 +65,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    common.run_app(main, __name__)
 
 
 if __name__ == "__main__":
