@@ -10,7 +10,7 @@ curves to --plot.
 import json
 import os
 
-from absl import app, flags
+from absl import flags
 
 from keras_vidrep.cli import common
 
@@ -21,44 +21,37 @@ flags.DEFINE_integer("future_frames", 0, "Future frames to predict (0: the model
 flags.DEFINE_integer("batch_size", 64, "Sequences per prediction batch.")
 flags.DEFINE_string("output_json", "", "Write all results here.")
 flags.DEFINE_string("plot", "", "Write per-horizon curves (PNG) here.")
-flags.adopt_module_key_flags(common)  # so that --help lists them
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def go():
+    from keras_vidrep import evaluate
+    from keras_vidrep.errors import ConfigError
 
-    def go():
-        from keras_vidrep import evaluate
-        from keras_vidrep.errors import ConfigError
-
-        for name in ("num_sequences", "num_digits", "batch_size"):
-            if FLAGS[name].value <= 0:
-                raise ConfigError(f"`{name}` must be a positive integer, got {FLAGS[name].value}")
-        predictor = evaluate.predictor(FLAGS.model_dir, FLAGS.saved_model, FLAGS.checkpoint)
-        input_frames, future = predictor.input_frames, FLAGS.future_frames or predictor.future_frames
-        data = evaluate.load_sequences(FLAGS.dataset, FLAGS.num_sequences, input_frames + future, FLAGS.data_path,
-                                       FLAGS.seed, FLAGS.num_digits, predictor.config)
-        results = evaluate.evaluate(predictor, data, input_frames, future, predictor.output, FLAGS.batch_size)
-        results["info"].update(source=predictor.source, dataset=FLAGS.dataset, num_digits=FLAGS.num_digits,
-                               seed=FLAGS.seed)
-        print(f"{predictor.source} on {FLAGS.dataset}: {len(data)} sequences, {input_frames} input -> {future} "
-              f"future frames; loss = {results['info']['loss']} (baseline probabilities clipped to "
-              f"[{results['info']['probability_clip']:g}, 1-{results['info']['probability_clip']:g}])")
-        print(evaluate.format_table(results))
-        for path, write in ((FLAGS.output_json, evaluate.write_json), (FLAGS.plot, evaluate.plot_per_horizon)):
-            if path:
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-                print(f"wrote {write(results, path)}")
-        if not FLAGS.output_json:
-            print(json.dumps({k: {m: v["mean"] for m, v in r.items()} for k, r in results.items() if k != "info"}))
-
-    common.run_main(go, "vidrep-eval")
+    for name in ("num_sequences", "num_digits", "batch_size"):
+        if FLAGS[name].value <= 0:
+            raise ConfigError(f"`{name}` must be a positive integer, got {FLAGS[name].value}")
+    predictor = evaluate.predictor(FLAGS.model_dir, FLAGS.saved_model, FLAGS.checkpoint)
+    input_frames, future = predictor.input_frames, FLAGS.future_frames or predictor.future_frames
+    data = evaluate.load_sequences(FLAGS.dataset, FLAGS.num_sequences, input_frames + future, FLAGS.data_path,
+                                   FLAGS.seed, FLAGS.num_digits, predictor.config)
+    results = evaluate.evaluate(predictor, data, input_frames, future, predictor.output, FLAGS.batch_size)
+    results["info"].update(source=predictor.source, dataset=FLAGS.dataset, num_digits=FLAGS.num_digits,
+                           seed=FLAGS.seed)
+    print(f"{predictor.source} on {FLAGS.dataset}: {len(data)} sequences, {input_frames} input -> {future} "
+          f"future frames; loss = {results['info']['loss']} (baseline probabilities clipped to "
+          f"[{results['info']['probability_clip']:g}, 1-{results['info']['probability_clip']:g}])")
+    print(evaluate.format_table(results))
+    for path, write in ((FLAGS.output_json, evaluate.write_json), (FLAGS.plot, evaluate.plot_per_horizon)):
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            print(f"wrote {write(results, path)}")
+    if not FLAGS.output_json:
+        print(json.dumps({k: {m: v["mean"] for m, v in r.items()} for k, r in results.items() if k != "info"}))
 
 
 def run():
-    common.run_app(main, __name__)
+    common.run_app(go, __name__, "vidrep-eval")
 
 
 if __name__ == "__main__":

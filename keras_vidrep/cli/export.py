@@ -1,5 +1,5 @@
 """vidrep-export: writes the SavedModel of a model directory's latest (or a chosen) checkpoint."""
-from absl import app, flags
+from absl import flags
 
 from keras_vidrep.cli import common
 
@@ -9,21 +9,15 @@ flags.DEFINE_string("checkpoint", "", "A checkpoint prefix to export instead of 
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def go():
+    from keras_vidrep.export import export_checkpoint
 
-    def go():
-        from keras_vidrep.export import export_checkpoint
-
-        path = export_checkpoint(FLAGS.model_dir, FLAGS.export_dir, FLAGS.checkpoint)
-        print(path)
-
-    common.run_main(go, "vidrep-export")
+    path = export_checkpoint(FLAGS.model_dir, FLAGS.export_dir, FLAGS.checkpoint)
+    print(path)
 
 
 def run():
-    common.run_app(main, __name__)
+    common.run_app(go, __name__, "vidrep-export")
 
 
 if __name__ == "__main__":

@@ -1,30 +1,23 @@
 """vidrep-train: trains a model from flags (usually `--flagfile=configs/<experiment>.cfg`)."""
 import json
 
-from absl import app, flags
+from absl import flags
 
 from keras_vidrep.cli import common
 
 common.define_config_flags()
-flags.adopt_module_key_flags(common)  # so that --help lists them
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def go():
+    config = common.config_from_flags()
+    from keras_vidrep.training import loop  # imports TensorFlow; after flag parsing so --help is fast
 
-    def go():
-        config = common.config_from_flags()
-        from keras_vidrep.training import loop  # imports TensorFlow; after flag parsing so --help is fast
-
-        print(json.dumps(loop.train(config), sort_keys=True))
-
-    common.run_main(go, "vidrep-train")
+    print(json.dumps(loop.train(config), sort_keys=True))
 
 
 def run():
-    common.run_app(main, __name__)
+    common.run_app(go, __name__, "vidrep-train")
 
 
 if __name__ == "__main__":

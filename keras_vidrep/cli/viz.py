@@ -9,7 +9,7 @@ For each chosen sequence it writes:
 """
 import os
 
-from absl import app, flags
+from absl import flags
 
 from keras_vidrep.cli import common
 
@@ -18,54 +18,47 @@ flags.DEFINE_list("sequences", ["0", "1", "2"], "Indices of the sequences to sho
 flags.DEFINE_integer("rollout", 0, "Also roll the model out free-running for this many frames (checkpoints only).")
 flags.DEFINE_integer("fps", 4, "GIF frames per second.")
 flags.DEFINE_string("out_dir", "viz", "Where the pictures go.")
-flags.adopt_module_key_flags(common)  # so that --help lists them
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def go():
+    from keras_vidrep import evaluate, viz
+    from keras_vidrep.errors import ConfigError
 
-    def go():
-        from keras_vidrep import evaluate, viz
-        from keras_vidrep.errors import ConfigError
-
-        try:
-            indices = [int(i) for i in FLAGS.sequences]
-        except ValueError:
-            raise ConfigError(f"`sequences` must be comma-separated integers, got {','.join(FLAGS.sequences)!r}") \
-                from None
-        if not indices or min(indices) < 0:
-            raise ConfigError(f"`sequences` must be non-negative indices, got {indices}")
-        if FLAGS.rollout and FLAGS.saved_model:
-            raise ConfigError("`rollout` needs --model_dir (a SavedModel predicts a fixed number of frames)")
-        predictor = evaluate.predictor(FLAGS.model_dir, FLAGS.saved_model, FLAGS.checkpoint)
-        t_in, t_out = predictor.input_frames, predictor.future_frames or 10
-        data = evaluate.load_sequences(FLAGS.dataset, max(indices) + 1, t_in + t_out, FLAGS.data_path, FLAGS.seed,
-                                       FLAGS.num_digits, predictor.config)[indices]
-        inputs, futures = data[:, :t_in], data[:, t_in:t_in + t_out]
-        # The strips take the reconstruction in the model's reversed order, as training summaries do.
-        recon = predictor.reconstruct(inputs)[:, ::-1] if predictor.reconstructs else [None] * len(data)
-        pred = predictor.predict(inputs, t_out) if predictor.predicts else [None] * len(data)
-        rollout = predictor.predict(inputs, FLAGS.rollout) if FLAGS.rollout and predictor.predicts else None
-        os.makedirs(FLAGS.out_dir, exist_ok=True)
-        written = []
-        for k, index in enumerate(indices):
-            out = os.path.join(FLAGS.out_dir, f"{{}}_{index}.{{}}")
-            written.append(viz.save_png(viz.comparison_strip(inputs[k], futures[k], recon[k], pred[k]),
-                                        out.format("sequence", "png")))
-            written.append(viz.save_gif(viz.side_by_side_frames(inputs[k], futures[k], recon[k], pred[k]),
-                                        out.format("sequence", "gif"), FLAGS.fps))
-            if rollout is not None:
-                written.append(viz.save_png(viz.rollout_grid(rollout[k]), out.format("rollout", "png")))
-                written.append(viz.save_gif(rollout[k], out.format("rollout", "gif"), FLAGS.fps))
-        print("\n".join(written))
-
-    common.run_main(go, "vidrep-viz")
+    try:
+        indices = [int(i) for i in FLAGS.sequences]
+    except ValueError:
+        raise ConfigError(f"`sequences` must be comma-separated integers, got {','.join(FLAGS.sequences)!r}") \
+            from None
+    if not indices or min(indices) < 0:
+        raise ConfigError(f"`sequences` must be non-negative indices, got {indices}")
+    if FLAGS.rollout and FLAGS.saved_model:
+        raise ConfigError("`rollout` needs --model_dir (a SavedModel predicts a fixed number of frames)")
+    predictor = evaluate.predictor(FLAGS.model_dir, FLAGS.saved_model, FLAGS.checkpoint)
+    t_in, t_out = predictor.input_frames, predictor.future_frames or 10
+    data = evaluate.load_sequences(FLAGS.dataset, max(indices) + 1, t_in + t_out, FLAGS.data_path, FLAGS.seed,
+                                   FLAGS.num_digits, predictor.config)[indices]
+    inputs, futures = data[:, :t_in], data[:, t_in:t_in + t_out]
+    # The strips take the reconstruction in the model's reversed order, as training summaries do.
+    recon = predictor.reconstruct(inputs)[:, ::-1] if predictor.reconstructs else [None] * len(data)
+    pred = predictor.predict(inputs, t_out) if predictor.predicts else [None] * len(data)
+    rollout = predictor.predict(inputs, FLAGS.rollout) if FLAGS.rollout and predictor.predicts else None
+    os.makedirs(FLAGS.out_dir, exist_ok=True)
+    written = []
+    for k, index in enumerate(indices):
+        out = os.path.join(FLAGS.out_dir, f"{{}}_{index}.{{}}")
+        written.append(viz.save_png(viz.comparison_strip(inputs[k], futures[k], recon[k], pred[k]),
+                                    out.format("sequence", "png")))
+        written.append(viz.save_gif(viz.side_by_side_frames(inputs[k], futures[k], recon[k], pred[k]),
+                                    out.format("sequence", "gif"), FLAGS.fps))
+        if rollout is not None:
+            written.append(viz.save_png(viz.rollout_grid(rollout[k]), out.format("rollout", "png")))
+            written.append(viz.save_gif(rollout[k], out.format("rollout", "gif"), FLAGS.fps))
+    print("\n".join(written))
 
 
 def run():
-    common.run_app(main, __name__)
+    common.run_app(go, __name__, "vidrep-viz")
 
 
 if __name__ == "__main__":
