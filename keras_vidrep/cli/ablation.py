@@ -87,7 +87,8 @@ def main(argv):
 
 
 def run():
-    common.run_app(main, __name__)
+    common.show_flags_in_help(__name__)
+    app.run(main)
 
 
 if __name__ == "__main__":

@@ -29,15 +29,18 @@ def define_config_flags(flag_values=flags.FLAGS):
             flags.DEFINE_list(field.name, [str(v) for v in field.default], help_text, flag_values=flag_values)
 
 
-def run_app(body, module_name, program):
-    """Runs a command-line tool: parses flags (absl), refuses positional arguments, then `run_main(body, program)`.
-
-    `--help` lists the flags of `module_name` and those defined here: a console script's own `__main__` module
-    defines none, so absl alone would list nothing.
-    """
+def show_flags_in_help(module_name):
+    """Makes `--help` list the flags of `module_name` and those defined here: a console script's own `__main__`
+    module defines none, so absl alone would list nothing."""
     for module in (module_name, __name__):
         for flag in flags.FLAGS.get_key_flags_for_module(module):
             flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
+
+
+def run_app(body, module_name, program):
+    """Runs a command-line tool: parses flags (absl), refuses positional arguments, then `run_main(body, program)`.
+    """
+    show_flags_in_help(module_name)
 
     def main(argv):
         if len(argv) > 1:

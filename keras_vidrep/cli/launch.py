@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from absl import flags
+from absl import app, flags
 
 from keras_vidrep.cli import common
 
@@ -91,7 +91,8 @@ def main(argv):
 
 
 def run():
-    common.run_app(main, __name__)
+    common.show_flags_in_help(__name__)
+    app.run(main)
 
 
 if __name__ == "__main__":
