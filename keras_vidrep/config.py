@@ -132,6 +132,11 @@ class Config:
             raise ConfigError(f"`val_dataset`={self.val_dataset} needs `val_path`")
         return self
 
+    def architecture_changes(self, other):
+        """`key: old -> new` for each setting that fixes the weights (ARCHITECTURE_KEYS) and differs in `other`."""
+        return [f"{k}: {getattr(self, k)!r} -> {getattr(other, k)!r}" for k in ARCHITECTURE_KEYS
+                if getattr(self, k) != getattr(other, k)]
+
     def to_dict(self):
         return dataclasses.asdict(self)
 

@@ -37,17 +37,9 @@ class CheckpointPredictor:
     """Predictions of the model in `model_dir`, restored from its latest (or a given) checkpoint."""
 
     def __init__(self, model_dir, checkpoint=""):
-        from keras_vidrep.models import composite
         from keras_vidrep.training import checkpoints
 
-        self.config = Config.load(model_dir)
-        self.model = composite.from_config(self.config)
-        manager = checkpoints.checkpoint_manager(model_dir, self.model)
-        path = checkpoint or manager.latest_checkpoint
-        if not path or not tf.io.gfile.exists(path + ".index"):
-            raise ConfigError(f"`model_dir` {model_dir!r}: no checkpoint {path or ''}".rstrip())
-        manager.checkpoint.restore(path).expect_partial()
-        self.source = path
+        self.model, self.config, self.source = checkpoints.restore_model(model_dir, checkpoint)
         self.input_frames, self.future_frames = self.config.input_frames, self.config.future_frames
         self.output = self.config.output
         self.can_teacher_force = self.model.predicts and self.model.conditional_future

@@ -17,7 +17,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from keras_vidrep.config import ARCHITECTURE_KEYS, CONFIG_FILE, Config
+from keras_vidrep.config import CONFIG_FILE, Config
 from keras_vidrep.errors import ConfigError
 
 
@@ -93,7 +93,7 @@ def _check_replaceable(export_dir, config):
         raise ConfigError(f"`export_dir` {export_dir!r} holds other files, not a SavedModel; refusing to replace it")
     if os.path.isfile(os.path.join(export_dir, CONFIG_FILE)):
         previous = Config.load(export_dir)
-        changed = [k for k in ARCHITECTURE_KEYS if getattr(previous, k) != getattr(config, k)]
+        changed = previous.architecture_changes(config)
         if changed or previous.experiment != config.experiment:
             what = ", ".join(changed) if changed else f"experiment {previous.experiment!r}"
             raise ConfigError(f"`export_dir` {export_dir!r} holds a different model ({what}); choose another "
@@ -103,17 +103,7 @@ def _check_replaceable(export_dir, config):
 def export_checkpoint(model_dir, export_dir="", checkpoint=""):
     """Rebuilds the model of `model_dir` from its config.json, restores a checkpoint (the latest by default) and
     exports it. Returns the export path."""
-    from keras_vidrep.models import composite
     from keras_vidrep.training import checkpoints
 
-    config = Config.load(model_dir)
-    model = composite.from_config(config)
-    manager = checkpoints.checkpoint_manager(model_dir, model)
-    path = checkpoint or manager.latest_checkpoint
-    if not path:
-        raise ConfigError(f"`model_dir` {model_dir!r} has no checkpoint yet")
-    if not tf.io.gfile.exists(path + ".index"):
-        raise ConfigError(f"`checkpoint` {path!r}: no such checkpoint")
-    manager.checkpoint.restore(path).expect_partial()
-    logging.info("restored %s", path)
+    model, config, _ = checkpoints.restore_model(model_dir, checkpoint)
     return export_saved_model(model, config, export_dir or config.resolved_export_dir)

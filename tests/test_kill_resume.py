@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from keras_vidrep.config import Config
-from keras_vidrep.models import composite
 from keras_vidrep.training import checkpoints, loop
 
 FLAGS = ["--canvas_size=32", "--digit_size=14", "--units=16", "--batch_size=4", "--checkpoint_every=2",
@@ -56,9 +55,7 @@ def test_sigkill_then_same_command_resumes(tmp_path):
                               deterministic=True)
     reference = loop.Trainer(reference_config.validate())
     reference.train()
-    restored = composite.from_config(Config.load(model_dir))
-    manager = checkpoints.checkpoint_manager(model_dir, restored)
-    manager.checkpoint.restore(manager.latest_checkpoint).expect_partial()
+    restored, _, _ = checkpoints.restore_model(model_dir)
     for a, b in zip(reference.model.weights, restored.weights):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6, err_msg=a.path)
 

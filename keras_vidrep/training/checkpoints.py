@@ -31,3 +31,29 @@ def restore_latest(checkpoint, model_dir):
         checkpoint.restore(path).assert_existing_objects_matched()
         logging.info("restored %s", path)
     return path
+
+
+def restore_model(model_dir, checkpoint=""):
+    """Rebuilds the model of `model_dir` from its config.json and restores its weights (no optimizer).
+
+    Args:
+      model_dir: a directory written by vidrep-train.
+      checkpoint: a checkpoint prefix; empty means the latest in model_dir/checkpoints.
+
+    Returns:
+      (model, config, checkpoint path).
+    """
+    from keras_vidrep.config import Config
+    from keras_vidrep.errors import ConfigError
+    from keras_vidrep.models import composite
+
+    config = Config.load(model_dir)
+    model = composite.from_config(config)
+    path = checkpoint or tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
+    if not path:
+        raise ConfigError(f"`model_dir` {model_dir!r} has no checkpoint yet")
+    if not tf.io.gfile.exists(path + ".index"):
+        raise ConfigError(f"`checkpoint` {path!r}: no such checkpoint")
+    tf.train.Checkpoint(model=model).restore(path).expect_partial()
+    logging.info("restored %s", path)
+    return model, config, path

@@ -17,7 +17,7 @@ from absl import logging
 from tqdm import tqdm
 
 from keras_vidrep import baselines, losses, viz
-from keras_vidrep.config import ARCHITECTURE_KEYS, CONFIG_FILE, Config
+from keras_vidrep.config import CONFIG_FILE, Config
 from keras_vidrep.data import pipeline
 from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.export import export_saved_model
@@ -60,8 +60,7 @@ def prepare_model_dir(config):
         raise ConfigError(f"`model_dir` {config.model_dir!r} is not writable ({e.strerror})") from None
     if os.path.isfile(os.path.join(config.model_dir, CONFIG_FILE)):
         previous = Config.load(config.model_dir)
-        changed = [f"{k}: {getattr(previous, k)!r} -> {getattr(config, k)!r}" for k in ARCHITECTURE_KEYS
-                   if getattr(previous, k) != getattr(config, k)]
+        changed = previous.architecture_changes(config)
         if changed:
             raise ConfigError(f"`model_dir` {config.model_dir!r} holds a run with a different model ("
                               f"{'; '.join(changed)}); use a new `model_dir`")
