@@ -31,6 +31,7 @@ setup(
             "vidrep-eval=keras_vidrep.cli.evaluate:run",
             "vidrep-viz=keras_vidrep.cli.viz:run",
             "vidrep-ablation=keras_vidrep.cli.ablation:run",
+            "vidrep-preprocess=keras_vidrep.cli.preprocess:run",
         ]
     },
 )

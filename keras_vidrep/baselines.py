@@ -1,44 +1,51 @@
-"""Reference predictors that a learned model must beat, scored with the same per-frame losses (numpy only).
+"""Reference predictors that a learned model must beat, scored with the paper's per-frame losses (numpy only).
 
-  * mean frame: every frame predicted as the average training frame;
-  * copy last: every future frame predicted as the last input frame.
+  * `mean_training_frame`: every frame predicted as the mean frame of (a sample of) the training sequences;
+  * `copy_last`: every future frame predicted as the last input frame.
 
-Bernoulli cross-entropy needs probabilities strictly inside (0, 1): baseline predictions are clipped to
-[PROBABILITY_CLIP, 1 - PROBABILITY_CLIP] so the loss stays finite.
+A baseline predicts probabilities, not logits, and its probabilities can be exactly 0 or 1 (a pixel never or always
+on), so its Bernoulli cross-entropy clips them to [PROBABILITY_CLIP, 1 - PROBABILITY_CLIP]. Models are scored from
+their logits, exactly as in training (`keras_vidrep.losses`), with no clipping.
 """
 import numpy as np
 
 PROBABILITY_CLIP = 1e-4
+NAMES = ("mean_training_frame", "copy_last")
 
 
-def bernoulli_nats_per_frame(targets, probabilities, clip=PROBABILITY_CLIP):
-    """Cross-entropy in nats, summed over pixels, averaged over frames and sequences. Arrays (N, T, pixels)."""
+def clipped_bernoulli_nats(targets, probabilities, clip=PROBABILITY_CLIP, axis=-1):
+    """Cross-entropy in nats of clipped probabilities, summed over `axis` (the pixels)."""
     p = np.clip(probabilities, clip, 1.0 - clip)
-    per_pixel = -(targets * np.log(p) + (1.0 - targets) * np.log1p(-p))
-    return float(per_pixel.sum(axis=-1).mean())
+    return -(targets * np.log(p) + (1.0 - targets) * np.log1p(-p)).sum(axis=axis)
 
 
-def squared_error_per_frame(targets, predictions):
-    """0.5 * squared error, summed over pixels, averaged over frames and sequences."""
-    return float(0.5 * np.square(predictions - targets).sum(axis=-1).mean())
+def half_squared_error(targets, predictions, axis=-1):
+    """0.5 * squared error, summed over `axis` (the pixels)."""
+    return 0.5 * np.square(predictions - targets).sum(axis=axis)
 
 
-def baseline_losses(train_sequences, val_sequences, input_frames, future_frames, output="sigmoid"):
-    """Losses of the mean-frame and copy-last-frame predictors on the validation set.
+def mean_frame(train_sequences):
+    """The mean frame of training sequences (N, T, *frame_shape), float64 (*frame_shape)."""
+    return np.asarray(train_sequences, np.float64).mean(axis=(0, 1))
+
+
+def baseline_losses(mean, val_sequences, input_frames, future_frames, output="sigmoid"):
+    """Losses per frame of the mean-training-frame and copy-last-frame predictors on the validation set.
 
     Args:
-      train_sequences: (N, T, H, W) sequences the mean frame is estimated from.
-      val_sequences: (M, T, H, W) validation sequences.
+      mean: the mean training frame (*frame_shape), see `mean_frame`.
+      val_sequences: (M, T, *frame_shape) validation sequences.
       input_frames, future_frames: how a sequence is split.
-      output: `sigmoid` (Bernoulli cross-entropy) or `linear` (0.5 * squared error).
+      output: `sigmoid` (clipped Bernoulli cross-entropy) or `linear` (0.5 * squared error).
 
     Returns:
-      dict: `mean_frame/reconstruction`, `mean_frame/future`, `copy_last/future`.
+      dict: `mean_training_frame/reconstruction`, `mean_training_frame/future`, `copy_last/future`.
     """
-    loss = bernoulli_nats_per_frame if output == "sigmoid" else squared_error_per_frame
-    val = np.asarray(val_sequences, np.float32).reshape(len(val_sequences), val_sequences.shape[1], -1)
+    loss = clipped_bernoulli_nats if output == "sigmoid" else half_squared_error
+    val = np.asarray(val_sequences, np.float32)
+    val = val.reshape(len(val), val.shape[1], -1)
     inputs, futures = val[:, :input_frames], val[:, input_frames:input_frames + future_frames]
-    mean = np.asarray(train_sequences, np.float32).reshape(-1, val.shape[-1]).mean(axis=0)
-    return {"mean_frame/reconstruction": loss(inputs, np.broadcast_to(mean, inputs.shape)),
-            "mean_frame/future": loss(futures, np.broadcast_to(mean, futures.shape)),
-            "copy_last/future": loss(futures, np.broadcast_to(inputs[:, -1:], futures.shape))}
+    mean = np.asarray(mean, np.float32).reshape(-1)
+    return {"mean_training_frame/reconstruction": float(loss(inputs, np.broadcast_to(mean, inputs.shape)).mean()),
+            "mean_training_frame/future": float(loss(futures, np.broadcast_to(mean, futures.shape)).mean()),
+            "copy_last/future": float(loss(futures, np.broadcast_to(inputs[:, -1:], futures.shape)).mean())}

@@ -1,162 +1,171 @@
-"""One experiment's settings: a dataclass that the flags fill and that is written into the model directory.
+"""One experiment's settings: the trainer's own (`TrainerSettings`) plus those of the chosen task (its `Settings`).
 
-The same `Config` drives the data pipeline, the model, training and export, so a model directory alone is enough to
-rebuild its model (`Config.load(model_dir)`).
+Flags, `config.json` and the Python API all speak in one flat namespace: `Config(task="composite", units=(64,),
+batch_size=8)` sorts each value into the trainer's or the task's settings, and `config.units` reads either. The same
+`Config` drives data, model, training and export, so a model directory alone is enough to rebuild its model
+(`Config.load(model_dir)`).
 """
 import dataclasses
 import json
 import os
-from typing import Tuple
 
 from keras_vidrep.errors import ConfigError
 
 CONFIG_FILE = "config.json"
-
-DIGIT_SOURCES = ("sklearn", "mnist_h5", "mnist_npz", "tfds")
-VAL_DATASETS = ("generated", "bouncing_mnist_test", "mnist_test_seq", "tfds_moving_mnist")
-MODEL_TYPES = ("composite", "autoencoder", "future")
-OUTPUTS = ("sigmoid", "linear")
-INITIALIZERS = ("keras", "original")
+DEFAULT_TASK = "composite"
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
+EXPORT_SUBDIR = "export"
 
 
-def _field(default, help_text, choices=None):
+def setting(default, help_text, choices=None):
+    """A settings field: its default, the help text of its flag and (optionally) its allowed values."""
     return dataclasses.field(default=default, metadata={"help": help_text, "choices": choices})
 
 
+def check_positive(settings, names):
+    """Raises ConfigError naming the first of `names` that is not a positive integer."""
+    for name in names:
+        value = getattr(settings, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"`{name}` must be a positive integer, got {value!r}")
+
+
+def check_choices(settings):
+    """Raises ConfigError for the first field whose value is not among its declared choices."""
+    for field in dataclasses.fields(settings):
+        choices = field.metadata.get("choices")
+        if choices and getattr(settings, field.name) not in choices:
+            raise ConfigError(f"`{field.name}` must be one of {', '.join(choices)}, got "
+                              f"{getattr(settings, field.name)!r}")
+
+
 @dataclasses.dataclass
+class TrainerSettings:
+    """What every task shares: where a run lives, how it is optimised, distributed, checkpointed and watched."""
+
+    experiment: str = setting("quickstart", "Experiment name (shown in logs and stored with the export).")
+    model_dir: str = setting("", "Directory for checkpoints, TensorBoard summaries and config.json (required).")
+    export_dir: str = setting("", f"Where the SavedModel goes; empty means <model_dir>/{EXPORT_SUBDIR}.")
+    seed: int = setting(0, "Seed for data order and weight initialisation.")
+
+    batch_size: int = setting(16, "Global batch size (summed over all replicas).")
+    train_steps: int = setting(1000, "Total optimizer steps; a resumed run continues up to this number.")
+    optimizer: str = setting("adam", "Optimizer.", OPTIMIZERS)
+    learning_rate: float = setting(1e-3, "Learning rate.")
+    momentum: float = setting(0.9, "Momentum for sgd (and rmsprop).")
+    clipnorm: float = setting(0.0, "Clip the gradient (summed over replicas) to this global norm (0: off).")
+    checkpoint_every: int = setting(500, "Steps between checkpoints.")
+    keep_checkpoints: int = setting(3, "Checkpoints kept on disk.")
+    summary_every: int = setting(50, "Steps between TensorBoard scalar summaries.")
+    eval_every: int = setting(500, "Steps between validation runs.")
+    image_every: int = setting(500, "Steps between TensorBoard pictures.")
+    export: bool = setting(True, "Write a SavedModel when training ends.")
+    deterministic: bool = setting(False, "Deterministic TensorFlow ops: bitwise-reproducible runs and resumes, "
+                                         "somewhat slower.")
+
+    strategy: str = setting("default", "tf.distribute strategy.", STRATEGIES)
+    cpu_replicas: int = setting(0, "Split the CPU into this many logical devices (mirrored without GPUs).")
+    worker_timeout: int = setting(600, "multi_worker: seconds without progress before a worker gives up with an "
+                                       "error (a peer never came or died).")
+
+    def validate(self):
+        check_positive(self, ("batch_size", "train_steps", "checkpoint_every", "keep_checkpoints", "summary_every",
+                              "eval_every", "image_every", "worker_timeout"))
+        check_choices(self)
+        if self.learning_rate <= 0:
+            raise ConfigError(f"`learning_rate` must be positive, got {self.learning_rate}")
+        if self.clipnorm < 0:
+            raise ConfigError(f"`clipnorm` must be >= 0, got {self.clipnorm}")
+        if self.cpu_replicas < 0:
+            raise ConfigError(f"`cpu_replicas` must be >= 0, got {self.cpu_replicas}")
+
+
+TRAINER_FIELDS = tuple(f.name for f in dataclasses.fields(TrainerSettings))
+
+
 class Config:
-    """Every setting of an experiment; field names are the command-line flag names."""
+    """The trainer's settings and the settings of one task, read and written as one flat set of names.
 
-    experiment: str = _field("quickstart", "Experiment name; exports go to saved_models/<experiment> by default.")
-    model_dir: str = _field("", "Directory for checkpoints, TensorBoard summaries and config.json (required).")
-    export_dir: str = _field("", "Where the SavedModel goes; empty means saved_models/<experiment>.")
-    seed: int = _field(0, "Seed for data generation and weight initialisation.")
+    Args:
+      task: a registered task name (see `keras_vidrep.tasks`) or `module.path:ClassName`.
+      **values: any field of `TrainerSettings` or of the task's `Settings`; the rest keep their defaults.
+    """
 
-    # Data.
-    digits: str = _field("sklearn", "Digit images: bundled sklearn digits, mnist.h5, Keras mnist.npz or TFDS mnist.",
-                         DIGIT_SOURCES)
-    digits_path: str = _field("", "Path of mnist.h5 / mnist.npz (empty: the Keras cache for mnist_npz).")
-    canvas_size: int = _field(64, "Height and width of the square canvas in pixels.")
-    digit_size: int = _field(28, "Digit height and width in pixels (digits are resized when not 28).")
-    num_digits: int = _field(2, "Digits bouncing in each sequence.")
-    seq_length: int = _field(20, "Frames generated per sequence.")
-    step_length: float = _field(0.1, "Distance a digit moves per frame, as a fraction of the free range.")
-    input_frames: int = _field(10, "Frames the encoder reads.")
-    future_frames: int = _field(10, "Frames the future predictor outputs.")
-    val_dataset: str = _field("generated", "Validation data: a fixed seeded generated set or a standard test file.",
-                              VAL_DATASETS)
-    val_path: str = _field("", "File for val_dataset=bouncing_mnist_test or mnist_test_seq.")
-    val_sequences: int = _field(256, "Validation sequences used (the first N of the set).")
+    def __init__(self, task=DEFAULT_TASK, **values):
+        from keras_vidrep import tasks
 
-    # Model.
-    model: str = _field("composite", "composite, autoencoder (reconstruction only) or future (prediction only).",
-                        MODEL_TYPES)
-    units: Tuple[int, ...] = _field((256,), "LSTM units per layer, comma separated (e.g. 2048,2048).")
-    conditional_reconstruction: bool = _field(False, "Feed the reconstruction decoder the previous target frame.")
-    conditional_future: bool = _field(False, "Feed the future predictor the previous frame (own output at inference).")
-    peepholes: bool = _field(False, "Peephole connections from the cell state to the gates.")
-    output: str = _field("sigmoid", "sigmoid + Bernoulli cross-entropy, or linear + 0.5*squared error.", OUTPUTS)
-    initializer: str = _field("keras", "keras (Glorot/orthogonal) or original (U(+-0.01), peepholes U(+-0.1)).",
-                              INITIALIZERS)
+        task_class = tasks.get(task)
+        trainer = {k: v for k, v in values.items() if k in TRAINER_FIELDS}
+        own = {k: v for k, v in values.items() if k not in TRAINER_FIELDS}
+        known = {f.name for f in dataclasses.fields(task_class.Settings)}
+        unknown = sorted(set(own) - known)
+        if unknown:
+            raise ConfigError(f"{', '.join(f'`{k}`' for k in unknown)} {'is not a setting' if len(unknown) == 1 else 'are not settings'} "
+                              f"of task {task!r}")
+        if "units" in own:
+            own["units"] = tuple(int(u) for u in own["units"])
+        object.__setattr__(self, "task", task)
+        object.__setattr__(self, "trainer", TrainerSettings(**trainer))
+        object.__setattr__(self, "settings", task_class.Settings(**own))
 
-    # Training.
-    batch_size: int = _field(16, "Global batch size (summed over all replicas).")
-    train_steps: int = _field(1000, "Total optimizer steps; a resumed run continues up to this number.")
-    optimizer: str = _field("adam", "Optimizer.", OPTIMIZERS)
-    learning_rate: float = _field(1e-3, "Learning rate.")
-    momentum: float = _field(0.9, "Momentum for sgd (and rmsprop).")
-    clipnorm: float = _field(0.0, "Clip each gradient to this norm (0: off).")
-    checkpoint_every: int = _field(500, "Steps between checkpoints.")
-    keep_checkpoints: int = _field(3, "Checkpoints kept on disk.")
-    summary_every: int = _field(50, "Steps between TensorBoard scalar summaries.")
-    eval_every: int = _field(500, "Steps between validation runs (free-running and teacher-forced).")
-    image_every: int = _field(500, "Steps between TensorBoard image strips.")
-    export: bool = _field(True, "Write a SavedModel when training ends.")
-    deterministic: bool = _field(False, "Deterministic TensorFlow ops: bitwise-reproducible runs and resumes, "
-                                        "somewhat slower.")
+    def __getattr__(self, name):
+        for part in ("trainer", "settings"):
+            obj = self.__dict__.get(part)
+            if obj is not None and hasattr(obj, name):
+                return getattr(obj, name)
+        raise AttributeError(f"Config of task {self.__dict__.get('task')!r} has no setting {name!r}")
 
-    # Distribution.
-    strategy: str = _field("default", "tf.distribute strategy.", STRATEGIES)
-    cpu_replicas: int = _field(0, "Split the CPU into this many logical devices (mirrored without GPUs).")
-    worker_timeout: int = _field(600, "multi_worker: seconds without progress before a worker gives up with an "
-                                      "error (a peer never came or died).")
+    def __setattr__(self, name, value):
+        raise AttributeError("Config is immutable; use config.replace(name=value)")
 
-    @property
-    def frame_shape(self):
-        return (self.canvas_size, self.canvas_size)
+    def __eq__(self, other):
+        return isinstance(other, Config) and self.to_dict() == other.to_dict()
 
-    @property
-    def frame_dim(self):
-        return self.canvas_size * self.canvas_size
+    def __repr__(self):
+        return f"Config({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
+
+    def replace(self, **changes):
+        """A copy with `changes` applied (a change of `task` keeps only the settings the new task has)."""
+        values = {**self.to_dict(), **changes}
+        if values["task"] != self.task:
+            from keras_vidrep import tasks
+
+            known = set(TRAINER_FIELDS) | {f.name for f in dataclasses.fields(tasks.get(values["task"]).Settings)}
+            values = {k: v for k, v in values.items() if k in known or k == "task" or k in changes}
+        return Config(**values)
 
     @property
     def resolved_export_dir(self):
-        return self.export_dir or os.path.join("saved_models", self.experiment)
+        """The export directory: `export_dir`, or `<model_dir>/export` so that the export follows the run."""
+        return self.export_dir or os.path.join(self.model_dir, EXPORT_SUBDIR)
 
     def validate(self):
         """Raises ConfigError naming the first setting that is out of range or contradicts another."""
-        positive = ("canvas_size", "digit_size", "num_digits", "seq_length", "input_frames", "batch_size",
-                    "train_steps", "checkpoint_every", "keep_checkpoints", "summary_every", "eval_every",
-                    "image_every", "val_sequences")
-        for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ConfigError(f"`{name}` must be a positive integer, got {value!r}")
-        if self.future_frames < 0:
-            raise ConfigError(f"`future_frames` must be >= 0, got {self.future_frames}")
-        for field in dataclasses.fields(self):
-            choices = field.metadata["choices"]
-            if choices and getattr(self, field.name) not in choices:
-                raise ConfigError(f"`{field.name}` must be one of {', '.join(choices)}, got "
-                                  f"{getattr(self, field.name)!r}")
-        if not self.units or any(int(u) <= 0 for u in self.units):
-            raise ConfigError(f"`units` must be positive integers, got {','.join(map(str, self.units))!r}")
-        if self.digit_size > self.canvas_size:
-            raise ConfigError(f"`digit_size` ({self.digit_size}) must not exceed `canvas_size` ({self.canvas_size})")
-        if self.input_frames + self.future_frames > self.seq_length:
-            raise ConfigError(f"`input_frames` + `future_frames` ({self.input_frames} + {self.future_frames}) must "
-                              f"not exceed `seq_length` ({self.seq_length})")
-        if self.model in ("composite", "future") and self.future_frames == 0:
-            raise ConfigError(f"`model`={self.model} predicts the future, so `future_frames` must be > 0")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"`learning_rate` must be positive, got {self.learning_rate}")
-        if self.step_length <= 0:
-            raise ConfigError(f"`step_length` must be positive, got {self.step_length}")
-        if self.worker_timeout <= 0:
-            raise ConfigError(f"`worker_timeout` must be a positive number of seconds, got {self.worker_timeout}")
-        if self.cpu_replicas < 0:
-            raise ConfigError(f"`cpu_replicas` must be >= 0, got {self.cpu_replicas}")
-        if self.val_dataset in ("bouncing_mnist_test", "mnist_test_seq") and not self.val_path:
-            raise ConfigError(f"`val_dataset`={self.val_dataset} needs `val_path`")
+        self.trainer.validate()
+        self.settings.validate()
         return self
 
     def architecture_changes(self, other):
-        """`key: old -> new` for each setting that fixes the weights (ARCHITECTURE_KEYS) and differs in `other`."""
-        return [f"{k}: {getattr(self, k)!r} -> {getattr(other, k)!r}" for k in ARCHITECTURE_KEYS
+        """`key: old -> new` for the task and each of its settings that fix the weights, where `other` differs."""
+        if self.task != other.task:
+            return [f"task: {self.task!r} -> {other.task!r}"]
+        return [f"{k}: {getattr(self, k)!r} -> {getattr(other, k)!r}" for k in self.settings.ARCHITECTURE_KEYS
                 if getattr(self, k) != getattr(other, k)]
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        return {"task": self.task, **dataclasses.asdict(self.trainer), **dataclasses.asdict(self.settings)}
 
     @classmethod
     def from_dict(cls, values):
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown config keys: {', '.join(unknown)}")
-        values = dict(values)
-        if "units" in values:
-            values["units"] = tuple(int(u) for u in values["units"])
         return cls(**values)
 
-    def save(self, directory):
-        """Writes config.json into `directory` atomically."""
+    def save(self, directory, **overrides):
+        """Writes config.json (with `overrides` applied to what is written) into `directory` atomically."""
         path = os.path.join(directory, CONFIG_FILE)
         tmp = path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=2, sort_keys=True)
+            json.dump({**self.to_dict(), **overrides}, f, indent=2, sort_keys=True)
         os.replace(tmp, path)
         return path
 
@@ -166,9 +175,6 @@ class Config:
         if not os.path.isfile(path):
             raise ConfigError(f"`model_dir` {directory!r} holds no {CONFIG_FILE}; was it written by vidrep-train?")
         with open(path, encoding="utf-8") as f:
-            return cls.from_dict(json.load(f))
-
-
-# The settings that fix the model's weights; a resumed run must agree with the saved config on all of them.
-ARCHITECTURE_KEYS = ("canvas_size", "model", "units", "conditional_reconstruction", "conditional_future", "peepholes",
-                     "output")
+            values = json.load(f)
+        values.setdefault("task", DEFAULT_TASK)  # written before tasks existed
+        return cls(**values)

@@ -1,10 +1,11 @@
-"""Evaluation of a trained model (a model directory's checkpoint or an exported SavedModel) on a sequence set.
+"""Evaluation of a trained video model (a model directory's checkpoint or an exported SavedModel) on a sequence set.
 
-Reports the paper's loss and OpenSTL's MSE / MAE / SSIM / PSNR (see `metrics`), overall and per horizon, for:
+Reports the training loss and OpenSTL's MSE / MAE / SSIM / PSNR (see `metrics`), overall and per horizon, for:
   * the future prediction, free-running (the model feeds back its own output) and, for a conditional future
     predictor loaded from a checkpoint, teacher-forced (it reads the true previous frame);
   * the reconstruction of the input frames;
-  * two baselines on the same data: copy the last input frame, and the mean input frame of the evaluated set.
+  * two baselines on the same data: copy the last input frame, and the mean training frame of the model's run
+    (the same definition as in TensorBoard; left out where the training data cannot be read).
 """
 import json
 import os
@@ -12,21 +13,22 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_vidrep import metrics
+from keras_vidrep import metrics, tasks
 from keras_vidrep.config import CONFIG_FILE, Config
+from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data import sequences
-from keras_vidrep.data.bouncing import VALIDATION_STREAM, BouncingMNIST
-from keras_vidrep.data.digits import load_digits
-from keras_vidrep.errors import ConfigError
+from keras_vidrep.data.patches import SequenceFile
+from keras_vidrep.errors import ConfigError, VidrepError
 
-DATASETS = ("generated", "bouncing_mnist_test", "mnist_test_seq", "tfds_moving_mnist")
+DATASETS = ("generated", *sequences.NAMED_SETS, "patches")
 
 
 def predictor(model_dir="", saved_model="", checkpoint=""):
     """A CheckpointPredictor for `model_dir` or a SavedModelPredictor for `saved_model` (exactly one is given).
 
-    Both expose `input_frames`, `future_frames`, `output`, `config` (None for a foreign SavedModel), `reconstructs`,
-    `predicts`, `can_teacher_force`, `reconstruct(frames)` and `predict(frames, steps, truth=None)`.
+    Both expose `input_frames`, `future_frames`, `frame_shape`, `output`, `config` (None for a foreign
+    SavedModel), `reconstructs`, `predicts`, `can_teacher_force`, `reconstruct(frames)` (input order) and
+    `predict(frames, steps, truth=None)`; both predictions return (frames, logits), logits None where unknown.
     """
     if bool(model_dir) == bool(saved_model):
         raise ConfigError("give exactly one of `model_dir` and `saved_model`")
@@ -39,26 +41,32 @@ class CheckpointPredictor:
     def __init__(self, model_dir, checkpoint=""):
         from keras_vidrep.training import checkpoints
 
-        self.model, self.config, self.source = checkpoints.restore_model(model_dir, checkpoint)
+        self.model, self.task, self.source = checkpoints.restore_model(model_dir, checkpoint)
+        self.config = self.task.config
         self.input_frames, self.future_frames = self.config.input_frames, self.config.future_frames
+        self.frame_shape = tuple(self.config.frame_shape)
         self.output = self.config.output
         self.can_teacher_force = self.model.predicts and self.model.conditional_future
         self.reconstructs, self.predicts = self.model.reconstructs, self.model.predicts
-        self._future = tf.function(lambda x, steps: self.model.predict_future(x, steps), reduce_retracing=True)
+        self._future = tf.function(lambda x, steps: self.model.future_logits(x, steps), reduce_retracing=True)
+
+    def _frames(self, logits):
+        logits = frame_utils.unflatten(np.asarray(logits), self.frame_shape)
+        frames = np.asarray(self.model.activate(logits))
+        return frames, (logits if self.output == "sigmoid" else None)
 
     def reconstruct(self, frames):
-        flat = frames.reshape(len(frames), frames.shape[1], -1)
-        return np.asarray(self.model.reconstruct(flat))[:, ::-1].reshape(frames.shape)
+        logits = np.asarray(self.model.reconstruction_logits(frame_utils.flatten(frames)))[:, ::-1]
+        return self._frames(logits)
 
     def predict(self, frames, steps, truth=None):
-        """Free-running prediction of `steps` frames, or teacher-forced on `truth` (N, steps, H, W)."""
-        flat = frames.reshape(len(frames), frames.shape[1], -1)
+        """Free-running prediction of `steps` frames, or teacher-forced on `truth` (N, steps, *frame_shape)."""
+        flat = frame_utils.flatten(frames)
         if truth is None:
-            out = self._future(flat, steps)
+            logits = self._future(flat, steps)
         else:
-            logits = self.model.forward(flat, truth.reshape(len(truth), steps, -1), teacher_forcing=True)["future"]
-            out = self.model.activate(logits)
-        return np.asarray(out).reshape(len(frames), steps, *frames.shape[2:])
+            logits = self.model.forward(flat, frame_utils.flatten(truth), teacher_forcing=True)["future"]
+        return self._frames(logits)
 
 
 class SavedModelPredictor:
@@ -71,86 +79,113 @@ class SavedModelPredictor:
         self.config = Config.load(path) if os.path.isfile(os.path.join(path, CONFIG_FILE)) else None
         self.source = path
         self.can_teacher_force = False
-        self.reconstructs = "reconstruct" in self.loaded.signatures
-        self.predicts = "predict_future" in self.loaded.signatures
         signatures = self.loaded.signatures
-        self.input_frames = int(signatures["encode"].structured_input_signature[1]["frames"].shape[1])
+        self.reconstructs = "reconstruct" in signatures
+        self.predicts = "predict_future" in signatures
+        shape = signatures["encode"].structured_input_signature[1]["frames"].shape
+        self.input_frames, self.frame_shape = int(shape[1]), tuple(int(d) for d in shape[2:])
         self.future_frames = (int(signatures["predict_future"].structured_outputs["future"].shape[1])
                               if self.predicts else 0)
         self.output = self.config.output if self.config else "sigmoid"
 
+    def _call(self, name, key, frames):
+        out = self.loaded.signatures[name](frames=tf.constant(frames, tf.float32))
+        logits = out.get(f"{key}_logits")
+        return out[key].numpy(), None if logits is None else logits.numpy()
+
     def reconstruct(self, frames):
-        return self.loaded.signatures["reconstruct"](frames=tf.constant(frames))["reconstruction"].numpy()
+        return self._call("reconstruct", "reconstruction", frames)
 
     def predict(self, frames, steps, truth=None):
-        out = self.loaded.signatures["predict_future"](frames=tf.constant(frames))["future"].numpy()
+        out, logits = self._call("predict_future", "future", frames)
         if out.shape[1] < steps:
             raise ConfigError(f"the SavedModel predicts {out.shape[1]} frames, fewer than `future_frames`={steps}; "
                               f"evaluate its --model_dir to roll out longer")
-        return out[:, :steps]
+        return out[:, :steps], None if logits is None else logits[:, :steps]
 
 
-def load_sequences(dataset, count, length, path="", seed=0, num_digits=2, config=None):
-    """Evaluation sequences (count, >= length, H, W) in [0, 1].
+def load_sequences(dataset, count, length, frame_shape, path="", seed=0, num_digits=2, config=None):
+    """Evaluation sequences (count, >= length, *frame_shape), checked against the model's `frame_shape`.
 
     `generated` draws Bouncing MNIST from the held-out digits of `config` (the model's settings; bundled digits
-    when None) with `num_digits` digits and the given seed; the others read a standard file or TFDS set.
+    when None) with `num_digits` digits and the given seed; `patches` reads a patch file; the others a standard
+    file or TFDS set.
     """
-    if dataset == "generated":
-        cfg = config or Config()
-        digits = load_digits(cfg.digits, "test", cfg.digits_path, cfg.digit_size)
-        generator = BouncingMNIST(digits, cfg.canvas_size, num_digits, length, cfg.step_length, seed=seed,
-                                  stream=VALIDATION_STREAM)
-        return generator.sequences(np.arange(count))
     if dataset not in DATASETS:
         raise ConfigError(f"`dataset` must be one of {', '.join(DATASETS)}, got {dataset!r}")
-    data = sequences.load_named(dataset, path, limit=count)
-    if data.shape[1] < length:
-        raise ConfigError(f"`dataset` {dataset} has {data.shape[1]} frames per sequence, fewer than the "
-                          f"{length} that input + future frames need")
-    return data
+    if dataset == "generated":
+        settings = (config or Config()).settings
+        generator = frame_utils.bouncing_generator(settings, seed, "test", num_digits, length)
+        data = generator.sequences(np.arange(count))
+    elif dataset == "patches":
+        if len(frame_shape) != 3:
+            raise ConfigError(f"`dataset`=patches holds (H, W, C) frames; the model reads {frame_shape}")
+        data = SequenceFile(path, length if config is None else config.seq_length, frame_shape).first(count)
+    else:
+        data = sequences.load_named(dataset, path, limit=count)
+    return frame_utils.check_frames(data, frame_shape, f"`dataset` {dataset}", length)
 
 
-def evaluate(predictor, data, input_frames, future_frames, output="sigmoid", batch_size=64):
-    """All metrics of `predictor` and of the baselines on `data` (N, T, H, W).
+def mean_training_frame(config):
+    """The mean training frame of the run `config` describes, or None where its training data cannot be read."""
+    if config is None:
+        return None
+    try:
+        return tasks.create(config).mean_training_frame()
+    except VidrepError:
+        return None
+
+
+def evaluate(predictor, data, input_frames, future_frames, output="sigmoid", batch_size=64, mean=None):
+    """All metrics of `predictor` and of the baselines on `data` (N, T, *frame_shape).
+
+    Args:
+      mean: the mean training frame for the `baseline/mean_training_frame` row (left out when None).
 
     Returns:
       dict: `future/free_running`, `future/teacher_forced` (when possible), `reconstruction`,
-      `baseline/copy_last`, `baseline/mean_frame` → {metric: {"mean", "per_horizon"}}; plus `info`.
+      `baseline/copy_last`, `baseline/mean_training_frame` → {metric: {"mean", "per_horizon"}}; plus `info`.
     """
     inputs, futures = data[:, :input_frames], data[:, input_frames:input_frames + future_frames]
 
     def batched(fn, *arrays):
-        return np.concatenate([fn(*(a[i:i + batch_size] for a in arrays)) for i in range(0, len(data), batch_size)])
+        parts = [fn(*(a[i:i + batch_size] for a in arrays)) for i in range(0, len(data), batch_size)]
+        frames = np.concatenate([p[0] for p in parts])
+        return frames, None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
+
+    def scored(targets, prediction):
+        return metrics.summarize(metrics.frame_metrics(targets, prediction[0], output, logits=prediction[1]))
 
     results = {}
     if predictor.predicts:
-        free = batched(lambda x: predictor.predict(x, future_frames), inputs)
-        results["future/free_running"] = metrics.summarize(metrics.frame_metrics(futures, free, output))
+        results["future/free_running"] = scored(futures, batched(lambda x: predictor.predict(x, future_frames),
+                                                                 inputs))
         if predictor.can_teacher_force:
-            forced = batched(lambda x, y: predictor.predict(x, future_frames, truth=y), inputs, futures)
-            results["future/teacher_forced"] = metrics.summarize(metrics.frame_metrics(futures, forced, output))
+            results["future/teacher_forced"] = scored(futures, batched(
+                lambda x, y: predictor.predict(x, future_frames, truth=y), inputs, futures))
     if predictor.reconstructs:
-        recon = batched(predictor.reconstruct, inputs)
-        results["reconstruction"] = metrics.summarize(metrics.frame_metrics(inputs, recon, output))
+        results["reconstruction"] = scored(inputs, batched(predictor.reconstruct, inputs))
     copy_last = np.repeat(inputs[:, -1:], future_frames, axis=1)
-    results["baseline/copy_last"] = metrics.summarize(metrics.frame_metrics(futures, copy_last, output))
-    mean = np.broadcast_to(inputs.mean(axis=(0, 1)), futures.shape)
-    results["baseline/mean_frame"] = metrics.summarize(metrics.frame_metrics(futures, mean, output))
+    results["baseline/copy_last"] = scored(futures, (copy_last, None))
+    if mean is not None:
+        results["baseline/mean_training_frame"] = scored(
+            futures, (np.broadcast_to(np.asarray(mean, np.float32), futures.shape), None))
     results["info"] = {"sequences": int(len(data)), "input_frames": int(input_frames),
                        "future_frames": int(future_frames), "output": output,
                        "loss": "Bernoulli nats per frame" if output == "sigmoid" else "0.5 * squared error per frame",
                        "probability_clip": metrics.PROBABILITY_CLIP,
-                       "mean_frame": "mean of the evaluated sequences' input frames"}
+                       "baselines": "copy_last: the last input frame; mean_training_frame: the mean frame of the "
+                                    "model's training data" + ("" if mean is not None else " (training data not "
+                                                               "readable here: left out)")}
     return results
 
 
 def format_table(results):
     """A plain-text table of the overall means."""
     rows = [k for k in results if k != "info"]
-    header = f"{'':28s}" + "".join(f"{m:>10s}" for m in metrics.METRICS)
-    lines = [header] + [f"{row:28s}" + "".join(f"{results[row][m]['mean']:10.3f}" for m in metrics.METRICS)
-                        for row in rows]
+    names = [m for m in metrics.METRICS if m in results[rows[0]]]
+    header = f"{'':30s}" + "".join(f"{m:>10s}" for m in names)
+    lines = [header] + [f"{row:30s}" + "".join(f"{results[row][m]['mean']:10.3f}" for m in names) for row in rows]
     return "\n".join(lines)
 
 
@@ -162,8 +197,9 @@ def plot_per_horizon(results, path):
     import matplotlib.pyplot as plt
 
     rows = [k for k in results if k.startswith(("future/", "baseline/"))]
-    fig, axes = plt.subplots(1, len(metrics.METRICS), figsize=(4 * len(metrics.METRICS), 3.2))
-    for ax, name in zip(axes, metrics.METRICS):
+    names = [m for m in metrics.METRICS if m in results[rows[0]]]
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2))
+    for ax, name in zip(axes, names):
         for row in rows:
             values = results[row][name]["per_horizon"]
             ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=row)

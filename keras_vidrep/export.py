@@ -1,13 +1,12 @@
 """SavedModel export with named signatures that any TensorFlow program loads with `tf.saved_model.load`.
 
-Signatures (batch dimension dynamic; frames float32 in [0, 1], shape (batch, input_frames, H, W)):
-  * `encode(frames)` → `representation` (batch, 2 * sum(units)): every layer's final h then c, concatenated;
-    and `h_<l>`, `c_<l>` (batch, units[l]) per layer. `serving_default` is `encode`.
-  * `reconstruct(frames)` → `reconstruction` (batch, input_frames, H, W), put back into input order.
-  * `predict_future(frames)` → `future` (batch, future_frames, H, W), free-running.
+The signatures come from the task (`Task.export_endpoints`); the first is also `serving_default`. The batch
+dimension is dynamic and every output is named. The run's config.json is stored beside the SavedModel, with the
+absolute path of the model directory it came from.
 
 The export is written to a temporary directory beside the target and renamed into place, so an interrupted export
-never leaves a broken SavedModel where a good one was.
+never leaves a broken SavedModel where a good one was. A target that holds anything but an export of the same run
+(same model directory and architecture) is refused.
 """
 import os
 import shutil
@@ -21,43 +20,21 @@ from keras_vidrep.config import CONFIG_FILE, Config
 from keras_vidrep.errors import ConfigError
 
 
-def build_archive(model, config):
-    """A keras.export.ExportArchive of a built CompositeModel with the package's named endpoints."""
-    frame_shape = config.frame_shape
-    spec = [tf.TensorSpec([None, config.input_frames, *frame_shape], tf.float32, name="frames")]
+def build_archive(model, task):
+    """A keras.export.ExportArchive of a built model with the task's named endpoints."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-
-    def flat(frames):
-        return tf.reshape(frames, [-1, config.input_frames, config.frame_dim])
-
-    def frames_of(x):
-        return tf.reshape(x, [tf.shape(x)[0], tf.shape(x)[1], *frame_shape])
-
-    def encode(frames):
-        states = model.encode(flat(frames))
-        out = {"representation": tf.concat([t for h, c in states for t in (h, c)], axis=-1)}
-        for i, (h, c) in enumerate(states):
-            out[f"h_{i}"], out[f"c_{i}"] = h, c
-        return out
-
-    archive.add_endpoint("encode", encode, input_signature=spec)
-    if model.reconstructs:
-        archive.add_endpoint("reconstruct",
-                             lambda frames: {"reconstruction": frames_of(tf.reverse(model.reconstruct(flat(frames)),
-                                                                                    axis=[1]))},
-                             input_signature=spec)
-    if model.predicts:
-        archive.add_endpoint("predict_future",
-                             lambda frames: {"future": frames_of(model.predict_future(flat(frames)))},
-                             input_signature=spec)
+    for endpoint in task.export_endpoints(model):
+        spec = [tf.TensorSpec(shape, dtype, name=name) for name, shape, dtype in endpoint.inputs]
+        archive.add_endpoint(endpoint.name, endpoint.fn, input_signature=spec)
     return archive
 
 
-def export_saved_model(model, config, export_dir):
+def export_saved_model(model, task, export_dir):
     """Writes the SavedModel (plus the run's config.json) atomically to `export_dir`; returns the path."""
+    config = task.config
     export_dir = os.path.abspath(export_dir)
-    _check_replaceable(export_dir, config)
+    check_export_target(export_dir, config)
     parent = os.path.dirname(export_dir)
     try:
         os.makedirs(parent, exist_ok=True)
@@ -65,8 +42,8 @@ def export_saved_model(model, config, export_dir):
     except OSError as e:
         raise ConfigError(f"`export_dir` {export_dir!r} is not writable ({e.strerror})") from None
     try:
-        build_archive(model, config).write_out(tmp, verbose=False)
-        config.save(tmp)
+        build_archive(model, task).write_out(tmp, verbose=False)
+        config.save(tmp, model_dir=os.path.abspath(config.model_dir))
         old = None
         if os.path.exists(export_dir):
             old = tempfile.mkdtemp(prefix=os.path.basename(export_dir) + ".old-", dir=parent)
@@ -81,8 +58,9 @@ def export_saved_model(model, config, export_dir):
     return export_dir
 
 
-def _check_replaceable(export_dir, config):
-    """Refuses to replace a directory that is not an export, or an export of a different architecture."""
+def check_export_target(export_dir, config):
+    """Refuses a target that is not a directory, holds other files, or holds the export of another run (another
+    model directory) or of another architecture."""
     if not os.path.exists(export_dir):
         return
     if not os.path.isdir(export_dir):
@@ -91,13 +69,17 @@ def _check_replaceable(export_dir, config):
         return
     if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
         raise ConfigError(f"`export_dir` {export_dir!r} holds other files, not a SavedModel; refusing to replace it")
-    if os.path.isfile(os.path.join(export_dir, CONFIG_FILE)):
-        previous = Config.load(export_dir)
-        changed = previous.architecture_changes(config)
-        if changed or previous.experiment != config.experiment:
-            what = ", ".join(changed) if changed else f"experiment {previous.experiment!r}"
-            raise ConfigError(f"`export_dir` {export_dir!r} holds a different model ({what}); choose another "
-                              f"`export_dir` or remove it")
+    if not os.path.isfile(os.path.join(export_dir, CONFIG_FILE)):
+        raise ConfigError(f"`export_dir` {export_dir!r} holds a SavedModel of unknown origin; refusing to replace it")
+    previous = Config.load(export_dir)
+    changed = previous.architecture_changes(config)
+    if changed:
+        raise ConfigError(f"`export_dir` {export_dir!r} holds a different model ({', '.join(changed)}); choose "
+                          f"another `export_dir` or remove it")
+    theirs, ours = os.path.realpath(previous.model_dir), os.path.realpath(config.model_dir)
+    if theirs != ours:
+        raise ConfigError(f"`export_dir` {export_dir!r} holds the export of the run in {previous.model_dir!r}, not "
+                          f"of this run ({ours!r}); choose another `export_dir` or remove it")
 
 
 def export_checkpoint(model_dir, export_dir="", checkpoint=""):
@@ -105,5 +87,5 @@ def export_checkpoint(model_dir, export_dir="", checkpoint=""):
     exports it. Returns the export path."""
     from keras_vidrep.training import checkpoints
 
-    model, config, _ = checkpoints.restore_model(model_dir, checkpoint)
-    return export_saved_model(model, config, export_dir or config.resolved_export_dir)
+    model, task, _ = checkpoints.restore_model(model_dir, checkpoint)
+    return export_saved_model(model, task, export_dir or task.config.resolved_export_dir)

@@ -5,27 +5,36 @@ Each function returns one value per sequence, shape (batch,); the training loop 
 from keras import ops
 
 
-def bernoulli_nats_per_frame(targets, logits):
-    """Bernoulli cross-entropy in nats, summed over pixels and averaged over frames.
+def bernoulli_nats(targets, logits):
+    """Bernoulli cross-entropy in nats of each frame, summed over its pixels: (..., pixels) → (...).
 
     Computed from logits in the numerically stable form max(l, 0) - l*t + log(1 + exp(-|l|)).
-
-    Args:
-      targets: (batch, frames, pixels) in [0, 1].
-      logits: (batch, frames, pixels).
     """
     per_pixel = ops.relu(logits) - logits * targets + ops.log1p(ops.exp(-ops.abs(logits)))
-    return ops.mean(ops.sum(per_pixel, axis=-1), axis=-1)
+    return ops.sum(per_pixel, axis=-1)
+
+
+def half_squared_error(targets, outputs):
+    """0.5 * squared error of each frame, summed over its pixels: (..., pixels) → (...)."""
+    return 0.5 * ops.sum(ops.square(outputs - targets), axis=-1)
+
+
+def bernoulli_nats_per_frame(targets, logits):
+    """Bernoulli cross-entropy in nats, summed over pixels and averaged over frames: (batch, frames, pixels) →
+    (batch,)."""
+    return ops.mean(bernoulli_nats(targets, logits), axis=-1)
 
 
 def squared_error_per_frame(targets, outputs):
     """0.5 * squared error, summed over pixels and averaged over frames (real-valued data, linear output)."""
-    return ops.mean(0.5 * ops.sum(ops.square(outputs - targets), axis=-1), axis=-1)
+    return ops.mean(half_squared_error(targets, outputs), axis=-1)
 
 
-def frame_loss(output):
-    """The per-example loss for a model's `output` kind (`sigmoid` or `linear`), taking (targets, logits)."""
-    losses = {"sigmoid": bernoulli_nats_per_frame, "linear": squared_error_per_frame}
+def frame_loss(output, per_frame=False):
+    """The loss for a model's `output` kind (`sigmoid` or `linear`), taking (targets, logits): per example
+    (averaged over frames), or with `per_frame` one value per frame."""
+    losses = ({"sigmoid": bernoulli_nats, "linear": half_squared_error} if per_frame else
+              {"sigmoid": bernoulli_nats_per_frame, "linear": squared_error_per_frame})
     if output not in losses:
         raise ValueError(f"`output` must be one of {', '.join(losses)}, got {output!r}")
     return losses[output]

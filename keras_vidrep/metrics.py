@@ -1,53 +1,67 @@
 """Per-frame metrics of predicted against true frames, per sequence and per horizon (TensorFlow: tf.image).
 
 Definitions (each value is for one frame; tables average over frames and sequences):
-  * `nats` (sigmoid models): Bernoulli cross-entropy summed over pixels, predictions clipped to
-    [PROBABILITY_CLIP, 1 - PROBABILITY_CLIP]; `half_se` (linear models): 0.5 * squared error summed over pixels.
+  * `loss`: the training loss of one frame (`keras_vidrep.losses`): from a model's logits, Bernoulli cross-entropy
+    summed over pixels for sigmoid models, 0.5 * squared error for linear ones. For a baseline, which has
+    probabilities and no logits, the cross-entropy of probabilities clipped to [PROBABILITY_CLIP,
+    1 - PROBABILITY_CLIP] (`keras_vidrep.baselines`).
   * `mse`, `mae`: squared / absolute error summed over C x H x W (OpenSTL's definition).
-  * `ssim`: tf.image.ssim, `psnr`: tf.image.psnr, both with peak value 1.
+  * `ssim`: tf.image.ssim, `psnr`: tf.image.psnr, both with peak value 1; images only (frames (H, W) or
+    (H, W, C)), left out for feature vectors.
 """
 import numpy as np
 import tensorflow as tf
 
-from keras_vidrep.baselines import PROBABILITY_CLIP
+from keras_vidrep import baselines, losses
+from keras_vidrep.baselines import PROBABILITY_CLIP  # noqa: F401 (re-exported for reports)
 
 METRICS = ("loss", "mse", "mae", "ssim", "psnr")
+IMAGE_METRICS = ("ssim", "psnr")
 
 
-def frame_metrics(targets, predictions, output="sigmoid", batch_size=256):
+def metric_names(frame_shape):
+    """The metrics that apply to frames of `frame_shape`."""
+    return METRICS if len(frame_shape) in (2, 3) else tuple(m for m in METRICS if m not in IMAGE_METRICS)
+
+
+def frame_metrics(targets, predictions, output="sigmoid", logits=None, batch_size=256):
     """Metrics of every frame.
 
     Args:
-      targets, predictions: float arrays (N, K, H, W) or (N, K, H, W, C) in [0, 1].
-      output: `sigmoid` (loss = Bernoulli nats) or `linear` (loss = 0.5 * squared error).
+      targets, predictions: float arrays (N, K, *frame_shape) in [0, 1] (sigmoid) or real-valued (linear).
+      output: `sigmoid` or `linear`, the model's output kind.
+      logits: the model's logits for `predictions` (sigmoid models); None for a baseline's probabilities.
       batch_size: sequences processed at once (bounds memory).
 
     Returns:
-      dict metric name → float64 array (N, K); `loss` is the paper's loss for `output`.
+      dict metric name → float64 array (N, K).
     """
     targets, predictions = np.asarray(targets, np.float32), np.asarray(predictions, np.float32)
     if targets.shape != predictions.shape:
         raise ValueError(f"`targets` {targets.shape} and `predictions` {predictions.shape} differ in shape")
-    if targets.ndim == 4:
-        targets, predictions = targets[..., None], predictions[..., None]
-    parts = [_metrics_of_batch(targets[i:i + batch_size], predictions[i:i + batch_size], output)
+    parts = [_metrics_of_batch(targets[i:i + batch_size], predictions[i:i + batch_size], output,
+                               None if logits is None else np.asarray(logits[i:i + batch_size], np.float32))
              for i in range(0, len(targets), batch_size)]
-    return {name: np.concatenate([p[name] for p in parts]) for name in METRICS}
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
-def _metrics_of_batch(targets, predictions, output):
-    t, p = tf.constant(targets), tf.constant(predictions)
-    pixel_axes = [2, 3, 4]
-    if output == "sigmoid":
-        q = tf.clip_by_value(p, PROBABILITY_CLIP, 1.0 - PROBABILITY_CLIP)
-        loss = -tf.reduce_sum(t * tf.math.log(q) + (1.0 - t) * tf.math.log1p(-q), axis=pixel_axes)
+def _metrics_of_batch(targets, predictions, output, logits):
+    n, k = targets.shape[:2]
+    flat_t, flat_p = targets.reshape(n, k, -1), predictions.reshape(n, k, -1)
+    if output == "sigmoid" and logits is None:
+        loss = baselines.clipped_bernoulli_nats(flat_t, flat_p)
     else:
-        loss = 0.5 * tf.reduce_sum(tf.square(p - t), axis=pixel_axes)
-    return {"loss": loss.numpy().astype(np.float64),
-            "mse": tf.reduce_sum(tf.square(p - t), axis=pixel_axes).numpy().astype(np.float64),
-            "mae": tf.reduce_sum(tf.abs(p - t), axis=pixel_axes).numpy().astype(np.float64),
-            "ssim": tf.image.ssim(t, p, max_val=1.0).numpy().astype(np.float64),
-            "psnr": tf.image.psnr(t, p, max_val=1.0).numpy().astype(np.float64)}
+        given = flat_p if output == "linear" else logits.reshape(n, k, -1)
+        loss = np.asarray(losses.frame_loss(output, per_frame=True)(tf.constant(flat_t), tf.constant(given)))
+    out = {"loss": loss.astype(np.float64),
+           "mse": np.square(flat_p - flat_t).sum(-1).astype(np.float64),
+           "mae": np.abs(flat_p - flat_t).sum(-1).astype(np.float64)}
+    frame_shape = targets.shape[2:]
+    if len(frame_shape) in (2, 3):
+        t, p = (tf.constant(x if len(frame_shape) == 3 else x[..., None]) for x in (targets, predictions))
+        out["ssim"] = tf.image.ssim(t, p, max_val=1.0).numpy().astype(np.float64)
+        out["psnr"] = tf.image.psnr(t, p, max_val=1.0).numpy().astype(np.float64)
+    return out
 
 
 def summarize(per_frame):

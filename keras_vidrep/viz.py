@@ -1,4 +1,6 @@
-"""Pictures of sequences: image strips comparing ground truth with the model's outputs (numpy only)."""
+"""Pictures of sequences: image strips comparing ground truth with the model's outputs (numpy only).
+
+Frames are grey (H, W) or colour (H, W, C) with C = 1 or 3, values in [0, 1]."""
 import numpy as np
 
 
@@ -9,14 +11,14 @@ def comparison_strip(inputs, futures, reconstruction=None, prediction=None, sepa
     order (the model outputs it reversed), then the predicted future frames. A missing part stays blank.
 
     Args:
-      inputs: (T_in, H, W) input frames.
-      futures: (T_out, H, W) true future frames.
-      reconstruction: (T_in, H, W) reconstruction in the model's reversed order, or None.
-      prediction: (T_out', H, W) predicted future, or None.
+      inputs: (T_in, H, W[, C]) input frames.
+      futures: (T_out, H, W[, C]) true future frames.
+      reconstruction: (T_in, H, W[, C]) reconstruction in the model's reversed order, or None.
+      prediction: (T_out', H, W[, C]) predicted future, or None.
       separator: width of the gaps between frames, in pixels (a mid grey).
 
     Returns:
-      float32 image (2*H + separator, W*(T_in+T_out) + gaps) in [0, 1].
+      float32 image (2*H + separator, W*(T_in+T_out) + gaps[, C]) in [0, 1].
     """
     inputs, futures = np.asarray(inputs), np.asarray(futures)
     blank = np.zeros_like(inputs[:1])
@@ -31,10 +33,11 @@ def comparison_strip(inputs, futures, reconstruction=None, prediction=None, sepa
 
 
 def grid(rows, separator=1):
-    """Tiles equally sized (H, W) frames given as a list of rows into one image with grey gaps."""
-    h, w = np.asarray(rows[0][0]).shape
+    """Tiles equally sized (H, W[, C]) frames given as a list of rows into one image with grey gaps."""
+    h, w, *channels = np.asarray(rows[0][0]).shape
     n_rows, n_cols = len(rows), max(len(r) for r in rows)
-    out = np.full((n_rows * h + (n_rows - 1) * separator, n_cols * w + (n_cols - 1) * separator), 0.5, np.float32)
+    out = np.full((n_rows * h + (n_rows - 1) * separator, n_cols * w + (n_cols - 1) * separator, *channels), 0.5,
+                  np.float32)
     for i, row in enumerate(rows):
         for j, frame in enumerate(row):
             y, x = i * (h + separator), j * (w + separator)
@@ -46,7 +49,7 @@ def side_by_side_frames(inputs, futures, reconstruction=None, prediction=None, s
     """Frames of an animation: at step t, ground truth (left) beside the model (right).
 
     During the input frames the model side shows the reconstruction (put back into input order), then the
-    prediction. Returns float32 (T_in + T_out, H, 2*W + separator).
+    prediction. Returns float32 (T_in + T_out, H, 2*W + separator[, C]).
     """
     inputs, futures = np.asarray(inputs), np.asarray(futures)
     blank = np.zeros_like(inputs[0])
@@ -61,32 +64,36 @@ def side_by_side_frames(inputs, futures, reconstruction=None, prediction=None, s
 
 
 def rollout_grid(frames, per_row=20, separator=1):
-    """A long sequence of frames (T, H, W) tiled into rows of `per_row`."""
+    """A long sequence of frames (T, H, W[, C]) tiled into rows of `per_row`."""
     frames = list(np.asarray(frames))
     return grid([frames[i:i + per_row] for i in range(0, len(frames), per_row)], separator)
 
 
 def to_uint8(image):
-    return (np.clip(np.asarray(image), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    """[0, 1] floats → uint8, with a single channel axis dropped (grey)."""
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _pil(image, scale):
+    from PIL import Image
+
+    return Image.fromarray(to_uint8(image)).resize((image.shape[1] * scale, image.shape[0] * scale), Image.NEAREST)
 
 
 def save_png(image, path, scale=2):
-    """Writes a grayscale image in [0, 1] as PNG, enlarged `scale` times (nearest neighbour)."""
-    from PIL import Image
-
-    Image.fromarray(to_uint8(image)).resize((image.shape[1] * scale, image.shape[0] * scale),
-                                            Image.NEAREST).save(path)
+    """Writes a grey or RGB image in [0, 1] as PNG, enlarged `scale` times (nearest neighbour)."""
+    _pil(np.asarray(image), scale).save(path)
     return path
 
 
 def gif_bytes(frames, fps=4, scale=2):
-    """An endlessly looping animated GIF of grayscale frames (T, H, W) in [0, 1]."""
+    """An endlessly looping animated GIF of grey or RGB frames (T, H, W[, C]) in [0, 1]."""
     import io
 
-    from PIL import Image
-
-    images = [Image.fromarray(to_uint8(f)).resize((f.shape[1] * scale, f.shape[0] * scale), Image.NEAREST)
-              for f in np.asarray(frames)]
+    images = [_pil(f, scale) for f in np.asarray(frames)]
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
     return buffer.getvalue()

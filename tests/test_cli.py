@@ -33,7 +33,7 @@ def test_train_from_flagfile_with_override(trained):
     assert set(summary["final_validation"]) >= {"reconstruction", "future"}
     saved = json.loads((root / "run" / "config.json").read_text())
     assert saved["train_steps"] == 4 and saved["units"] == [16] and saved["experiment"] == "tiny"
-    assert (root / "saved_models" / "tiny" / "saved_model.pb").is_file()  # default export location
+    assert (root / "run" / "export" / "saved_model.pb").is_file()  # the default export follows the run
     assert (root / "run" / "checkpoints" / "ckpt-4.index").is_file()
 
 

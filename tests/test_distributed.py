@@ -115,3 +115,27 @@ def test_worker_whose_peer_dies_fails_with_a_clear_error(tmp_path):
                 p.kill()
     assert chief.returncode != 0 and time.monotonic() - killed < 60
     assert "peer worker" in stderr.strip().splitlines()[-1]
+
+
+def test_workers_that_restore_different_steps_stop_with_one_line(tmp_path, one_replica):
+    """Multi-worker resume needs a file system every worker reads: a worker that sees no checkpoint (here, its own
+    empty model_dir) while the chief restores step 4 must not train on."""
+    from keras_vidrep.cli.launch import tf_configs
+
+    shared = tmp_path / "chief_dir"
+    train(shared)  # 4 steps, checkpoints at 2 and 4
+    configs = tf_configs(2)
+    procs = [subprocess.Popen([os.path.join(BIN, "vidrep-train"), *TINY, f"--model_dir={model_dir}",
+                               "--train_steps=8", "--strategy=multi_worker", "--worker_timeout=60"],
+                              env=dict(os.environ, TF_CONFIG=config), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+             for model_dir, config in ((shared, configs[0]), (tmp_path / "elsewhere", configs[1]))]
+    errors = [p.communicate(timeout=200)[1] for p in procs]
+    for p, stderr in zip(procs, errors):
+        assert p.returncode == 2, stderr[-2000:]
+        last = stderr.strip().splitlines()[-1]
+        assert last.startswith("vidrep-train: error: workers restored different checkpoints"), last
+        assert "on a file system that every worker reads" in last
+    assert "this one step 4" in errors[0] and "this one step 0" in errors[1]
+    assert sorted(os.listdir(shared / "checkpoints")) == sorted(
+        ["checkpoint", *(f"ckpt-{s}.{e}" for s in (2, 4) for e in ("index", "data-00000-of-00001"))])

@@ -1,5 +1,4 @@
 """SavedModel export: named signatures, dynamic batch, loadable by TensorFlow alone, atomic replacement."""
-import dataclasses
 import os
 import subprocess
 import sys
@@ -90,21 +89,27 @@ def test_export_from_checkpoint_and_refusals(trained, tmp_path):
 
 
 def test_export_refuses_to_replace_a_different_model(trained, tmp_path):
-    from keras_vidrep.models import composite
+    from keras_vidrep import tasks
 
-    config, _ = trained
-    different = dataclasses.replace(config, units=(8,))
-    with pytest.raises(ConfigError, match="holds a different model"):
-        export_saved_model(composite.from_config(different), different, config.export_dir)
+    config, model = trained
+    different = tasks.create(config.replace(units=(8,)))
+    with pytest.raises(ConfigError, match=r"holds a different model \(units: \(16, 8\) -> \(8,\)\)"):
+        export_saved_model(different.build_model(), different, config.export_dir)
+    other_run = tasks.create(config.replace(model_dir=config.model_dir + "_other"))
+    with pytest.raises(ConfigError, match="holds the export of the run in"):
+        export_saved_model(model, other_run, config.export_dir)
     assert os.path.isfile(os.path.join(config.export_dir, "saved_model.pb"))
 
 
 def test_interrupted_export_keeps_the_previous_one(trained, tmp_path, monkeypatch):
     from keras_vidrep import export
 
+    from keras_vidrep import tasks
+
     config, model = trained
+    task = tasks.create(config)
     target = tmp_path / "model"
-    export_saved_model(model, config, str(target))
+    export_saved_model(model, task, str(target))
     before = sorted(os.listdir(target))
 
     class BrokenArchive:
@@ -113,9 +118,9 @@ def test_interrupted_export_keeps_the_previous_one(trained, tmp_path, monkeypatc
             open(os.path.join(path, "saved_model.pb"), "wb").close()  # a half-written export
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(export, "build_archive", lambda model, config: BrokenArchive())
+    monkeypatch.setattr(export, "build_archive", lambda model, task: BrokenArchive())
     with pytest.raises(KeyboardInterrupt):
-        export_saved_model(model, config, str(target))
+        export_saved_model(model, task, str(target))
     assert sorted(os.listdir(target)) == before
     assert os.path.getsize(target / "saved_model.pb") > 0
     assert sorted(os.listdir(tmp_path)) == ["model"]  # no temporary directory left behind

@@ -174,10 +174,12 @@ def test_baselines_by_hand():
     train[0, :, 0, 0] = 1.0  # pixel 0 is on in half the training frames, pixel 1 never
     val = np.zeros((1, 3, 1, 2), np.float32)
     val[0, 2, 0, 0] = 1.0
-    out = baselines.baseline_losses(train, val, input_frames=2, future_frames=1)
+    mean = baselines.mean_frame(train)
+    np.testing.assert_allclose(mean, [[0.5, 0.0]])
+    out = baselines.baseline_losses(mean, val, input_frames=2, future_frames=1)
     clip = baselines.PROBABILITY_CLIP
-    assert out["mean_frame/future"] == pytest.approx(-np.log(0.5) - np.log(1 - clip), rel=1e-5)
-    assert out["mean_frame/reconstruction"] == pytest.approx(-np.log(0.5) - np.log(1 - clip), rel=1e-5)
+    assert out["mean_training_frame/future"] == pytest.approx(-np.log(0.5) - np.log(1 - clip), rel=1e-5)
+    assert out["mean_training_frame/reconstruction"] == pytest.approx(-np.log(0.5) - np.log(1 - clip), rel=1e-5)
     assert out["copy_last/future"] == pytest.approx(-np.log(clip) - np.log(1 - clip), rel=1e-5)  # finite
-    linear = baselines.baseline_losses(train, val, 2, 1, output="linear")
+    linear = baselines.baseline_losses(mean, val, 2, 1, output="linear")
     assert linear["copy_last/future"] == pytest.approx(0.5)

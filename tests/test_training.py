@@ -1,5 +1,4 @@
 """End to end: the real training loop on tiny configs — learning, resuming, TensorBoard, checkpoints."""
-import dataclasses
 import glob
 import os
 
@@ -8,25 +7,24 @@ import pytest
 import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from keras_vidrep.data import pipeline
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.training import loop
 
 
 def test_loss_falls_on_a_tiny_config(tiny_config):
-    config = dataclasses.replace(tiny_config, train_steps=60, learning_rate=3e-3, eval_every=60, export=False)
+    config = tiny_config.replace(train_steps=60, learning_rate=3e-3, eval_every=60, export=False)
     trainer = loop.Trainer(config.validate())
-    before = trainer.evaluate(pipeline.validation_sequences(config))
+    before = trainer.evaluate()
     after = trainer.train()
     assert after["future"] < 0.75 * before["future"]
     assert after["reconstruction"] < 0.75 * before["reconstruction"]
 
 
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tiny_config):
-    straight = dataclasses.replace(tiny_config, model_dir=str(tmp_path / "straight"), train_steps=8, export=False,
+    straight = tiny_config.replace(model_dir=str(tmp_path / "straight"), train_steps=8, export=False,
                                    conditional_future=True, peepholes=True)
-    first = dataclasses.replace(straight, model_dir=str(tmp_path / "resumed"), train_steps=5)
-    second = dataclasses.replace(first, train_steps=8)
+    first = straight.replace(model_dir=str(tmp_path / "resumed"), train_steps=5)
+    second = first.replace(train_steps=8)
     reference = loop.Trainer(straight.validate())
     reference.train()
     loop.Trainer(first.validate()).train()
@@ -43,7 +41,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tiny_config):
 def test_resuming_with_another_architecture_is_refused(tiny_config):
     loop.Trainer(tiny_config.validate())
     with pytest.raises(ConfigError, match=r"different model \(units: \(32,\) -> \(16,\)\)"):
-        loop.Trainer(dataclasses.replace(tiny_config, units=(16,)).validate())
+        loop.Trainer(tiny_config.replace(units=(16,)).validate())
 
 
 def read_scalars(logdir):
@@ -54,7 +52,7 @@ def read_scalars(logdir):
 
 
 def test_tensorboard_summaries(tiny_config):
-    loop.train(dataclasses.replace(tiny_config, export=False))
+    loop.train(tiny_config.replace(export=False))
     _, train = read_scalars(os.path.join(tiny_config.model_dir, "train"))
     assert {"loss/reconstruction", "loss/future", "loss/total", "learning_rate", "steps_per_second"} <= set(train)
     assert [s for s, _ in train["loss/future"]] == [3, 6]
@@ -70,7 +68,7 @@ def test_tensorboard_summaries(tiny_config):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config):
-    config = dataclasses.replace(tiny_config, train_steps=6, checkpoint_every=2, export=False)
+    config = tiny_config.replace(train_steps=6, checkpoint_every=2, export=False)
     trainer = loop.Trainer(config.validate())
     real_step = trainer._train_step
     calls = []
@@ -90,11 +88,11 @@ def test_checkpoint_restores_every_model_weight_without_the_optimizer(tiny_confi
     from keras_vidrep.models import composite
     from keras_vidrep.training import checkpoints
 
-    config = dataclasses.replace(tiny_config, units=(8, 4), peepholes=True, conditional_future=True,
+    config = tiny_config.replace(units=(8, 4), peepholes=True, conditional_future=True,
                                  train_steps=2, export=False)
     trainer = loop.Trainer(config.validate())
     trainer.train()
-    fresh = composite.from_config(dataclasses.replace(config, seed=99))
+    fresh = composite.from_settings(config.settings, seed=99)
     manager = checkpoints.checkpoint_manager(config.model_dir, fresh)
     manager.checkpoint.restore(manager.latest_checkpoint).expect_partial()
     assert len(fresh.weights) == len(trainer.model.weights) == 39
@@ -105,7 +103,7 @@ def test_checkpoint_restores_every_model_weight_without_the_optimizer(tiny_confi
 def test_bad_data_leaves_no_model_dir(tiny_config, tmp_path):
     from keras_vidrep.errors import DataError
 
-    config = dataclasses.replace(tiny_config, digits="mnist_h5", digits_path=str(tmp_path / "absent.h5"))
+    config = tiny_config.replace(digits="mnist_h5", digits_path=str(tmp_path / "absent.h5"))
     with pytest.raises(DataError, match="no such file"):
         loop.Trainer(config.validate())
     assert not os.path.exists(config.model_dir)

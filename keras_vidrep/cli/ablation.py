@@ -52,7 +52,7 @@ def table(results, info):
                      f"{cell(r.get('reconstruction'), 'loss')} | {cell(free, 'mse')} | "
                      f"{cell(free, 'ssim', '{:.3f}')} |")
     any_result = results[VARIANTS[0][0]]
-    for key, label in (("baseline/mean_frame", "Baseline: mean frame"),
+    for key, label in (("baseline/mean_training_frame", "Baseline: mean training frame"),
                        ("baseline/copy_last", "Baseline: copy last frame")):
         row = any_result[key]
         lines.append(f"| {label} | {cell(row, 'loss')} | – | – | {cell(row, 'mse')} | "

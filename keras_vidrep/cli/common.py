@@ -7,26 +7,41 @@ import sys
 
 from absl import app, flags, logging
 
-from keras_vidrep.config import Config
-from keras_vidrep.errors import VidrepError
+from keras_vidrep.config import DEFAULT_TASK, TRAINER_FIELDS, Config, TrainerSettings
+from keras_vidrep.errors import ConfigError, VidrepError
+
+
+def _define(field, flag_values, help_suffix=""):
+    help_text, choices = field.metadata["help"] + help_suffix, field.metadata.get("choices")
+    if choices:
+        flags.DEFINE_enum(field.name, field.default, choices, help_text, flag_values=flag_values)
+    elif field.type is bool:
+        flags.DEFINE_bool(field.name, field.default, help_text, flag_values=flag_values)
+    elif field.type is int:
+        flags.DEFINE_integer(field.name, field.default, help_text, flag_values=flag_values)
+    elif field.type is float:
+        flags.DEFINE_float(field.name, field.default, help_text, flag_values=flag_values)
+    elif field.type is str:
+        flags.DEFINE_string(field.name, field.default, help_text, flag_values=flag_values)
+    else:  # tuples of ints
+        flags.DEFINE_list(field.name, [str(v) for v in field.default], help_text, flag_values=flag_values)
 
 
 def define_config_flags(flag_values=flags.FLAGS):
-    """Defines one absl flag per `Config` field, with the field's default, help text and choices."""
-    for field in dataclasses.fields(Config):
-        help_text, choices = field.metadata["help"], field.metadata["choices"]
-        if choices:
-            flags.DEFINE_enum(field.name, field.default, choices, help_text, flag_values=flag_values)
-        elif field.type is bool:
-            flags.DEFINE_bool(field.name, field.default, help_text, flag_values=flag_values)
-        elif field.type is int:
-            flags.DEFINE_integer(field.name, field.default, help_text, flag_values=flag_values)
-        elif field.type is float:
-            flags.DEFINE_float(field.name, field.default, help_text, flag_values=flag_values)
-        elif field.type is str:
-            flags.DEFINE_string(field.name, field.default, help_text, flag_values=flag_values)
-        else:  # tuples of ints
-            flags.DEFINE_list(field.name, [str(v) for v in field.default], help_text, flag_values=flag_values)
+    """Defines `--task` and one absl flag per setting of the trainer and of every built-in task (a setting that
+    several tasks share is one flag)."""
+    from keras_vidrep import tasks
+
+    flags.DEFINE_string("task", DEFAULT_TASK, f"Model family to train: {', '.join(tasks.names())}, or "
+                                              f"module.path:ClassName of a task of your own.", flag_values=flag_values)
+    for field in dataclasses.fields(TrainerSettings):
+        _define(field, flag_values)
+    owners = {}
+    for name in tasks.names():
+        for field in dataclasses.fields(tasks.get(name).Settings):
+            owners.setdefault(field.name, (field, []))[1].append(name)
+    for field, names in owners.values():
+        _define(field, flag_values, f" [task {', '.join(names)}]")
 
 
 def show_flags_in_help(module_name):
@@ -56,20 +71,40 @@ def define_model_source_flags():
     flags.DEFINE_string("checkpoint", "", "With --model_dir: a checkpoint prefix instead of the latest.")
     flags.DEFINE_string("saved_model", "", "An exported SavedModel directory (instead of --model_dir).")
     flags.DEFINE_enum("dataset", "generated", ["generated", "bouncing_mnist_test", "mnist_test_seq",
-                                               "tfds_moving_mnist"], "Sequence set.")
-    flags.DEFINE_string("data_path", "", "File for bouncing_mnist_test / mnist_test_seq.")
+                                               "tfds_moving_mnist", "patches"], "Sequence set.")
+    flags.DEFINE_string("data_path", "", "File for bouncing_mnist_test / mnist_test_seq / patches.")
     flags.DEFINE_integer("num_digits", 2, "generated: digits per sequence (1 or 3 for out-of-domain runs).")
     flags.DEFINE_integer("seed", 12345, "generated: seed of the set (held-out digits of the model's config).")
 
 
 def config_from_flags(flag_values=flags.FLAGS):
-    """A validated Config from the parsed flags."""
-    values = {f.name: flag_values[f.name].value for f in dataclasses.fields(Config)}
-    try:
-        values["units"] = tuple(int(u) for u in values["units"])
-    except ValueError:
-        raise VidrepError(f"`units` must be comma-separated integers, got {','.join(values['units'])!r}") from None
-    return Config(**values).validate()
+    """A validated Config from the parsed flags: the trainer's settings, and those of the task that were given on
+    the command line or in a flagfile (the others keep the task's defaults). A given flag that the task does not
+    have is an error."""
+    from keras_vidrep import tasks
+
+    task = flag_values["task"].value
+    own = {f.name for f in dataclasses.fields(tasks.get(task).Settings)}
+    values = {name: flag_values[name].value for name in TRAINER_FIELDS}
+    for name in flag_values:
+        if name in own and flag_values[name].present:
+            values[name] = flag_values[name].value
+    foreign = sorted(name for name in _task_flag_names() - own if flag_values[name].present)
+    if foreign:
+        raise ConfigError(f"{', '.join('--' + n for n in foreign)}: not a setting of task {task!r}")
+    if "units" in values:
+        try:
+            values["units"] = tuple(int(u) for u in values["units"])
+        except ValueError:
+            raise ConfigError(f"`units` must be comma-separated integers, got {','.join(values['units'])!r}") \
+                from None
+    return Config(task, **values).validate()
+
+
+def _task_flag_names():
+    from keras_vidrep import tasks
+
+    return {f.name for name in tasks.names() for f in dataclasses.fields(tasks.get(name).Settings)}
 
 
 class _OwnInfoOnly(logging_module.Filter):

@@ -33,14 +33,17 @@ def go():
             raise ConfigError(f"`{name}` must be a positive integer, got {FLAGS[name].value}")
     predictor = evaluate.predictor(FLAGS.model_dir, FLAGS.saved_model, FLAGS.checkpoint)
     input_frames, future = predictor.input_frames, FLAGS.future_frames or predictor.future_frames
-    data = evaluate.load_sequences(FLAGS.dataset, FLAGS.num_sequences, input_frames + future, FLAGS.data_path,
-                                   FLAGS.seed, FLAGS.num_digits, predictor.config)
-    results = evaluate.evaluate(predictor, data, input_frames, future, predictor.output, FLAGS.batch_size)
+    data = evaluate.load_sequences(FLAGS.dataset, FLAGS.num_sequences, input_frames + future, predictor.frame_shape,
+                                   FLAGS.data_path, FLAGS.seed, FLAGS.num_digits, predictor.config)
+    results = evaluate.evaluate(predictor, data, input_frames, future, predictor.output, FLAGS.batch_size,
+                                mean=evaluate.mean_training_frame(predictor.config))
     results["info"].update(source=predictor.source, dataset=FLAGS.dataset, num_digits=FLAGS.num_digits,
                            seed=FLAGS.seed)
+    clip = results["info"]["probability_clip"]
     print(f"{predictor.source} on {FLAGS.dataset}: {len(data)} sequences, {input_frames} input -> {future} "
-          f"future frames; loss = {results['info']['loss']} (baseline probabilities clipped to "
-          f"[{results['info']['probability_clip']:g}, 1-{results['info']['probability_clip']:g}])")
+          f"future frames; loss = {results['info']['loss']}"
+          + (f" (from the model's logits; baseline probabilities clipped to [{clip:g}, 1-{clip:g}])"
+             if predictor.output == "sigmoid" else ""))
     print(evaluate.format_table(results))
     for path, write in ((FLAGS.output_json, evaluate.write_json), (FLAGS.plot, evaluate.plot_per_horizon)):
         if path:

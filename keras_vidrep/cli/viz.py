@@ -36,13 +36,15 @@ def go():
         raise ConfigError("`rollout` needs --model_dir (a SavedModel predicts a fixed number of frames)")
     predictor = evaluate.predictor(FLAGS.model_dir, FLAGS.saved_model, FLAGS.checkpoint)
     t_in, t_out = predictor.input_frames, predictor.future_frames or 10
-    data = evaluate.load_sequences(FLAGS.dataset, max(indices) + 1, t_in + t_out, FLAGS.data_path, FLAGS.seed,
-                                   FLAGS.num_digits, predictor.config)[indices]
+    if len(predictor.frame_shape) == 1:
+        raise ConfigError(f"the model reads feature vectors {predictor.frame_shape}, not images: nothing to draw")
+    data = evaluate.load_sequences(FLAGS.dataset, max(indices) + 1, t_in + t_out, predictor.frame_shape,
+                                   FLAGS.data_path, FLAGS.seed, FLAGS.num_digits, predictor.config)[indices]
     inputs, futures = data[:, :t_in], data[:, t_in:t_in + t_out]
     # The strips take the reconstruction in the model's reversed order, as training summaries do.
-    recon = predictor.reconstruct(inputs)[:, ::-1] if predictor.reconstructs else [None] * len(data)
-    pred = predictor.predict(inputs, t_out) if predictor.predicts else [None] * len(data)
-    rollout = predictor.predict(inputs, FLAGS.rollout) if FLAGS.rollout and predictor.predicts else None
+    recon = predictor.reconstruct(inputs)[0][:, ::-1] if predictor.reconstructs else [None] * len(data)
+    pred = predictor.predict(inputs, t_out)[0] if predictor.predicts else [None] * len(data)
+    rollout = predictor.predict(inputs, FLAGS.rollout)[0] if FLAGS.rollout and predictor.predicts else None
     os.makedirs(FLAGS.out_dir, exist_ok=True)
     written = []
     for k, index in enumerate(indices):

@@ -11,6 +11,8 @@ Digits are taken in the order of a shuffled permutation of the digit set that is
 original does. Each sequence is a pure function of (seed, stream, sample number), so a stream can be resumed at any
 step and split across replicas without changing what is generated.
 """
+import threading
+
 import numpy as np
 
 from keras_vidrep.errors import ConfigError
@@ -49,7 +51,7 @@ class BouncingMNIST:
         self.step_length = float(step_length)
         self.seed = int(seed)
         self.stream = int(stream)
-        self._permutations = {}
+        self._walk = PermutationWalk(len(self.digits), self.seed, self.stream)
 
     def positions(self, sample_ids):
         """Float trajectories in [0, 1]: (y, x), each (n, num_digits, seq_length)."""
@@ -76,22 +78,8 @@ class BouncingMNIST:
 
     def digit_indices(self, sample_ids):
         """Index into `digits` of each digit, (n, num_digits): a walk over reshuffled permutations."""
-        count = len(self.digits)
         k = np.asarray(sample_ids, np.int64).reshape(-1, 1) * self.num_digits + np.arange(self.num_digits)
-        epochs, positions = np.divmod(k, count)
-        out = np.empty_like(k)
-        for epoch in np.unique(epochs):
-            mask = epochs == epoch
-            out[mask] = self._permutation(int(epoch))[positions[mask]]
-        return out
-
-    def _permutation(self, epoch):
-        if epoch not in self._permutations:
-            if len(self._permutations) > 4:
-                self._permutations.pop(min(self._permutations))
-            rng = np.random.default_rng([self.seed, self.stream, 2**31 + epoch])
-            self._permutations[epoch] = rng.permutation(len(self.digits))
-        return self._permutations[epoch]
+        return self._walk.indices(k)
 
     def sequences(self, sample_ids):
         """Renders the given samples: float32 (n, seq_length, canvas_size, canvas_size) in [0, 1]."""
@@ -116,6 +104,39 @@ class BouncingMNIST:
         count = batch_size - start if count is None else count
         first = int(step) * int(batch_size) + int(start)
         return self.sequences(np.arange(first, first + count))
+
+
+class PermutationWalk:
+    """Position k of an endless walk over a set of `count` items: pass k // count visits the items in a permutation
+    of its own, drawn from (seed, stream, pass). A pure function of k, safe to call from parallel tf.data threads.
+    """
+
+    CACHED_PASSES = 4
+
+    def __init__(self, count, seed=0, stream=0):
+        self.count, self.seed, self.stream = int(count), int(seed), int(stream)
+        self._cache = {}
+        self._lock = threading.Lock()
+
+    def indices(self, positions):
+        """Item index at each walk position (any integer array shape)."""
+        positions = np.asarray(positions, np.int64)
+        passes, offsets = np.divmod(positions, self.count)
+        out = np.empty_like(positions)
+        for p in np.unique(passes):
+            mask = passes == p
+            out[mask] = self.permutation(int(p))[offsets[mask]]
+        return out
+
+    def permutation(self, walk_pass):
+        with self._lock:
+            perm = self._cache.get(walk_pass)
+            if perm is None:
+                perm = np.random.default_rng([self.seed, self.stream, 2**31 + walk_pass]).permutation(self.count)
+                self._cache[walk_pass] = perm
+                while len(self._cache) > self.CACHED_PASSES:
+                    self._cache.pop(min(self._cache))
+            return perm
 
 
 def _bounce(position, velocity):

@@ -13,6 +13,7 @@ import numpy as np
 from keras_vidrep.errors import DataError
 
 LAYOUTS = {"bouncing_mnist_test": "NTHW", "mnist_test_seq": "TNHW"}
+NAMED_SETS = (*LAYOUTS, "tfds_moving_mnist")
 
 
 def load_sequence_file(path, layout="NTHW", limit=None):
@@ -78,4 +79,4 @@ def load_named(name, path="", limit=None, data_dir=None):
         return load_sequence_file(path, LAYOUTS[name], limit)
     if name == "tfds_moving_mnist":
         return load_tfds_moving_mnist(limit, data_dir)
-    raise DataError(f"unknown sequence set {name!r}; expected one of {', '.join([*LAYOUTS, 'tfds_moving_mnist'])}")
+    raise DataError(f"unknown sequence set {name!r}; expected one of {', '.join(NAMED_SETS)}")

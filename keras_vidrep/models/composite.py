@@ -167,17 +167,25 @@ class CompositeModel(keras.Model):
         """Free-running outputs as frames: dict with `reconstruction` and/or `future`."""
         return {name: self.activate(logits) for name, logits in self.forward(inputs).items()}
 
-    def reconstruct(self, inputs):
-        """Reconstructed input frames, in reverse order (step t is input frame T-1-t)."""
+    def reconstruction_logits(self, inputs):
+        """Logits of the reconstruction, in reverse order (step t is input frame T-1-t)."""
         if not self.reconstructs:
             raise ValueError(f"model_type={self.model_type} has no reconstruction decoder")
-        return self.activate(self._reconstruction_logits(inputs, self.encode(inputs)))
+        return self._reconstruction_logits(inputs, self.encode(inputs))
+
+    def future_logits(self, inputs, steps=None):
+        """Logits of the free-running prediction of the next `steps` frames (default `future_frames`)."""
+        if not self.predicts:
+            raise ValueError(f"model_type={self.model_type} has no future predictor")
+        return self._future_logits(self.encode(inputs), steps=steps)
+
+    def reconstruct(self, inputs):
+        """Reconstructed input frames, in reverse order (step t is input frame T-1-t)."""
+        return self.activate(self.reconstruction_logits(inputs))
 
     def predict_future(self, inputs, steps=None):
         """Free-running prediction of the next `steps` frames (default `future_frames`)."""
-        if not self.predicts:
-            raise ValueError(f"model_type={self.model_type} has no future predictor")
-        return self.activate(self._future_logits(self.encode(inputs), steps=steps))
+        return self.activate(self.future_logits(inputs, steps))
 
     def get_config(self):
         config = super().get_config()
@@ -189,10 +197,10 @@ class CompositeModel(keras.Model):
         return config
 
 
-def from_config(config):
-    """The CompositeModel a `keras_vidrep.config.Config` describes, built (weights created)."""
-    model = CompositeModel(config.frame_dim, config.units, config.input_frames, config.future_frames, config.model,
-                           config.conditional_reconstruction, config.conditional_future, config.peepholes,
-                           config.output, config.initializer, seed=config.seed)
-    model.build((None, config.input_frames, config.frame_dim))
+def from_settings(settings, seed=None):
+    """The CompositeModel that the composite task's settings describe, built (weights created)."""
+    model = CompositeModel(settings.frame_dim, settings.units, settings.input_frames, settings.future_frames,
+                           settings.model, settings.conditional_reconstruction, settings.conditional_future,
+                           settings.peepholes, settings.output, settings.initializer, seed=seed)
+    model.build((None, settings.input_frames, settings.frame_dim))
     return model

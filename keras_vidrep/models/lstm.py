@@ -10,14 +10,14 @@ INITIALIZERS = ("keras", "original")
 
 
 def _initializers(kind, seed):
-    """(kernel, recurrent, bias, peephole) initializers for `kind`; seeds are offset so each weight differs."""
+    """(kernel, recurrent, bias) initializers for `kind`; seeds are offset so each weight differs. Peepholes are
+    U(+-0.1) for both kinds."""
     if kind == "keras":  # Keras's LSTM defaults, forget bias 1 (Jozefowicz et al. 2015)
         return (keras.initializers.GlorotUniform(seed=seed), keras.initializers.Orthogonal(seed=_offset(seed, 1)),
-                "zeros", keras.initializers.RandomUniform(-0.1, 0.1, seed=_offset(seed, 2)))
-    if kind == "original":  # uniform +-0.01 weights, zero biases, uniform +-0.1 peepholes
+                "zeros")
+    if kind == "original":  # uniform +-0.01 weights, zero biases
         return (keras.initializers.RandomUniform(-0.01, 0.01, seed=seed),
-                keras.initializers.RandomUniform(-0.01, 0.01, seed=_offset(seed, 1)), "zeros",
-                keras.initializers.RandomUniform(-0.1, 0.1, seed=_offset(seed, 2)))
+                keras.initializers.RandomUniform(-0.01, 0.01, seed=_offset(seed, 1)), "zeros")
     raise ValueError(f"`initializer` must be one of {', '.join(INITIALIZERS)}, got {kind!r}")
 
 
@@ -52,7 +52,7 @@ class LSTMCell(keras.layers.Layer):
 
     def build(self, input_shape):
         input_dim = int(input_shape[-1])
-        kernel_init, recurrent_init, bias_init, peephole_init = _initializers(self.initializer, self.seed)
+        kernel_init, recurrent_init, bias_init = _initializers(self.initializer, self.seed)
         self.input_dim = input_dim
         self.kernel = (self.add_weight(name="kernel", shape=(input_dim, 4 * self.units), initializer=kernel_init)
                        if input_dim else None)
@@ -61,13 +61,11 @@ class LSTMCell(keras.layers.Layer):
         if self.initializer == "keras":
             bias_init = _unit_forget_bias(self.units)
         self.bias = self.add_weight(name="bias", shape=(4 * self.units,), initializer=bias_init)
-        if self.peepholes:
-            self.peephole_input = self.add_weight(name="peephole_input", shape=(self.units,),
-                                                  initializer=peephole_init)
-            self.peephole_forget = self.add_weight(name="peephole_forget", shape=(self.units,),
-                                                   initializer=peephole_init)
-            self.peephole_output = self.add_weight(name="peephole_output", shape=(self.units,),
-                                                   initializer=peephole_init)
+        if self.peepholes:  # each vector drawn on its own (one seeded initializer would give three equal ones)
+            for k, gate in enumerate(("input", "forget", "output")):
+                setattr(self, f"peephole_{gate}", self.add_weight(
+                    name=f"peephole_{gate}", shape=(self.units,),
+                    initializer=keras.initializers.RandomUniform(-0.1, 0.1, seed=_offset(self.seed, 2 + k))))
 
     def project(self, inputs):
         """Input contribution to the gates, (..., 4 * units); works on one step or a whole sequence."""

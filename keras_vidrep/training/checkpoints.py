@@ -41,14 +41,14 @@ def restore_model(model_dir, checkpoint=""):
       checkpoint: a checkpoint prefix; empty means the latest in model_dir/checkpoints.
 
     Returns:
-      (model, config, checkpoint path).
+      (model, task, checkpoint path); the task's config is the run's (`task.config`).
     """
+    from keras_vidrep import tasks
     from keras_vidrep.config import Config
     from keras_vidrep.errors import ConfigError
-    from keras_vidrep.models import composite
 
-    config = Config.load(model_dir)
-    model = composite.from_config(config)
+    task = tasks.create(Config.load(model_dir))
+    model = task.build_model()
     path = checkpoint or tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
     if not path:
         raise ConfigError(f"`model_dir` {model_dir!r} has no checkpoint yet")
@@ -56,4 +56,4 @@ def restore_model(model_dir, checkpoint=""):
         raise ConfigError(f"`checkpoint` {path!r}: no such checkpoint")
     tf.train.Checkpoint(model=model).restore(path).expect_partial()
     logging.info("restored %s", path)
-    return model, config, path
+    return model, task, path

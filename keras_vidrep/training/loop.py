@@ -1,8 +1,12 @@
-"""The custom distributed training loop: `strategy.run(step, args=(next(iterator),))` inside a tf.function.
+"""The custom distributed training loop, one for every task: `strategy.run(step, args=(next(iterator),))` inside a
+tf.function.
 
-Everything a run writes goes under `model_dir`: config.json, checkpoints/, train/ and validation/ TensorBoard events;
-the SavedModel goes to the export directory at the end. Re-running with the same `model_dir` resumes at the last
-checkpoint, and the data stream resumes at that step too.
+The loop knows only the task interface (`keras_vidrep.tasks.base.Task`): the task gives the data, the model, the
+per-example losses, validation numbers, pictures and export signatures; the loop adds the model's own `add_loss`
+terms, and owns strategies, checkpoints and resume, the NaN guard, the multi-worker watchdog, the progress bar and
+TensorBoard. Everything a run writes goes under `model_dir`: config.json, checkpoints/, train/ and validation/
+TensorBoard events; the SavedModel goes to the export directory (by default `<model_dir>/export`) at the end.
+Re-running with the same `model_dir` resumes at the last checkpoint, and the data stream resumes at that step too.
 """
 import hashlib
 import os
@@ -16,20 +20,15 @@ import tensorflow as tf
 from absl import logging
 from tqdm import tqdm
 
-from keras_vidrep import baselines, losses, viz
+from keras_vidrep import tasks
 from keras_vidrep.config import CONFIG_FILE, Config
 from keras_vidrep.data import pipeline
 from keras_vidrep.errors import ConfigError, VidrepError
-from keras_vidrep.export import export_saved_model
-from keras_vidrep.models import composite
+from keras_vidrep.export import check_export_target, export_saved_model
 from keras_vidrep.training import checkpoints
 from keras_vidrep.training.strategy import build_strategy, is_chief, task_of
 from keras_vidrep.training.summaries import SummaryWriters
 from keras_vidrep.training.watchdog import Watchdog
-
-IMAGE_SEQUENCES = 4  # sequences shown in each TensorBoard image summary
-BASELINE_SEQUENCES = 512  # training sequences the mean-frame baseline is estimated from
-
 
 class NonFiniteLossError(VidrepError):
     """Training produced a NaN or Inf loss."""
@@ -68,7 +67,7 @@ def prepare_model_dir(config):
 
 
 class Trainer:
-    """Builds the strategy, model, optimizer, data and checkpoints of one run and trains it.
+    """Builds the strategy, task, model, optimizer, data and checkpoints of one run and trains it.
 
     Args:
       config: a validated `Config`.
@@ -76,6 +75,7 @@ class Trainer:
 
     def __init__(self, config):
         self.config = config
+        self.task = tasks.create(config)
         multi_worker = config.strategy == "multi_worker"
         self.watchdog = Watchdog(config.worker_timeout) if multi_worker else None
         self.strategy = build_strategy(config.strategy, config.cpu_replicas,
@@ -84,9 +84,12 @@ class Trainer:
         replicas = self.strategy.num_replicas_in_sync
         if config.batch_size % replicas:
             raise ConfigError(f"`batch_size` {config.batch_size} is not divisible by the {replicas} replicas")
-        # Read all data before writing anything, so that bad input leaves no half-made model directory.
-        self.generator = pipeline.bouncing_generator(config, "train")
-        self.val_sequences = pipeline.validation_sequences(config)
+        # Read all data and check the export target before writing anything, so that bad input leaves no
+        # half-made model directory and a clash is found before the first step, not after the last.
+        self.task.prepare_data()
+        self.validation_set = self.task.validation_set()
+        if self.chief and config.export:
+            check_export_target(config.resolved_export_dir, config)
         if self.chief:
             prepare_model_dir(config)
             self.write_dir = config.model_dir
@@ -96,7 +99,7 @@ class Trainer:
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
         with self.strategy.scope():
-            self.model = composite.from_config(config)
+            self.model = self.task.build_model()
             self.optimizer = build_optimizer(config)
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
@@ -104,12 +107,30 @@ class Trainer:
         self.manager = checkpoints.checkpoint_manager(self.write_dir, self.model, self.optimizer, self.step,
                                                       config.keep_checkpoints)
         self.restored = checkpoints.restore_latest(self.manager.checkpoint, config.model_dir)
+        if multi_worker:
+            self._check_workers_restored_the_same_step()
         self.summaries = SummaryWriters(config.model_dir, enabled=self.chief)
         params = sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)
-        logging.info("%s model, %s parameters; global batch %d = %d replica(s) x %d per replica", config.model,
-                     f"{params:,}", config.batch_size, replicas, config.batch_size // replicas)
+        logging.info("%s, %s parameters; global batch %d = %d replica(s) x %d per replica",
+                     self.task.describe(self.model), f"{params:,}", config.batch_size, replicas,
+                     config.batch_size // replicas)
         self._train_step = self._make_train_step()
-        self._eval_step = tf.function(self._eval_losses)
+        self._eval_step = tf.function(lambda *batch: self.task.validation_losses(self.model, batch))
+
+    def _check_workers_restored_the_same_step(self):
+        """Every worker restores from `model_dir` itself, so all must see the same checkpoints (a shared file
+        system); a worker that restored another step would train different weights, or wait forever."""
+        def replica_steps():  # ReduceOp has no MIN or MAX: the steps agree iff their variance is 0
+            ctx = tf.distribute.get_replica_context()
+            step = tf.cast(self.step, tf.float64)
+            return ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.stack([step, step * step]))
+
+        mean, mean_square = self.strategy.experimental_local_results(
+            self.strategy.run(tf.function(replica_steps)))[0].numpy()
+        if mean_square - mean * mean > 1e-6:
+            raise ConfigError(f"workers restored different checkpoints (this one step {int(self.step.numpy())}, the mean over "
+                              f"workers {mean:g}): multi-worker resume needs `model_dir` {self.config.model_dir!r} on "
+                              f"a file system that every worker reads")
 
     def weights_fingerprint(self):
         """SHA-256 of all model weights (float32 bytes, in order): equal fingerprints mean identical weights."""
@@ -119,22 +140,28 @@ class Trainer:
         return digest.hexdigest()
 
     def _make_train_step(self):
-        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+        model, optimizer, strategy, task = self.model, self.optimizer, self.strategy, self.task
         global_batch = self.config.batch_size
         clipnorm = self.config.clipnorm
 
-        def replica_step(inputs, futures):
+        def replica_step(*batch):
             with tf.GradientTape() as tape:
-                logits = model.forward(inputs, futures, teacher_forcing=True)
-                per_example = losses.composite_losses(model, inputs, futures, logits)
+                per_example = task.train_losses(model, batch)
                 total = tf.add_n(list(per_example.values()))
                 loss = tf.nn.compute_average_loss(total, global_batch_size=global_batch)
+                if model.losses:  # add_loss terms: one per-replica value each, counted once over all replicas
+                    added = tf.add_n(model.losses)
+                    loss += tf.nn.scale_regularization_loss(added)
             grads = tape.gradient(loss, model.trainable_variables)
-            if clipnorm:
-                grads = _clip_global_norm_across_replicas(grads, clipnorm)
+            grads, norm = _clip_across_replicas(grads, clipnorm)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            per_example["total"] = total
-            return {k: tf.nn.compute_average_loss(v, global_batch_size=global_batch) for k, v in per_example.items()}
+            out = {k: tf.nn.compute_average_loss(v, global_batch_size=global_batch) for k, v in per_example.items()}
+            if model.losses:
+                out["added_losses"] = tf.nn.scale_regularization_loss(added)
+            out["total"] = loss
+            if norm is not None:
+                out["gradient_norm"] = norm / tf.cast(strategy.num_replicas_in_sync, norm.dtype)
+            return out
 
         @tf.function
         def train_step(iterator):
@@ -144,49 +171,20 @@ class Trainer:
 
         return train_step
 
-    def _eval_losses(self, inputs, futures):
-        """Summed per-example losses of a batch: free-running, and teacher-forced where that differs."""
-        out = {}
-        free = self.model.forward(inputs)
-        for name, value in losses.composite_losses(self.model, inputs, futures, free).items():
-            out[name] = tf.reduce_sum(value)
-        if self.model.predicts and self.model.conditional_future:
-            forced = self.model.forward(inputs, futures, teacher_forcing=True)
-            out["future_teacher_forced"] = tf.reduce_sum(
-                losses.composite_losses(self.model, inputs, futures, forced)["future"])
-        return out
-
-    def evaluate(self, val_sequences):
-        """Mean per-frame losses (nats/frame for sigmoid output) over the validation set."""
+    def evaluate(self, validation_set=None):
+        """Means over the validation set of the task's validation numbers (e.g. losses per frame)."""
         totals, count = {}, 0
-        for inputs, futures in pipeline.array_dataset(val_sequences, self.config.batch_size,
-                                                      self.config.input_frames, self.config.future_frames):
-            for name, value in self._eval_step(inputs, futures).items():
-                totals[name] = totals.get(name, 0.0) + float(value)
-            count += int(inputs.shape[0])
-        result = {name: value / count for name, value in totals.items()}
-        if "reconstruction" in result and "future" in result:
-            result["total"] = result["reconstruction"] + result["future"]
-        return result
+        for batch in pipeline.array_dataset(self.validation_set if validation_set is None else validation_set,
+                                            self.config.batch_size):
+            for name, value in self._eval_step(*batch).items():
+                totals[name] = totals.get(name, 0.0) + float(tf.reduce_sum(value))
+            count += int(batch[0].shape[0])
+        return self.task.summarize_validation({name: value / count for name, value in totals.items()})
 
-    def write_images(self, step, val_sequences):
-        """TensorBoard strips: ground truth (top) against reconstruction | free-running prediction (bottom)."""
-        cfg = self.config
-        shown = val_sequences[:IMAGE_SEQUENCES]
-        truth_in = shown[:, :cfg.input_frames]
-        truth_out = shown[:, cfg.input_frames:cfg.input_frames + cfg.future_frames]
-        inputs, _ = pipeline.split_frames(shown, cfg.input_frames, cfg.future_frames)
-        outputs = {k: np.asarray(v).reshape(len(shown), -1, *cfg.frame_shape) for k, v in self.model(inputs).items()}
-        recon = outputs.get("reconstruction", [None] * len(shown))
-        pred = outputs.get("future", [None] * len(shown))
-        strips = [viz.comparison_strip(truth_in[i], truth_out[i], recon[i], pred[i]) for i in range(len(shown))]
-        self.summaries.images("validation", step, "sequences", strips,
-                              "Top: input frames then true future. Bottom: reconstruction (in input order) then "
-                              "free-running prediction.")
-        frames = viz.side_by_side_frames(truth_in[0], truth_out[0], recon[0], pred[0])
-        self.summaries.animation("validation", step, "animation", viz.gif_bytes(frames, scale=1),
-                                 frames.shape[2], frames.shape[1],
-                                 "Left: ground truth. Right: reconstruction, then free-running prediction.")
+    def write_pictures(self, step):
+        """The task's TensorBoard pictures of the validation set."""
+        for picture in self.task.pictures(self.model):
+            self.summaries.picture("validation", step, picture)
 
     def train(self):
         """Trains up to `train_steps`, then saves a final checkpoint and (optionally) exports.
@@ -200,14 +198,10 @@ class Trainer:
         if start >= cfg.train_steps:
             logging.info("model_dir already at step %d >= train_steps %d; nothing to train", start, cfg.train_steps)
         iterator = iter(self.strategy.distribute_datasets_from_function(
-            lambda ctx: pipeline.train_dataset(self.generator, cfg.batch_size, cfg.input_frames, cfg.future_frames,
-                                               start_step=start, input_context=ctx)))
-        self.baselines = {f"baseline/{k}": v for k, v in baselines.baseline_losses(
-            self.generator.sequences(np.arange(BASELINE_SEQUENCES)), self.val_sequences, cfg.input_frames,
-            cfg.future_frames, cfg.output).items()}
-        logging.info("validation baselines per frame (probabilities clipped to [%g, 1-%g]): %s",
-                     baselines.PROBABILITY_CLIP, baselines.PROBABILITY_CLIP,
-                     ", ".join(f"{k} {v:.1f}" for k, v in self.baselines.items()))
+            lambda ctx: pipeline.train_dataset(self.task, cfg.batch_size, start_step=start, input_context=ctx)))
+        self.baselines = self.task.baselines()
+        logging.info("validation baselines: %s",
+                     ", ".join(f"{k} {v:.1f}" for k, v in self.baselines.items()) or "none")
         window, val = _RunningMeans(), {}
         bar = tqdm(total=cfg.train_steps, initial=start, desc="train", unit="step", dynamic_ncols=True,
                    mininterval=1.0)
@@ -222,7 +216,7 @@ class Trainer:
                     self.watchdog.kick()
                 window.add(results)
                 bar.update(1)
-                bar.set_postfix(loss=f"{results['total']:.1f}", refresh=False)
+                bar.set_postfix(loss=f"{results[self.task.progress_key]:.4g}", refresh=False)
                 val = self._periodic_work(step, window, bar) or val
         except KeyboardInterrupt:
             bar.close()
@@ -241,13 +235,12 @@ class Trainer:
             scalars["learning_rate"] = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
             self.summaries.scalars("train", step, scalars)
         if step % cfg.eval_every == 0 or last:
-            val = self.evaluate(self.val_sequences)
+            val = self.evaluate()
             self.summaries.scalars("validation", step, {**{f"loss/{k}": v for k, v in val.items()},
                                                         **self.baselines})
-            bar.write(f"step {step}: validation loss per frame (free-running unless marked): " +
-                      ", ".join(f"{k} {v:.1f}" for k, v in val.items()))
+            bar.write(f"step {step}: validation " + ", ".join(f"{k} {v:.4g}" for k, v in val.items()))
         if step % cfg.image_every == 0 or last:
-            self.write_images(step, self.val_sequences)
+            self.write_pictures(step)
         if step % cfg.checkpoint_every == 0:
             self.manager.save(checkpoint_number=step)
         return val
@@ -258,20 +251,20 @@ class Trainer:
         if self.manager.latest_checkpoint != os.path.join(self.manager.directory, f"ckpt-{final}"):
             self.manager.save(checkpoint_number=final)
         self.summaries.flush()
-        val = val or self.evaluate(self.val_sequences)
+        val = val or self.evaluate()
         if self.watchdog:
             self.watchdog.stop()
         if not self.chief:
             shutil.rmtree(self.write_dir, ignore_errors=True)
         elif self.config.export:
-            export_saved_model(self.undistributed_model(), self.config, self.config.resolved_export_dir)
+            export_saved_model(self.undistributed_model(), self.task, self.config.resolved_export_dir)
         return {**val, **self.baselines}
 
     def undistributed_model(self):
         """The model itself, or under a distribution strategy a plain copy of it with the same weights."""
         if self.strategy is tf.distribute.get_strategy():  # the default (no) strategy
             return self.model
-        copy = composite.from_config(self.config)
+        copy = self.task.build_model()
         copy.set_weights(self.model.get_weights())
         return copy
 
@@ -289,19 +282,26 @@ class _RunningMeans:
 
     def pop(self):
         elapsed = time.perf_counter() - self._start
-        out = {f"loss/{k}": v / self._steps for k, v in self._sums.items()}
+        out = {(k if k == "gradient_norm" else f"loss/{k}"): v / self._steps for k, v in self._sums.items()}
         out["steps_per_second"] = self._steps / elapsed
         self._sums, self._steps, self._start = {}, 0, time.perf_counter()
         return out
 
 
-def _clip_global_norm_across_replicas(grads, clipnorm):
-    """Clips by the global norm of the gradient summed over replicas, so the result does not depend on the
-    replica count. The optimizer sums gradients over replicas again, hence the division by the replica count."""
+def _clip_across_replicas(grads, clipnorm):
+    """(gradients, global norm of the gradient summed over replicas), clipped to `clipnorm` (0: not clipped).
+
+    Clipping the summed gradient makes the result independent of the replica count. The optimizer sums
+    gradients over replicas again, hence the division by the replica count. Without clipping and with several
+    replicas the gradients are left alone (no extra all-reduce) and the norm is None."""
     ctx = tf.distribute.get_replica_context()
+    if not clipnorm and ctx.num_replicas_in_sync > 1:
+        return grads, None
     summed = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-    clipped, _ = tf.clip_by_global_norm(summed, clipnorm)
-    return [g / ctx.num_replicas_in_sync for g in clipped]
+    norm = tf.linalg.global_norm(summed)
+    if clipnorm:
+        summed, _ = tf.clip_by_global_norm(summed, clipnorm, use_norm=norm)
+    return [g / ctx.num_replicas_in_sync for g in summed], norm
 
 
 def train(config):

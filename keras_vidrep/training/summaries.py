@@ -4,6 +4,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_vidrep import viz
+
 
 class SummaryWriters:
     """Scalar and image summaries for the `train` and `validation` splits.
@@ -25,18 +27,31 @@ class SummaryWriters:
                 tf.summary.scalar(name, float(value))
 
     def images(self, split, step, name, images, description=None):
-        """Writes grayscale images (N, H, W) in [0, 1] under `name`."""
-        batch = np.asarray(images, np.float32)[..., None]
+        """Writes grey (N, H, W) or colour (N, H, W, C) images in [0, 1] under `name`."""
+        batch = np.asarray(images, np.float32)
+        if batch.ndim == 3:
+            batch = batch[..., None]
         with self._writers[split].as_default(step=int(step)):
             tf.summary.image(name, batch, max_outputs=len(batch), description=description)
 
-    def animation(self, split, step, name, gif, width, height, description=None):
-        """Writes an animated GIF (bytes) in TensorBoard's image format; the Images tab plays it."""
+    def animation(self, split, step, name, frames, description=None):
+        """Writes frames (T, H, W[, C]) in [0, 1] as an animated GIF in TensorBoard's image format (the Images
+        tab plays it)."""
         from tensorboard.plugins.image import metadata
 
-        tensor = tf.constant([str(width), str(height), gif])
+        frames = np.asarray(frames)
+        tensor = tf.constant([str(frames.shape[2]), str(frames.shape[1]), viz.gif_bytes(frames, scale=1)])
         with self._writers[split].as_default(step=int(step)):
             tf.summary.write(name, tensor, metadata=metadata.create_summary_metadata(name, description))
+
+    def picture(self, split, step, picture):
+        """Writes a task's `Picture`."""
+        if picture.kind == "images":
+            self.images(split, step, picture.name, picture.data, picture.description)
+        elif picture.kind == "animation":
+            self.animation(split, step, picture.name, picture.data, picture.description)
+        else:
+            raise ValueError(f"picture kind must be images or animation, got {picture.kind!r}")
 
     def flush(self):
         for writer in self._writers.values():

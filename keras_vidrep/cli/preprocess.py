@@ -1,0 +1,65 @@
+"""vidrep-preprocess: videos → an HDF5 dataset of patch sequences or resized frames, with a per-video index.
+
+  vidrep-preprocess --videos=UCF-101/ --output=ucf_patches.h5 --kind=patches --size=32 --seq_length=20
+  vidrep-preprocess --videos="clips/*.mp4,more/a.avi" --output=frames.h5 --kind=frames --size=64
+  vidrep-preprocess --tfds=ucf101 --tfds_split=train --output=ucf_train_patches.h5   # a prepared TFDS ucf101
+
+Train on the result with `vidrep-train --data=patches --data_file=ucf_patches.h5`.
+"""
+from absl import flags
+
+from keras_vidrep.cli import common
+
+flags.DEFINE_string("videos", "", "Video files, folders (searched recursively) or globs, comma separated.")
+flags.DEFINE_string("tfds", "", "Instead of --videos: a prepared TFDS video dataset (e.g. ucf101); needs its data "
+                                "on this machine.")
+flags.DEFINE_string("tfds_split", "train", "With --tfds: the split.")
+flags.DEFINE_string("tfds_data_dir", None, "With --tfds: the TFDS data directory (default: TFDS's own).")
+flags.DEFINE_string("output", None, "The HDF5 file to write (FILE.h5).", required=True)
+flags.DEFINE_enum("kind", "patches", ["patches", "frames"], "patches: sequences of square patches; frames: every "
+                                                            "kept frame resized to size x size.")
+flags.DEFINE_integer("size", 32, "Patch size (patches) or frame size (frames), in pixels.")
+flags.DEFINE_integer("seq_length", 20, "patches: frames per sequence.")
+flags.DEFINE_integer("frame_skip", 1, "Keep every N-th frame.")
+flags.DEFINE_integer("resize", 0, "patches: first resize frames so that their shorter side is this long (0: no).")
+flags.DEFINE_enum("crops", "random", ["random", "grid"], "patches: random times and places, or every "
+                                                         "non-overlapping window in time and space.")
+flags.DEFINE_integer("per_video", 10, "patches with random crops: sequences cut from each video.")
+flags.DEFINE_integer("seed", 0, "Seed of the random crops.")
+flags.DEFINE_bool("skip_bad_videos", False, "Warn about and skip videos that cannot be decoded or are too short, "
+                                            "instead of stopping.")
+FLAGS = flags.FLAGS
+
+
+def go():
+    from keras_vidrep.data import preprocess, video
+    from keras_vidrep.errors import ConfigError
+
+    for name in ("size", "seq_length", "frame_skip", "per_video"):
+        if FLAGS[name].value <= 0:
+            raise ConfigError(f"`{name}` must be a positive integer, got {FLAGS[name].value}")
+    if bool(FLAGS.videos) == bool(FLAGS.tfds):
+        raise ConfigError("give exactly one of `videos` and `tfds`")
+    frames = FLAGS.kind == "frames"
+    size = (FLAGS.size, FLAGS.size) if frames else None
+    short_side = 0 if frames else FLAGS.resize
+    if FLAGS.videos:
+        files = video.find_videos(FLAGS.videos)
+        source, total = preprocess.video_files(",".join(files), FLAGS.frame_skip, size, short_side), len(files)
+    else:
+        source, total = preprocess.tfds_videos(FLAGS.tfds, FLAGS.tfds_split, FLAGS.tfds_data_dir, FLAGS.frame_skip,
+                                               size, short_side), None
+    settings = {name: FLAGS[name].value for name in ("kind", "size", "seq_length", "frame_skip", "resize", "crops",
+                                                     "per_video", "seed")}
+    result = preprocess.write_dataset(source, FLAGS.output, FLAGS.kind, FLAGS.size, FLAGS.seq_length, FLAGS.crops,
+                                      FLAGS.per_video, FLAGS.seed, FLAGS.skip_bad_videos, settings, total)
+    print(f"wrote {FLAGS.output}: {result['rows']} {FLAGS.kind} from {result['videos']} videos"
+          + (f"; skipped {len(result['skipped'])}" if result["skipped"] else ""))
+
+
+def run():
+    common.run_app(go, __name__, "vidrep-preprocess")
+
+
+if __name__ == "__main__":
+    run()

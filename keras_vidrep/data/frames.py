@@ -1,0 +1,73 @@
+"""Frame sequences for the video tasks: their sources, and the one convention for splitting and flattening them.
+
+A sequence array is (N, T, *frame_shape) float32 in [0, 1], where a frame is (H, W) grey, (H, W, C) colour or
+(D,) a feature vector. Models read frames flattened: (N, T, prod(frame_shape)).
+"""
+import numpy as np
+
+from keras_vidrep.data import sequences
+from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST
+from keras_vidrep.data.digits import load_digits
+from keras_vidrep.data.patches import SequenceFile, SequenceStream
+from keras_vidrep.errors import ConfigError, DataError
+
+
+def bouncing_generator(settings, seed, split="train", num_digits=None, seq_length=None):
+    """The Bouncing MNIST generator the settings describe, on the train or held-out (test) digits."""
+    digits = load_digits(settings.digits, split, settings.digits_path, settings.digit_size)
+    return BouncingMNIST(digits, settings.canvas_size, num_digits or settings.num_digits,
+                         seq_length or settings.seq_length, settings.step_length, seed=seed,
+                         stream=TRAIN_STREAM if split == "train" else VALIDATION_STREAM)
+
+
+def training_source(settings, seed):
+    """An endless training stream with `batch(step, batch_size, start, count)` and `sequences(ids)`."""
+    if settings.data == "bouncing_mnist":
+        return bouncing_generator(settings, seed, "train")
+    if settings.data == "patches":
+        return SequenceStream(SequenceFile(settings.data_file, settings.seq_length, settings.frame_shape), seed,
+                              TRAIN_STREAM)
+    raise ConfigError(f"`data` must be bouncing_mnist or patches, got {settings.data!r}")
+
+
+def validation_sequences(settings, seed):
+    """The fixed validation set the settings name: (val_sequences, T, *frame_shape) in [0, 1]."""
+    if settings.val_dataset == "generated":
+        return bouncing_generator(settings, seed, "test").sequences(np.arange(settings.val_sequences))
+    if settings.val_dataset == "patches":
+        return SequenceFile(settings.val_path, settings.seq_length, settings.frame_shape).first(
+            settings.val_sequences)
+    return sequences.load_named(settings.val_dataset, settings.val_path, limit=settings.val_sequences)
+
+
+def check_frames(data, frame_shape, what, min_length=0):
+    """Returns `data` after checking that its frames are `frame_shape` and its sequences long enough."""
+    data = np.asarray(data)
+    if data.ndim < 3 or tuple(data.shape[2:]) != tuple(frame_shape):
+        raise DataError(f"{what} has frames of shape {tuple(data.shape[2:])}, but the model reads frames of "
+                        f"{tuple(frame_shape)}")
+    if data.shape[1] < min_length:
+        raise DataError(f"{what} has {data.shape[1]} frames per sequence, fewer than the {min_length} that input "
+                        f"+ future frames need")
+    return data
+
+
+def flatten(sequence_batch):
+    """(N, T, *frame_shape) → (N, T, D) float32."""
+    batch = np.asarray(sequence_batch, np.float32)
+    return batch.reshape(batch.shape[0], batch.shape[1], -1)
+
+
+def unflatten(flat, frame_shape):
+    """(N, T, D) → (N, T, *frame_shape)."""
+    flat = np.asarray(flat)
+    return flat.reshape(flat.shape[0], flat.shape[1], *frame_shape)
+
+
+def split_frames(sequence_batch, input_frames, future_frames):
+    """(N, T, *frame_shape) → inputs (N, input_frames, D) and futures (N, future_frames, D), float32."""
+    batch = flatten(sequence_batch)
+    if batch.shape[1] < input_frames + future_frames:
+        raise ConfigError(f"sequences have {batch.shape[1]} frames, fewer than `input_frames` + `future_frames` "
+                          f"= {input_frames + future_frames}")
+    return batch[:, :input_frames], batch[:, input_frames:input_frames + future_frames]

@@ -1,0 +1,129 @@
+"""Sequences of frames stored in files: the original UCF-101 patch `.npy` files and this package's HDF5 files.
+
+  * Original `ucf101_sample_{train,valid}_patches.npy`: the first axis is the sequence; a row holds `seq_length`
+    frames, each stored channel-first (C, H, W), as uint8 (scaled to [0, 1]) or float in [0, 1]. Rows may be flat
+    (N, T*C*H*W), per frame (N, T, C*H*W) or unflattened (N, T, C, H, W).
+  * HDF5 written by `vidrep-preprocess --kind=patches`: dataset `patches`, uint8 (N, T, H, W, C), channel-last.
+
+Either way `SequenceFile` returns float32 (n, T, H, W, C) in [0, 1], reading only the rows asked for (the npy is
+memory-mapped, the HDF5 read by index), and `SequenceStream` turns it into an endless, seeded, resumable stream of
+shuffled batches with the same `batch(step, batch_size, start, count)` interface as the Bouncing MNIST generator.
+"""
+import os
+
+import numpy as np
+
+from keras_vidrep.data.bouncing import PermutationWalk
+from keras_vidrep.errors import DataError
+
+H5_PATCHES = "patches"
+
+
+class SequenceFile:
+    """Random access to the sequences of a patch file.
+
+    Args:
+      path: an original patch `.npy` file or an HDF5 file with a `patches` dataset.
+      seq_length: frames per sequence (needed to read the flat rows of an npy file).
+      frame_shape: (H, W, C) of a frame.
+    """
+
+    def __init__(self, path, seq_length=20, frame_shape=(32, 32, 3)):
+        self.path = path
+        self.frame_shape = tuple(int(d) for d in frame_shape)
+        self.seq_length = int(seq_length)
+        if not path:
+            raise DataError("`data_file` is empty: give the path of a patch .npy or preprocessed .h5 file")
+        if not os.path.isfile(path):
+            raise DataError(f"{path!r}: no such file")
+        if path.endswith((".h5", ".hdf5")):
+            self._open_h5()
+        else:
+            self._open_npy()
+        if len(self) == 0:
+            raise DataError(f"{path}: holds no sequences")
+
+    def _open_npy(self):
+        try:
+            raw = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError) as e:
+            raise DataError(f"{self.path}: not a readable .npy file ({e})") from None
+        h, w, c = self.frame_shape
+        row = self.seq_length * c * h * w
+        if raw.ndim < 2 or int(np.prod(raw.shape[1:])) != row:
+            raise DataError(f"{self.path}: each row must hold {self.seq_length} frames of {c}x{h}x{w} = {row} "
+                            f"values, but the file has shape {raw.shape} ({int(np.prod(raw.shape[1:]))} per row); "
+                            f"check `seq_length` and `frame_size`")
+        self._check_dtype(raw.dtype)
+        self._array, self._layout = raw, "TCHW"
+
+    def _open_h5(self):
+        import h5py
+
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as e:
+            raise DataError(f"{self.path}: not a readable HDF5 file ({e})") from None
+        if H5_PATCHES not in self._file:
+            raise DataError(f"{self.path}: no dataset {H5_PATCHES!r} (has {', '.join(sorted(self._file.keys()))}); "
+                            f"write one with vidrep-preprocess --kind=patches")
+        data = self._file[H5_PATCHES]
+        if data.ndim != 5 or data.shape[2:] != self.frame_shape or data.shape[1] < self.seq_length:
+            raise DataError(f"{self.path}:{H5_PATCHES} has shape {data.shape}; expected (N, >={self.seq_length}, "
+                            f"{', '.join(map(str, self.frame_shape))})")
+        self._check_dtype(data.dtype)
+        self._array, self._layout = data, "THWC"
+
+    def _check_dtype(self, dtype):
+        if dtype != np.uint8 and not np.issubdtype(dtype, np.floating):
+            raise DataError(f"{self.path}: expected uint8 pixels (0..255) or floats in [0, 1], got {dtype}")
+
+    def __len__(self):
+        return int(self._array.shape[0])
+
+    def read(self, indices):
+        """Sequences at `indices` (any order, repeats allowed): float32 (n, seq_length, H, W, C) in [0, 1]."""
+        indices = np.asarray(indices, np.int64).reshape(-1)
+        unique, inverse = np.unique(indices, return_inverse=True)
+        raw = np.asarray(self._array[unique])[inverse] if len(unique) else np.asarray(self._array[:0])
+        h, w, c = self.frame_shape
+        if self._layout == "TCHW":
+            raw = raw.reshape(len(indices), self.seq_length, c, h, w).transpose(0, 1, 3, 4, 2)
+        else:
+            raw = raw[:, :self.seq_length]
+        out = raw.astype(np.float32)
+        if raw.dtype == np.uint8:
+            out /= 255.0
+        elif out.size and (out.min() < 0.0 or out.max() > 1.0):
+            raise DataError(f"{self.path}: float values must lie in [0, 1], found [{out.min():g}, {out.max():g}]")
+        return out
+
+    def first(self, count=None):
+        """The first `count` sequences (all when None), in file order."""
+        return self.read(np.arange(len(self) if count is None else min(count, len(self))))
+
+    def spread(self, count):
+        """Up to `count` sequences spread evenly over the file (for estimates such as the mean frame)."""
+        return self.read(np.unique(np.linspace(0, len(self) - 1, min(count, len(self))).astype(np.int64)))
+
+
+class SequenceStream:
+    """An endless stream of a `SequenceFile`'s sequences in a fresh random order every pass.
+
+    Sample k of the stream is a pure function of (seed, stream, k), so a resumed or re-split run reads exactly the
+    same batches.
+    """
+
+    def __init__(self, source, seed=0, stream=0):
+        self.source = source
+        self.frame_shape = source.frame_shape
+        self._walk = PermutationWalk(len(source), seed, stream)
+
+    def sequences(self, sample_ids):
+        return self.source.read(self._walk.indices(np.asarray(sample_ids, np.int64)))
+
+    def batch(self, step, batch_size, start=0, count=None):
+        """Rows [start, start + count) of the global batch number `step` (all of it by default)."""
+        count = batch_size - start if count is None else count
+        first = int(step) * int(batch_size) + int(start)
+        return self.sequences(np.arange(first, first + count))

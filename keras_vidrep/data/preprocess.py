@@ -1,0 +1,120 @@
+"""Builds HDF5 datasets from videos (files through OpenCV, or TFDS `ucf101`), with a per-video index.
+
+  * `kind=patches`: dataset `patches` uint8 (N, seq_length, size, size, 3) — what `--data=patches
+    --data_file=FILE.h5` trains on — plus `video_index` (N,) and `start_frame` (N,).
+  * `kind=frames`: dataset `frames` uint8 (F, size, size, 3), every kept frame resized, plus `video_index` (F,).
+  * both: `videos` (V,) names and `counts` (V,) rows per video; attributes record the settings used.
+
+The file is written under a temporary name and renamed when complete, so an interrupted run leaves no
+half-written dataset behind.
+"""
+import os
+
+import numpy as np
+from tqdm import tqdm
+
+from keras_vidrep.data import video
+from keras_vidrep.errors import DataError
+
+KINDS = ("patches", "frames")
+
+
+def video_files(spec, frame_skip=1, size=None, short_side=0):
+    """(name, frames) of every video file `spec` names (see `video.find_videos`), decoded lazily."""
+    for path in video.find_videos(spec):
+        yield path, lambda path=path: video.read_video(path, frame_skip, size, short_side)
+
+
+def tfds_videos(name="ucf101", split="train", data_dir=None, frame_skip=1, size=None, short_side=0):
+    """(name, frames) of every example of a prepared TFDS video dataset (feature `video`, uint8 RGB)."""
+    import tensorflow_datasets as tfds
+
+    try:
+        ds = tfds.load(name, split=split, data_dir=data_dir, download=False)
+    except Exception as e:  # TFDS raises many types when the data is absent
+        raise DataError(f"TFDS {name} ({split}) could not be loaded ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0]})") from None
+    for i, example in enumerate(tfds.as_numpy(ds)):
+        def frames(example=example, i=i):
+            kept = np.asarray(example["video"])[::frame_skip]
+            if size:
+                kept = np.stack([video.resize_frame(f, *size) for f in kept])
+            elif short_side:
+                scale = short_side / min(kept.shape[1:3])
+                kept = np.stack([video.resize_frame(f, max(1, round(kept.shape[2] * scale)),
+                                                    max(1, round(kept.shape[1] * scale))) for f in kept])
+            return kept
+        yield f"tfds:{name}/{split}/{i}", frames
+
+
+def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops="random", per_video=10, seed=0,
+                  skip_bad=False, settings=None, total=None):
+    """Writes the HDF5 dataset of `kind` from `videos` ((name, load_frames) pairs) to `output`.
+
+    Args:
+      size: patch size (patches) or frame size (frames; frames are resized to size x size before this call).
+      seq_length, crops, per_video: how patches are cut (see `video.patch_sequences`).
+      skip_bad: warn about and skip a video that cannot be decoded or is too short, instead of stopping.
+      settings: dict stored as attributes of the file.
+      total: number of videos, for the progress bar.
+
+    Returns:
+      dict with `videos` (written), `skipped` (names) and `rows` (patches or frames written).
+    """
+    import h5py
+
+    if kind not in KINDS:
+        raise DataError(f"`kind` must be one of {', '.join(KINDS)}, got {kind!r}")
+    directory = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(directory):
+        raise DataError(f"`output` {output!r}: folder {directory!r} does not exist")
+    tmp = output + ".tmp"
+    rng = np.random.default_rng(seed)
+    names, counts, skipped, rows = [], [], [], 0
+    try:
+        with h5py.File(tmp, "w") as f:
+            shape = (seq_length, size, size, 3) if kind == "patches" else (size, size, 3)
+            # One sequence per chunk: training reads sequences in random order.
+            data = f.create_dataset(kind, (0, *shape), np.uint8, maxshape=(None, *shape),
+                                    chunks=(1 if kind == "patches" else 64, *shape))
+            index = f.create_dataset("video_index", (0,), np.int32, maxshape=(None,))
+            starts = f.create_dataset("start_frame", (0,), np.int32, maxshape=(None,)) if kind == "patches" else None
+            bar = tqdm(videos, total=total, desc=f"vidrep-preprocess {kind}", unit="video", dynamic_ncols=True)
+            for name, load in bar:
+                try:
+                    frames = load()
+                    if kind == "patches":
+                        block, first = video.patch_sequences(frames, seq_length, size, crops, per_video, rng, name)
+                    else:
+                        block, first = frames, None
+                        if frames.shape[1:] != shape:
+                            raise DataError(f"{name}: frames are {frames.shape[1:]}, expected {shape}")
+                except DataError as e:
+                    if not skip_bad:
+                        bar.close()
+                        raise
+                    bar.write(f"vidrep-preprocess: skipped {e}")
+                    skipped.append(name)
+                    continue
+                n = len(block)
+                for dataset in (data, index) + ((starts,) if starts is not None else ()):
+                    dataset.resize(rows + n, axis=0)
+                data[rows:rows + n] = block
+                index[rows:rows + n] = len(names)
+                if starts is not None:
+                    starts[rows:rows + n] = first
+                rows += n
+                names.append(name)
+                counts.append(n)
+                bar.set_postfix(rows=rows, refresh=False)
+            bar.close()
+            if not names:
+                raise DataError("no video could be used" + (f" ({len(skipped)} skipped)" if skipped else ""))
+            f.create_dataset("videos", data=np.array(names, dtype=h5py.string_dtype()))
+            f.create_dataset("counts", data=np.array(counts, np.int64))
+            f.attrs.update({k: v for k, v in (settings or {}).items()})
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return {"videos": len(names), "skipped": skipped, "rows": rows}

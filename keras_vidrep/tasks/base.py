@@ -1,0 +1,113 @@
+"""The interface between the trainer and a model family (in the spirit of TF Model Garden's `Task`).
+
+A task is written with numpy and keras.ops only; the trainer turns what it returns into tf.data pipelines, a
+`tf.distribute` train step, TensorBoard summaries, checkpoints and a SavedModel. Batches are tuples of arrays whose
+first axis is the batch.
+
+The trainer's train step, per replica, is
+
+    per_example = task.train_losses(model, batch)              # {name: (batch,)}
+    loss = sum(per_example) averaged over the GLOBAL batch + sum(model.losses) / replicas
+
+so every `add_loss` term of the model's layers (a per-replica scalar, by Keras convention a mean over the replica's
+batch) counts once whatever the number of replicas. `model.losses` holds the terms of the model's last `__call__`:
+a task whose model adds losses calls the model through `model(...)` in `train_losses`.
+"""
+import dataclasses
+from typing import Any, Callable, List, Sequence, Tuple
+
+from keras_vidrep.errors import ConfigError
+
+
+@dataclasses.dataclass
+class Picture:
+    """A picture for TensorBoard: `images` (N, H, W[, C]) shown as stills, or `frames` (T, H, W[, C]) as a GIF."""
+    name: str
+    kind: str  # "images" or "animation"
+    data: Any
+    description: str = ""
+
+
+@dataclasses.dataclass
+class Endpoint:
+    """A SavedModel signature: `fn(**inputs)` returns a dict of named tensors.
+
+    `inputs` is a list of (name, shape with None for the batch, dtype)."""
+    name: str
+    fn: Callable
+    inputs: List[Tuple[str, Sequence, str]]
+
+
+class Task:
+    """Base class of a model family. Subclasses set `name` and `Settings` and implement the methods below.
+
+    `Settings` is a dataclass of the task's own settings (each field's metadata holds its flag help and choices,
+    see `keras_vidrep.config.setting`), with `validate()` and `ARCHITECTURE_KEYS`: the settings that fix the
+    weights, which a resumed run must not change.
+
+    Args:
+      config: a `keras_vidrep.config.Config` of this task.
+    """
+
+    name = ""
+    Settings = None
+    progress_key = "total"  # the training loss shown on the progress bar
+
+    def __init__(self, config):
+        if config.task != self.name and ":" not in config.task:
+            raise ConfigError(f"task {self.name!r} was given a config of task {config.task!r}")
+        self.config = config
+        self.settings = config.settings
+
+    # Data. `prepare_data` reads everything a run needs and raises DataError on bad input, before the trainer
+    # writes anything.
+    def prepare_data(self):
+        """Opens the training and validation data."""
+
+    def train_signature(self, batch_size):
+        """[(shape, dtype)] of one element of `train_batch` with `batch_size` rows."""
+        raise NotImplementedError
+
+    def train_batch(self, step, global_batch_size, start, count):
+        """Rows [start, start + count) of the global training batch number `step`: a tuple of numpy arrays.
+
+        Must be a pure function of its arguments (and the seed), so that runs resume and split across replicas
+        exactly."""
+        raise NotImplementedError
+
+    def validation_set(self):
+        """The fixed validation set: a tuple of numpy arrays with the examples on the first axis."""
+        raise NotImplementedError
+
+    # Model and losses.
+    def build_model(self):
+        """The task's Keras model, built (its weights exist)."""
+        raise NotImplementedError
+
+    def train_losses(self, model, batch):
+        """{name: per-example loss (batch,)} of a training batch; the trainer adds them up."""
+        raise NotImplementedError
+
+    def validation_losses(self, model, batch):
+        """{name: per-example value (batch,)} on a validation batch; the trainer averages each over the set."""
+        return self.train_losses(model, batch)
+
+    def summarize_validation(self, means):
+        """Adds derived numbers (e.g. a total) to the validation means."""
+        return means
+
+    def baselines(self):
+        """{name: value} of reference predictors on the validation set (logged beside the validation losses)."""
+        return {}
+
+    def pictures(self, model):
+        """[Picture] for TensorBoard, drawn from the validation set."""
+        return []
+
+    def export_endpoints(self, model):
+        """[Endpoint] of the SavedModel; the first is also `serving_default`."""
+        raise NotImplementedError
+
+    def describe(self, model):
+        """One line about the model for the log."""
+        return f"{self.name} model"

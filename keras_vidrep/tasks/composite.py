@@ -1,0 +1,226 @@
+"""The composite LSTM model (encoder, reverse reconstruction, future prediction) on frame sequences.
+
+Data: Bouncing MNIST generated on the fly (grey (H, W) frames, Bernoulli cross-entropy) or sequences from a patch
+file such as the original UCF-101 patches (RGB (H, W, 3) frames, linear output and 0.5 * squared error).
+Validation is free-running — the future predictor feeds back its own output — and, for a conditional future
+predictor, also teacher-forced (`future_teacher_forced`).
+"""
+import dataclasses
+from typing import Tuple
+
+import numpy as np
+from keras import ops
+
+from keras_vidrep import baselines, losses, viz
+from keras_vidrep.config import check_choices, check_positive, setting
+from keras_vidrep.data import frames as frame_utils
+from keras_vidrep.data import sequences
+from keras_vidrep.errors import ConfigError
+from keras_vidrep.models import composite
+from keras_vidrep.tasks import base
+
+DATA = ("bouncing_mnist", "patches")
+DIGIT_SOURCES = ("sklearn", "mnist_h5", "mnist_npz", "tfds")
+VAL_DATASETS = ("generated", *sequences.NAMED_SETS, "patches")
+IMAGE_SEQUENCES = 4  # sequences shown in each TensorBoard picture
+BASELINE_SEQUENCES = 512  # training sequences the mean training frame is estimated from
+
+
+@dataclasses.dataclass
+class Settings:
+    """Settings of the composite task; field names are the flag names."""
+
+    data: str = setting("bouncing_mnist", "Training data: Bouncing MNIST generated on the fly, or the sequences of "
+                                          "a patch file (`data_file`).", DATA)
+    data_file: str = setting("", "data=patches: the original ucf101_*_patches.npy or an HDF5 file written by "
+                                 "vidrep-preprocess --kind=patches.")
+    frame_size: int = setting(32, "data=patches: frame height and width in pixels.")
+    channels: int = setting(3, "data=patches: colour channels per frame (3: RGB).")
+
+    digits: str = setting("sklearn", "Digit images: bundled sklearn digits, mnist.h5, Keras mnist.npz or TFDS "
+                                     "mnist.", DIGIT_SOURCES)
+    digits_path: str = setting("", "Path of mnist.h5 / mnist.npz (empty: the Keras cache for mnist_npz).")
+    canvas_size: int = setting(64, "Bouncing MNIST: height and width of the square canvas in pixels.")
+    digit_size: int = setting(28, "Bouncing MNIST: digit height and width in pixels (resized when not 28).")
+    num_digits: int = setting(2, "Bouncing MNIST: digits bouncing in each sequence.")
+    step_length: float = setting(0.1, "Bouncing MNIST: distance a digit moves per frame, as a fraction of the free "
+                                      "range.")
+    seq_length: int = setting(20, "Frames per sequence (generated, or stored per row of a patch file).")
+    input_frames: int = setting(10, "Frames the encoder reads.")
+    future_frames: int = setting(10, "Frames the future predictor outputs.")
+    val_dataset: str = setting("generated", "Validation data: a fixed seeded generated set, a standard test file, "
+                                            "or a patch file.", VAL_DATASETS)
+    val_path: str = setting("", "File for val_dataset=bouncing_mnist_test, mnist_test_seq or patches.")
+    val_sequences: int = setting(256, "Validation sequences used (the first N of the set).")
+
+    model: str = setting("composite", "composite, autoencoder (reconstruction only) or future (prediction only).",
+                         composite.MODEL_TYPES)
+    units: Tuple[int, ...] = setting((256,), "LSTM units per layer, comma separated (e.g. 2048,2048).")
+    conditional_reconstruction: bool = setting(False, "Feed the reconstruction decoder the previous target frame.")
+    conditional_future: bool = setting(False, "Feed the future predictor the previous frame (own output at "
+                                              "inference).")
+    peepholes: bool = setting(False, "Peephole connections from the cell state to the gates.")
+    output: str = setting("sigmoid", "sigmoid + Bernoulli cross-entropy (binary data), or linear + 0.5*squared "
+                                     "error (real-valued data such as natural video).", composite.OUTPUTS)
+    initializer: str = setting("keras", "keras (Glorot/orthogonal) or original (U(+-0.01), peepholes U(+-0.1)).",
+                               composite.INITIALIZERS)
+
+    ARCHITECTURE_KEYS = ("frame_shape", "model", "units", "conditional_reconstruction", "conditional_future",
+                         "peepholes", "output")
+
+    @property
+    def frame_shape(self):
+        """(H, W) grey Bouncing MNIST frames, or (H, W, C) patch frames."""
+        if self.data == "bouncing_mnist":
+            return (self.canvas_size, self.canvas_size)
+        return (self.frame_size, self.frame_size, self.channels)
+
+    @property
+    def frame_dim(self):
+        return int(np.prod(self.frame_shape))
+
+    def validate(self):
+        check_positive(self, ("canvas_size", "digit_size", "num_digits", "seq_length", "input_frames",
+                              "val_sequences", "frame_size", "channels"))
+        check_choices(self)
+        if self.future_frames < 0:
+            raise ConfigError(f"`future_frames` must be >= 0, got {self.future_frames}")
+        if not self.units or any(int(u) <= 0 for u in self.units):
+            raise ConfigError(f"`units` must be positive integers, got {','.join(map(str, self.units))!r}")
+        if self.digit_size > self.canvas_size:
+            raise ConfigError(f"`digit_size` ({self.digit_size}) must not exceed `canvas_size` ({self.canvas_size})")
+        if self.input_frames + self.future_frames > self.seq_length:
+            raise ConfigError(f"`input_frames` + `future_frames` ({self.input_frames} + {self.future_frames}) must "
+                              f"not exceed `seq_length` ({self.seq_length})")
+        if self.model in ("composite", "future") and self.future_frames == 0:
+            raise ConfigError(f"`model`={self.model} predicts the future, so `future_frames` must be > 0")
+        if self.step_length <= 0:
+            raise ConfigError(f"`step_length` must be positive, got {self.step_length}")
+        if self.data == "patches" and not self.data_file:
+            raise ConfigError("`data`=patches needs `data_file`")
+        if self.data == "patches" and self.val_dataset != "patches":
+            raise ConfigError(f"`data`=patches validates on a patch file: set `val_dataset`=patches and `val_path`, "
+                              f"got `val_dataset`={self.val_dataset}")
+        if self.val_dataset != "generated" and self.val_dataset != "tfds_moving_mnist" and not self.val_path:
+            raise ConfigError(f"`val_dataset`={self.val_dataset} needs `val_path`")
+
+
+class Task(base.Task):
+    """Trains a `CompositeModel` on sequences of frames."""
+
+    name = "composite"
+    Settings = Settings
+
+    def prepare_data(self):
+        s = self.settings
+        self.source = frame_utils.training_source(s, self.config.seed)
+        self.val_sequences = frame_utils.check_frames(
+            frame_utils.validation_sequences(s, self.config.seed), s.frame_shape, f"`val_dataset` {s.val_dataset}",
+            s.input_frames + s.future_frames)
+
+    def train_signature(self, batch_size):
+        s = self.settings
+        return [((batch_size, s.input_frames, s.frame_dim), "float32"),
+                ((batch_size, s.future_frames, s.frame_dim), "float32")]
+
+    def train_batch(self, step, global_batch_size, start, count):
+        s = self.settings
+        return frame_utils.split_frames(self.source.batch(step, global_batch_size, start, count), s.input_frames,
+                                        s.future_frames)
+
+    def validation_set(self):
+        return frame_utils.split_frames(self.val_sequences, self.settings.input_frames, self.settings.future_frames)
+
+    def build_model(self):
+        return composite.from_settings(self.settings, self.config.seed)
+
+    def train_losses(self, model, batch):
+        inputs, futures = batch
+        return losses.composite_losses(model, inputs, futures, model.forward(inputs, futures, teacher_forcing=True))
+
+    def validation_losses(self, model, batch):
+        inputs, futures = batch
+        out = losses.composite_losses(model, inputs, futures, model.forward(inputs))
+        if model.predicts and model.conditional_future:
+            forced = model.forward(inputs, futures, teacher_forcing=True)
+            out["future_teacher_forced"] = losses.composite_losses(model, inputs, futures, forced)["future"]
+        return out
+
+    def summarize_validation(self, means):
+        if "reconstruction" in means and "future" in means:
+            means["total"] = means["reconstruction"] + means["future"]
+        return means
+
+    def mean_training_frame(self):
+        """The mean frame of (a sample of) the training sequences; opens the training data if needed."""
+        source = getattr(self, "source", None) or frame_utils.training_source(self.settings, self.config.seed)
+        return baselines.mean_frame(source.sequences(np.arange(BASELINE_SEQUENCES)))
+
+    def baselines(self):
+        s = self.settings
+        values = baselines.baseline_losses(self.mean_training_frame(), self.val_sequences, s.input_frames,
+                                           s.future_frames, s.output)
+        return {f"baseline/{k}": v for k, v in values.items()}
+
+    def pictures(self, model):
+        s = self.settings
+        shown = self.val_sequences[:IMAGE_SEQUENCES]
+        truth_in, truth_out = shown[:, :s.input_frames], shown[:, s.input_frames:s.input_frames + s.future_frames]
+        inputs, _ = frame_utils.split_frames(shown, s.input_frames, s.future_frames)
+        outputs = {k: frame_utils.unflatten(ops.convert_to_numpy(v), s.frame_shape)
+                   for k, v in model(inputs).items()}
+        recon = outputs.get("reconstruction", [None] * len(shown))
+        pred = outputs.get("future", [None] * len(shown))
+        strips = [viz.comparison_strip(truth_in[i], truth_out[i], recon[i], pred[i]) for i in range(len(shown))]
+        frames = viz.side_by_side_frames(truth_in[0], truth_out[0], recon[0], pred[0])
+        return [base.Picture("sequences", "images", strips, "Top: input frames then true future. Bottom: "
+                             "reconstruction (in input order) then free-running prediction."),
+                base.Picture("animation", "animation", frames, "Left: ground truth. Right: reconstruction, then "
+                             "free-running prediction.")]
+
+    def export_endpoints(self, model):
+        return composite_endpoints(model, self.settings.input_frames, self.settings.frame_shape)
+
+    def describe(self, model):
+        return f"{self.settings.model} model on {self.settings.data} frames {self.settings.frame_shape}"
+
+
+def composite_endpoints(model, input_frames, frame_shape):
+    """Signatures of a CompositeModel; `frames` is (batch, input_frames, *frame_shape) in [0, 1].
+
+      * `encode` → `representation` (every layer's final h then c, concatenated) and `h_<l>`, `c_<l>` per layer;
+      * `reconstruct` → `reconstruction` (batch, input_frames, *frame_shape), put back into input order;
+      * `predict_future` → `future` (batch, future_frames, *frame_shape), free-running.
+    Sigmoid models also return the logits (`reconstruction_logits`, `future_logits`), so that a loss computed
+    from the export equals the training loss even where the sigmoid rounds to 0 or 1.
+    """
+    frame_dim = int(np.prod(frame_shape))
+    inputs = [("frames", (None, input_frames, *frame_shape), "float32")]
+
+    def flat(frames):
+        return ops.reshape(frames, (-1, input_frames, frame_dim))
+
+    def framed(x):
+        return ops.reshape(x, (ops.shape(x)[0], ops.shape(x)[1], *frame_shape))
+
+    def outputs(name, logits):
+        out = {name: framed(model.activate(logits))}
+        if model.output_kind == "sigmoid":
+            out[f"{name}_logits"] = framed(logits)
+        return out
+
+    def encode(frames):
+        states = model.encode(flat(frames))
+        out = {"representation": ops.concatenate([t for h, c in states for t in (h, c)], axis=-1)}
+        for i, (h, c) in enumerate(states):
+            out[f"h_{i}"], out[f"c_{i}"] = h, c
+        return out
+
+    endpoints = [base.Endpoint("encode", encode, inputs)]
+    if model.reconstructs:
+        endpoints.append(base.Endpoint("reconstruct", lambda frames: outputs("reconstruction", ops.flip(
+            model.reconstruction_logits(flat(frames)), axis=1)), inputs))
+    if model.predicts:
+        endpoints.append(base.Endpoint("predict_future", lambda frames: outputs(
+            "future", model.future_logits(flat(frames))), inputs))
+    return endpoints
