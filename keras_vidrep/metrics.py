@@ -6,8 +6,8 @@ Definitions (each value is for one frame; tables average over frames and sequenc
     probabilities and no logits, the cross-entropy of probabilities clipped to [PROBABILITY_CLIP,
     1 - PROBABILITY_CLIP] (`keras_vidrep.baselines`).
   * `mse`, `mae`: squared / absolute error summed over C x H x W (OpenSTL's definition).
-  * `ssim`: tf.image.ssim, `psnr`: tf.image.psnr, both with peak value 1; images only (frames (H, W) or
-    (H, W, C)), left out for feature vectors.
+  * `ssim`: tf.image.ssim (its 11-pixel window, or the frame size for frames smaller than that), `psnr`:
+    tf.image.psnr, both with peak value 1; images only (frames (H, W) or (H, W, C)), left out for feature vectors.
 """
 import numpy as np
 import tensorflow as tf
@@ -59,7 +59,8 @@ def _metrics_of_batch(targets, predictions, output, logits):
     frame_shape = targets.shape[2:]
     if len(frame_shape) in (2, 3):
         t, p = (tf.constant(x if len(frame_shape) == 3 else x[..., None]) for x in (targets, predictions))
-        out["ssim"] = tf.image.ssim(t, p, max_val=1.0).numpy().astype(np.float64)
+        window = min(11, *frame_shape[:2])  # tf.image.ssim's 11-pixel Gaussian window, smaller for tiny frames
+        out["ssim"] = tf.image.ssim(t, p, max_val=1.0, filter_size=window).numpy().astype(np.float64)
         out["psnr"] = tf.image.psnr(t, p, max_val=1.0).numpy().astype(np.float64)
     return out
 

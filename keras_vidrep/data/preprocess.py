@@ -9,6 +9,7 @@ The file is written under a temporary name and renamed when complete, so an inte
 half-written dataset behind.
 """
 import os
+import sys
 
 import numpy as np
 from tqdm import tqdm
@@ -93,7 +94,7 @@ def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops=
                     if not skip_bad:
                         bar.close()
                         raise
-                    bar.write(f"vidrep-preprocess: skipped {e}")
+                    bar.write(f"vidrep-preprocess: skipped {e}", file=sys.stderr)
                     skipped.append(name)
                     continue
                 n = len(block)
