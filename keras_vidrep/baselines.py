@@ -39,13 +39,16 @@ def baseline_losses(mean, val_sequences, input_frames, future_frames, output="si
       output: `sigmoid` (clipped Bernoulli cross-entropy) or `linear` (0.5 * squared error).
 
     Returns:
-      dict: `mean_training_frame/reconstruction`, `mean_training_frame/future`, `copy_last/future`.
+      dict: `mean_training_frame/reconstruction`, and with `future_frames` > 0 `mean_training_frame/future` and
+      `copy_last/future`.
     """
     loss = clipped_bernoulli_nats if output == "sigmoid" else half_squared_error
     val = np.asarray(val_sequences, np.float32)
     val = val.reshape(len(val), val.shape[1], -1)
     inputs, futures = val[:, :input_frames], val[:, input_frames:input_frames + future_frames]
     mean = np.asarray(mean, np.float32).reshape(-1)
-    return {"mean_training_frame/reconstruction": float(loss(inputs, np.broadcast_to(mean, inputs.shape)).mean()),
-            "mean_training_frame/future": float(loss(futures, np.broadcast_to(mean, futures.shape)).mean()),
-            "copy_last/future": float(loss(futures, np.broadcast_to(inputs[:, -1:], futures.shape)).mean())}
+    out = {"mean_training_frame/reconstruction": float(loss(inputs, np.broadcast_to(mean, inputs.shape)).mean())}
+    if future_frames:
+        out["mean_training_frame/future"] = float(loss(futures, np.broadcast_to(mean, futures.shape)).mean())
+        out["copy_last/future"] = float(loss(futures, np.broadcast_to(inputs[:, -1:], futures.shape)).mean())
+    return out

@@ -11,11 +11,15 @@ def square_digits(n=5, size=28):
     return np.stack([np.full((size, size), (i + 1) / n, np.float32) for i in range(n)])
 
 
-def test_shapes_range_and_dtype():
-    gen = BouncingMNIST(square_digits(), seed=0)
+def test_shapes_dtype_and_every_frame_shows_its_digits():
+    digits = square_digits()
+    gen = BouncingMNIST(digits, seed=0)
     seq = gen.batch(step=0, batch_size=3)
     assert seq.shape == (3, 20, 64, 64) and seq.dtype == np.float32
-    assert seq.min() >= 0.0 and seq.max() <= 1.0
+    brightest = digits[gen.digit_indices(np.arange(3))][:, :, 0, 0].max(axis=1)  # (3,)
+    np.testing.assert_array_equal(seq.max(axis=(2, 3)), np.repeat(brightest[:, None], 20, axis=1))
+    on = (seq > 0).sum(axis=(2, 3))
+    assert (on >= 28 * 28).all() and (on <= 2 * 28 * 28).all()  # two 28x28 digits, overlapping or not
 
 
 def test_speed_is_3_6_pixels_per_frame_between_bounces():
@@ -42,7 +46,6 @@ def test_bounce_clamps_and_flips_velocity():
     gen = BouncingMNIST(square_digits(), seed=4, seq_length=60)
     ys, xs = gen.positions(np.arange(50))
     for coord in (ys, xs):
-        assert coord.min() >= 0.0 and coord.max() <= 1.0
         hits = np.argwhere((coord[..., 1:-1] == 0.0) | (coord[..., 1:-1] == 1.0))
         assert len(hits) > 20
         for b, d, t in hits:
@@ -60,7 +63,9 @@ def test_pixel_positions_are_truncated_scaled_positions():
     rows, cols = gen.pixel_offsets(np.arange(4))
     np.testing.assert_array_equal(rows, (36 * ys).astype(np.int32))
     np.testing.assert_array_equal(cols, (36 * xs).astype(np.int32))
-    assert rows.max() <= 36 and cols.max() <= 36
+    many_rows, many_cols = gen.pixel_offsets(np.arange(200))
+    for offsets in (many_rows, many_cols):  # digits reach both edges of the canvas and never pass them
+        assert offsets.min() == 0 and offsets.max() == 36
 
 
 def test_digits_placed_at_offsets_and_combined_with_max():
@@ -105,8 +110,13 @@ def test_flags_change_the_geometry():
     gen = BouncingMNIST(square_digits(size=10), canvas_size=40, num_digits=3, seq_length=7, step_length=0.2)
     seq = gen.batch(0, 2)
     assert seq.shape == (2, 7, 40, 40)
-    ys, xs = gen.positions([0])
-    assert gen.pixel_offsets([0])[0].max() <= 30
+    ys, xs = gen.positions(np.arange(20))
+    step = np.hypot(np.diff(ys, axis=-1), np.diff(xs, axis=-1))
+    inside = (ys[..., 1:] > 0) & (ys[..., 1:] < 1) & (xs[..., 1:] > 0) & (xs[..., 1:] < 1) & \
+        (ys[..., :-1] > 0) & (ys[..., :-1] < 1) & (xs[..., :-1] > 0) & (xs[..., :-1] < 1)
+    np.testing.assert_allclose(step[inside], 0.2, rtol=1e-9)  # step_length
+    rows, _ = BouncingMNIST(square_digits(size=10), canvas_size=40, seq_length=60).pixel_offsets(np.arange(50))
+    assert rows.max() == 30  # canvas 40 - digit 10
 
 
 def test_bad_arguments_are_named():
@@ -114,3 +124,33 @@ def test_bad_arguments_are_named():
         BouncingMNIST(square_digits(), canvas_size=20)
     with pytest.raises(ConfigError, match="num_digits"):
         BouncingMNIST(square_digits(), num_digits=0)
+
+
+def test_permutation_walk_is_safe_from_parallel_threads(monkeypatch):
+    """tf.data calls the generator from parallel threads, which share the walk's cache of permutations: each pass's
+    permutation must be drawn once and be the same for every thread (drawing is slowed down here so that threads
+    really do overlap)."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from keras_vidrep.data.bouncing import PermutationWalk
+
+    expected = PermutationWalk(7, seed=1).indices(np.arange(7 * 8))
+    blocks = [np.random.default_rng(i).permutation(56) for i in range(32)]  # every pass, in random orders
+    draws, real_rng, lock = [], np.random.default_rng, threading.Lock()
+
+    def slow_rng(seed):
+        with lock:
+            draws.append(seed[2])
+        time.sleep(0.02)
+        return real_rng(seed)
+
+    monkeypatch.setattr(np.random, "default_rng", slow_rng)
+    monkeypatch.setattr(PermutationWalk, "CACHED_PASSES", 100)
+    walk = PermutationWalk(7, seed=1)
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(walk.indices, blocks))
+    for block, got in zip(blocks, results):
+        np.testing.assert_array_equal(got, expected[block])
+    assert sorted(draws) == [2**31 + p for p in range(8)]  # every pass drawn exactly once

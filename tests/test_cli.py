@@ -37,6 +37,23 @@ def test_train_from_flagfile_with_override(trained):
     assert (root / "run" / "checkpoints" / "ckpt-4.index").is_file()
 
 
+def test_export_of_another_run_is_refused_before_training(trained):
+    root, _ = trained
+    first = run("vidrep-train", f"--flagfile={root / 'tiny.cfg'}", "--model_dir=a", "--export_dir=shared",
+                "--train_steps=1", cwd=root)
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = run("vidrep-train", f"--flagfile={root / 'tiny.cfg'}", "--model_dir=b", "--export_dir=shared",
+                 "--train_steps=1", cwd=root)
+    assert second.returncode == 2, second.stderr[-2000:]
+    assert second.stderr.strip().splitlines()[-1] == (
+        f"vidrep-train: error: `export_dir` 'shared' holds the export of the run in {str(root / 'a')!r}, not of "
+        f"this run ({str(root / 'b')!r}); choose another `export_dir` or remove it")
+    assert not (root / "b").exists()  # refused before anything was written, not after training
+    again = run("vidrep-train", f"--flagfile={root / 'tiny.cfg'}", "--model_dir=a", "--export_dir=shared",
+                "--train_steps=2", cwd=root)  # the same run resumes and replaces its own export
+    assert again.returncode == 0, again.stderr[-2000:]
+
+
 def test_export_tool(trained):
     root, _ = trained
     result = run("vidrep-export", "--model_dir=run", "--export_dir=exported", cwd=root)

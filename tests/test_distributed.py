@@ -36,6 +36,7 @@ def final_weights(model_dir):
 def one_replica(tmp_path_factory):
     model_dir = tmp_path_factory.mktemp("one") / "run"
     train(model_dir)
+    assert min(gradient_norms(model_dir)) > 10
     return final_weights(model_dir)
 
 
@@ -44,10 +45,21 @@ def assert_same_weights(a, b):
         np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)
 
 
+def gradient_norms(model_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    import tensorflow as tf
+
+    acc = EventAccumulator(str(model_dir / "train"), size_guidance={"tensors": 0})
+    acc.Reload()
+    return [float(tf.make_ndarray(e.tensor_proto)) for e in acc.Tensors("gradient_norm")]
+
+
 def test_two_mirrored_replicas_match_one(tmp_path, one_replica):
     result = train(tmp_path / "two", "--strategy=mirrored", "--cpu_replicas=2")
     assert "global batch 8 = 2 replica(s) x 4 per replica" in result.stderr
     assert_same_weights(one_replica, final_weights(tmp_path / "two"))
+    norms = gradient_norms(tmp_path / "two")
+    assert len(norms) == 2 and min(norms) > 10  # --clipnorm=1 really clipped every step of both runs
 
 
 def test_two_workers_end_with_identical_weights(tmp_path, one_replica):

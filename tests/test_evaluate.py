@@ -88,6 +88,24 @@ def test_checkpoint_evaluation_modes_and_longer_futures(trained):
         saved.predict(data[:2, :10], 15)
 
 
+def test_evaluation_loss_is_the_training_loss(trained):
+    """vidrep-eval scores a model from its logits exactly as training validates it: no clipping."""
+    _, config = trained
+    trainer = loop.Trainer(config.replace(export=False).validate())  # restores the trained checkpoint
+    val = trainer.evaluate()
+    data = trainer.task.val_sequences
+    for predictor in (evaluate.CheckpointPredictor(config.model_dir), evaluate.SavedModelPredictor(config.export_dir)):
+        res = evaluate.evaluate(predictor, data, 10, 10)
+        assert res["future/free_running"]["loss"]["mean"] == pytest.approx(val["future"], rel=1e-5)
+        assert res["reconstruction"]["loss"]["mean"] == pytest.approx(val["reconstruction"], rel=1e-5)
+    forced = evaluate.evaluate(evaluate.CheckpointPredictor(config.model_dir), data, 10, 10)
+    assert forced["future/teacher_forced"]["loss"]["mean"] == pytest.approx(val["future_teacher_forced"], rel=1e-5)
+    mean = evaluate.mean_training_frame(config)
+    res = evaluate.evaluate(evaluate.CheckpointPredictor(config.model_dir), data, 10, 10, mean=mean)
+    assert res["baseline/mean_training_frame"]["loss"]["mean"] == pytest.approx(
+        trainer.task.baselines()["baseline/mean_training_frame/future"], rel=1e-5)  # one definition, TensorBoard's
+
+
 def test_tfds_moving_mnist_evaluation(tmp_path):
     import tensorflow_datasets as tfds
 
@@ -123,6 +141,20 @@ def test_vidrep_eval_on_files_and_generated(trained):
     gen = json.loads((root / "gen.json").read_text())
     assert len(gen["future/free_running"]["mae"]["per_horizon"]) == 12 and gen["info"]["num_digits"] == 1
     assert Image.open(root / "gen.png").size[0] > 1000
+
+
+def test_wrong_frame_size_is_one_line_in_every_tool(trained):
+    root, config = trained
+    np.save(root / "big.npy", np.zeros((3, 20, 64, 64), np.uint8))
+    for tool, source in (("vidrep-eval", f"--saved_model={config.export_dir}"),
+                         ("vidrep-eval", f"--model_dir={config.model_dir}"),
+                         ("vidrep-viz", f"--saved_model={config.export_dir}")):
+        result = subprocess.run([os.path.join(BIN, tool), source, "--dataset=bouncing_mnist_test",
+                                 "--data_path=big.npy"], capture_output=True, text=True, cwd=root, timeout=300)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"{tool}: error: `dataset` bouncing_mnist_test has frames of shape (64, 64), but the model reads frames "
+            f"of (32, 32)")
 
 
 def test_vidrep_viz_writes_pictures(trained):

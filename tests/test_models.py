@@ -127,12 +127,27 @@ def test_conditional_reconstruction_reads_reversed_ground_truth():
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_config_round_trip_and_serialization():
+def test_keras_save_and_load_give_the_same_outputs(tmp_path):
     model = make_model(peepholes=True, conditional_future=True, output="linear", initializer="original")
-    clone = CompositeModel.from_config(model.get_config())
-    clone.build((None, 4, 12))
-    assert [v.shape for v in clone.weights] == [v.shape for v in model.weights]
-    assert keras.saving.get_registered_object("keras_vidrep>CompositeModel") is CompositeModel
+    x = frames()
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded, CompositeModel) and loaded.get_config() == model.get_config()
+    for name, value in model(x).items():
+        np.testing.assert_allclose(np.asarray(loaded(x)[name]), np.asarray(value), rtol=1e-6, err_msg=name)
+    np.testing.assert_allclose(np.asarray(loaded.predict_future(x, steps=6)), np.asarray(model.predict_future(x, 6)),
+                               rtol=1e-6)
+
+
+def test_peephole_vectors_are_drawn_independently():
+    for initializer in ("original", "keras"):
+        cell = LSTMCell(16, peepholes=True, initializer=initializer, seed=3)
+        cell.build((None, 4))
+        vectors = [np.asarray(v) for v in (cell.peephole_input, cell.peephole_forget, cell.peephole_output)]
+        for i in range(3):
+            for j in range(i + 1, 3):
+                assert not np.allclose(vectors[i], vectors[j]), (initializer, i, j)
 
 
 def test_invalid_arguments_name_the_argument():

@@ -20,6 +20,20 @@ def test_loss_falls_on_a_tiny_config(tiny_config):
     assert after["reconstruction"] < 0.75 * before["reconstruction"]
 
 
+@pytest.mark.parametrize("changes", [{"output": "linear"}, {"model": "autoencoder", "future_frames": 0}])
+def test_linear_output_and_autoencoder_learn(tiny_config, changes):
+    config = tiny_config.replace(train_steps=100, learning_rate=3e-3, eval_every=100, export=False, **changes)
+    trainer = loop.Trainer(config.validate())
+    before = trainer.evaluate()
+    after = trainer.train()
+    assert after["reconstruction"] < 0.75 * before["reconstruction"], (before, after)
+    if config.model == "autoencoder":
+        assert "future" not in after and not any("future" in k for k in after), after
+    else:
+        assert after["reconstruction"] < after["baseline/mean_training_frame/reconstruction"], after  # 0.5 * squared error: predicting the mean training frame is already a fair guess of the future
+        assert after["future"] < after["baseline/mean_training_frame/future"] < before["future"], (before, after)
+
+
 def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tiny_config):
     straight = tiny_config.replace(model_dir=str(tmp_path / "straight"), train_steps=8, export=False,
                                    conditional_future=True, peepholes=True)
