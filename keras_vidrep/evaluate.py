@@ -20,7 +20,7 @@ from keras_vidrep.data import sequences
 from keras_vidrep.data.patches import SequenceFile
 from keras_vidrep.errors import ConfigError, VidrepError
 
-DATASETS = ("generated", *sequences.NAMED_SETS, "patches")
+DATASETS = ("generated", *sequences.NAMED_SETS, "patches", "features")
 
 
 def predictor(model_dir="", saved_model="", checkpoint=""):
@@ -48,7 +48,8 @@ class CheckpointPredictor:
         self.output = self.config.output
         self.can_teacher_force = self.model.predicts and self.model.conditional_future
         self.reconstructs, self.predicts = self.model.reconstructs, self.model.predicts
-        self._future = tf.function(lambda x, steps: self.model.future_logits(x, steps), reduce_retracing=True)
+        self._future = tf.function(lambda x, steps: self.model.future_logits(x, steps), reduce_retracing=True,
+                                   autograph=False)
 
     def _frames(self, logits):
         logits = frame_utils.unflatten(np.asarray(logits), self.frame_shape)
@@ -108,8 +109,8 @@ def load_sequences(dataset, count, length, frame_shape, path="", seed=0, num_dig
     """Evaluation sequences (count, >= length, *frame_shape), checked against the model's `frame_shape`.
 
     `generated` draws Bouncing MNIST from the held-out digits of `config` (the model's settings; bundled digits
-    when None) with `num_digits` digits and the given seed; `patches` reads a patch file; the others a standard
-    file or TFDS set.
+    when None) with `num_digits` digits and the given seed; `patches` / `features` read a sequence file; the others a
+    standard file or TFDS set.
     """
     if dataset not in DATASETS:
         raise ConfigError(f"`dataset` must be one of {', '.join(DATASETS)}, got {dataset!r}")
@@ -117,9 +118,9 @@ def load_sequences(dataset, count, length, frame_shape, path="", seed=0, num_dig
         settings = (config or Config()).settings
         generator = frame_utils.bouncing_generator(settings, seed, "test", num_digits, length)
         data = generator.sequences(np.arange(count))
-    elif dataset == "patches":
-        if len(frame_shape) != 3:
-            raise ConfigError(f"`dataset`=patches holds (H, W, C) frames; the model reads {frame_shape}")
+    elif dataset in ("patches", "features"):
+        if len(frame_shape) != (3 if dataset == "patches" else 1):
+            raise ConfigError(f"`dataset`={dataset} does not hold frames of the model's shape {frame_shape}")
         data = SequenceFile(path, length if config is None else config.seq_length, frame_shape).first(count)
     else:
         data = sequences.load_named(dataset, path, limit=count)

@@ -221,3 +221,35 @@ def test_patch_model_learns_better_than_the_mean_frame_and_shows_colour(tmp_path
     assert ev.returncode == 0, ev.stderr[-2000:]
     results = json.loads((tmp_path / "e.json").read_text())
     assert results["future/free_running"]["loss"]["mean"] == pytest.approx(val["future"], rel=1e-3)
+
+
+def test_feature_vector_sequences_train_export_and_evaluate(tmp_path):
+    """Frames that are (D,) feature vectors: trained, exported and evaluated; SSIM, PSNR and pictures left out."""
+    rng = np.random.default_rng(3)
+    for name, n in (("train", 128), ("valid", 16)):
+        start, velocity = rng.normal(size=(n, 1, 6)), rng.normal(size=(n, 1, 6)) * 0.3
+        np.save(tmp_path / f"{name}.npy", (start + velocity * np.arange(8)[None, :, None]).astype(np.float32))
+    config = Config(model_dir=str(tmp_path / "run"), data="features", data_file=str(tmp_path / "train.npy"),
+                    val_dataset="features", val_path=str(tmp_path / "valid.npy"), feature_dim=6, seq_length=8,
+                    input_frames=4, future_frames=4, units=(32,), output="linear", batch_size=16, train_steps=150,
+                    learning_rate=5e-3, checkpoint_every=150, summary_every=50, eval_every=150, image_every=50,
+                    val_sequences=16).validate()
+    val = loop.train(config)["final_validation"]
+    assert val["future"] < val["baseline/mean_training_frame/future"], val
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(os.path.join(config.model_dir, "validation"))
+    acc.Reload()
+    assert "loss/future" in acc.Tags()["tensors"] and "sequences" not in acc.Tags()["tensors"]
+
+    ev = subprocess.run([os.path.join(BIN, "vidrep-eval"), f"--saved_model={config.model_dir}/export",
+                         "--dataset=features", f"--data_path={tmp_path / 'valid.npy'}", "--output_json=e.json",
+                         "--plot=e.png"], capture_output=True, text=True, cwd=tmp_path, timeout=200)
+    assert ev.returncode == 0, ev.stderr[-2000:]
+    results = json.loads((tmp_path / "e.json").read_text())
+    assert set(results["future/free_running"]) == {"loss", "mse", "mae"}
+    assert results["future/free_running"]["loss"]["mean"] == pytest.approx(val["future"], rel=1e-4)
+    viz = subprocess.run([os.path.join(BIN, "vidrep-viz"), f"--model_dir={config.model_dir}", "--dataset=features",
+                          f"--data_path={tmp_path / 'valid.npy'}"], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=200)
+    assert viz.returncode == 2 and "feature vectors (6,), not images" in viz.stderr.strip().splitlines()[-1]

@@ -71,8 +71,8 @@ def define_model_source_flags():
     flags.DEFINE_string("checkpoint", "", "With --model_dir: a checkpoint prefix instead of the latest.")
     flags.DEFINE_string("saved_model", "", "An exported SavedModel directory (instead of --model_dir).")
     flags.DEFINE_enum("dataset", "generated", ["generated", "bouncing_mnist_test", "mnist_test_seq",
-                                               "tfds_moving_mnist", "patches"], "Sequence set.")
-    flags.DEFINE_string("data_path", "", "File for bouncing_mnist_test / mnist_test_seq / patches.")
+                                               "tfds_moving_mnist", "patches", "features"], "Sequence set.")
+    flags.DEFINE_string("data_path", "", "File for bouncing_mnist_test / mnist_test_seq / patches / features.")
     flags.DEFINE_integer("num_digits", 2, "generated: digits per sequence (1 or 3 for out-of-domain runs).")
     flags.DEFINE_integer("seed", 12345, "generated: seed of the set (held-out digits of the model's config).")
 

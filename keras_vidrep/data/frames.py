@@ -1,7 +1,7 @@
 """Frame sequences for the video tasks: their sources, and the one convention for splitting and flattening them.
 
-A sequence array is (N, T, *frame_shape) float32 in [0, 1], where a frame is (H, W) grey, (H, W, C) colour or
-(D,) a feature vector. Models read frames flattened: (N, T, prod(frame_shape)).
+A sequence array is (N, T, *frame_shape) float32, where a frame is (H, W) grey or (H, W, C) colour with values in
+[0, 1], or (D,) a feature vector of real values. Models read frames flattened: (N, T, prod(frame_shape)).
 """
 import numpy as np
 
@@ -24,17 +24,17 @@ def training_source(settings, seed):
     """An endless training stream with `batch(step, batch_size, start, count)` and `sequences(ids)`."""
     if settings.data == "bouncing_mnist":
         return bouncing_generator(settings, seed, "train")
-    if settings.data == "patches":
+    if settings.data in ("patches", "features"):
         return SequenceStream(SequenceFile(settings.data_file, settings.seq_length, settings.frame_shape), seed,
                               TRAIN_STREAM)
-    raise ConfigError(f"`data` must be bouncing_mnist or patches, got {settings.data!r}")
+    raise ConfigError(f"`data` must be bouncing_mnist, patches or features, got {settings.data!r}")
 
 
 def validation_sequences(settings, seed):
     """The fixed validation set the settings name: (val_sequences, T, *frame_shape) in [0, 1]."""
     if settings.val_dataset == "generated":
         return bouncing_generator(settings, seed, "test").sequences(np.arange(settings.val_sequences))
-    if settings.val_dataset == "patches":
+    if settings.val_dataset in ("patches", "features"):
         return SequenceFile(settings.val_path, settings.seq_length, settings.frame_shape).first(
             settings.val_sequences)
     return sequences.load_named(settings.val_dataset, settings.val_path, limit=settings.val_sequences)

@@ -1,13 +1,17 @@
-"""Sequences of frames stored in files: the original UCF-101 patch `.npy` files and this package's HDF5 files.
+"""Sequences stored in files: the original UCF-101 patch `.npy` files, this package's HDF5 files, and sequences of
+feature vectors.
 
   * Original `ucf101_sample_{train,valid}_patches.npy`: the first axis is the sequence; a row holds `seq_length`
     frames, each stored channel-first (C, H, W), as uint8 (scaled to [0, 1]) or float in [0, 1]. Rows may be flat
     (N, T*C*H*W), per frame (N, T, C*H*W) or unflattened (N, T, C, H, W).
   * HDF5 written by `vidrep-preprocess --kind=patches`: dataset `patches`, uint8 (N, T, H, W, C), channel-last.
+  * Feature-vector sequences (frame shape (D,)): `.npy` float (N, T, D) or (N, T*D), or HDF5 dataset `sequences`
+    (N, T, D); any finite real values, used as they are.
 
-Either way `SequenceFile` returns float32 (n, T, H, W, C) in [0, 1], reading only the rows asked for (the npy is
-memory-mapped, the HDF5 read by index), and `SequenceStream` turns it into an endless, seeded, resumable stream of
-shuffled batches with the same `batch(step, batch_size, start, count)` interface as the Bouncing MNIST generator.
+`SequenceFile` returns float32 (n, T, *frame_shape) — patches channel-last in [0, 1] — reading only the rows asked
+for (the npy is memory-mapped, the HDF5 read by index), and `SequenceStream` turns it into an endless, seeded,
+resumable stream of shuffled batches with the same `batch(step, batch_size, start, count)` interface as the
+Bouncing MNIST generator.
 """
 import os
 
@@ -17,21 +21,24 @@ from keras_vidrep.data.bouncing import PermutationWalk
 from keras_vidrep.errors import DataError
 
 H5_PATCHES = "patches"
+H5_SEQUENCES = "sequences"
 
 
 class SequenceFile:
     """Random access to the sequences of a patch file.
 
     Args:
-      path: an original patch `.npy` file or an HDF5 file with a `patches` dataset.
+      path: an original patch `.npy` file, or an HDF5 file with a `patches` (images) or `sequences` (feature
+        vectors) dataset.
       seq_length: frames per sequence (needed to read the flat rows of an npy file).
-      frame_shape: (H, W, C) of a frame.
+      frame_shape: (H, W, C) of an image frame, or (D,) of a feature vector.
     """
 
     def __init__(self, path, seq_length=20, frame_shape=(32, 32, 3)):
         self.path = path
         self.frame_shape = tuple(int(d) for d in frame_shape)
         self.seq_length = int(seq_length)
+        self.vectors = len(self.frame_shape) == 1
         if not path:
             raise DataError("`data_file` is empty: give the path of a patch .npy or preprocessed .h5 file")
         if not os.path.isfile(path):
@@ -48,14 +55,14 @@ class SequenceFile:
             raw = np.load(self.path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError, EOFError) as e:
             raise DataError(f"{self.path}: not a readable .npy file ({e})") from None
-        h, w, c = self.frame_shape
-        row = self.seq_length * c * h * w
+        row = self.seq_length * int(np.prod(self.frame_shape))
+        frame = "x".join(map(str, self.frame_shape if self.vectors else np.roll(self.frame_shape, 1)))
         if raw.ndim < 2 or int(np.prod(raw.shape[1:])) != row:
-            raise DataError(f"{self.path}: each row must hold {self.seq_length} frames of {c}x{h}x{w} = {row} "
+            raise DataError(f"{self.path}: each row must hold {self.seq_length} frames of {frame} = {row} "
                             f"values, but the file has shape {raw.shape} ({int(np.prod(raw.shape[1:]))} per row); "
-                            f"check `seq_length` and `frame_size`")
+                            f"check `seq_length` and " + ("`feature_dim`" if self.vectors else "`frame_size`"))
         self._check_dtype(raw.dtype)
-        self._array, self._layout = raw, "TCHW"
+        self._array, self._layout = raw, ("TD" if self.vectors else "TCHW")
 
     def _open_h5(self):
         import h5py
@@ -64,17 +71,20 @@ class SequenceFile:
             self._file = h5py.File(self.path, "r")
         except OSError as e:
             raise DataError(f"{self.path}: not a readable HDF5 file ({e})") from None
-        if H5_PATCHES not in self._file:
-            raise DataError(f"{self.path}: no dataset {H5_PATCHES!r} (has {', '.join(sorted(self._file.keys()))}); "
-                            f"write one with vidrep-preprocess --kind=patches")
-        data = self._file[H5_PATCHES]
-        if data.ndim != 5 or data.shape[2:] != self.frame_shape or data.shape[1] < self.seq_length:
-            raise DataError(f"{self.path}:{H5_PATCHES} has shape {data.shape}; expected (N, >={self.seq_length}, "
+        key = H5_SEQUENCES if self.vectors else H5_PATCHES
+        if key not in self._file:
+            raise DataError(f"{self.path}: no dataset {key!r} (has {', '.join(sorted(self._file.keys()))})"
+                            + ("" if self.vectors else "; write one with vidrep-preprocess --kind=patches"))
+        data = self._file[key]
+        if data.shape[2:] != self.frame_shape or data.shape[1] < self.seq_length:
+            raise DataError(f"{self.path}:{key} has shape {data.shape}; expected (N, >={self.seq_length}, "
                             f"{', '.join(map(str, self.frame_shape))})")
         self._check_dtype(data.dtype)
         self._array, self._layout = data, "THWC"
 
     def _check_dtype(self, dtype):
+        if self.vectors and not np.issubdtype(dtype, np.floating):
+            raise DataError(f"{self.path}: expected float feature vectors, got {dtype}")
         if dtype != np.uint8 and not np.issubdtype(dtype, np.floating):
             raise DataError(f"{self.path}: expected uint8 pixels (0..255) or floats in [0, 1], got {dtype}")
 
@@ -86,15 +96,19 @@ class SequenceFile:
         indices = np.asarray(indices, np.int64).reshape(-1)
         unique, inverse = np.unique(indices, return_inverse=True)
         raw = np.asarray(self._array[unique])[inverse] if len(unique) else np.asarray(self._array[:0])
-        h, w, c = self.frame_shape
         if self._layout == "TCHW":
+            h, w, c = self.frame_shape
             raw = raw.reshape(len(indices), self.seq_length, c, h, w).transpose(0, 1, 3, 4, 2)
+        elif self._layout == "TD":
+            raw = raw.reshape(len(indices), self.seq_length, *self.frame_shape)
         else:
             raw = raw[:, :self.seq_length]
         out = raw.astype(np.float32)
         if raw.dtype == np.uint8:
             out /= 255.0
-        elif out.size and (out.min() < 0.0 or out.max() > 1.0):
+        elif not np.isfinite(out).all():
+            raise DataError(f"{self.path}: non-finite values in sequences {sorted(set(indices.tolist()))[:5]}")
+        elif not self.vectors and out.size and (out.min() < 0.0 or out.max() > 1.0):
             raise DataError(f"{self.path}: float values must lie in [0, 1], found [{out.min():g}, {out.max():g}]")
         return out
 

@@ -1,7 +1,8 @@
 """The composite LSTM model (encoder, reverse reconstruction, future prediction) on frame sequences.
 
-Data: Bouncing MNIST generated on the fly (grey (H, W) frames, Bernoulli cross-entropy) or sequences from a patch
-file such as the original UCF-101 patches (RGB (H, W, 3) frames, linear output and 0.5 * squared error).
+Data: Bouncing MNIST generated on the fly (grey (H, W) frames, Bernoulli cross-entropy), sequences from a patch
+file such as the original UCF-101 patches (RGB (H, W, 3) frames, linear output and 0.5 * squared error), or
+sequences of feature vectors ((D,) frames, linear output; no pictures, SSIM or PSNR for them).
 Validation is free-running — the future predictor feeds back its own output — and, for a conditional future
 predictor, also teacher-forced (`future_teacher_forced`).
 """
@@ -19,9 +20,10 @@ from keras_vidrep.errors import ConfigError
 from keras_vidrep.models import composite
 from keras_vidrep.tasks import base
 
-DATA = ("bouncing_mnist", "patches")
+DATA = ("bouncing_mnist", "patches", "features")
 DIGIT_SOURCES = ("sklearn", "mnist_h5", "mnist_npz", "tfds")
-VAL_DATASETS = ("generated", *sequences.NAMED_SETS, "patches")
+FILE_DATA = ("patches", "features")  # data read from `data_file`, validated on `val_path`
+VAL_DATASETS = ("generated", *sequences.NAMED_SETS, *FILE_DATA)
 IMAGE_SEQUENCES = 4  # sequences shown in each TensorBoard picture
 BASELINE_SEQUENCES = 512  # training sequences the mean training frame is estimated from
 
@@ -30,12 +32,15 @@ BASELINE_SEQUENCES = 512  # training sequences the mean training frame is estima
 class Settings:
     """Settings of the composite task; field names are the flag names."""
 
-    data: str = setting("bouncing_mnist", "Training data: Bouncing MNIST generated on the fly, or the sequences of "
-                                          "a patch file (`data_file`).", DATA)
+    data: str = setting("bouncing_mnist", "Training data: Bouncing MNIST generated on the fly, the image sequences "
+                                          "of a patch file, or the feature-vector sequences of a file (`data_file`).",
+                        DATA)
     data_file: str = setting("", "data=patches: the original ucf101_*_patches.npy or an HDF5 file written by "
-                                 "vidrep-preprocess --kind=patches.")
+                                 "vidrep-preprocess --kind=patches; data=features: float .npy (N, T, D) or HDF5 "
+                                 "dataset `sequences`.")
     frame_size: int = setting(32, "data=patches: frame height and width in pixels.")
     channels: int = setting(3, "data=patches: colour channels per frame (3: RGB).")
+    feature_dim: int = setting(4096, "data=features: values per feature vector.")
 
     digits: str = setting("sklearn", "Digit images: bundled sklearn digits, mnist.h5, Keras mnist.npz or TFDS "
                                      "mnist.", DIGIT_SOURCES)
@@ -50,7 +55,7 @@ class Settings:
     future_frames: int = setting(10, "Frames the future predictor outputs.")
     val_dataset: str = setting("generated", "Validation data: a fixed seeded generated set, a standard test file, "
                                             "or a patch file.", VAL_DATASETS)
-    val_path: str = setting("", "File for val_dataset=bouncing_mnist_test, mnist_test_seq or patches.")
+    val_path: str = setting("", "File for val_dataset=bouncing_mnist_test, mnist_test_seq, patches or features.")
     val_sequences: int = setting(256, "Validation sequences used (the first N of the set).")
 
     model: str = setting("composite", "composite, autoencoder (reconstruction only) or future (prediction only).",
@@ -70,9 +75,11 @@ class Settings:
 
     @property
     def frame_shape(self):
-        """(H, W) grey Bouncing MNIST frames, or (H, W, C) patch frames."""
+        """(H, W) grey Bouncing MNIST frames, (H, W, C) patch frames, or (D,) feature vectors."""
         if self.data == "bouncing_mnist":
             return (self.canvas_size, self.canvas_size)
+        if self.data == "features":
+            return (self.feature_dim,)
         return (self.frame_size, self.frame_size, self.channels)
 
     @property
@@ -81,7 +88,7 @@ class Settings:
 
     def validate(self):
         check_positive(self, ("canvas_size", "digit_size", "num_digits", "seq_length", "input_frames",
-                              "val_sequences", "frame_size", "channels"))
+                              "val_sequences", "frame_size", "channels", "feature_dim"))
         check_choices(self)
         if self.future_frames < 0:
             raise ConfigError(f"`future_frames` must be >= 0, got {self.future_frames}")
@@ -96,11 +103,13 @@ class Settings:
             raise ConfigError(f"`model`={self.model} predicts the future, so `future_frames` must be > 0")
         if self.step_length <= 0:
             raise ConfigError(f"`step_length` must be positive, got {self.step_length}")
-        if self.data == "patches" and not self.data_file:
-            raise ConfigError("`data`=patches needs `data_file`")
-        if self.data == "patches" and self.val_dataset != "patches":
-            raise ConfigError(f"`data`=patches validates on a patch file: set `val_dataset`=patches and `val_path`, "
-                              f"got `val_dataset`={self.val_dataset}")
+        if self.data in FILE_DATA and not self.data_file:
+            raise ConfigError(f"`data`={self.data} needs `data_file`")
+        if self.data in FILE_DATA and self.val_dataset != self.data:
+            raise ConfigError(f"`data`={self.data} validates on a file of the same kind: set `val_dataset`={self.data} "
+                              f"and `val_path`, got `val_dataset`={self.val_dataset}")
+        if self.data == "features" and self.output != "linear":
+            raise ConfigError("`data`=features holds real-valued vectors: set `output`=linear")
         if self.val_dataset != "generated" and self.val_dataset != "tfds_moving_mnist" and not self.val_path:
             raise ConfigError(f"`val_dataset`={self.val_dataset} needs `val_path`")
 
@@ -164,6 +173,8 @@ class Task(base.Task):
 
     def pictures(self, model):
         s = self.settings
+        if len(s.frame_shape) == 1:
+            return []  # feature vectors: nothing to look at
         shown = self.val_sequences[:IMAGE_SEQUENCES]
         truth_in, truth_out = shown[:, :s.input_frames], shown[:, s.input_frames:s.input_frames + s.future_frames]
         inputs, _ = frame_utils.split_frames(shown, s.input_frames, s.future_frames)

@@ -115,7 +115,9 @@ class Trainer:
                      self.task.describe(self.model), f"{params:,}", config.batch_size, replicas,
                      config.batch_size // replicas)
         self._train_step = self._make_train_step()
-        self._eval_step = tf.function(lambda *batch: self.task.validation_losses(self.model, batch))
+        # No autograph: tasks and models are plain Python over keras.ops, traced as they are.
+        self._eval_step = tf.function(lambda *batch: self.task.validation_losses(self.model, batch),
+                                      autograph=False)
 
     def _check_workers_restored_the_same_step(self):
         """Every worker restores from `model_dir` itself, so all must see the same checkpoints (a shared file
@@ -126,7 +128,7 @@ class Trainer:
             return ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.stack([step, step * step]))
 
         mean, mean_square = self.strategy.experimental_local_results(
-            self.strategy.run(tf.function(replica_steps)))[0].numpy()
+            self.strategy.run(tf.function(replica_steps, autograph=False)))[0].numpy()
         if mean_square - mean * mean > 1e-6:
             raise ConfigError(f"workers restored different checkpoints (this one step {int(self.step.numpy())}, the mean over "
                               f"workers {mean:g}): multi-worker resume needs `model_dir` {self.config.model_dir!r} on "
@@ -163,7 +165,7 @@ class Trainer:
                 out["gradient_norm"] = norm / tf.cast(strategy.num_replicas_in_sync, norm.dtype)
             return out
 
-        @tf.function
+        @tf.function(autograph=False)
         def train_step(iterator):
             results = strategy.run(replica_step, args=next(iterator))
             self.step.assign_add(1)
