@@ -101,8 +101,8 @@ class Config:
         known = {f.name for f in dataclasses.fields(task_class.Settings)}
         unknown = sorted(set(own) - known)
         if unknown:
-            raise ConfigError(f"{', '.join(f'`{k}`' for k in unknown)} {'is not a setting' if len(unknown) == 1 else 'are not settings'} "
-                              f"of task {task!r}")
+            verb = "is not a setting" if len(unknown) == 1 else "are not settings"
+            raise ConfigError(f"{', '.join(f'`{k}`' for k in unknown)} {verb} of task {task!r}")
         if "units" in own:
             own["units"] = tuple(int(u) for u in own["units"])
         object.__setattr__(self, "task", task)

@@ -130,9 +130,9 @@ class Trainer:
         mean, mean_square = self.strategy.experimental_local_results(
             self.strategy.run(tf.function(replica_steps, autograph=False)))[0].numpy()
         if mean_square - mean * mean > 1e-6:
-            raise ConfigError(f"workers restored different checkpoints (this one step {int(self.step.numpy())}, the mean over "
-                              f"workers {mean:g}): multi-worker resume needs `model_dir` {self.config.model_dir!r} on "
-                              f"a file system that every worker reads")
+            raise ConfigError(f"workers restored different checkpoints (this one step {int(self.step.numpy())}, the "
+                              f"mean over workers {mean:g}): multi-worker resume needs `model_dir` "
+                              f"{self.config.model_dir!r} on a file system that every worker reads")
 
     def weights_fingerprint(self):
         """SHA-256 of all model weights (float32 bytes, in order): equal fingerprints mean identical weights."""
