@@ -13,7 +13,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_vidrep import metrics, tasks
+from keras_vidrep import baselines, metrics, tasks
 from keras_vidrep.config import CONFIG_FILE, Config
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data import sequences
@@ -174,7 +174,7 @@ def evaluate(predictor, data, input_frames, future_frames, output="sigmoid", bat
     results["info"] = {"sequences": int(len(data)), "input_frames": int(input_frames),
                        "future_frames": int(future_frames), "output": output,
                        "loss": "Bernoulli nats per frame" if output == "sigmoid" else "0.5 * squared error per frame",
-                       "probability_clip": metrics.PROBABILITY_CLIP,
+                       "probability_clip": baselines.PROBABILITY_CLIP,
                        "baselines": "copy_last: the last input frame; mean_training_frame: the mean frame of the "
                                     "model's training data" + ("" if mean is not None else " (training data not "
                                                                "readable here: left out)")}

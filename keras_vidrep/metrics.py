@@ -13,7 +13,6 @@ import numpy as np
 import tensorflow as tf
 
 from keras_vidrep import baselines, losses
-from keras_vidrep.baselines import PROBABILITY_CLIP  # noqa: F401 (re-exported for reports)
 
 METRICS = ("loss", "mse", "mae", "ssim", "psnr")
 IMAGE_METRICS = ("ssim", "psnr")

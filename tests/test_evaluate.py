@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from keras_vidrep import evaluate, metrics
+from keras_vidrep import baselines, evaluate, metrics
 from keras_vidrep.cli.ablation import VARIANTS, table
 from keras_vidrep.config import Config
 from keras_vidrep.training import loop
@@ -25,9 +25,12 @@ def test_metric_definitions_by_hand():
     np.testing.assert_allclose(out["mae"], [[24 * 0.5, 0.0]])
     np.testing.assert_allclose(out["psnr"][0, 0], 10 * np.log10(1.0 / (24 * 0.25 / 144)), rtol=1e-5)
     assert out["ssim"][0, 1] == pytest.approx(1.0) and out["ssim"][0, 0] < 1.0
-    clip = metrics.PROBABILITY_CLIP
+    clip = baselines.PROBABILITY_CLIP  # probabilities without logits (a baseline) are clipped ...
     expected_nats = 24 * -np.log(0.5) + 120 * -np.log(1 - clip)
     np.testing.assert_allclose(out["loss"][0, 0], expected_nats, rtol=1e-5)
+    logits = np.where(p > 0, 0.0, -30.0).astype(np.float32)  # ... a model's logits are not
+    exact = metrics.frame_metrics(t, p, logits=logits)["loss"]
+    np.testing.assert_allclose(exact[0, 0], 24 * np.log(2) + 120 * np.log1p(np.exp(-30.0)), rtol=1e-5)
     linear = metrics.frame_metrics(t, p, output="linear")
     np.testing.assert_allclose(linear["loss"], [[0.5 * 24 * 0.25, 0.0]])
 

@@ -137,6 +137,13 @@ def test_vidrep_preprocess_patches_and_frames(tmp_path):
         assert f["patches"][:, :, :, :, 0].mean() > f["patches"][:, :, :, :, 2].mean()  # red, in RGB order
     loaded = SequenceFile(str(tmp_path / "p.h5"), seq_length=10, frame_shape=(16, 16, 3)).first()
     assert loaded.shape == (8, 10, 16, 16, 3) and loaded.max() <= 1.0
+    train = subprocess.run([os.path.join(BIN, "vidrep-train"), "--data=patches", "--data_file=p.h5",
+                            "--val_dataset=patches", "--val_path=p.h5", "--frame_size=16", "--seq_length=10",
+                            "--input_frames=5", "--future_frames=5", "--output=linear", "--units=8", "--batch_size=4",
+                            "--train_steps=2", "--val_sequences=8", "--model_dir=run"],
+                           capture_output=True, text=True, cwd=tmp_path, timeout=200)
+    assert train.returncode == 0, train.stderr[-2000:]
+    assert json.loads(train.stdout.strip().splitlines()[-1])["step"] == 2
 
     frames = preprocess_cli(f"--videos={folder}/a.avi,{folder}/b.avi", "--output=f.h5", "--kind=frames",
                             "--size=32", "--frame_skip=2", cwd=tmp_path)
