@@ -20,7 +20,7 @@ from keras_vidrep.data import sequences
 from keras_vidrep.data.patches import SequenceFile
 from keras_vidrep.errors import ConfigError, VidrepError
 
-DATASETS = ("generated", *sequences.NAMED_SETS, "patches", "features")
+DATASETS = frame_utils.SEQUENCE_SETS
 
 
 def predictor(model_dir="", saved_model="", checkpoint=""):
@@ -118,7 +118,7 @@ def load_sequences(dataset, count, length, frame_shape, path="", seed=0, num_dig
         settings = (config or Config()).settings
         generator = frame_utils.bouncing_generator(settings, seed, "test", num_digits, length)
         data = generator.sequences(np.arange(count))
-    elif dataset in ("patches", "features"):
+    elif dataset in frame_utils.FILE_SETS:
         if len(frame_shape) != (3 if dataset == "patches" else 1):
             raise ConfigError(f"`dataset`={dataset} does not hold frames of the model's shape {frame_shape}")
         data = SequenceFile(path, length if config is None else config.seq_length, frame_shape).first(count)

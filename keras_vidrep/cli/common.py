@@ -67,11 +67,12 @@ def run_app(body, module_name, program):
 
 def define_model_source_flags():
     """Flags of the tools that read a trained model and a sequence set (vidrep-eval, vidrep-viz)."""
+    from keras_vidrep.data.frames import SEQUENCE_SETS
+
     flags.DEFINE_string("model_dir", "", "Model directory written by vidrep-train (uses its checkpoint).")
     flags.DEFINE_string("checkpoint", "", "With --model_dir: a checkpoint prefix instead of the latest.")
     flags.DEFINE_string("saved_model", "", "An exported SavedModel directory (instead of --model_dir).")
-    flags.DEFINE_enum("dataset", "generated", ["generated", "bouncing_mnist_test", "mnist_test_seq",
-                                               "tfds_moving_mnist", "patches", "features"], "Sequence set.")
+    flags.DEFINE_enum("dataset", "generated", SEQUENCE_SETS, "Sequence set.")
     flags.DEFINE_string("data_path", "", "File for bouncing_mnist_test / mnist_test_seq / patches / features.")
     flags.DEFINE_integer("num_digits", 2, "generated: digits per sequence (1 or 3 for out-of-domain runs).")
     flags.DEFINE_integer("seed", 12345, "generated: seed of the set (held-out digits of the model's config).")

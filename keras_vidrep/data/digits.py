@@ -17,6 +17,7 @@ import numpy as np
 from keras_vidrep.errors import DataError
 
 MNIST_SIZE = 28
+SOURCES = ("sklearn", "mnist_h5", "mnist_npz", "tfds")
 SKLEARN_TEST_COUNT = 297  # the last 297 of the 1,797 sklearn digits are held out for validation
 H5_SPLITS = {"train": "train", "train_full": "train_full", "test": "test", "validation": "test"}
 
@@ -45,7 +46,7 @@ def load_digits(source="sklearn", split="train", path="", size=MNIST_SIZE, tfds_
     elif source == "tfds":
         images = _tfds_mnist(split, tfds_data_dir)
     else:
-        raise DataError(f"`digits` must be one of sklearn, mnist_h5, mnist_npz, tfds, got {source!r}")
+        raise DataError(f"`digits` must be one of {', '.join(SOURCES)}, got {source!r}")
     return resize_digits(images, size)
 
 

@@ -11,6 +11,9 @@ from keras_vidrep.data.digits import load_digits
 from keras_vidrep.data.patches import SequenceFile, SequenceStream
 from keras_vidrep.errors import ConfigError, DataError
 
+FILE_SETS = ("patches", "features")  # sequence files of images / of feature vectors (`SequenceFile`)
+SEQUENCE_SETS = ("generated", *sequences.NAMED_SETS, *FILE_SETS)  # every set a video model is validated on
+
 
 def bouncing_generator(settings, seed, split="train", num_digits=None, seq_length=None):
     """The Bouncing MNIST generator the settings describe, on the train or held-out (test) digits."""
@@ -24,7 +27,7 @@ def training_source(settings, seed):
     """An endless training stream with `batch(step, batch_size, start, count)` and `sequences(ids)`."""
     if settings.data == "bouncing_mnist":
         return bouncing_generator(settings, seed, "train")
-    if settings.data in ("patches", "features"):
+    if settings.data in FILE_SETS:
         return SequenceStream(SequenceFile(settings.data_file, settings.seq_length, settings.frame_shape), seed,
                               TRAIN_STREAM)
     raise ConfigError(f"`data` must be bouncing_mnist, patches or features, got {settings.data!r}")
@@ -34,7 +37,7 @@ def validation_sequences(settings, seed):
     """The fixed validation set the settings name: (val_sequences, T, *frame_shape) in [0, 1]."""
     if settings.val_dataset == "generated":
         return bouncing_generator(settings, seed, "test").sequences(np.arange(settings.val_sequences))
-    if settings.val_dataset in ("patches", "features"):
+    if settings.val_dataset in FILE_SETS:
         return SequenceFile(settings.val_path, settings.seq_length, settings.frame_shape).first(
             settings.val_sequences)
     return sequences.load_named(settings.val_dataset, settings.val_path, limit=settings.val_sequences)

@@ -15,15 +15,12 @@ from keras import ops
 from keras_vidrep import baselines, losses, viz
 from keras_vidrep.config import check_choices, check_positive, setting
 from keras_vidrep.data import frames as frame_utils
-from keras_vidrep.data import sequences
+from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.models import composite
 from keras_vidrep.tasks import base
 
-DATA = ("bouncing_mnist", "patches", "features")
-DIGIT_SOURCES = ("sklearn", "mnist_h5", "mnist_npz", "tfds")
-FILE_DATA = ("patches", "features")  # data read from `data_file`, validated on `val_path`
-VAL_DATASETS = ("generated", *sequences.NAMED_SETS, *FILE_DATA)
+DATA = ("bouncing_mnist", *frame_utils.FILE_SETS)
 IMAGE_SEQUENCES = 4  # sequences shown in each TensorBoard picture
 BASELINE_SEQUENCES = 512  # training sequences the mean training frame is estimated from
 
@@ -54,7 +51,7 @@ class Settings:
     input_frames: int = setting(10, "Frames the encoder reads.")
     future_frames: int = setting(10, "Frames the future predictor outputs.")
     val_dataset: str = setting("generated", "Validation data: a fixed seeded generated set, a standard test file, "
-                                            "or a patch file.", VAL_DATASETS)
+                                            "or a sequence file.", frame_utils.SEQUENCE_SETS)
     val_path: str = setting("", "File for val_dataset=bouncing_mnist_test, mnist_test_seq, patches or features.")
     val_sequences: int = setting(256, "Validation sequences used (the first N of the set).")
 
@@ -103,11 +100,11 @@ class Settings:
             raise ConfigError(f"`model`={self.model} predicts the future, so `future_frames` must be > 0")
         if self.step_length <= 0:
             raise ConfigError(f"`step_length` must be positive, got {self.step_length}")
-        if self.data in FILE_DATA and not self.data_file:
+        if self.data in frame_utils.FILE_SETS and not self.data_file:
             raise ConfigError(f"`data`={self.data} needs `data_file`")
-        if self.data in FILE_DATA and self.val_dataset != self.data:
-            raise ConfigError(f"`data`={self.data} validates on a file of the same kind: set `val_dataset`={self.data} "
-                              f"and `val_path`, got `val_dataset`={self.val_dataset}")
+        if self.data in frame_utils.FILE_SETS and self.val_dataset != self.data:
+            raise ConfigError(f"`data`={self.data} validates on a file of the same kind: set "
+                              f"`val_dataset`={self.data} and `val_path`, got `val_dataset`={self.val_dataset}")
         if self.data == "features" and self.output != "linear":
             raise ConfigError("`data`=features holds real-valued vectors: set `output`=linear")
         if self.val_dataset != "generated" and self.val_dataset != "tfds_moving_mnist" and not self.val_path:
