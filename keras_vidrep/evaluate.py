@@ -43,6 +43,9 @@ class CheckpointPredictor:
 
         self.model, self.task, self.source = checkpoints.restore_model(model_dir, checkpoint)
         self.config = self.task.config
+        if not hasattr(self.model, "future_logits"):
+            raise ConfigError(f"`model_dir` {model_dir!r} holds a model of task {self.config.task!r}; this tool "
+                              f"evaluates video models (task composite)")
         self.input_frames, self.future_frames = self.config.input_frames, self.config.future_frames
         self.frame_shape = tuple(self.config.frame_shape)
         self.output = self.config.output
@@ -81,6 +84,9 @@ class SavedModelPredictor:
         self.source = path
         self.can_teacher_force = False
         signatures = self.loaded.signatures
+        if "encode" not in signatures:
+            raise ConfigError(f"`saved_model` {path!r} has no `encode` signature (it has {', '.join(signatures)}); "
+                              f"this tool evaluates video models (task composite)")
         self.reconstructs = "reconstruct" in signatures
         self.predicts = "predict_future" in signatures
         shape = signatures["encode"].structured_input_signature[1]["frames"].shape

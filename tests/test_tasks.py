@@ -132,6 +132,12 @@ def test_tiny_task_trains_resumes_and_exports(tmp_path):
     np.testing.assert_allclose(out, np.asarray(trainer.model(x)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(loaded.signatures["serving_default"](features=tf.constant(x))["prediction"], out)
 
+    from keras_vidrep import evaluate  # the video evaluation tools refuse other families in one line
+    with pytest.raises(ConfigError, match="holds a model of task 'tiny_regression'; this tool evaluates video"):
+        evaluate.CheckpointPredictor(config.model_dir)
+    with pytest.raises(ConfigError, match="has no `encode` signature .it has regress, serving_default."):
+        evaluate.SavedModelPredictor(os.path.join(config.model_dir, "export"))
+
 
 def test_task_settings_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="`units` is not a setting of task 'tiny_regression'"):
