@@ -89,12 +89,27 @@ class Task:
         raise NotImplementedError
 
     def validation_losses(self, model, batch):
-        """{name: per-example value (batch,)} on a validation batch; the trainer averages each over the set."""
+        """{name: per-example values (batch, ...)} on a validation batch; see `summarize_validation`."""
         return self.train_losses(model, batch)
 
-    def summarize_validation(self, means):
-        """Adds derived numbers (e.g. a total) to the validation means."""
-        return means
+    def summarize_validation(self, per_example):
+        """{name: number} from `validation_losses` concatenated over the whole validation set, in order.
+
+        By default each value is averaged over the set; a task overrides this to add derived numbers (a total) or
+        numbers that need the whole set (accuracy per video from per-clip predictions)."""
+        return {name: float(values.mean()) for name, values in per_example.items()}
+
+    # The validation number that picks the best checkpoint (kept in model_dir/best/), and whether higher is better;
+    # None keeps no best checkpoint.
+    best_metric = None
+    best_mode = "max"
+
+    def initialize(self, model):
+        """Called once for a run that has no checkpoint of its own yet (e.g. to load pretrained weights)."""
+
+    def learning_rate_scales(self, model):
+        """{variable path: factor} for variables trained at a scaled learning rate (default: none)."""
+        return {}
 
     def baselines(self):
         """{name: value} of reference predictors on the validation set (logged beside the validation losses)."""

@@ -152,7 +152,8 @@ class Task(base.Task):
             out["future_teacher_forced"] = losses.composite_losses(model, inputs, futures, forced)["future"]
         return out
 
-    def summarize_validation(self, means):
+    def summarize_validation(self, per_example):
+        means = super().summarize_validation(per_example)
         if "reconstruction" in means and "future" in means:
             means["total"] = means["reconstruction"] + means["future"]
         return means

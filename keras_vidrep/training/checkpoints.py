@@ -1,4 +1,6 @@
-"""Checkpoints through tf.train.CheckpointManager, numbered by the global step."""
+"""Checkpoints through tf.train.CheckpointManager, numbered by the global step; and the best checkpoint so far."""
+import glob
+import json
 import os
 
 import tensorflow as tf
@@ -7,9 +9,10 @@ from absl import logging
 CHECKPOINT_SUBDIR = "checkpoints"
 
 
-def checkpoint_manager(model_dir, model, optimizer=None, step=None, max_to_keep=3):
-    """A CheckpointManager over `model` (and the optimizer and step counter when given) in model_dir/checkpoints."""
-    items = {"model": model}
+def checkpoint_manager(model_dir, model, optimizer=None, step=None, max_to_keep=3, **extra):
+    """A CheckpointManager over `model` (and the optimizer, step counter and `extra` trackables when given) in
+    model_dir/checkpoints."""
+    items = {"model": model, **extra}
     if optimizer is not None:
         items["optimizer"] = optimizer
     if step is not None:
@@ -33,12 +36,13 @@ def restore_latest(checkpoint, model_dir):
     return path
 
 
-def restore_model(model_dir, checkpoint=""):
+def restore_model(model_dir, checkpoint="", best=False):
     """Rebuilds the model of `model_dir` from its config.json and restores its weights (no optimizer).
 
     Args:
       model_dir: a directory written by vidrep-train.
       checkpoint: a checkpoint prefix; empty means the latest in model_dir/checkpoints.
+      best: restore the best checkpoint (model_dir/best/) instead of the latest.
 
     Returns:
       (model, task, checkpoint path); the task's config is the run's (`task.config`).
@@ -49,6 +53,13 @@ def restore_model(model_dir, checkpoint=""):
 
     task = tasks.create(Config.load(model_dir))
     model = task.build_model()
+    if best and not checkpoint:
+        record = os.path.join(model_dir, BEST_SUBDIR, BEST_RECORD)
+        if not os.path.isfile(record):
+            raise ConfigError(f"`model_dir` {model_dir!r} has no best checkpoint (its task keeps none, or no "
+                              f"validation ran yet)")
+        with open(record, encoding="utf-8") as f:
+            checkpoint = os.path.join(model_dir, BEST_SUBDIR, json.load(f)["checkpoint"])
     path = checkpoint or tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
     if not path:
         raise ConfigError(f"`model_dir` {model_dir!r} has no checkpoint yet")
@@ -57,3 +68,58 @@ def restore_model(model_dir, checkpoint=""):
     tf.train.Checkpoint(model=model).restore(path).expect_partial()
     logging.info("restored %s", path)
     return model, task, path
+
+
+BEST_SUBDIR = "best"
+BEST_RECORD = "best.json"
+
+
+class BestCheckpoint:
+    """Keeps the model's weights at the best value of one validation number in model_dir/best/.
+
+    `best/best.json` records the step, the number and the checkpoint, so a resumed run keeps comparing against the
+    best value before the interruption. Restore with `restore_model(model_dir, best=True)`.
+
+    Args:
+      model_dir: the run's directory.
+      model: the model whose weights are saved.
+      metric: the validation number that decides.
+      mode: `max` (higher is better) or `min`.
+    """
+
+    def __init__(self, model_dir, model, metric, mode="max"):
+        if mode not in ("max", "min"):
+            raise ValueError(f"`mode` must be max or min, got {mode!r}")
+        self.directory = os.path.join(model_dir, BEST_SUBDIR)
+        self.metric, self.mode = metric, mode
+        self._checkpoint = tf.train.Checkpoint(model=model)
+        record = os.path.join(self.directory, BEST_RECORD)
+        self.record = None
+        if os.path.isfile(record):
+            with open(record, encoding="utf-8") as f:
+                self.record = json.load(f)
+
+    @property
+    def path(self):
+        return os.path.join(self.directory, self.record["checkpoint"]) if self.record else None
+
+    def update(self, step, values):
+        """Saves the weights if `values[metric]` is the best so far; returns whether it was."""
+        value = float(values[self.metric])
+        if self.record is not None:
+            best = self.record["value"]
+            if (value <= best) if self.mode == "max" else (value >= best):
+                return False
+        os.makedirs(self.directory, exist_ok=True)
+        old = glob.glob(os.path.join(self.directory, "ckpt-*"))
+        path = self._checkpoint.write(os.path.join(self.directory, f"ckpt-{int(step)}"))
+        for name in old:
+            if not name.startswith(path + "."):
+                os.remove(name)
+        self.record = {"step": int(step), "metric": self.metric, "value": value,
+                       "checkpoint": os.path.basename(path)}
+        tmp = os.path.join(self.directory, BEST_RECORD + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(self.record, f, indent=2)
+        os.replace(tmp, os.path.join(self.directory, BEST_RECORD))
+        return True

@@ -34,14 +34,15 @@ class NonFiniteLossError(VidrepError):
     """Training produced a NaN or Inf loss."""
 
 
-def build_optimizer(config):
-    """The Keras optimizer a config names."""
+def build_optimizer(config, scale=1.0):
+    """The Keras optimizer a config names, at `scale` times its learning rate."""
+    rate = config.learning_rate * scale
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(config.learning_rate)
+        return keras.optimizers.Adam(rate)
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(config.learning_rate, momentum=config.momentum)
+        return keras.optimizers.SGD(rate, momentum=config.momentum)
     if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(config.learning_rate, momentum=config.momentum)
+        return keras.optimizers.RMSprop(rate, momentum=config.momentum)
     raise ConfigError(f"`optimizer` must be adam, sgd or rmsprop, got {config.optimizer!r}")
 
 
@@ -100,13 +101,27 @@ class Trainer:
             tf.config.experimental.enable_op_determinism()
         with self.strategy.scope():
             self.model = self.task.build_model()
-            self.optimizer = build_optimizer(config)
-            self.optimizer.build(self.model.trainable_variables)
+            # One optimizer per learning-rate scale the task asks for (Adam ignores a gradient's scale, so a lower
+            # rate for some variables needs an optimizer of its own); (optimizer, indices into trainable_variables).
+            scales = self.task.learning_rate_scales(self.model)
+            factors = [scales.get(v.path, 1.0) for v in self.model.trainable_variables]
+            self.optimizer_groups = []
+            for factor in sorted(set(factors), key=lambda f: f != 1.0):
+                optimizer = build_optimizer(config, factor)
+                indices = [i for i, f in enumerate(factors) if f == factor]
+                optimizer.build([self.model.trainable_variables[i] for i in indices])
+                self.optimizer_groups.append((optimizer, indices))
+            self.optimizer = self.optimizer_groups[0][0]
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        extra = {f"optimizer_{k}": opt for k, (opt, _) in enumerate(self.optimizer_groups[1:], 1)}
         self.manager = checkpoints.checkpoint_manager(self.write_dir, self.model, self.optimizer, self.step,
-                                                      config.keep_checkpoints)
+                                                      config.keep_checkpoints, **extra)
         self.restored = checkpoints.restore_latest(self.manager.checkpoint, config.model_dir)
+        if not self.restored:
+            self.task.initialize(self.model)
+        self.best = checkpoints.BestCheckpoint(self.write_dir, self.model, self.task.best_metric,
+                                               self.task.best_mode) if self.task.best_metric else None
         if multi_worker:
             self._check_workers_restored_the_same_step()
         self.summaries = SummaryWriters(config.model_dir, enabled=self.chief)
@@ -142,7 +157,7 @@ class Trainer:
         return digest.hexdigest()
 
     def _make_train_step(self):
-        model, optimizer, strategy, task = self.model, self.optimizer, self.strategy, self.task
+        model, groups, strategy, task = self.model, self.optimizer_groups, self.strategy, self.task
         global_batch = self.config.batch_size
         clipnorm = self.config.clipnorm
 
@@ -156,7 +171,9 @@ class Trainer:
                     loss += tf.nn.scale_regularization_loss(added)
             grads = tape.gradient(loss, model.trainable_variables)
             grads, norm = _clip_across_replicas(grads, clipnorm)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            variables = model.trainable_variables
+            for optimizer, indices in groups:
+                optimizer.apply_gradients([(grads[i], variables[i]) for i in indices])
             out = {k: tf.nn.compute_average_loss(v, global_batch_size=global_batch) for k, v in per_example.items()}
             if model.losses:
                 out["added_losses"] = tf.nn.scale_regularization_loss(added)
@@ -174,14 +191,13 @@ class Trainer:
         return train_step
 
     def evaluate(self, validation_set=None):
-        """Means over the validation set of the task's validation numbers (e.g. losses per frame)."""
-        totals, count = {}, 0
+        """The task's validation numbers (e.g. losses per frame, averaged over the validation set)."""
+        parts = {}
         for batch in pipeline.array_dataset(self.validation_set if validation_set is None else validation_set,
                                             self.config.batch_size):
             for name, value in self._eval_step(*batch).items():
-                totals[name] = totals.get(name, 0.0) + float(tf.reduce_sum(value))
-            count += int(batch[0].shape[0])
-        return self.task.summarize_validation({name: value / count for name, value in totals.items()})
+                parts.setdefault(name, []).append(np.asarray(value))
+        return self.task.summarize_validation({name: np.concatenate(values) for name, values in parts.items()})
 
     def write_pictures(self, step):
         """The task's TensorBoard pictures of the validation set."""
@@ -241,6 +257,9 @@ class Trainer:
             self.summaries.scalars("validation", step, {**{f"loss/{k}": v for k, v in val.items()},
                                                         **self.baselines})
             bar.write(f"step {step}: validation " + ", ".join(f"{k} {v:.4g}" for k, v in val.items()))
+            if self.best and self.best.update(step, val):
+                bar.write(f"step {step}: best {self.best.metric} so far ({val[self.best.metric]:.4g}); saved "
+                          f"{self.best.path}")
         if step % cfg.image_every == 0 or last:
             self.write_pictures(step)
         if step % cfg.checkpoint_every == 0:
