@@ -11,8 +11,8 @@ from keras_vidrep.config import DEFAULT_TASK, TRAINER_FIELDS, Config, TrainerSet
 from keras_vidrep.errors import ConfigError, VidrepError
 
 
-def _define(field, flag_values, help_suffix=""):
-    help_text, choices = field.metadata["help"] + help_suffix, field.metadata.get("choices")
+def _define(field, flag_values, help_suffix="", choices=None):
+    help_text, choices = field.metadata["help"] + help_suffix, choices or field.metadata.get("choices")
     if choices:
         flags.DEFINE_enum(field.name, field.default, choices, help_text, flag_values=flag_values)
     elif field.type is bool:
@@ -36,12 +36,15 @@ def define_config_flags(flag_values=flags.FLAGS):
                                               f"module.path:ClassName of a task of your own.", flag_values=flag_values)
     for field in dataclasses.fields(TrainerSettings):
         _define(field, flag_values)
-    owners = {}
+    owners = {}  # setting name -> (its first field, tasks that have it, the choices of all of them)
     for name in tasks.names():
         for field in dataclasses.fields(tasks.get(name).Settings):
-            owners.setdefault(field.name, (field, []))[1].append(name)
-    for field, names in owners.values():
-        _define(field, flag_values, f" [task {', '.join(names)}]")
+            entry = owners.setdefault(field.name, (field, [], []))
+            entry[1].append(name)
+            entry[2].extend(c for c in field.metadata.get("choices") or () if c not in entry[2])
+    for field, names, choices in owners.values():
+        suffix = f" [task {', '.join(names)}" + ("; the default depends on the task]" if len(names) > 1 else "]")
+        _define(field, flag_values, suffix, choices)
 
 
 def show_flags_in_help(module_name):

@@ -50,6 +50,31 @@ def load_digits(source="sklearn", split="train", path="", size=MNIST_SIZE, tfds_
     return resize_digits(images, size)
 
 
+def load_digit_labels(source="sklearn", split="train", path="", tfds_data_dir=None):
+    """The class (0-9) of each digit `load_digits` returns for the same arguments, int64 (N,).
+
+    `mnist_h5` holds no labels: use `sklearn`, `mnist_npz` or `tfds` for labelled digits."""
+    if source == "sklearn":
+        from sklearn.datasets import load_digits as sklearn_load_digits
+
+        labels = sklearn_load_digits().target
+        return (labels[:-SKLEARN_TEST_COUNT] if split != "test" else labels[-SKLEARN_TEST_COUNT:]).astype(np.int64)
+    if source == "mnist_npz":
+        path = path or keras_cache_path()
+        _require_file(path, "digits_path", "mnist.npz")
+        key = "y_test" if split == "test" else "y_train"
+        with np.load(path, allow_pickle=False) as f:
+            if key not in f:
+                raise DataError(f"{path}: no array {key!r} (has {', '.join(sorted(f.files))})")
+            return f[key].astype(np.int64)
+    if source == "tfds":
+        import tensorflow_datasets as tfds
+
+        ds = tfds.load("mnist", split="test" if split == "test" else "train", data_dir=tfds_data_dir)
+        return np.asarray([int(ex["label"]) for ex in tfds.as_numpy(ds)], np.int64)
+    raise DataError(f"`digits`={source} holds no labels; labelled digits come from sklearn, mnist_npz or tfds")
+
+
 def resize_digits(images, size):
     """Resizes (N, H, W) images to (N, size, size), keeping values in [0, 1]."""
     if images.shape[1:] == (size, size):

@@ -8,7 +8,7 @@ import importlib
 from keras_vidrep.errors import ConfigError
 
 # Built-in tasks: name -> module that defines the class `Task`. Imported on first use.
-BUILTIN = {"composite": "keras_vidrep.tasks.composite"}
+BUILTIN = {"composite": "keras_vidrep.tasks.composite", "classifier": "keras_vidrep.tasks.classifier"}
 _registered = {}
 
 

@@ -1,0 +1,112 @@
+"""Per-frame CNN features of labelled videos in the original format, cut into fixed-length clips.
+
+The original format (VGG fc6 "percepts" of UCF-101):
+  * an HDF5 file with dataset `hidden6`, (total_frames, D) — the frames of all videos stacked, in video order;
+  * `*_num_frames.txt`: one integer per line, the frames of each video, in the same order;
+  * `*_labels.txt`: one integer label per line, per video.
+
+A clip is a window of `clip_length` consecutive frames inside one video (never across two), at every start frame
+(stride 1, or `stride` for a thinner validation set). Videos shorter than one clip give none.
+"""
+import os
+
+import numpy as np
+
+from keras_vidrep.data.bouncing import PermutationWalk
+from keras_vidrep.errors import DataError
+
+FEATURES_KEY = "hidden6"
+
+
+def read_integers(path, flag):
+    """One integer per line (blank lines ignored), as int64; DataError naming the file and line otherwise."""
+    if not path:
+        raise DataError(f"`{flag}` is empty")
+    if not os.path.isfile(path):
+        raise DataError(f"`{flag}` {path!r}: no such file")
+    values = []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    values.append(int(line.split()[0]))
+                except ValueError:
+                    raise DataError(f"{path}:{number}: expected an integer, got {line.strip()!r}") from None
+    return np.asarray(values, np.int64)
+
+
+class FeatureClips:
+    """The clips of a feature file.
+
+    Args:
+      data_file, num_frames_file, labels_file: the three files of the original format.
+      clip_length: frames per clip.
+      stride: frames between the starts of consecutive clips of a video.
+    """
+
+    def __init__(self, data_file, num_frames_file, labels_file, clip_length=16, stride=1):
+        import h5py
+
+        if not data_file or not os.path.isfile(data_file):
+            raise DataError(f"`data_file` {data_file!r}: no such file")
+        try:
+            self._file = h5py.File(data_file, "r")
+        except OSError as e:
+            raise DataError(f"{data_file}: not a readable HDF5 file ({e})") from None
+        if FEATURES_KEY not in self._file:
+            raise DataError(f"{data_file}: no dataset {FEATURES_KEY!r} (has {', '.join(sorted(self._file.keys()))})")
+        self.features = self._file[FEATURES_KEY]
+        if self.features.ndim != 2:
+            raise DataError(f"{data_file}:{FEATURES_KEY} must be (frames, features), got shape {self.features.shape}")
+        self.num_frames = read_integers(num_frames_file, "num_frames_file")
+        self.labels = read_integers(labels_file, "labels_file")
+        if len(self.num_frames) != len(self.labels):
+            raise DataError(f"{num_frames_file} lists {len(self.num_frames)} videos but {labels_file} has "
+                            f"{len(self.labels)} labels")
+        total = int(self.num_frames.sum())
+        if total != self.features.shape[0]:
+            raise DataError(f"{num_frames_file} adds up to {total} frames but {data_file}:{FEATURES_KEY} holds "
+                            f"{self.features.shape[0]}")
+        if (self.num_frames < 0).any() or (self.labels < 0).any():
+            raise DataError(f"{num_frames_file} / {labels_file}: negative frame counts or labels")
+        self.clip_length, self.feature_dim = int(clip_length), int(self.features.shape[1])
+        first = np.concatenate([[0], np.cumsum(self.num_frames)[:-1]])
+        starts, videos = [], []
+        for video, (offset, count) in enumerate(zip(first, self.num_frames)):
+            s = np.arange(offset, offset + count - self.clip_length + 1, stride)
+            starts.append(s)
+            videos.append(np.full(len(s), video))
+        self.starts, self.videos = np.concatenate(starts).astype(np.int64), np.concatenate(videos).astype(np.int64)
+        if not len(self.starts):
+            raise DataError(f"{num_frames_file}: no video has the {self.clip_length} frames of one clip")
+
+    def __len__(self):
+        return len(self.starts)
+
+    def clips(self, clip_ids):
+        """(features (n, clip_length, D) float32, labels (n,) int32) of the given clips."""
+        clip_ids = np.asarray(clip_ids, np.int64).reshape(-1)
+        out = np.stack([self.features[s:s + self.clip_length] for s in self.starts[clip_ids]]) if len(clip_ids) \
+            else np.zeros((0, self.clip_length, self.feature_dim), np.float32)
+        return out.astype(np.float32), self.labels[self.videos[clip_ids]].astype(np.int32)
+
+
+class ClipStream:
+    """An endless, seeded, resumable stream of a `FeatureClips`'s clips in a fresh random order every pass."""
+
+    def __init__(self, source, seed=0, stream=0):
+        self.source = source
+        self._walk = PermutationWalk(len(source), seed, stream)
+
+    def batch(self, step, batch_size, start=0, count=None):
+        count = batch_size - start if count is None else count
+        first = int(step) * int(batch_size) + int(start)
+        return self.source.clips(self._walk.indices(np.arange(first, first + count)))
+
+
+def pool_by_video(clip_probabilities, videos):
+    """Video predictions: the mean of each video's clip probabilities. Returns (video ids, (V, classes))."""
+    ids, inverse = np.unique(videos, return_inverse=True)
+    sums = np.zeros((len(ids), clip_probabilities.shape[1]), np.float64)
+    np.add.at(sums, inverse, clip_probabilities)
+    return ids, sums / np.bincount(inverse)[:, None]

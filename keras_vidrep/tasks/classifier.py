@@ -1,0 +1,259 @@
+"""Action recognition with an LSTM classifier of clips, optionally started from a composite model's encoder.
+
+Data: per-frame CNN features in the original format (`hidden6` + num_frames + labels files; 16-frame clips at
+stride 1 inside each video), or Bouncing MNIST sequences of one digit labelled by the digit (a few-label benchmark
+that needs no download). Loss: cross-entropy at every step; a clip's prediction is the mean of its per-step
+softmaxes, a video's the mean over its clips. Validation reports clip and video accuracy; the best checkpoint by
+video accuracy is kept in model_dir/best/.
+"""
+import dataclasses
+from typing import Tuple
+
+import numpy as np
+from keras import ops
+
+from keras_vidrep.config import check_choices, check_positive, setting
+from keras_vidrep.data import features as feature_data
+from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST, PermutationWalk
+from keras_vidrep.data.digits import load_digit_labels, load_digits
+from keras_vidrep.errors import ConfigError, DataError
+from keras_vidrep.models import classifier as classifier_model
+from keras_vidrep.models.lstm import INITIALIZERS
+from keras_vidrep.tasks import base
+
+DATA = ("fc6", "bouncing_digits")
+LABELLED_DIGITS = ("sklearn", "mnist_npz", "tfds")
+
+
+@dataclasses.dataclass
+class Settings:
+    """Settings of the classifier task; field names are the flag names."""
+
+    data: str = setting("fc6", "Training data: CNN features of labelled videos (original fc6 format), or "
+                               "Bouncing MNIST sequences of one digit labelled by the digit.", DATA)
+    data_file: str = setting("", "data=fc6: HDF5 file with dataset `hidden6` (total_frames, D).")
+    num_frames_file: str = setting("", "data=fc6: frames of each video, one integer per line.")
+    labels_file: str = setting("", "data=fc6: label of each video, one integer per line.")
+    val_data_file: str = setting("", "data=fc6: validation `hidden6` file.")
+    val_num_frames_file: str = setting("", "data=fc6: validation frames per video.")
+    val_labels_file: str = setting("", "data=fc6: validation labels.")
+    clip_length: int = setting(16, "Frames per clip.")
+    val_clip_stride: int = setting(1, "Frames between validation clips of a video (1: every window, as in the "
+                                      "original evaluation; larger for a quicker validation).")
+    feature_dim: int = setting(4096, "data=fc6: values per frame feature.")
+    num_classes: int = setting(101, "Classes (labels are 0 .. num_classes-1).")
+
+    digits: str = setting("sklearn", "data=bouncing_digits: labelled digit images.", LABELLED_DIGITS)
+    digits_path: str = setting("", "Path of mnist.npz (empty: the Keras cache).")
+    canvas_size: int = setting(64, "data=bouncing_digits: canvas height and width.")
+    digit_size: int = setting(28, "data=bouncing_digits: digit height and width.")
+    step_length: float = setting(0.1, "data=bouncing_digits: distance a digit moves per frame.")
+    labels_per_class: int = setting(0, "data=bouncing_digits: labelled training sequences per class (0: a fresh "
+                                       "sequence every step).")
+    val_sequences: int = setting(500, "data=bouncing_digits: held-out validation sequences.")
+
+    units: Tuple[int, ...] = setting((2048,), "LSTM units per layer, comma separated.")
+    input_dropout: float = setting(0.0, "Dropout rate on the LSTM's inputs while training.")
+    peepholes: bool = setting(False, "Peephole connections from the cell state to the gates.")
+    initializer: str = setting("keras", "keras (Glorot/orthogonal) or original (U(+-0.01)).", INITIALIZERS)
+    init_from: str = setting("", "Start the LSTM from the encoder of a composite model: its model directory, or a "
+                                 "checkpoint prefix in it.")
+    freeze_encoder: bool = setting(False, "With init_from: keep the pretrained encoder fixed.")
+    encoder_learning_rate_scale: float = setting(1.0, "With init_from: train the encoder at this fraction of the "
+                                                      "learning rate.")
+
+    ARCHITECTURE_KEYS = ("input_shape", "num_classes", "units", "peepholes")
+
+    @property
+    def frame_shape(self):
+        return (self.feature_dim,) if self.data == "fc6" else (self.canvas_size, self.canvas_size)
+
+    @property
+    def input_shape(self):
+        return (self.clip_length, *self.frame_shape)
+
+    def validate(self):
+        check_positive(self, ("clip_length", "val_clip_stride", "feature_dim", "num_classes", "canvas_size",
+                              "digit_size", "val_sequences"))
+        check_choices(self)
+        if not self.units or any(int(u) <= 0 for u in self.units):
+            raise ConfigError(f"`units` must be positive integers, got {','.join(map(str, self.units))!r}")
+        if not 0.0 <= self.input_dropout < 1.0:
+            raise ConfigError(f"`input_dropout` must be in [0, 1), got {self.input_dropout}")
+        if self.labels_per_class < 0:
+            raise ConfigError(f"`labels_per_class` must be >= 0, got {self.labels_per_class}")
+        if self.encoder_learning_rate_scale <= 0:
+            raise ConfigError(f"`encoder_learning_rate_scale` must be positive, got "
+                              f"{self.encoder_learning_rate_scale}")
+        if (self.freeze_encoder or self.encoder_learning_rate_scale != 1.0) and not self.init_from:
+            raise ConfigError("`freeze_encoder` and `encoder_learning_rate_scale` need `init_from`")
+        if self.digit_size > self.canvas_size:
+            raise ConfigError(f"`digit_size` ({self.digit_size}) must not exceed `canvas_size` ({self.canvas_size})")
+        if self.data == "bouncing_digits" and self.num_classes != 10:
+            raise ConfigError(f"`data`=bouncing_digits has 10 classes, got `num_classes`={self.num_classes}")
+
+
+class Task(base.Task):
+    """Trains an `LSTMClassifier` on labelled clips."""
+
+    name = "classifier"
+    Settings = Settings
+    best_metric = "video_accuracy"
+
+    def prepare_data(self):
+        s = self.settings
+        if s.data == "fc6":
+            train = feature_data.FeatureClips(s.data_file, s.num_frames_file, s.labels_file, s.clip_length)
+            val = feature_data.FeatureClips(s.val_data_file, s.val_num_frames_file, s.val_labels_file,
+                                            s.clip_length, s.val_clip_stride)
+            for name, source in (("data_file", train), ("val_data_file", val)):
+                if source.feature_dim != s.feature_dim:
+                    raise DataError(f"`{name}` holds {source.feature_dim} features per frame, but `feature_dim` is "
+                                    f"{s.feature_dim}")
+            self._check_labels(train.labels, s.labels_file)
+            self._check_labels(val.labels, s.val_labels_file)
+            self.stream = feature_data.ClipStream(train, self.config.seed, TRAIN_STREAM)
+            clips, labels = val.clips(np.arange(len(val)))
+            self.val = (clips, labels, val.videos)
+        else:
+            self.stream = LabelledDigitStream(s, self.config.seed)
+            generator, labels = digit_generator(s, self.config.seed, "test")
+            ids = np.arange(s.val_sequences)
+            clips = generator.sequences(ids).reshape(len(ids), s.clip_length, -1)
+            self.val = (clips, labels[generator.digit_indices(ids)[:, 0]].astype(np.int32), ids)
+
+    def _check_labels(self, labels, path):
+        if labels.max() >= self.settings.num_classes:
+            raise DataError(f"{path}: label {int(labels.max())} is out of range for `num_classes`="
+                            f"{self.settings.num_classes}")
+
+    def train_signature(self, batch_size):
+        s = self.settings
+        return [((batch_size, s.clip_length, int(np.prod(s.frame_shape))), "float32"), ((batch_size,), "int32")]
+
+    def train_batch(self, step, global_batch_size, start, count):
+        return self.stream.batch(step, global_batch_size, start, count)
+
+    def validation_set(self):
+        return self.val
+
+    def build_model(self):
+        s = self.settings
+        model = classifier_model.LSTMClassifier(int(np.prod(s.frame_shape)), s.num_classes, s.units,
+                                                s.input_dropout, s.peepholes, s.initializer, seed=self.config.seed)
+        model.build()
+        model.encoder.trainable = not s.freeze_encoder
+        return model
+
+    def initialize(self, model):
+        s = self.settings
+        if not s.init_from:
+            return
+        import os
+
+        from keras_vidrep.training import checkpoints
+
+        model_dir, checkpoint = s.init_from, ""
+        if not os.path.isdir(model_dir):  # a checkpoint prefix: <model_dir>/checkpoints/ckpt-N
+            checkpoint, model_dir = model_dir, os.path.dirname(os.path.dirname(model_dir))
+        pretrained, task, _ = checkpoints.restore_model(model_dir, checkpoint)
+        if not hasattr(pretrained, "encode"):
+            raise ConfigError(f"`init_from` {s.init_from!r} holds a model of task {task.config.task!r}, not a "
+                              f"composite model")
+        try:
+            classifier_model.load_encoder(model, pretrained)
+        except ValueError as e:
+            raise ConfigError(f"`init_from` {s.init_from!r}: {e}") from None
+
+    def learning_rate_scales(self, model):
+        scale = self.settings.encoder_learning_rate_scale
+        return {v.path: scale for v in model.encoder.trainable_variables} if scale != 1.0 else {}
+
+    def train_losses(self, model, batch):
+        clips, labels = batch[:2]
+        return {"cross_entropy": step_cross_entropy(model.step_logits(clips, training=True), labels)}
+
+    def validation_losses(self, model, batch):
+        clips, labels, videos = batch
+        logits = model.step_logits(clips)
+        return {"cross_entropy": step_cross_entropy(logits, labels), "labels": labels, "videos": videos,
+                "probabilities": ops.mean(ops.softmax(logits, axis=-1), axis=1)}
+
+    def summarize_validation(self, per_example):
+        probabilities, labels = per_example["probabilities"], per_example["labels"]
+        ids, video_probabilities = feature_data.pool_by_video(probabilities, per_example["videos"])
+        first = np.unique(per_example["videos"], return_index=True)[1]
+        return {"cross_entropy": float(per_example["cross_entropy"].mean()),
+                "clip_accuracy": float((probabilities.argmax(-1) == labels).mean()),
+                "video_accuracy": float((video_probabilities.argmax(-1) == labels[first]).mean())}
+
+    def export_endpoints(self, model):
+        s = self.settings
+        dim = int(np.prod(s.frame_shape))
+        inputs = [("clips", (None, s.clip_length, *s.frame_shape), "float32")]
+
+        def classify(clips):
+            per_step = model(ops.reshape(clips, (-1, s.clip_length, dim)))["per_step"]
+            return {"probabilities": ops.mean(per_step, axis=1), "per_step": per_step}
+
+        def classify_video(clips):
+            probabilities = classify(clips)["probabilities"]
+            return {"video_probabilities": ops.mean(probabilities, axis=0), "clip_probabilities": probabilities}
+
+        return [base.Endpoint("classify", classify, inputs), base.Endpoint("classify_video", classify_video, inputs)]
+
+    def describe(self, model):
+        s = self.settings
+        start = f"encoder from {s.init_from}" + (" (frozen)" if s.freeze_encoder else "") if s.init_from else \
+            "from scratch"
+        return f"LSTM classifier ({s.num_classes} classes) on {s.data} clips {s.input_shape}, {start}"
+
+
+def step_cross_entropy(step_logits, labels):
+    """Cross-entropy at every step, averaged over the steps: (batch,)."""
+    steps = ops.shape(step_logits)[1]
+    targets = ops.repeat(ops.expand_dims(ops.cast(labels, "int32"), 1), steps, axis=1)
+    log_probs = ops.log_softmax(step_logits, axis=-1)
+    picked = ops.take_along_axis(log_probs, ops.expand_dims(targets, -1), axis=-1)[..., 0]
+    return -ops.mean(picked, axis=1)
+
+
+def digit_generator(settings, seed, split, digit_ids=None):
+    """(generator of one-digit sequences of `clip_length` frames, labels of its digits) on a digit split."""
+    if settings.digits not in LABELLED_DIGITS:
+        raise ConfigError(f"`digits` must be one of {', '.join(LABELLED_DIGITS)} (labelled), got {settings.digits!r}")
+    images = load_digits(settings.digits, split, settings.digits_path, settings.digit_size)
+    labels = load_digit_labels(settings.digits, split, settings.digits_path)
+    if digit_ids is not None:
+        images, labels = images[digit_ids], labels[digit_ids]
+    generator = BouncingMNIST(images, settings.canvas_size, 1, settings.clip_length, settings.step_length, seed=seed,
+                              stream=TRAIN_STREAM if split == "train" else VALIDATION_STREAM)
+    return generator, labels
+
+
+class LabelledDigitStream:
+    """Training clips of one-digit Bouncing MNIST with their digit's label.
+
+    With `labels_per_class` = K > 0 the labelled set is fixed: K digits of each class (a seeded choice), one
+    sequence each, revisited in a fresh order every pass; with 0 every step draws fresh sequences."""
+
+    def __init__(self, settings, seed):
+        all_labels = load_digit_labels(settings.digits, "train", settings.digits_path)
+        chosen = None
+        if settings.labels_per_class:
+            order = np.random.default_rng([seed, 7]).permutation(len(all_labels))
+            chosen = np.concatenate([order[all_labels[order] == c][:settings.labels_per_class] for c in range(10)])
+            if len(chosen) < 10 * settings.labels_per_class:
+                raise DataError(f"`labels_per_class`={settings.labels_per_class}: some class has fewer digits")
+        self.generator, self.labels = digit_generator(settings, seed, "train", chosen)
+        self.fixed = len(chosen) if chosen is not None else 0
+        self._walk = PermutationWalk(self.fixed, seed, TRAIN_STREAM) if self.fixed else None
+        self.clip_length = settings.clip_length
+
+    def batch(self, step, batch_size, start=0, count=None):
+        count = batch_size - start if count is None else count
+        ids = np.arange(int(step) * int(batch_size) + int(start), int(step) * int(batch_size) + int(start) + count)
+        if self.fixed:  # sample ids 0..fixed-1 are the fixed labelled set (the digit walk's first pass)
+            ids = self._walk.indices(ids)
+        clips = self.generator.sequences(ids).reshape(len(ids), self.clip_length, -1)
+        return clips, self.labels[self.generator.digit_indices(ids)[:, 0]].astype(np.int32)
