@@ -32,6 +32,7 @@ setup(
             "vidrep-viz=keras_vidrep.cli.viz:run",
             "vidrep-ablation=keras_vidrep.cli.ablation:run",
             "vidrep-preprocess=keras_vidrep.cli.preprocess:run",
+            "vidrep-fewlabel=keras_vidrep.cli.fewlabel:run",
         ]
     },
 )
