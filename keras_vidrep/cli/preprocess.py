@@ -3,8 +3,11 @@
   vidrep-preprocess --videos=UCF-101/ --output=ucf_patches.h5 --kind=patches --size=32 --seq_length=20
   vidrep-preprocess --videos="clips/*.mp4,more/a.avi" --output=frames.h5 --kind=frames --size=64
   vidrep-preprocess --tfds=ucf101 --tfds_split=train --output=ucf_train_patches.h5   # a prepared TFDS ucf101
+  vidrep-preprocess --videos=UCF-101/ --output=train_fc6.h5 --kind=features --backbone=vgg16_fc6
 
-Train on the result with `vidrep-train --data=patches --data_file=ucf_patches.h5`.
+Train on the result with `vidrep-train --data=patches --data_file=ucf_patches.h5`, or for features
+`vidrep-train --task=classifier --data_file=train_fc6.h5 --num_frames_file=train_fc6_num_frames.txt
+--labels_file=train_fc6_labels.txt ...`.
 """
 from absl import flags
 
@@ -16,8 +19,12 @@ flags.DEFINE_string("tfds", "", "Instead of --videos: a prepared TFDS video data
 flags.DEFINE_string("tfds_split", "train", "With --tfds: the split.")
 flags.DEFINE_string("tfds_data_dir", None, "With --tfds: the TFDS data directory (default: TFDS's own).")
 flags.DEFINE_string("output", None, "The HDF5 file to write (FILE.h5).", required=True)
-flags.DEFINE_enum("kind", "patches", ["patches", "frames"], "patches: sequences of square patches; frames: every "
-                                                            "kept frame resized to size x size.")
+flags.DEFINE_enum("kind", "patches", ["patches", "frames", "features"],
+                  "patches: sequences of square patches; frames: every kept frame resized to size x size; "
+                  "features: per-frame CNN features in the original fc6 format (labels from folder names).")
+flags.DEFINE_enum("backbone", "vgg16_fc6", ["vgg16_fc6", "resnet50"], "features: the keras.applications backbone.")
+flags.DEFINE_string("weights", "imagenet", "features: imagenet (Keras's cached weights, downloaded if possible), "
+                                           "random, or a local weights file.")
 flags.DEFINE_integer("size", 32, "Patch size (patches) or frame size (frames), in pixels.")
 flags.DEFINE_integer("seq_length", 20, "patches: frames per sequence.")
 flags.DEFINE_integer("frame_skip", 1, "Keep every N-th frame.")
@@ -40,7 +47,7 @@ def go():
             raise ConfigError(f"`{name}` must be a positive integer, got {FLAGS[name].value}")
     if bool(FLAGS.videos) == bool(FLAGS.tfds):
         raise ConfigError("give exactly one of `videos` and `tfds`")
-    frames = FLAGS.kind == "frames"
+    frames = FLAGS.kind == "frames"  # features: frames keep their size; the backbone resizes them
     size = (FLAGS.size, FLAGS.size) if frames else None
     short_side = 0 if frames else FLAGS.resize
     if FLAGS.videos:
@@ -51,10 +58,20 @@ def go():
                                                size, short_side), None
     settings = {name: FLAGS[name].value for name in ("kind", "size", "seq_length", "frame_skip", "resize", "crops",
                                                      "per_video", "seed")}
-    result = preprocess.write_dataset(source, FLAGS.output, FLAGS.kind, FLAGS.size, FLAGS.seq_length, FLAGS.crops,
-                                      FLAGS.per_video, FLAGS.seed, FLAGS.skip_bad_videos, settings, total)
-    print(f"wrote {FLAGS.output}: {result['rows']} {FLAGS.kind} from {result['videos']} videos"
-          + (f"; skipped {len(result['skipped'])}" if result["skipped"] else ""))
+    if FLAGS.kind == "features":
+        from keras_vidrep.data.backbone import Backbone
+
+        result = preprocess.write_features(source, FLAGS.output, Backbone(FLAGS.backbone, FLAGS.weights),
+                                           FLAGS.skip_bad_videos, total)
+        what = "frame features"
+    else:
+        result = preprocess.write_dataset(source, FLAGS.output, FLAGS.kind, FLAGS.size, FLAGS.seq_length,
+                                          FLAGS.crops, FLAGS.per_video, FLAGS.seed, FLAGS.skip_bad_videos, settings,
+                                          total)
+        what = FLAGS.kind
+    print(f"wrote {FLAGS.output}: {result['rows']} {what} from {result['videos']} videos"
+          + (f"; skipped {len(result['skipped'])}" if result["skipped"] else "")
+          + (f"; and {', '.join(result['files'].values())}" if "files" in result else ""))
 
 
 def run():

@@ -1,9 +1,12 @@
-"""Builds HDF5 datasets from videos (files through OpenCV, or TFDS `ucf101`), with a per-video index.
+"""Builds datasets from videos (files through OpenCV, or TFDS `ucf101`), with a per-video index.
 
   * `kind=patches`: dataset `patches` uint8 (N, seq_length, size, size, 3) — what `--data=patches
     --data_file=FILE.h5` trains on — plus `video_index` (N,) and `start_frame` (N,).
   * `kind=frames`: dataset `frames` uint8 (F, size, size, 3), every kept frame resized, plus `video_index` (F,).
   * both: `videos` (V,) names and `counts` (V,) rows per video; attributes record the settings used.
+  * `kind=features` (`write_features`): the original fc6 format — `hidden6` (F, D) float32 in FILE.h5 and
+    FILE_num_frames.txt, FILE_labels.txt beside it (labels: the sorted names of the videos' folders, listed in
+    FILE_classes.txt; video names in FILE_videos.txt).
 
 The file is written under a temporary name and renamed when complete, so an interrupted run leaves no
 half-written dataset behind.
@@ -45,7 +48,7 @@ def tfds_videos(name="ucf101", split="train", data_dir=None, frame_skip=1, size=
                 kept = np.stack([video.resize_frame(f, max(1, round(kept.shape[2] * scale)),
                                                     max(1, round(kept.shape[1] * scale))) for f in kept])
             return kept
-        yield f"tfds:{name}/{split}/{i}", frames
+        yield f"tfds:{name}/{split}/{int(example.get('label', 0))}/{i}", frames
 
 
 def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops="random", per_video=10, seed=0,
@@ -119,3 +122,61 @@ def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops=
         if os.path.exists(tmp):
             os.remove(tmp)
     return {"videos": len(names), "skipped": skipped, "rows": rows}
+
+
+def feature_side_files(output):
+    """The text files written beside a features file: num_frames, labels, classes, videos."""
+    stem = output[:-len(os.path.splitext(output)[1])] if os.path.splitext(output)[1] else output
+    return {kind: f"{stem}_{kind}.txt" for kind in ("num_frames", "labels", "classes", "videos")}
+
+
+def write_features(videos, output, backbone, skip_bad=False, total=None):
+    """Per-frame backbone features of `videos` ((name, load_frames) pairs) in the original fc6 format.
+
+    Returns:
+      dict with `videos`, `skipped`, `rows` (frames) and `files` (the side files written).
+    """
+    import h5py
+
+    directory = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(directory):
+        raise DataError(f"`output` {output!r}: folder {directory!r} does not exist")
+    side, tmp = feature_side_files(output), output + ".tmp"
+    names, counts, skipped, rows = [], [], [], 0
+    try:
+        with h5py.File(tmp, "w") as f:
+            data = f.create_dataset("hidden6", (0, backbone.dim), np.float32, maxshape=(None, backbone.dim),
+                                    chunks=(16, backbone.dim))
+            bar = tqdm(videos, total=total, desc=f"vidrep-preprocess features ({backbone.name})", unit="video",
+                       dynamic_ncols=True)
+            for name, load in bar:
+                try:
+                    block = backbone(load())
+                except DataError as e:
+                    if not skip_bad:
+                        bar.close()
+                        raise
+                    bar.write(f"vidrep-preprocess: skipped {e}", file=sys.stderr)
+                    skipped.append(name)
+                    continue
+                data.resize(rows + len(block), axis=0)
+                data[rows:rows + len(block)] = block
+                rows += len(block)
+                names.append(name)
+                counts.append(len(block))
+                bar.set_postfix(frames=rows, refresh=False)
+            bar.close()
+            if not names:
+                raise DataError("no video could be used" + (f" ({len(skipped)} skipped)" if skipped else ""))
+            f.attrs.update({"backbone": backbone.name, "dim": backbone.dim})
+        folders = [os.path.basename(os.path.dirname(n)) for n in names]
+        classes = sorted(set(folders))
+        for kind, lines in (("num_frames", counts), ("labels", [classes.index(c) for c in folders]),
+                            ("classes", classes), ("videos", names)):
+            with open(side[kind], "w", encoding="utf-8") as out:
+                out.write("".join(f"{line}\n" for line in lines))
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return {"videos": len(names), "skipped": skipped, "rows": rows, "files": side}

@@ -1,0 +1,65 @@
+"""Per-frame CNN features from a keras.applications backbone: VGG16 fc6 (the original "percepts") or ResNet50
+average-pooled.
+
+Weights: `imagenet` (Keras's cached file, or a download where the network allows it), a path to a weights file
+(`.h5` / `.weights.h5` of the same architecture), or `random` (for tests and smoke runs).
+"""
+import os
+
+import numpy as np
+
+from keras_vidrep.errors import ConfigError, DataError
+
+BACKBONES = ("vgg16_fc6", "resnet50")
+IMAGE_SIZE = 224
+
+
+class Backbone:
+    """A frozen feature extractor: uint8 RGB frames (T, H, W, 3) → float32 features (T, dim).
+
+    Args:
+      name: `vgg16_fc6` (4096 values: VGG16's first fully connected layer, after its ReLU) or `resnet50` (2048:
+        the average-pooled last block).
+      weights: `imagenet`, `random` or a weights file.
+      batch_size: frames per forward pass.
+    """
+
+    def __init__(self, name="vgg16_fc6", weights="imagenet", batch_size=32):
+        import keras
+
+        if name not in BACKBONES:
+            raise ConfigError(f"`backbone` must be one of {', '.join(BACKBONES)}, got {name!r}")
+        if weights not in ("imagenet", "random") and not os.path.isfile(weights):
+            raise ConfigError(f"`weights` must be imagenet, random or a weights file, got {weights!r} (no such file)")
+        init = "imagenet" if weights == "imagenet" else None
+        try:
+            if name == "vgg16_fc6":
+                full = keras.applications.VGG16(include_top=True, weights=init)
+                self.model = keras.Model(full.input, full.get_layer("fc1").output)
+                self._preprocess = keras.applications.vgg16.preprocess_input
+                if init is None and weights != "random":
+                    full.load_weights(weights)
+            else:
+                self.model = keras.applications.ResNet50(include_top=False, weights=init, pooling="avg")
+                self._preprocess = keras.applications.resnet50.preprocess_input
+                if init is None and weights != "random":
+                    self.model.load_weights(weights)
+        except Exception as e:  # a failed download or a weights file of another architecture
+            raise ConfigError(f"`weights`={weights} for `backbone`={name} could not be loaded "
+                              f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); give a local weights file "
+                              f"with --weights=PATH") from None
+        self.name, self.batch_size = name, int(batch_size)
+        self.dim = int(self.model.output_shape[-1])
+
+    def __call__(self, frames):
+        import cv2
+
+        frames = np.asarray(frames)
+        if frames.ndim != 4 or frames.shape[-1] != 3:
+            raise DataError(f"frames must be RGB (T, H, W, 3), got shape {frames.shape}")
+        out = []
+        for i in range(0, len(frames), self.batch_size):
+            batch = np.stack([cv2.resize(f, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+                              for f in frames[i:i + self.batch_size]]).astype(np.float32)
+            out.append(np.asarray(self.model(self._preprocess(batch), training=False)))
+        return np.concatenate(out).astype(np.float32)

@@ -1,0 +1,210 @@
+"""The fc6 feature format, the LSTM classifier task, starting it from a composite encoder, its SavedModel, backbone
+features from a video, and the few-label table — on small files written here."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import h5py
+import numpy as np
+import pytest
+
+from keras_vidrep.config import Config
+from keras_vidrep.data.features import FeatureClips, pool_by_video
+from keras_vidrep.errors import ConfigError, DataError
+from keras_vidrep.training import loop
+
+BIN = os.path.dirname(sys.executable)
+
+
+def write_fc6(root, name, num_frames, labels, dim=8, make=None):
+    """The original format: <name>.h5 (hidden6), <name>_num_frames.txt, <name>_labels.txt. By default frame f of
+    video v has features [v, f, 0, ...], so a clip shows which video and frames it came from."""
+    rows = []
+    for v, count in enumerate(num_frames):
+        block = np.zeros((count, dim), np.float32) if make is None else make(v, count)
+        if make is None:
+            block[:, 0], block[:, 1] = v, np.arange(count)
+        rows.append(block)
+    with h5py.File(root / f"{name}.h5", "w") as f:
+        f["hidden6"] = np.concatenate(rows)
+    (root / f"{name}_num_frames.txt").write_text("".join(f"{n}\n" for n in num_frames))
+    (root / f"{name}_labels.txt").write_text("".join(f"{label}\n" for label in labels))
+    return [str(root / f"{name}{suffix}") for suffix in (".h5", "_num_frames.txt", "_labels.txt")]
+
+
+def test_clips_are_windows_inside_one_video(tmp_path):
+    files = write_fc6(tmp_path, "train", [20, 17, 10], [3, 1, 2])
+    clips = FeatureClips(*files, clip_length=16)
+    assert len(clips) == 5 + 2  # the 10-frame video is shorter than a clip
+    features, labels = clips.clips(np.arange(len(clips)))
+    assert features.shape == (7, 16, 8)
+    for clip, label in zip(features, labels):
+        assert len(set(clip[:, 0])) == 1  # never across videos
+        np.testing.assert_array_equal(np.diff(clip[:, 1]), 1)  # consecutive frames
+        assert label == [3, 1, 2][int(clip[0, 0])]
+    assert sorted(features[:, 0, 1].tolist()) == [0, 0, 1, 1, 2, 3, 4]
+    assert len(FeatureClips(*files, clip_length=16, stride=4)) == 2 + 1
+
+
+def test_video_pooling_by_hand():
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.6, 0.4]])
+    ids, pooled = pool_by_video(probabilities, np.array([5, 5, 7, 7]))
+    assert ids.tolist() == [5, 7]
+    np.testing.assert_allclose(pooled, [[0.55, 0.45], [0.5, 0.5]])
+
+
+def test_bad_feature_files_are_one_clear_error(tmp_path):
+    files = write_fc6(tmp_path, "ok", [20, 17], [0, 1])
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f["fc7"] = np.zeros((37, 8), np.float32)
+    with pytest.raises(DataError, match=r"other.h5: no dataset 'hidden6' \(has fc7\)"):
+        FeatureClips(str(tmp_path / "other.h5"), files[1], files[2])
+    (tmp_path / "three_labels.txt").write_text("0\n1\n1\n")
+    with pytest.raises(DataError, match="ok_num_frames.txt lists 2 videos but .*three_labels.txt has 3 labels"):
+        FeatureClips(files[0], files[1], str(tmp_path / "three_labels.txt"))
+    (tmp_path / "wrong_counts.txt").write_text("20\n16\n")
+    with pytest.raises(DataError, match="wrong_counts.txt adds up to 36 frames but .*ok.h5:hidden6 holds 37"):
+        FeatureClips(files[0], str(tmp_path / "wrong_counts.txt"), files[2])
+    for args, message in (([f"--data_file={tmp_path / 'other.h5'}"], "no dataset 'hidden6' (has fc7)"),
+                          ([f"--labels_file={tmp_path / 'three_labels.txt'}"], "lists 2 videos but")):
+        result = subprocess.run(
+            [os.path.join(BIN, "vidrep-train"), "--task=classifier", "--model_dir=m", "--feature_dim=8",
+             f"--data_file={files[0]}", f"--num_frames_file={files[1]}", f"--labels_file={files[2]}",
+             f"--val_data_file={files[0]}", f"--val_num_frames_file={files[1]}", f"--val_labels_file={files[2]}",
+             *args], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("vidrep-train: error:") and message in last, last
+        assert not (tmp_path / "m").exists()
+
+
+def separable(split_seed):
+    """Class c's frames are noise around the unit vector e_c."""
+    rng = np.random.default_rng(split_seed)
+
+    def make(video, count):
+        return (np.eye(8, dtype=np.float32)[video % 3] + 0.3 * rng.normal(size=(count, 8))).astype(np.float32)
+    return make
+
+
+@pytest.fixture(scope="module")
+def trained_classifier(tmp_path_factory):
+    root = tmp_path_factory.mktemp("classifier")
+    train = write_fc6(root, "train", [12, 10, 11, 9, 12, 10], [0, 1, 2, 0, 1, 2], make=separable(0))
+    valid = write_fc6(root, "valid", [10, 9, 11], [0, 1, 2], make=separable(1))
+    config = Config("classifier", model_dir=str(root / "run"), data_file=train[0], num_frames_file=train[1],
+                    labels_file=train[2], val_data_file=valid[0], val_num_frames_file=valid[1],
+                    val_labels_file=valid[2], clip_length=8, feature_dim=8, num_classes=3, units=(16,),
+                    batch_size=8, train_steps=80, learning_rate=1e-2, eval_every=40, checkpoint_every=40,
+                    summary_every=20, image_every=80).validate()
+    trainer = loop.Trainer(config)
+    return root, config, trainer, trainer.train()
+
+
+def test_classifier_learns_a_separable_problem_and_keeps_the_best(trained_classifier):
+    _, config, trainer, val = trained_classifier
+    assert val["clip_accuracy"] == 1.0 and val["video_accuracy"] == 1.0, val
+    record = json.loads(open(os.path.join(config.model_dir, "best", "best.json")).read())
+    assert record["metric"] == "video_accuracy" and record["value"] == 1.0 and record["step"] in (40, 80)
+    from keras_vidrep.training import checkpoints
+
+    best, _, path = checkpoints.restore_model(config.model_dir, best=True)
+    assert path.endswith(f"best/ckpt-{record['step']}")
+
+
+LOADER = textwrap.dedent("""
+    import sys, importlib.abc
+    class Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == "keras_vidrep":
+                raise ImportError("keras_vidrep must not be needed to load the SavedModel")
+    sys.meta_path.insert(0, Block())
+    import numpy as np, tensorflow as tf
+    loaded = tf.saved_model.load(sys.argv[1])
+    clips = tf.constant(np.load(sys.argv[2]))
+    out = {"clip/" + k: v.numpy() for k, v in loaded.signatures["classify"](clips=clips).items()}
+    out.update({"video/" + k: v.numpy() for k, v in loaded.signatures["classify_video"](clips=clips).items()})
+    np.savez(sys.argv[3], **out)
+""")
+
+
+def test_classify_savedmodel_without_the_package(trained_classifier, tmp_path):
+    _, config, trainer, _ = trained_classifier
+    clips = np.random.default_rng(2).normal(size=(5, 8, 8)).astype(np.float32)
+    np.save(tmp_path / "clips.npy", clips)
+    (tmp_path / "load.py").write_text(LOADER)
+    result = subprocess.run([sys.executable, str(tmp_path / "load.py"), os.path.join(config.model_dir, "export"),
+                             str(tmp_path / "clips.npy"), str(tmp_path / "out.npz")], capture_output=True, text=True,
+                            cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = np.load(tmp_path / "out.npz")
+    expected = trainer.model(clips)
+    np.testing.assert_allclose(out["clip/probabilities"], np.asarray(expected["clip"]), rtol=1e-5, atol=1e-6)
+    assert out["clip/per_step"].shape == (5, 8, 3)
+    np.testing.assert_allclose(out["video/video_probabilities"], out["clip/probabilities"].mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(out["video/clip_probabilities"], out["clip/probabilities"], rtol=1e-6)
+
+
+def test_start_from_a_composite_encoder(tmp_path):
+    composite_dir = str(tmp_path / "composite")
+    loop.train(Config(model_dir=composite_dir, canvas_size=32, digit_size=14, units=(16,), batch_size=4,
+                      train_steps=3, num_digits=1, val_sequences=4, export=False, checkpoint_every=3).validate())
+    from keras_vidrep.training import checkpoints
+
+    pretrained, _, _ = checkpoints.restore_model(composite_dir)
+    common = dict(data="bouncing_digits", num_classes=10, clip_length=10, canvas_size=32, digit_size=14,
+                  units=(16,), batch_size=4, train_steps=4, val_sequences=8, labels_per_class=1, export=False,
+                  eval_every=4, checkpoint_every=4, seed=3)
+    frozen = loop.Trainer(Config("classifier", model_dir=str(tmp_path / "frozen"), init_from=composite_dir,
+                                 freeze_encoder=True, **common).validate())
+    for got, want in zip(frozen.model.encoder.weights, pretrained.encoder.weights):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))  # exactly the encoder's weights
+    readout = np.asarray(frozen.model.readout.kernel).copy()
+    frozen.train()
+    for got, want in zip(frozen.model.encoder.weights, pretrained.encoder.weights):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))  # frozen: unchanged by training
+    assert not np.array_equal(np.asarray(frozen.model.readout.kernel), readout)
+
+    checkpoint = os.path.join(composite_dir, "checkpoints", "ckpt-3")
+    slow = loop.Trainer(Config("classifier", model_dir=str(tmp_path / "slow"), init_from=checkpoint,
+                               encoder_learning_rate_scale=0.1, **common).validate())
+    assert [float(opt.learning_rate) for opt, _ in slow.optimizer_groups] == pytest.approx([1e-3, 1e-4])
+    slow.train()
+    moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(slow.model.encoder.weights,
+                                                                          pretrained.encoder.weights)]
+    assert max(moved) > 0  # trained, at the lower rate
+    with pytest.raises(ConfigError, match="do not fit the classifier's"):
+        loop.Trainer(Config("classifier", model_dir=str(tmp_path / "bad"), init_from=composite_dir,
+                            **{**common, "units": (8,)}).validate())
+
+
+def test_backbone_features_from_a_video(tmp_path):
+    from test_patches import write_video
+
+    for name, frames in (("Jump/a.avi", 6), ("Run/b.avi", 5)):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        write_video(tmp_path / name, frames=frames)
+    result = subprocess.run([os.path.join(BIN, "vidrep-preprocess"), f"--videos={tmp_path}", "--output=f.h5",
+                             "--kind=features", "--backbone=vgg16_fc6", "--weights=random"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    with h5py.File(tmp_path / "f.h5", "r") as f:
+        assert f["hidden6"].shape == (11, 4096) and f.attrs["backbone"] == "vgg16_fc6"
+        assert (f["hidden6"][()] >= 0).all() and f["hidden6"][()].std() > 0  # fc6 after its ReLU
+    assert (tmp_path / "f_num_frames.txt").read_text() == "6\n5\n"
+    assert (tmp_path / "f_labels.txt").read_text() == "0\n1\n"
+    assert (tmp_path / "f_classes.txt").read_text() == "Jump\nRun\n"
+    clips = FeatureClips(str(tmp_path / "f.h5"), str(tmp_path / "f_num_frames.txt"),
+                         str(tmp_path / "f_labels.txt"), clip_length=4)
+    assert len(clips) == 3 + 2 and clips.feature_dim == 4096
+
+
+def test_fewlabel_table():
+    from keras_vidrep.cli.fewlabel import table
+
+    runs = {f"{init}_k{k}_s{s}": value for k in (1, 5) for s in (0, 1, 2)
+            for init, value in (("scratch", 0.1 + 0.01 * s), ("pretrained", 0.2 + 0.01 * s))}
+    lines = table(runs, [1, 5], [0, 1, 2]).splitlines()
+    assert lines[2] == "| 1 | 11.0 ± 1.0 % | 21.0 ± 1.0 % | 10.0 ± 0.0 % |"
