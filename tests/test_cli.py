@@ -92,7 +92,8 @@ def test_wrong_validation_file_and_unknown_names(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.parametrize("name", ["quickstart", "bouncing_mnist", "bouncing_mnist_2layer"])
+@pytest.mark.parametrize("name", ["quickstart", "bouncing_mnist", "bouncing_mnist_2layer", "ucf_patches",
+                                  "ucf_fc6_classifier"])
 def test_shipped_configs_parse_and_validate(name):
     from absl import flags
 
@@ -107,6 +108,15 @@ def test_shipped_configs_parse_and_validate(name):
     if name.startswith("bouncing_mnist"):
         assert config.units == ((2048,) if name == "bouncing_mnist" else (2048, 2048))
         assert config.conditional_future and config.batch_size == 80 and config.peepholes
+    if name == "ucf_patches":  # the original's patch model
+        assert (config.task, config.data, config.frame_shape, config.units, config.batch_size) == \
+            ("composite", "patches", (32, 32, 3), (2048,), 100)
+        assert config.conditional_reconstruction and config.conditional_future and config.peepholes
+        assert (config.output, config.initializer, config.input_frames, config.future_frames) == \
+            ("linear", "original", 10, 10)
+    if name == "ucf_fc6_classifier":
+        assert (config.task, config.data, config.clip_length, config.num_classes, config.units) == \
+            ("classifier", "fc6", 16, 101, (2048,))
 
 
 @pytest.mark.parametrize("variant,model,conditional", [("future", "future", False), ("composite", "composite", False),
