@@ -9,6 +9,18 @@ import pytest  # noqa: E402
 from keras_vidrep.config import Config  # noqa: E402
 
 
+# Prepended to scripts that load a SavedModel in a fresh interpreter: importing keras_vidrep fails there, so the
+# SavedModel must stand on its own.
+WITHOUT_PACKAGE = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "keras_vidrep":
+            raise ImportError("keras_vidrep must not be needed to load the SavedModel")
+sys.meta_path.insert(0, Block())
+"""
+
+
 @pytest.fixture
 def tiny_config(tmp_path):
     """A config small enough to train a few steps in seconds: 32x32 canvas, 14-pixel digits, 32 units."""

@@ -10,6 +10,7 @@ import h5py
 import numpy as np
 import pytest
 
+from conftest import WITHOUT_PACKAGE
 from keras_vidrep.config import Config
 from keras_vidrep.data.features import FeatureClips, pool_by_video
 from keras_vidrep.errors import ConfigError, DataError
@@ -114,13 +115,7 @@ def test_classifier_learns_a_separable_problem_and_keeps_the_best(trained_classi
     assert path.endswith(f"best/ckpt-{record['step']}")
 
 
-LOADER = textwrap.dedent("""
-    import sys, importlib.abc
-    class Block(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] == "keras_vidrep":
-                raise ImportError("keras_vidrep must not be needed to load the SavedModel")
-    sys.meta_path.insert(0, Block())
+LOADER = WITHOUT_PACKAGE + textwrap.dedent("""
     import numpy as np, tensorflow as tf
     loaded = tf.saved_model.load(sys.argv[1])
     clips = tf.constant(np.load(sys.argv[2]))
@@ -202,9 +197,9 @@ def test_backbone_features_from_a_video(tmp_path):
 
 
 def test_fewlabel_table():
-    from keras_vidrep.cli.fewlabel import table
+    from keras_vidrep.reports import fewlabel_table
 
     runs = {f"{init}_k{k}_s{s}": value for k in (1, 5) for s in (0, 1, 2)
             for init, value in (("scratch", 0.1 + 0.01 * s), ("pretrained", 0.2 + 0.01 * s))}
-    lines = table(runs, [1, 5], [0, 1, 2]).splitlines()
+    lines = fewlabel_table(runs, [1, 5], [0, 1, 2]).splitlines()
     assert lines[2] == "| 1 | 11.0 ± 1.0 % | 21.0 ± 1.0 % | 10.0 ± 0.0 % |"

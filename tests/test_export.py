@@ -7,18 +7,13 @@ import textwrap
 import numpy as np
 import pytest
 
+from conftest import WITHOUT_PACKAGE
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.export import export_checkpoint, export_saved_model
 from keras_vidrep.training import loop
 
 # Runs in a fresh interpreter in which importing keras_vidrep fails, so the SavedModel must stand on its own.
-LOADER = textwrap.dedent("""
-    import sys, importlib.abc
-    class Block(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] == "keras_vidrep":
-                raise ImportError("keras_vidrep must not be needed to load the SavedModel")
-    sys.meta_path.insert(0, Block())
+LOADER = WITHOUT_PACKAGE + textwrap.dedent("""
     import numpy as np, tensorflow as tf
     export_dir, data = sys.argv[1], np.load(sys.argv[2])
     loaded = tf.saved_model.load(export_dir)

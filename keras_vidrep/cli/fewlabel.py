@@ -13,10 +13,10 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 from absl import app, flags
 
 from keras_vidrep.cli import common
+from keras_vidrep.reports import fewlabel_table
 
 flags.DEFINE_string("out_dir", "runs/fewlabel", "Model directories, fewlabel.md and fewlabel.json go here.")
 flags.DEFINE_list("labels_per_class", ["1", "5", "10"], "Labelled training sequences per class.")
@@ -39,21 +39,6 @@ def train(*args):
     if result.returncode:
         sys.exit(f"vidrep-fewlabel: error: vidrep-train failed with exit code {result.returncode}")
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def table(runs, labels_per_class, seeds):
-    """Markdown: accuracy mean ± std per number of labels, from scratch and from the pretrained encoder."""
-    lines = ["| labelled sequences per class | from scratch | from the pretrained encoder | difference |",
-             "| ---: | ---: | ---: | ---: |"]
-    for k in labels_per_class:
-        cells = []
-        for init in ("scratch", "pretrained"):
-            values = np.array([runs[f"{init}_k{k}_s{s}"] for s in seeds]) * 100
-            cells.append(values)
-        diff = cells[1] - cells[0]
-        lines.append(f"| {k} | " + " | ".join(f"{v.mean():.1f} ± {v.std(ddof=1) if len(v) > 1 else 0:.1f} %"
-                                            for v in (*cells, diff)) + " |")
-    return "\n".join(lines)
 
 
 def main(argv):
@@ -89,7 +74,7 @@ def main(argv):
             f"{pretrained['final_validation']['baseline/mean_training_frame/future']:.1f}) and "
             f"{'fine-tuned' if FLAGS.encoder == 'finetune' else 'frozen'}; classifiers trained "
             f"{FLAGS.train_steps} steps; accuracy on {FLAGS.val_sequences} held-out sequences, mean ± std over "
-            f"seeds {','.join(map(str, seeds))}.\n\n{table(runs, labels_per_class, seeds)}\n")
+            f"seeds {','.join(map(str, seeds))}.\n\n{fewlabel_table(runs, labels_per_class, seeds)}\n")
     for name, content in (("fewlabel.md", text), ("fewlabel.json", json.dumps(
             {"runs": runs, "pretrained": pretrained["final_validation"]}, indent=2))):
         with open(os.path.join(FLAGS.out_dir, name), "w", encoding="utf-8") as f:

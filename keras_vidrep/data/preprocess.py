@@ -51,6 +51,27 @@ def tfds_videos(name="ucf101", split="train", data_dir=None, frame_skip=1, size=
         yield f"tfds:{name}/{split}/{int(example.get('label', 0))}/{i}", frames
 
 
+def _each_video(videos, process, skip_bad, skipped, description, total):
+    """Yields (name, process(name, frames)) for each (name, load_frames) of `videos`, under a progress bar.
+
+    A DataError (a file OpenCV cannot decode, a video too short) stops everything, or with `skip_bad` is reported
+    on stderr and the video's name added to `skipped`."""
+    bar = tqdm(videos, total=total, desc=description, unit="video", dynamic_ncols=True)
+    try:
+        for name, load in bar:
+            try:
+                result = process(name, load())
+            except DataError as e:
+                if not skip_bad:
+                    raise
+                bar.write(f"vidrep-preprocess: skipped {e}", file=sys.stderr)
+                skipped.append(name)
+                continue
+            yield name, result
+    finally:
+        bar.close()  # before any error is printed
+
+
 def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops="random", per_video=10, seed=0,
                   skip_bad=False, settings=None, total=None):
     """Writes the HDF5 dataset of `kind` from `videos` ((name, load_frames) pairs) to `output`.
@@ -83,23 +104,15 @@ def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops=
                                     chunks=(1 if kind == "patches" else 64, *shape))
             index = f.create_dataset("video_index", (0,), np.int32, maxshape=(None,))
             starts = f.create_dataset("start_frame", (0,), np.int32, maxshape=(None,)) if kind == "patches" else None
-            bar = tqdm(videos, total=total, desc=f"vidrep-preprocess {kind}", unit="video", dynamic_ncols=True)
-            for name, load in bar:
-                try:
-                    frames = load()
-                    if kind == "patches":
-                        block, first = video.patch_sequences(frames, seq_length, size, crops, per_video, rng, name)
-                    else:
-                        block, first = frames, None
-                        if frames.shape[1:] != shape:
-                            raise DataError(f"{name}: frames are {frames.shape[1:]}, expected {shape}")
-                except DataError as e:
-                    if not skip_bad:
-                        bar.close()
-                        raise
-                    bar.write(f"vidrep-preprocess: skipped {e}", file=sys.stderr)
-                    skipped.append(name)
-                    continue
+            def cut(name, frames):
+                if kind == "patches":
+                    return video.patch_sequences(frames, seq_length, size, crops, per_video, rng, name)
+                if frames.shape[1:] != shape:
+                    raise DataError(f"{name}: frames are {frames.shape[1:]}, expected {shape}")
+                return frames, None
+
+            for name, (block, first) in _each_video(videos, cut, skip_bad, skipped, f"vidrep-preprocess {kind}",
+                                                    total):
                 n = len(block)
                 for dataset in (data, index) + ((starts,) if starts is not None else ()):
                     dataset.resize(rows + n, axis=0)
@@ -110,8 +123,6 @@ def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops=
                 rows += n
                 names.append(name)
                 counts.append(n)
-                bar.set_postfix(rows=rows, refresh=False)
-            bar.close()
             if not names:
                 raise DataError("no video could be used" + (f" ({len(skipped)} skipped)" if skipped else ""))
             f.create_dataset("videos", data=np.array(names, dtype=h5py.string_dtype()))
@@ -147,25 +158,13 @@ def write_features(videos, output, backbone, skip_bad=False, total=None):
         with h5py.File(tmp, "w") as f:
             data = f.create_dataset("hidden6", (0, backbone.dim), np.float32, maxshape=(None, backbone.dim),
                                     chunks=(16, backbone.dim))
-            bar = tqdm(videos, total=total, desc=f"vidrep-preprocess features ({backbone.name})", unit="video",
-                       dynamic_ncols=True)
-            for name, load in bar:
-                try:
-                    block = backbone(load())
-                except DataError as e:
-                    if not skip_bad:
-                        bar.close()
-                        raise
-                    bar.write(f"vidrep-preprocess: skipped {e}", file=sys.stderr)
-                    skipped.append(name)
-                    continue
+            for name, block in _each_video(videos, lambda name, frames: backbone(frames), skip_bad, skipped,
+                                           f"vidrep-preprocess features ({backbone.name})", total):
                 data.resize(rows + len(block), axis=0)
                 data[rows:rows + len(block)] = block
                 rows += len(block)
                 names.append(name)
                 counts.append(len(block))
-                bar.set_postfix(frames=rows, refresh=False)
-            bar.close()
             if not names:
                 raise DataError("no video could be used" + (f" ({len(skipped)} skipped)" if skipped else ""))
             f.attrs.update({"backbone": backbone.name, "dim": backbone.dim})
