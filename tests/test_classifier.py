@@ -107,6 +107,11 @@ def trained_classifier(tmp_path_factory):
 def test_classifier_learns_a_separable_problem_and_keeps_the_best(trained_classifier):
     _, config, trainer, val = trained_classifier
     assert val["clip_accuracy"] == 1.0 and val["video_accuracy"] == 1.0, val
+    from test_tasks import scalars
+
+    logged = scalars(os.path.join(config.model_dir, "validation"))
+    assert logged["accuracy/video_accuracy"][-1] == 1.0 and len(logged["accuracy/clip_accuracy"]) == 2
+    assert "loss/cross_entropy" in logged and "loss/cross_entropy" in scalars(os.path.join(config.model_dir, "train"))
     record = json.loads(open(os.path.join(config.model_dir, "best", "best.json")).read())
     assert record["metric"] == "video_accuracy" and record["value"] == 1.0 and record["step"] in (40, 80)
     from keras_vidrep.training import checkpoints

@@ -111,6 +111,10 @@ class Task:
         """{variable path: factor} for variables trained at a scaled learning rate (default: none)."""
         return {}
 
+    def summary_name(self, name):
+        """The TensorBoard tag of validation number `name` (default: `loss/<name>`)."""
+        return f"loss/{name}"
+
     def baselines(self):
         """{name: value} of reference predictors on the validation set (logged beside the validation losses)."""
         return {}

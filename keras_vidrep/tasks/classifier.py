@@ -187,6 +187,9 @@ class Task(base.Task):
                 "clip_accuracy": float((probabilities.argmax(-1) == labels).mean()),
                 "video_accuracy": float((video_probabilities.argmax(-1) == labels[first]).mean())}
 
+    def summary_name(self, name):
+        return f"accuracy/{name}" if name.endswith("accuracy") else f"loss/{name}"
+
     def export_endpoints(self, model):
         s = self.settings
         dim = int(np.prod(s.frame_shape))

@@ -254,7 +254,7 @@ class Trainer:
             self.summaries.scalars("train", step, scalars)
         if step % cfg.eval_every == 0 or last:
             val = self.evaluate()
-            self.summaries.scalars("validation", step, {**{f"loss/{k}": v for k, v in val.items()},
+            self.summaries.scalars("validation", step, {**{self.task.summary_name(k): v for k, v in val.items()},
                                                         **self.baselines})
             bar.write(f"step {step}: validation " + ", ".join(f"{k} {v:.4g}" for k, v in val.items()))
             if self.best and self.best.update(step, val):
