@@ -208,3 +208,19 @@ def test_fewlabel_table():
             for init, value in (("scratch", 0.1 + 0.01 * s), ("pretrained", 0.2 + 0.01 * s))}
     lines = fewlabel_table(runs, [1, 5], [0, 1, 2]).splitlines()
     assert lines[2] == "| 1 | 11.0 ± 1.0 % | 21.0 ± 1.0 % | 10.0 ± 0.0 % |"
+
+
+def test_backbone_weights_from_a_local_file(tmp_path):
+    from keras_vidrep.data.backbone import Backbone
+
+    frames = np.random.default_rng(0).integers(0, 256, (2, 40, 48, 3), dtype=np.uint8)
+    first = Backbone("resnet50", "random")
+    first.model.save_weights(str(tmp_path / "resnet.weights.h5"))
+    again = Backbone("resnet50", str(tmp_path / "resnet.weights.h5"))
+    assert again.dim == 2048
+    np.testing.assert_allclose(again(frames), first(frames), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ConfigError, match="no such file"):
+        Backbone("resnet50", str(tmp_path / "absent.h5"))
+    with pytest.raises(ConfigError, match="`weights`=.*vgg.weights.h5 for `backbone`=vgg16_fc6 could not be loaded"):
+        (tmp_path / "vgg.weights.h5").write_bytes((tmp_path / "resnet.weights.h5").read_bytes())
+        Backbone("vgg16_fc6", str(tmp_path / "vgg.weights.h5"))
