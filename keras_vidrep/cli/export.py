@@ -4,7 +4,8 @@ from absl import flags
 from keras_vidrep.cli import common
 
 flags.DEFINE_string("model_dir", None, "Model directory written by vidrep-train.", required=True)
-flags.DEFINE_string("export_dir", "", "Destination; empty means saved_models/<experiment>.")
+flags.DEFINE_string("export_dir", "", "Destination; empty means the run's own: its config's export_dir, else "
+                                      "<model_dir>/export.")
 flags.DEFINE_string("checkpoint", "", "A checkpoint prefix to export instead of the latest.")
 FLAGS = flags.FLAGS
 
