@@ -210,6 +210,7 @@ def test_fewlabel_table():
     assert lines[2] == "| 1 | 11.0 ± 1.0 % | 21.0 ± 1.0 % | 10.0 ± 0.0 % |"
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Keras warns about each layer of the mismatched file
 def test_backbone_weights_from_a_local_file(tmp_path):
     from keras_vidrep.data.backbone import Backbone
 
