@@ -41,7 +41,7 @@ def main(argv):
     print(json.dumps({"task": config.task, "steps_per_second": round(FLAGS.steps / elapsed, 3),
                       "examples_per_second": round(FLAGS.steps * config.batch_size / elapsed, 1),
                       "batch_size": config.batch_size, "replicas": trainer.strategy.num_replicas_in_sync,
-                      **{k: v for k, v in config.to_dict().items() if k in ("units", "frame_shape", "data")},
+                      **{k: v for k, v in config.to_dict().items() if k in ("units", "data")},
                       "frame_shape": list(getattr(config, "frame_shape", []))}))
 
 

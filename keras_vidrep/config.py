@@ -126,14 +126,8 @@ class Config:
         return f"Config({', '.join(f'{k}={v!r}' for k, v in self.to_dict().items())})"
 
     def replace(self, **changes):
-        """A copy with `changes` applied (a change of `task` keeps only the settings the new task has)."""
-        values = {**self.to_dict(), **changes}
-        if values["task"] != self.task:
-            from keras_vidrep import tasks
-
-            known = set(TRAINER_FIELDS) | {f.name for f in dataclasses.fields(tasks.get(values["task"]).Settings)}
-            values = {k: v for k, v in values.items() if k in known or k == "task" or k in changes}
-        return Config(**values)
+        """A copy with `changes` applied."""
+        return Config(**{**self.to_dict(), **changes})
 
     @property
     def resolved_export_dir(self):

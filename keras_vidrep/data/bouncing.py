@@ -11,10 +11,9 @@ Digits are taken in the order of a shuffled permutation of the digit set that is
 original does. Each sequence is a pure function of (seed, stream, sample number), so a stream can be resumed at any
 step and split across replicas without changing what is generated.
 """
-import threading
-
 import numpy as np
 
+from keras_vidrep.data.streams import PermutationWalk, batch_ids
 from keras_vidrep.errors import ConfigError
 
 TRAIN_STREAM, VALIDATION_STREAM = 0, 1
@@ -101,42 +100,7 @@ class BouncingMNIST:
 
     def batch(self, step, batch_size, start=0, count=None):
         """Rows [start, start + count) of the global batch number `step` (all of it by default)."""
-        count = batch_size - start if count is None else count
-        first = int(step) * int(batch_size) + int(start)
-        return self.sequences(np.arange(first, first + count))
-
-
-class PermutationWalk:
-    """Position k of an endless walk over a set of `count` items: pass k // count visits the items in a permutation
-    of its own, drawn from (seed, stream, pass). A pure function of k, safe to call from parallel tf.data threads.
-    """
-
-    CACHED_PASSES = 4
-
-    def __init__(self, count, seed=0, stream=0):
-        self.count, self.seed, self.stream = int(count), int(seed), int(stream)
-        self._cache = {}
-        self._lock = threading.Lock()
-
-    def indices(self, positions):
-        """Item index at each walk position (any integer array shape)."""
-        positions = np.asarray(positions, np.int64)
-        passes, offsets = np.divmod(positions, self.count)
-        out = np.empty_like(positions)
-        for p in np.unique(passes):
-            mask = passes == p
-            out[mask] = self.permutation(int(p))[offsets[mask]]
-        return out
-
-    def permutation(self, walk_pass):
-        with self._lock:
-            perm = self._cache.get(walk_pass)
-            if perm is None:
-                perm = np.random.default_rng([self.seed, self.stream, 2**31 + walk_pass]).permutation(self.count)
-                self._cache[walk_pass] = perm
-                while len(self._cache) > self.CACHED_PASSES:
-                    self._cache.pop(min(self._cache))
-            return perm
+        return self.sequences(batch_ids(step, batch_size, start, count))
 
 
 def _bounce(position, velocity):

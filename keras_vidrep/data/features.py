@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from keras_vidrep.data.bouncing import PermutationWalk
+from keras_vidrep.data.streams import ShuffledStream
 from keras_vidrep.errors import DataError
 
 FEATURES_KEY = "hidden6"
@@ -91,17 +91,11 @@ class FeatureClips:
         return out.astype(np.float32), self.labels[self.videos[clip_ids]].astype(np.int32)
 
 
-class ClipStream:
-    """An endless, seeded, resumable stream of a `FeatureClips`'s clips in a fresh random order every pass."""
+class ClipStream(ShuffledStream):
+    """An endless stream of a `FeatureClips`'s (clips, labels) in a fresh random order every pass."""
 
     def __init__(self, source, seed=0, stream=0):
-        self.source = source
-        self._walk = PermutationWalk(len(source), seed, stream)
-
-    def batch(self, step, batch_size, start=0, count=None):
-        count = batch_size - start if count is None else count
-        first = int(step) * int(batch_size) + int(start)
-        return self.source.clips(self._walk.indices(np.arange(first, first + count)))
+        super().__init__(source.clips, len(source), seed, stream)
 
 
 def pool_by_video(clip_probabilities, videos):

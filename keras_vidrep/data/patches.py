@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from keras_vidrep.data.bouncing import PermutationWalk
+from keras_vidrep.data.streams import ShuffledStream
 from keras_vidrep.errors import DataError
 
 H5_PATCHES = "patches"
@@ -121,23 +121,11 @@ class SequenceFile:
         return self.read(np.unique(np.linspace(0, len(self) - 1, min(count, len(self))).astype(np.int64)))
 
 
-class SequenceStream:
-    """An endless stream of a `SequenceFile`'s sequences in a fresh random order every pass.
-
-    Sample k of the stream is a pure function of (seed, stream, k), so a resumed or re-split run reads exactly the
-    same batches.
+class SequenceStream(ShuffledStream):
+    """An endless stream of a `SequenceFile`'s sequences in a fresh random order every pass (see `ShuffledStream`).
     """
 
     def __init__(self, source, seed=0, stream=0):
+        super().__init__(source.read, len(source), seed, stream)
         self.source = source
         self.frame_shape = source.frame_shape
-        self._walk = PermutationWalk(len(source), seed, stream)
-
-    def sequences(self, sample_ids):
-        return self.source.read(self._walk.indices(np.asarray(sample_ids, np.int64)))
-
-    def batch(self, step, batch_size, start=0, count=None):
-        """Rows [start, start + count) of the global batch number `step` (all of it by default)."""
-        count = batch_size - start if count is None else count
-        first = int(step) * int(batch_size) + int(start)
-        return self.sequences(np.arange(first, first + count))

@@ -14,7 +14,8 @@ from keras import ops
 
 from keras_vidrep.config import check_choices, check_positive, setting
 from keras_vidrep.data import features as feature_data
-from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST, PermutationWalk
+from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST
+from keras_vidrep.data.streams import PermutationWalk, batch_ids
 from keras_vidrep.data.digits import load_digit_labels, load_digits
 from keras_vidrep.errors import ConfigError, DataError
 from keras_vidrep.models import classifier as classifier_model
@@ -254,8 +255,7 @@ class LabelledDigitStream:
         self.clip_length = settings.clip_length
 
     def batch(self, step, batch_size, start=0, count=None):
-        count = batch_size - start if count is None else count
-        ids = np.arange(int(step) * int(batch_size) + int(start), int(step) * int(batch_size) + int(start) + count)
+        ids = batch_ids(step, batch_size, start, count)
         if self.fixed:  # sample ids 0..fixed-1 are the fixed labelled set (the digit walk's first pass)
             ids = self._walk.indices(ids)
         clips = self.generator.sequences(ids).reshape(len(ids), self.clip_length, -1)

@@ -190,11 +190,10 @@ class Trainer:
 
         return train_step
 
-    def evaluate(self, validation_set=None):
+    def evaluate(self):
         """The task's validation numbers (e.g. losses per frame, averaged over the validation set)."""
         parts = {}
-        for batch in pipeline.array_dataset(self.validation_set if validation_set is None else validation_set,
-                                            self.config.batch_size):
+        for batch in pipeline.array_dataset(self.validation_set, self.config.batch_size):
             for name, value in self._eval_step(*batch).items():
                 parts.setdefault(name, []).append(np.asarray(value))
         return self.task.summarize_validation({name: np.concatenate(values) for name, values in parts.items()})

@@ -1,0 +1,68 @@
+"""Endless, seeded, resumable streams of examples: sample k of a stream is a pure function of (seed, stream, k), so
+a run resumes at any step and splits over replicas without changing what it reads.
+"""
+import threading
+
+import numpy as np
+
+
+def batch_ids(step, batch_size, start=0, count=None):
+    """Sample numbers of rows [start, start + count) of global batch number `step` (all of it by default)."""
+    count = batch_size - start if count is None else count
+    first = int(step) * int(batch_size) + int(start)
+    return np.arange(first, first + count)
+
+
+class PermutationWalk:
+    """Position k of an endless walk over a set of `count` items: pass k // count visits the items in a permutation
+    of its own, drawn from (seed, stream, pass). A pure function of k, safe to call from parallel tf.data threads.
+    """
+
+    CACHED_PASSES = 4
+
+    def __init__(self, count, seed=0, stream=0):
+        self.count, self.seed, self.stream = int(count), int(seed), int(stream)
+        self._cache = {}
+        self._lock = threading.Lock()
+
+    def indices(self, positions):
+        """Item index at each walk position (any integer array shape)."""
+        positions = np.asarray(positions, np.int64)
+        passes, offsets = np.divmod(positions, self.count)
+        out = np.empty_like(positions)
+        for p in np.unique(passes):
+            mask = passes == p
+            out[mask] = self.permutation(int(p))[offsets[mask]]
+        return out
+
+    def permutation(self, walk_pass):
+        with self._lock:
+            perm = self._cache.get(walk_pass)
+            if perm is None:
+                perm = np.random.default_rng([self.seed, self.stream, 2**31 + walk_pass]).permutation(self.count)
+                self._cache[walk_pass] = perm
+                while len(self._cache) > self.CACHED_PASSES:
+                    self._cache.pop(min(self._cache))
+            return perm
+
+
+class ShuffledStream:
+    """The items of a finite source in a fresh random order every pass.
+
+    Args:
+      read: a function from item indices (n,) to a batch of those items.
+      count: how many items the source has.
+      seed, stream: as `PermutationWalk`.
+    """
+
+    def __init__(self, read, count, seed=0, stream=0):
+        self._read = read
+        self._walk = PermutationWalk(count, seed, stream)
+
+    def sequences(self, sample_ids):
+        """The items at stream positions `sample_ids`."""
+        return self._read(self._walk.indices(np.asarray(sample_ids, np.int64)))
+
+    def batch(self, step, batch_size, start=0, count=None):
+        """Rows [start, start + count) of the global batch number `step` (all of it by default)."""
+        return self.sequences(batch_ids(step, batch_size, start, count))
