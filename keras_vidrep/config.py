@@ -14,6 +14,7 @@ from keras_vidrep.errors import ConfigError
 CONFIG_FILE = "config.json"
 DEFAULT_TASK = "composite"
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
 EXPORT_SUBDIR = "export"
 
@@ -52,7 +53,12 @@ class TrainerSettings:
     batch_size: int = setting(16, "Global batch size (summed over all replicas).")
     train_steps: int = setting(1000, "Total optimizer steps; a resumed run continues up to this number.")
     optimizer: str = setting("adam", "Optimizer.", OPTIMIZERS)
-    learning_rate: float = setting(1e-3, "Learning rate.")
+    learning_rate: float = setting(1e-3, "Learning rate (the peak, with a schedule).")
+    learning_rate_schedule: str = setting("constant", "constant, or cosine decay from `learning_rate` to "
+                                                      "`learning_rate_floor` x it at `train_steps`.",
+                                          LEARNING_RATE_SCHEDULES)
+    learning_rate_floor: float = setting(0.0, "cosine: the final learning rate as a fraction of the peak.")
+    warmup_steps: int = setting(0, "Steps of linear warm-up from 0 to `learning_rate` (cosine schedule).")
     momentum: float = setting(0.9, "Momentum for sgd (and rmsprop).")
     clipnorm: float = setting(0.0, "Clip the gradient (summed over replicas) to this global norm (0: off).")
     checkpoint_every: int = setting(500, "Steps between checkpoints.")
@@ -75,6 +81,13 @@ class TrainerSettings:
         check_choices(self)
         if self.learning_rate <= 0:
             raise ConfigError(f"`learning_rate` must be positive, got {self.learning_rate}")
+        if not 0.0 <= self.learning_rate_floor <= 1.0:
+            raise ConfigError(f"`learning_rate_floor` must be in [0, 1], got {self.learning_rate_floor}")
+        if self.warmup_steps < 0 or self.warmup_steps >= self.train_steps:
+            raise ConfigError(f"`warmup_steps` must be >= 0 and below `train_steps` ({self.train_steps}), got "
+                              f"{self.warmup_steps}")
+        if self.warmup_steps and self.learning_rate_schedule == "constant":
+            raise ConfigError("`warmup_steps` needs `learning_rate_schedule`=cosine")
         if self.clipnorm < 0:
             raise ConfigError(f"`clipnorm` must be >= 0, got {self.clipnorm}")
         if self.cpu_replicas < 0:

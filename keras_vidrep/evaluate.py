@@ -91,12 +91,18 @@ class SavedModelPredictor:
         self.predicts = "predict_future" in signatures
         shape = signatures["encode"].structured_input_signature[1]["frames"].shape
         self.input_frames, self.frame_shape = int(shape[1]), tuple(int(d) for d in shape[2:])
-        self.future_frames = (int(signatures["predict_future"].structured_outputs["future"].shape[1])
-                              if self.predicts else 0)
+        self.future_frames = self._trained_future_frames() if self.predicts else 0
         self.output = self.config.output if self.config else "sigmoid"
 
-    def _call(self, name, key, frames):
-        out = self.loaded.signatures[name](frames=tf.constant(frames, tf.float32))
+    def _trained_future_frames(self):
+        """The trained length: config.json's, else what `predict_future` predicts without `steps`."""
+        if self.config is not None:
+            return int(self.config.future_frames)
+        zeros = tf.zeros((1, self.input_frames, *self.frame_shape), tf.float32)
+        return int(self.loaded.predict_future(zeros)["future"].shape[1])
+
+    def _call(self, name, key, frames, **extra):
+        out = self.loaded.signatures[name](frames=tf.constant(frames, tf.float32), **extra)
         logits = out.get(f"{key}_logits")
         return out[key].numpy(), None if logits is None else logits.numpy()
 
@@ -104,11 +110,14 @@ class SavedModelPredictor:
         return self._call("reconstruct", "reconstruction", frames)
 
     def predict(self, frames, steps, truth=None):
-        out, logits = self._call("predict_future", "future", frames)
-        if out.shape[1] < steps:
-            raise ConfigError(f"the SavedModel predicts {out.shape[1]} frames, fewer than `future_frames`={steps}; "
-                              f"evaluate its --model_dir to roll out longer")
-        return out[:, :steps], None if logits is None else logits[:, :steps]
+        """Free-running prediction of `steps` frames, by the signature's own in-graph loop."""
+        if "steps" not in self.loaded.signatures["predict_future"].structured_input_signature[1]:
+            out = self._call("predict_future", "future", frames)  # an export that predicts a fixed length
+            if out[0].shape[1] < steps:
+                raise ConfigError(f"the SavedModel predicts {out[0].shape[1]} frames, fewer than {steps}; "
+                                  f"re-export it (vidrep-export) to predict any number of frames")
+            return out[0][:, :steps], None if out[1] is None else out[1][:, :steps]
+        return self._call("predict_future", "future", frames, steps=tf.constant(steps, tf.int32))
 
 
 def load_sequences(dataset, count, length, frame_shape, path="", seed=0, num_digits=2, config=None):

@@ -21,13 +21,33 @@ from keras_vidrep.errors import ConfigError
 
 
 def build_archive(model, task):
-    """A keras.export.ExportArchive of a built model with the task's named endpoints."""
+    """A keras.export.ExportArchive of a built model with the task's named endpoints.
+
+    An endpoint input with a default (a 4th element) is optional when the loaded object's function is called
+    (`loaded.predict_future(frames)`); the serving signature of the same name takes every input."""
     archive = keras.export.ExportArchive()
     archive.track(model)
     for endpoint in task.export_endpoints(model):
-        spec = [tf.TensorSpec(shape, dtype, name=name) for name, shape, dtype in endpoint.inputs]
-        archive.add_endpoint(endpoint.name, endpoint.fn, input_signature=spec)
+        spec = [tf.TensorSpec(shape, dtype, name=name) for name, shape, dtype, *_ in endpoint.inputs]
+        required = sum(1 for entry in endpoint.inputs if len(entry) < 4)
+        if required == len(spec):
+            archive.add_endpoint(endpoint.name, endpoint.fn, input_signature=spec)
+            continue
+        function = tf.function(_with_defaults(endpoint), autograph=False)
+        function.get_concrete_function(*spec)  # traced first: the serving signature (every input)
+        function.get_concrete_function(*spec[:required])
+        archive.add_endpoint(endpoint.name, function)
     return archive
+
+
+def _with_defaults(endpoint):
+    """`endpoint.fn` called with positional inputs, the defaults filling in those left out."""
+    names = [name for name, *_ in endpoint.inputs]
+    defaults = {name: rest[0] for name, _, _, *rest in endpoint.inputs if rest}
+
+    def call(*args):
+        return endpoint.fn(**{**defaults, **dict(zip(names, args))})
+    return call
 
 
 def export_saved_model(model, task, export_dir):

@@ -62,6 +62,13 @@ def test_two_mirrored_replicas_match_one(tmp_path, one_replica):
     assert len(norms) == 2 and min(norms) > 10  # --clipnorm=1 really clipped every step of both runs
 
 
+def test_scheduled_sampling_does_not_depend_on_the_replica_count(tmp_path):
+    sampled = ["--conditional_future", "--sampling_schedule=linear", "--sampling_steps=4", "--sampling_floor=0.2"]
+    train(tmp_path / "one", *sampled)
+    train(tmp_path / "two", *sampled, "--strategy=mirrored", "--cpu_replicas=2")
+    assert_same_weights(final_weights(tmp_path / "one"), final_weights(tmp_path / "two"))
+
+
 def test_two_workers_end_with_identical_weights(tmp_path, one_replica):
     env = dict(os.environ, TMPDIR=str(tmp_path))
     logs = tmp_path / "logs"

@@ -86,9 +86,12 @@ def test_checkpoint_evaluation_modes_and_longer_futures(trained):
     free = res["future/free_running"]["loss"]["per_horizon"]
     forced = res["future/teacher_forced"]["loss"]["per_horizon"]
     assert free[0] == pytest.approx(forced[0], rel=1e-4) and free[1:] != forced[1:]  # same until feedback differs
-    saved = evaluate.SavedModelPredictor(config.export_dir)
-    with pytest.raises(Exception, match="predicts 10 frames"):
-        saved.predict(data[:2, :10], 15)
+    saved = evaluate.SavedModelPredictor(config.export_dir)  # its in-graph loop rolls out past the trained 10
+    assert saved.future_frames == 10
+    np.testing.assert_allclose(saved.predict(data[:2, :10], 15)[0], predictor.predict(data[:2, :10], 15)[0],
+                               rtol=1e-4, atol=1e-5)
+    from_saved = evaluate.evaluate(saved, data, 10, 15, batch_size=4)
+    assert from_saved["future/free_running"]["loss"]["per_horizon"] == pytest.approx(free, rel=1e-4)
 
 
 def test_evaluation_loss_is_the_training_loss(trained):
@@ -169,9 +172,16 @@ def test_vidrep_viz_writes_pictures(trained):
                            for ext in ("png", "gif"))
     gif = Image.open(root / "pics" / "sequence_3.gif")
     assert gif.n_frames == 20
-    assert Image.open(root / "pics" / "rollout_0.gif").n_frames == 30
-    strip = np.asarray(Image.open(root / "pics" / "sequence_0.png"))
-    assert strip.shape == (2 * (2 * 32 + 1), 2 * (20 * 32 + 19))
+    assert Image.open(root / "pics" / "rollout_0.gif").n_frames == 10 + 30  # the inputs, then the rollout
+    strip = np.asarray(Image.open(root / "pics" / "sequence_0.png"))  # labelled RGB, enlarged twice
+    assert strip.shape[2] == 3 and 2 * 2 * 32 < strip.shape[0] < 2 * 3 * 32 and strip.shape[1] > 2 * 20 * 32
+    rollout = np.asarray(Image.open(root / "pics" / "rollout_0.png"))  # 40 columns: wrapped into two blocks
+    assert rollout.shape[0] > 1.9 * strip.shape[0]
+    # A SavedModel rolls out too (its predict_future takes `steps`), to the same pictures.
+    run("vidrep-viz", f"--saved_model={config.export_dir}", "--sequences=0", "--rollout=30", "--out_dir=saved",
+        cwd=root)
+    np.testing.assert_allclose(np.asarray(Image.open(root / "saved" / "rollout_0.png"), np.float32), rollout,
+                               atol=2)
 
 
 def test_ablation_table_format():

@@ -17,11 +17,17 @@ LOADER = WITHOUT_PACKAGE + textwrap.dedent("""
     import numpy as np, tensorflow as tf
     export_dir, data = sys.argv[1], np.load(sys.argv[2])
     loaded = tf.saved_model.load(export_dir)
+    frames = tf.constant(data["frames"])
     out = {}
-    for name in ("encode", "reconstruct", "predict_future", "serving_default"):
-        for key, value in loaded.signatures[name](frames=tf.constant(data["frames"])).items():
+    for name in ("encode", "reconstruct", "serving_default"):
+        for key, value in loaded.signatures[name](frames=frames).items():
             out[name + "/" + key] = value.numpy()
-    out["batch1"] = loaded.signatures["predict_future"](frames=tf.constant(data["frames"][:1]))["future"].numpy()
+    predict = loaded.signatures["predict_future"]
+    out["predict_future/future"] = predict(frames=frames, steps=tf.constant(10))["future"].numpy()
+    out["default_length"] = loaded.predict_future(frames)["future"].numpy()  # steps left out: the trained length
+    out["100_frames"] = predict(frames=frames, steps=tf.constant(100))["future"].numpy()
+    out["100_frames_logits"] = predict(frames=frames, steps=tf.constant(100))["future_logits"].numpy()
+    out["batch1"] = predict(frames=frames[:1], steps=tf.constant(3))["future"].numpy()
     np.savez(sys.argv[3], **out)
 """)
 
@@ -58,7 +64,13 @@ def test_saved_model_loads_and_matches_without_the_package(trained, tmp_path):
     np.testing.assert_allclose(out["reconstruct/reconstruction"], recon, rtol=1e-4, atol=1e-5)
     future = np.asarray(model.predict_future(flat)).reshape(3, 10, 32, 32)
     np.testing.assert_allclose(out["predict_future/future"], future, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(out["batch1"], future[:1], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out["default_length"], future, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out["batch1"], future[:1, :3], rtol=1e-4, atol=1e-5)
+    # 100 frames from a model trained on 10: the same first 10, then the model's own continuation
+    long = np.asarray(model.future_logits(flat, 100)).reshape(3, 100, 32, 32)
+    assert out["100_frames"].shape == (3, 100, 32, 32)
+    np.testing.assert_allclose(out["100_frames"][:, :10], future, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out["100_frames_logits"], long, rtol=1e-3, atol=1e-3)
 
 
 def test_export_from_checkpoint_and_refusals(trained, tmp_path):
@@ -68,7 +80,8 @@ def test_export_from_checkpoint_and_refusals(trained, tmp_path):
     import tensorflow as tf
 
     frames = np.random.default_rng(1).random((2, 10, 32, 32)).astype(np.float32)
-    future = tf.saved_model.load(path).signatures["predict_future"](frames=tf.constant(frames))["future"]
+    loaded = tf.saved_model.load(path)  # held: its functions need the loaded variables alive
+    future = loaded.predict_future(tf.constant(frames))["future"]
     expected = np.asarray(model.predict_future(frames.reshape(2, 10, -1))).reshape(2, 10, 32, 32)
     np.testing.assert_allclose(future.numpy(), expected, rtol=1e-4, atol=1e-5)  # the trained weights, all of them
     assert not [p for p in os.listdir(tmp_path) if ".tmp-" in p or ".old-" in p]  # nothing left half-written

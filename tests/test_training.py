@@ -76,10 +76,10 @@ def test_tensorboard_summaries(tiny_config):
     assert {"loss/reconstruction", "loss/future"} <= set(val)
     image = acc.Tensors("sequences")[-1]
     strings = tf.make_ndarray(image.tensor_proto)  # [width, height, png, png, ...]
-    decoded = tf.io.decode_png(strings[2]).numpy()
-    assert decoded.shape == (2 * 32 + 1, 20 * 32 + 19, 1)
+    decoded = tf.io.decode_png(strings[2]).numpy()  # labelled RGB: two rows of 20 frames, with label bands
+    assert decoded.shape[2] == 3 and 2 * 32 < decoded.shape[0] < 3 * 32 and 20 * 32 < decoded.shape[1] < 25 * 32
     gif = tf.make_ndarray(acc.Tensors("animation")[-1].tensor_proto)
-    assert gif[2][:6] == b"GIF89a" and gif[0] == b"65" and gif[1] == b"32"  # width, height of one frame pair
+    assert gif[2][:6] == b"GIF89a" and int(gif[0]) >= 2 * 32 and int(gif[1]) > 32  # a labelled frame pair
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config):

@@ -17,7 +17,7 @@ from keras_vidrep.cli import common
 common.define_model_source_flags()
 flags.DEFINE_integer("num_sequences", 1000, "Sequences evaluated (the first N of a file).")
 flags.DEFINE_integer("future_frames", 0, "Future frames to predict (0: the model's own); more than trained on to "
-                                         "test long-range prediction (checkpoints only).")
+                                         "test long-range prediction.")
 flags.DEFINE_integer("batch_size", 64, "Sequences per prediction batch.")
 flags.DEFINE_string("output_json", "", "Write all results here.")
 flags.DEFINE_string("plot", "", "Write per-horizon curves (PNG) here.")

@@ -2,10 +2,13 @@
 
   vidrep-viz --model_dir=runs/quickstart --sequences=0,1,2 --rollout=100 --out_dir=viz/
 
-For each chosen sequence it writes:
+  vidrep-viz --saved_model=saved_models/quickstart --rollout=100
+
+For each chosen sequence it writes (every picture labelled: truth | model, input | future, frame numbers):
   sequence_<i>.png  ground truth (input, then true future) over the model (reconstruction, then prediction);
   sequence_<i>.gif  animation: ground truth left, the model right;
-  rollout_<i>.png / .gif   (with --rollout=N, checkpoints only) a free-running prediction of N frames.
+  rollout_<i>.png / .gif   (with --rollout=N) a free-running prediction of N frames beside the truth, which ends
+                    after the model's trained future length (a red line and `no truth` mark where).
 """
 import os
 
@@ -15,7 +18,7 @@ from keras_vidrep.cli import common
 
 common.define_model_source_flags()
 flags.DEFINE_list("sequences", ["0", "1", "2"], "Indices of the sequences to show.")
-flags.DEFINE_integer("rollout", 0, "Also roll the model out free-running for this many frames (checkpoints only).")
+flags.DEFINE_integer("rollout", 0, "Also roll the model out free-running for this many frames.")
 flags.DEFINE_integer("fps", 4, "GIF frames per second.")
 flags.DEFINE_string("out_dir", "viz", "Where the pictures go.")
 FLAGS = flags.FLAGS
@@ -32,8 +35,8 @@ def go():
             from None
     if not indices or min(indices) < 0:
         raise ConfigError(f"`sequences` must be non-negative indices, got {indices}")
-    if FLAGS.rollout and FLAGS.saved_model:
-        raise ConfigError("`rollout` needs --model_dir (a SavedModel predicts a fixed number of frames)")
+    if FLAGS.rollout < 0:
+        raise ConfigError(f"`rollout` must be >= 0, got {FLAGS.rollout}")
     predictor = evaluate.predictor(FLAGS.model_dir, FLAGS.saved_model, FLAGS.checkpoint)
     t_in, t_out = predictor.input_frames, predictor.future_frames or 10
     if len(predictor.frame_shape) == 1:
@@ -54,8 +57,10 @@ def go():
         written.append(viz.save_gif(viz.side_by_side_frames(inputs[k], futures[k], recon[k], pred[k]),
                                     out.format("sequence", "gif"), FLAGS.fps))
         if rollout is not None:
-            written.append(viz.save_png(viz.rollout_grid(rollout[k]), out.format("rollout", "png")))
-            written.append(viz.save_gif(rollout[k], out.format("rollout", "gif"), FLAGS.fps))
+            written.append(viz.save_png(viz.comparison_strip(inputs[k], futures[k], recon[k], rollout[k]),
+                                        out.format("rollout", "png")))
+            written.append(viz.save_gif(viz.side_by_side_frames(inputs[k], futures[k], recon[k], rollout[k]),
+                                        out.format("rollout", "gif"), FLAGS.fps))
     print("\n".join(written))
 
 

@@ -5,8 +5,9 @@
   * The future predictor outputs the next frames: step t targets x_{T+t}.
   * Both decoders start from the encoder's final (h, c) of every layer and have their own weights.
   * A conditional decoder reads a zero frame at step 0 and the previous target frame after that. The reconstruction
-    decoder always reads ground truth; the future predictor reads ground truth when teacher-forced (training) and
-    its own output otherwise (free-running inference).
+    decoder always reads ground truth (the input frames are known). The future predictor reads ground truth when
+    teacher-forced, its own previous output when free-running (inference), and with scheduled sampling a per-step,
+    per-sequence choice between the two (`truth_mask`).
 
 Outputs are logits (`forward`) or frames (`call`, `reconstruct`, `predict_future`): sigmoid probabilities for
 binary data, the linear output itself for real-valued data.
@@ -108,15 +109,22 @@ class CompositeModel(keras.Model):
         _, states = self.encoder.run(inputs, self.encoder.zero_state(ops.shape(inputs)[0], inputs.dtype))
         return states
 
-    def forward(self, inputs, futures=None, teacher_forcing=False, future_steps=None):
+    def forward(self, inputs, futures=None, teacher_forcing=False, future_steps=None, truth_mask=None,
+                sample_noise=None, feedback_gradient=True):
         """Logits of both decoders.
 
         Args:
           inputs: input frames (B, input_frames, frame_dim).
           futures: ground-truth future frames (B, K, frame_dim); needed only for a teacher-forced conditional
-            future predictor.
+            future predictor or scheduled sampling.
           teacher_forcing: feed a conditional future predictor ground truth rather than its own output.
-          future_steps: frames to predict (default `future_frames`, or K when teacher-forced).
+          future_steps: frames to predict (default `future_frames`, or K when teacher-forced or sampled).
+          truth_mask: scheduled sampling (conditional future predictor): (B, K), 1 where step t reads the true
+            frame t-1 and 0 where it reads its own output for it (column 0 is unused: step 0 reads a zero frame).
+            All ones gives the teacher-forced outputs, all zeros the free-running ones.
+          sample_noise: with `truth_mask`, feed a Bernoulli sample of the own output instead of its mean: uniform
+            noise in [0, 1) of shape (B, K, frame_dim); the fed pixel is 1 where noise < the output probability.
+          feedback_gradient: with `truth_mask`, let the gradient flow through the fed-back outputs.
 
         Returns:
           dict with `reconstruction` (B, input_frames, frame_dim) and/or `future` (B, steps, frame_dim) logits;
@@ -127,7 +135,11 @@ class CompositeModel(keras.Model):
         if self.reconstructs:
             out["reconstruction"] = self._reconstruction_logits(inputs, states)
         if self.predicts:
-            out["future"] = self._future_logits(states, futures, teacher_forcing, future_steps)
+            if truth_mask is not None:
+                out["future"] = self._sampled_future_logits(states, futures, truth_mask, sample_noise,
+                                                            feedback_gradient)
+            else:
+                out["future"] = self._future_logits(states, futures, teacher_forcing, future_steps)
         return out
 
     def _reconstruction_logits(self, inputs, states):
@@ -140,28 +152,71 @@ class CompositeModel(keras.Model):
             if futures is None:
                 raise ValueError("teacher forcing a conditional future predictor needs `futures`")
             return self._decode(self.future_decoder, self.future_readout, states, ops.shape(futures)[1], futures)
-        return self._decode(self.future_decoder, self.future_readout, states, steps or self.future_frames, None,
+        steps = self.future_frames if steps is None else steps
+        return self._decode(self.future_decoder, self.future_readout, states, steps, None,
                             feedback=self.conditional_future)
 
-    def _decode(self, decoder, readout, states, steps, targets, feedback=False):
-        """Runs a decoder for `steps` from `states`.
+    def _sampled_future_logits(self, states, futures, truth_mask, sample_noise, feedback_gradient):
+        if not self.conditional_future:
+            raise ValueError("scheduled sampling (`truth_mask`) needs a conditional future predictor")
+        if futures is None:
+            raise ValueError("scheduled sampling (`truth_mask`) needs the true `futures`")
+        if sample_noise is not None and self.output_kind != "sigmoid":
+            raise ValueError("`sample_noise` (feeding Bernoulli samples) needs output='sigmoid'")
+        steps = int(futures.shape[1])
+
+        def choose(t, own):
+            if sample_noise is not None:
+                own = ops.cast(sample_noise[:, t] < own, own.dtype)
+            elif not feedback_gradient:
+                own = ops.stop_gradient(own)
+            return ops.where(truth_mask[:, t + 1, None] > 0.5, futures[:, t], own)
+
+        return self._decode(self.future_decoder, self.future_readout, states, steps, None, feedback=True,
+                            choose=choose)
+
+    def _decode(self, decoder, readout, states, steps, targets, feedback=False, choose=None):
+        """Runs a decoder for `steps` (a Python int, or a scalar tensor: then a `keras.ops` loop) from `states`.
 
         With `targets`, it is conditional and teacher-forced (input: zero, then targets[:, :-1]); with `feedback`,
-        it is conditional and free-running (input: zero, then its own previous output); otherwise it has no input.
+        it is conditional and free-running (input: zero, then its own previous output, or what
+        `choose(t, own output at step t)` makes of it); otherwise it has no input.
         """
-        batch = ops.shape(states[0][0])[0]
         if targets is not None:
             zero = ops.zeros_like(targets[:, :1])
             hidden, _ = decoder.run(ops.concatenate([zero, targets[:, :-1]], axis=1), states)
             return readout(hidden)
+        batch = ops.shape(states[0][0])[0]
         frame = ops.zeros((batch, self.frame_dim), states[0][0].dtype) if feedback else None
+        if ops.is_tensor(steps):
+            return self._decode_loop(decoder, readout, states, steps, frame)
         logits = []
-        for _ in range(int(steps)):
+        for t in range(int(steps)):
             h, states = decoder.step(frame, states)
             logits.append(readout(h))
-            if feedback:
+            if feedback and t + 1 < steps:
                 frame = self.activate(logits[-1])
+                if choose is not None:
+                    frame = choose(t, frame)
         return ops.stack(logits, axis=1)
+
+    def _decode_loop(self, decoder, readout, states, steps, frame):
+        """`_decode` free-running for a tensor number of steps: one `keras.ops.fori_loop` that writes each step's
+        logits into a (batch, steps, frame_dim) buffer, so that the graph does not grow with the length."""
+        batch = ops.shape(states[0][0])[0]
+        buffer = ops.zeros((batch, steps, self.frame_dim), states[0][0].dtype)
+
+        feedback = frame is not None
+
+        def body(t, carry):
+            buffer, states = carry[0], carry[1]
+            h, states = decoder.step(carry[2] if feedback else None, states)
+            logits = readout(h)
+            buffer = ops.slice_update(buffer, (0, t, 0), ops.expand_dims(logits, 1))
+            return (buffer, states, self.activate(logits)) if feedback else (buffer, states)
+
+        carry = (buffer, states, frame) if feedback else (buffer, states)
+        return ops.fori_loop(0, steps, body, carry)[0]
 
     def call(self, inputs, training=False):
         """Free-running outputs as frames: dict with `reconstruction` and/or `future`."""
@@ -174,7 +229,8 @@ class CompositeModel(keras.Model):
         return self._reconstruction_logits(inputs, self.encode(inputs))
 
     def future_logits(self, inputs, steps=None):
-        """Logits of the free-running prediction of the next `steps` frames (default `future_frames`)."""
+        """Logits of the free-running prediction of the next `steps` frames (default `future_frames`; a scalar
+        tensor runs a `keras.ops` loop, so one traced graph serves any length)."""
         if not self.predicts:
             raise ValueError(f"model_type={self.model_type} has no future predictor")
         return self._future_logits(self.encode(inputs), steps=steps)

@@ -14,7 +14,7 @@ batch) counts once whatever the number of replicas. `model.losses` holds the ter
 a task whose model adds losses calls the model through `model(...)` in `train_losses`.
 """
 import dataclasses
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, Callable, List
 
 from keras_vidrep.errors import ConfigError
 
@@ -32,10 +32,11 @@ class Picture:
 class Endpoint:
     """A SavedModel signature: `fn(**inputs)` returns a dict of named tensors.
 
-    `inputs` is a list of (name, shape with None for the batch, dtype)."""
+    `inputs` is a list of (name, shape with None for the batch, dtype), optionally followed by inputs with a
+    default, (name, shape, dtype, default), which callers of the loaded function may leave out."""
     name: str
     fn: Callable
-    inputs: List[Tuple[str, Sequence, str]]
+    inputs: List[tuple]
 
 
 class Task:
@@ -109,6 +110,10 @@ class Task:
 
     def learning_rate_scales(self, model):
         """{variable path: factor} for variables trained at a scaled learning rate (default: none)."""
+        return {}
+
+    def train_scalars(self, step):
+        """{TensorBoard tag: value} of the task's training schedules at global step `step` (default: none)."""
         return {}
 
     def summary_name(self, name):

@@ -12,7 +12,7 @@ from typing import Tuple
 import numpy as np
 from keras import ops
 
-from keras_vidrep import baselines, losses, viz
+from keras_vidrep import baselines, losses, sampling, viz
 from keras_vidrep.config import check_choices, check_positive, setting
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
@@ -67,6 +67,19 @@ class Settings:
     initializer: str = setting("keras", "keras (Glorot/orthogonal) or original (U(+-0.01), peepholes U(+-0.1)).",
                                composite.INITIALIZERS)
 
+    sampling_schedule: str = setting("teacher_forcing", "Conditional future predictor in training: the schedule of "
+                                                        "p, the probability of reading the true previous frame "
+                                                        "rather than its own output (see keras_vidrep.sampling).",
+                                     sampling.SCHEDULES)
+    sampling_probability: float = setting(1.0, "p of sampling_schedule=constant, and the start of linear.")
+    sampling_floor: float = setting(0.0, "sampling_schedule=linear: the final p.")
+    sampling_steps: int = setting(50000, "sampling_schedule=linear: updates over which p falls to the floor.")
+    sampling_k: float = setting(1000.0, "sampling_schedule=inverse_sigmoid: k in p = k / (k + exp(step / k)).")
+    sampling_feed: str = setting("mean", "What the predictor reads of its own output in training: the mean "
+                                         "(probabilities), or a Bernoulli sample of it (sigmoid output only).",
+                                 sampling.FEEDS)
+    sampling_gradient: bool = setting(True, "Let the gradient flow through the fed-back outputs (mean feed).")
+
     ARCHITECTURE_KEYS = ("frame_shape", "model", "units", "conditional_reconstruction", "conditional_future",
                          "peepholes", "output")
 
@@ -109,6 +122,32 @@ class Settings:
             raise ConfigError("`data`=features holds real-valued vectors: set `output`=linear")
         if self.val_dataset != "generated" and self.val_dataset != "tfds_moving_mnist" and not self.val_path:
             raise ConfigError(f"`val_dataset`={self.val_dataset} needs `val_path`")
+        self._validate_sampling()
+
+    @property
+    def sampled(self):
+        """Whether training uses scheduled sampling (anything but plain teacher forcing)."""
+        return self.sampling_schedule != "teacher_forcing"
+
+    def _validate_sampling(self):
+        if self.sampled and not (self.model in ("composite", "future") and self.conditional_future):
+            raise ConfigError(f"`sampling_schedule`={self.sampling_schedule} needs a conditional future predictor "
+                              f"(`conditional_future`=true and `model`=composite or future), got "
+                              f"`conditional_future`={str(self.conditional_future).lower()}, `model`={self.model}")
+        for name in ("sampling_probability", "sampling_floor"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"`{name}` must be in [0, 1], got {getattr(self, name)}")
+        check_positive(self, ("sampling_steps",))
+        if self.sampling_k <= 0:
+            raise ConfigError(f"`sampling_k` must be positive, got {self.sampling_k}")
+        if self.sampled and self.sampling_feed == "sample" and self.output != "sigmoid":
+            raise ConfigError(f"`sampling_feed`=sample draws Bernoulli frames and needs `output`=sigmoid, got "
+                              f"`output`={self.output}")
+
+    def truth_probability(self, step):
+        """p at global step `step` (see keras_vidrep.sampling)."""
+        return sampling.truth_probability(self.sampling_schedule, step, self.sampling_probability,
+                                          self.sampling_floor, self.sampling_steps, self.sampling_k)
 
 
 class Task(base.Task):
@@ -126,13 +165,29 @@ class Task(base.Task):
 
     def train_signature(self, batch_size):
         s = self.settings
-        return [((batch_size, s.input_frames, s.frame_dim), "float32"),
-                ((batch_size, s.future_frames, s.frame_dim), "float32")]
+        signature = [((batch_size, s.input_frames, s.frame_dim), "float32"),
+                     ((batch_size, s.future_frames, s.frame_dim), "float32")]
+        if s.sampled:  # scheduled sampling: which steps read the truth, and the noise of Bernoulli samples
+            signature.append(((batch_size, s.future_frames), "float32"))
+            if s.sampling_feed == "sample":
+                signature.append(((batch_size, s.future_frames, s.frame_dim), "float32"))
+        return signature
 
     def train_batch(self, step, global_batch_size, start, count):
         s = self.settings
-        return frame_utils.split_frames(self.source.batch(step, global_batch_size, start, count), s.input_frames,
-                                        s.future_frames)
+        batch = frame_utils.split_frames(self.source.batch(step, global_batch_size, start, count), s.input_frames,
+                                         s.future_frames)
+        if not s.sampled:
+            return batch
+        coins, noise = sampling.coin_flips(self.config.seed, step, global_batch_size, s.future_frames, start, count,
+                                           s.frame_dim if s.sampling_feed == "sample" else None)
+        truth_mask = (coins < s.truth_probability(step)).astype(np.float32)
+        return (*batch, truth_mask) + ((noise,) if noise is not None else ())
+
+    def train_scalars(self, step):
+        if not self.settings.sampled:
+            return {}
+        return {"scheduled_sampling/truth_probability": self.settings.truth_probability(step)}
 
     def validation_set(self):
         return frame_utils.split_frames(self.val_sequences, self.settings.input_frames, self.settings.future_frames)
@@ -141,8 +196,14 @@ class Task(base.Task):
         return composite.from_settings(self.settings, self.config.seed)
 
     def train_losses(self, model, batch):
-        inputs, futures = batch
-        return losses.composite_losses(model, inputs, futures, model.forward(inputs, futures, teacher_forcing=True))
+        inputs, futures = batch[:2]
+        if not self.settings.sampled:
+            return losses.composite_losses(model, inputs, futures, model.forward(inputs, futures,
+                                                                                 teacher_forcing=True))
+        noise = batch[3] if len(batch) > 3 else None
+        logits = model.forward(inputs, futures, truth_mask=batch[2], sample_noise=noise,
+                               feedback_gradient=self.settings.sampling_gradient)
+        return losses.composite_losses(model, inputs, futures, logits)
 
     def validation_losses(self, model, batch):
         inputs, futures = batch
@@ -182,10 +243,10 @@ class Task(base.Task):
         pred = outputs.get("future", [None] * len(shown))
         strips = [viz.comparison_strip(truth_in[i], truth_out[i], recon[i], pred[i]) for i in range(len(shown))]
         frames = viz.side_by_side_frames(truth_in[0], truth_out[0], recon[0], pred[0])
-        return [base.Picture("sequences", "images", strips, "Top: input frames then true future. Bottom: "
-                             "reconstruction (in input order) then free-running prediction."),
-                base.Picture("animation", "animation", frames, "Left: ground truth. Right: reconstruction, then "
-                             "free-running prediction.")]
+        return [base.Picture("sequences", "images", strips, "Row truth: input frames, then the true future. Row "
+                             "model: reconstruction (in input order), then the free-running prediction."),
+                base.Picture("animation", "animation", frames, "Left: ground truth. Right: the model's "
+                             "reconstruction, then its free-running prediction; the caption numbers the frame.")]
 
     def export_endpoints(self, model):
         return composite_endpoints(model, self.settings.input_frames, self.settings.frame_shape)
@@ -199,7 +260,9 @@ def composite_endpoints(model, input_frames, frame_shape):
 
       * `encode` → `representation` (every layer's final h then c, concatenated) and `h_<l>`, `c_<l>` per layer;
       * `reconstruct` → `reconstruction` (batch, input_frames, *frame_shape), put back into input order;
-      * `predict_future` → `future` (batch, future_frames, *frame_shape), free-running.
+      * `predict_future` → `future` (batch, steps, *frame_shape), free-running; `steps` is an int32 scalar, by
+        default the trained length when the loaded function is called (the serving signature needs it), and any
+        length runs one in-graph loop.
     Sigmoid models also return the logits (`reconstruction_logits`, `future_logits`), so that a loss computed
     from the export equals the training loss even where the sigmoid rounds to 0 or 1.
     """
@@ -230,6 +293,7 @@ def composite_endpoints(model, input_frames, frame_shape):
         endpoints.append(base.Endpoint("reconstruct", lambda frames: outputs("reconstruction", ops.flip(
             model.reconstruction_logits(flat(frames)), axis=1)), inputs))
     if model.predicts:
-        endpoints.append(base.Endpoint("predict_future", lambda frames: outputs(
-            "future", model.future_logits(flat(frames))), inputs))
+        steps = ("steps", (), "int32", model.future_frames)
+        endpoints.append(base.Endpoint("predict_future", lambda frames, steps: outputs(
+            "future", model.future_logits(flat(frames), steps)), inputs + [steps]))
     return endpoints

@@ -35,8 +35,14 @@ class NonFiniteLossError(VidrepError):
 
 
 def build_optimizer(config, scale=1.0):
-    """The Keras optimizer a config names, at `scale` times its learning rate."""
+    """The Keras optimizer a config names, at `scale` times its learning rate (and schedule). The schedule reads
+    the optimizer's own step count, which checkpoints keep, so a resumed run continues it."""
     rate = config.learning_rate * scale
+    if config.learning_rate_schedule == "cosine":
+        warmup = config.warmup_steps
+        rate = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else rate, config.train_steps - warmup, alpha=config.learning_rate_floor,
+            warmup_target=rate if warmup else None, warmup_steps=warmup)
     if config.optimizer == "adam":
         return keras.optimizers.Adam(rate)
     if config.optimizer == "sgd":
@@ -250,6 +256,7 @@ class Trainer:
         if step % cfg.summary_every == 0 or last:
             scalars = window.pop()
             scalars["learning_rate"] = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
+            scalars.update(self.task.train_scalars(step - 1))  # the schedules' values at this step's batch
             self.summaries.scalars("train", step, scalars)
         if step % cfg.eval_every == 0 or last:
             val = self.evaluate()
