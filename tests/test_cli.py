@@ -92,14 +92,15 @@ def test_wrong_validation_file_and_unknown_names(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.parametrize("name", ["quickstart", "bouncing_mnist", "bouncing_mnist_2layer", "ucf_patches",
-                                  "ucf_fc6_classifier"])
-def test_shipped_configs_parse_and_validate(name):
+@pytest.mark.parametrize("name", ["quickstart", "cpu_15min", "bouncing_mnist", "bouncing_mnist_2layer",
+                                  "ucf_patches", "ucf_fc6_classifier"])
+def test_shipped_configs_parse_and_validate(name, monkeypatch):
     from absl import flags
 
     from keras_vidrep.cli import common
 
     root = os.path.join(os.path.dirname(__file__), "..")
+    monkeypatch.chdir(root)  # nested flagfile paths are repo-relative
     flag_values = flags.FlagValues()
     common.define_config_flags(flag_values)
     flag_values(["vidrep-train", f"--flagfile={os.path.join(root, 'configs', name + '.cfg')}"])
@@ -114,6 +115,9 @@ def test_shipped_configs_parse_and_validate(name):
         assert config.conditional_reconstruction and config.conditional_future and config.peepholes
         assert (config.output, config.initializer, config.input_frames, config.future_frames) == \
             ("linear", "original", 10, 10)
+    if name == "cpu_15min":
+        assert (config.units, config.batch_size, config.learning_rate_schedule, config.train_steps) == \
+            ((512,), 32, "cosine", 4000)
     if name == "ucf_fc6_classifier":
         assert (config.task, config.data, config.clip_length, config.num_classes, config.units) == \
             ("classifier", "fc6", 16, 101, (2048,))
@@ -134,3 +138,25 @@ def test_ablation_configs_build_on_the_quickstart(variant, model, conditional, m
     config = common.config_from_flags(flag_values)
     assert (config.model, config.conditional_future) == (model, conditional)
     assert config.units == (256,) and config.experiment == f"ablation_{variant}"
+
+
+@pytest.mark.parametrize("digits", ["mnist_h5", "mnist_npz"])
+def test_cpu_15min_config_trains_on_real_mnist_files(digits, tmp_path, monkeypatch):
+    """The 15-minute config takes the original MNIST files as they are (shrunk here to a few steps)."""
+    from absl import flags
+
+    from conftest import write_mnist_h5, write_mnist_npz
+    from keras_vidrep.cli import common
+    from keras_vidrep.training import loop
+
+    path = (write_mnist_h5 if digits == "mnist_h5" else write_mnist_npz)(tmp_path / f"mnist.{digits[6:]}")
+    monkeypatch.chdir(os.path.join(os.path.dirname(__file__), ".."))
+    flag_values = flags.FlagValues()
+    common.define_config_flags(flag_values)
+    flag_values(["vidrep-train", "--flagfile=configs/cpu_15min.cfg", f"--digits={digits}", f"--digits_path={path}"])
+    config = common.config_from_flags(flag_values)
+    assert (config.digits, config.learning_rate_schedule) == (digits, "cosine")
+    small = config.replace(model_dir=str(tmp_path / "run"), units=(16,), batch_size=4, train_steps=3, warmup_steps=1,
+                           val_sequences=4, eval_every=3, image_every=3, checkpoint_every=3, export=False)
+    result = loop.train(small.validate())
+    assert result["step"] == 3 and np.isfinite(result["final_validation"]["future"])

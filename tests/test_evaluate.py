@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from keras_vidrep import baselines, evaluate, metrics
-from keras_vidrep.cli.ablation import VARIANTS, table
+from keras_vidrep.cli.ablation import plot, runs, sampling_flags, table
 from keras_vidrep.config import Config
 from keras_vidrep.training import loop
 
@@ -184,14 +184,24 @@ def test_vidrep_viz_writes_pictures(trained):
                                atol=2)
 
 
-def test_ablation_table_format():
-    row = {"mean": 1.0, "per_horizon": [1.0]}
+def test_ablation_table_and_plot(tmp_path):
+    order = runs(["teacher_forcing", "scheduled_sampling", "free_running"])
+    assert [name for name, *_ in order] == [
+        "future", "composite", "conditional_future__teacher_forcing", "conditional_future__scheduled_sampling",
+        "conditional_future__free_running", "composite_conditional_future__teacher_forcing",
+        "composite_conditional_future__scheduled_sampling", "composite_conditional_future__free_running"]
+    assert sampling_flags("scheduled_sampling", 1000, 0.75)[-1] == "--sampling_steps=750"
+    row = {"mean": 1.0, "per_horizon": [1.0, 2.0]}
     metrics_row = {m: row for m in metrics.METRICS}
     results = {name: {"future/free_running": metrics_row, "baseline/mean_training_frame": metrics_row,
-                      "baseline/copy_last": metrics_row} for name, _ in VARIANTS}
-    results["composite_conditional_future"]["future/teacher_forced"] = metrics_row
+                      "baseline/copy_last": metrics_row, "info": {"output": "sigmoid"}} for name, *_ in order}
+    results["composite_conditional_future__free_running"]["future/teacher_forced"] = metrics_row
     results["composite"]["reconstruction"] = metrics_row
-    text = table(results, {"output": "sigmoid"})
+    text = table(results, {"output": "sigmoid"}, order)
     lines = text.splitlines()
-    assert len(lines) == 2 + 4 + 2 and lines[0].startswith("| model | future nats/frame, free-running")
+    assert len(lines) == 2 + 8 + 2 and lines[0].startswith("| model | future nats/frame, free-running")
     assert lines[2].startswith("| Future predictor | 1.0 | – | – |")
+    assert lines[9].startswith("| Composite model with conditional future predictor, trained free-running | 1.0 "
+                               "| 1.0 |")
+    png = plot(results, order, str(tmp_path / "ablation.png"))
+    assert Image.open(png).size[0] > 500

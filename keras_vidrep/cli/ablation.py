@@ -1,11 +1,15 @@
-"""vidrep-ablation: trains and evaluates the paper's four variants at a chosen scale and writes a markdown table.
+"""vidrep-ablation: the paper's four variants, each conditional one trained three ways, on one budget; one table
+and one per-horizon plot.
 
   vidrep-ablation --train_steps=1000 --units=256 --out_dir=runs/ablation
 
 Variants (configs/ablation/*.cfg): future predictor, composite model, conditional future predictor, composite model
-with conditional future predictor. Each is trained with vidrep-train (resuming if its directory already holds a
-run), then evaluated with vidrep-eval on the same generated held-out set; the table (`<out_dir>/ablation.md`) lists
-free-running and teacher-forced future prediction next to the baselines.
+with conditional future predictor. A conditional future predictor is trained teacher-forced (the original),
+with scheduled sampling (p falls linearly from 1 to 0 over the first `--sampling_fraction` of the steps, then
+free-running) and free-running (p = 0); an unconditioned one reads nothing, so it is trained once. Each run is
+trained with vidrep-train (resuming if its directory already holds a run), then evaluated with vidrep-eval on the
+same generated held-out set, free-running and (conditional ones) teacher-forced, per horizon. Writes
+`<out_dir>/ablation.md` (the table) and `<out_dir>/ablation.png` (free-running loss per horizon).
 """
 import json
 import os
@@ -16,16 +20,40 @@ from absl import app, flags
 
 from keras_vidrep.cli import common
 
-flags.DEFINE_string("out_dir", "runs/ablation", "One model directory per variant goes here, and ablation.md.")
-flags.DEFINE_integer("train_steps", 1000, "Training steps of each variant.")
+flags.DEFINE_string("out_dir", "runs/ablation", "One model directory per run goes here, ablation.md and .png.")
+flags.DEFINE_integer("train_steps", 1000, "Training steps of each run.")
 flags.DEFINE_list("units", ["256"], "LSTM units per layer.")
 flags.DEFINE_integer("eval_sequences", 500, "Held-out generated sequences evaluated.")
 flags.DEFINE_string("configs", "configs/ablation", "Folder of the four variant flagfiles.")
+flags.DEFINE_list("training", ["teacher_forcing", "scheduled_sampling", "free_running"],
+                  "How the conditional variants are trained.")
+flags.DEFINE_float("sampling_fraction", 0.75, "scheduled_sampling: p reaches 0 after this fraction of the steps.")
 FLAGS = flags.FLAGS
 
 VARIANTS = (("future", "Future predictor"), ("composite", "Composite model"),
             ("conditional_future", "Conditional future predictor"),
             ("composite_conditional_future", "Composite model with conditional future predictor"))
+CONDITIONAL = ("conditional_future", "composite_conditional_future")
+TRAINING = {"teacher_forcing": "teacher-forced", "scheduled_sampling": "scheduled sampling",
+            "free_running": "free-running"}
+
+
+def runs(training):
+    """[(run name, variant, training or None)]: unconditioned variants once, conditional ones per training."""
+    out = []
+    for variant, _ in VARIANTS:
+        if variant in CONDITIONAL:
+            out += [(f"{variant}__{mode}", variant, mode) for mode in training]
+        else:
+            out.append((variant, variant, None))
+    return out
+
+
+def sampling_flags(mode, train_steps, fraction):
+    if mode == "scheduled_sampling":
+        return ["--sampling_schedule=linear", "--sampling_probability=1", "--sampling_floor=0",
+                f"--sampling_steps={max(1, int(fraction * train_steps))}"]
+    return [f"--sampling_schedule={mode}"] if mode else []
 
 
 def run_tool(module, *args):
@@ -36,8 +64,13 @@ def run_tool(module, *args):
         sys.exit(f"vidrep-ablation: error: {module} failed with exit code {result.returncode}")
 
 
-def table(results, info):
-    """Markdown table of the evaluated variants and the baselines (overall means)."""
+def label(variant, mode):
+    name = dict(VARIANTS)[variant]
+    return f"{name}, trained {TRAINING[mode]}" if mode else name
+
+
+def table(results, info, order):
+    """Markdown table of the evaluated runs and the baselines (overall means); `order` is `runs()`."""
     loss = "nats" if info["output"] == "sigmoid" else "0.5·SE"
     lines = [f"| model | future {loss}/frame, free-running | future {loss}/frame, teacher-forced | "
              f"reconstruction {loss}/frame | future MSE | future SSIM |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -45,45 +78,83 @@ def table(results, info):
     def cell(row, metric, fmt="{:.1f}"):
         return fmt.format(row[metric]["mean"]) if row else "–"
 
-    for name, label in VARIANTS:
+    for name, variant, mode in order:
         r = results[name]
         free = r["future/free_running"]
-        lines.append(f"| {label} | {cell(free, 'loss')} | {cell(r.get('future/teacher_forced'), 'loss')} | "
-                     f"{cell(r.get('reconstruction'), 'loss')} | {cell(free, 'mse')} | "
-                     f"{cell(free, 'ssim', '{:.3f}')} |")
-    any_result = results[VARIANTS[0][0]]
-    for key, label in (("baseline/mean_training_frame", "Baseline: mean training frame"),
-                       ("baseline/copy_last", "Baseline: copy last frame")):
+        lines.append(f"| {label(variant, mode)} | {cell(free, 'loss')} | "
+                     f"{cell(r.get('future/teacher_forced'), 'loss')} | {cell(r.get('reconstruction'), 'loss')} | "
+                     f"{cell(free, 'mse')} | {cell(free, 'ssim', '{:.3f}')} |")
+    any_result = results[order[0][0]]
+    for key, text in (("baseline/mean_training_frame", "Baseline: mean training frame"),
+                      ("baseline/copy_last", "Baseline: copy last frame")):
         row = any_result[key]
-        lines.append(f"| {label} | {cell(row, 'loss')} | – | – | {cell(row, 'mse')} | "
+        lines.append(f"| {text} | {cell(row, 'loss')} | – | – | {cell(row, 'mse')} | "
                      f"{cell(row, 'ssim', '{:.3f}')} |")
     return "\n".join(lines)
+
+
+def plot(results, order, path):
+    """Free-running future loss per horizon of every run, with the baselines dashed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, variant, mode in order:
+        values = results[name]["future/free_running"]["loss"]["per_horizon"]
+        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label(variant, mode),
+                linestyle="-" if mode in (None, "free_running") else "-." if mode == "scheduled_sampling" else ":")
+    for key, text in (("baseline/mean_training_frame", "mean training frame"),
+                      ("baseline/copy_last", "copy last frame")):
+        values = results[order[0][0]][key]["loss"]["per_horizon"]
+        ax.plot(range(1, len(values) + 1), values, color="grey", linestyle="--" if "mean" in key else ":",
+                label=f"baseline: {text}")
+    info = results[order[0][0]]["info"]
+    ax.set_xlabel("future frame")
+    ax.set_ylabel(("nats" if info["output"] == "sigmoid" else "0.5·SE") + " per frame, free-running")
+    ax.set_ylim(top=min(ax.get_ylim()[1], 1.6 * results[order[0][0]]["baseline/mean_training_frame"]["loss"]
+                        ["mean"]))
+    ax.legend(fontsize=7, loc="upper left", ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    unknown = sorted(set(FLAGS.training) - set(TRAINING))
+    if unknown or not FLAGS.training:
+        sys.exit(f"vidrep-ablation: error: `training` must list some of {', '.join(TRAINING)}, got "
+                 f"{','.join(FLAGS.training)!r}")
+    if not 0.0 < FLAGS.sampling_fraction <= 1.0:
+        sys.exit(f"vidrep-ablation: error: `sampling_fraction` must be in (0, 1], got {FLAGS.sampling_fraction}")
     os.makedirs(FLAGS.out_dir, exist_ok=True)
+    order = runs(FLAGS.training)
     results = {}
-    for name, _ in VARIANTS:
+    for name, variant, mode in order:
         model_dir = os.path.join(FLAGS.out_dir, name)
-        run_tool("keras_vidrep.cli.train", f"--flagfile={os.path.join(FLAGS.configs, name + '.cfg')}",
+        run_tool("keras_vidrep.cli.train", f"--flagfile={os.path.join(FLAGS.configs, variant + '.cfg')}",
                  f"--model_dir={model_dir}", f"--train_steps={FLAGS.train_steps}", f"--units={','.join(FLAGS.units)}",
-                 "--export=false")
+                 "--export=false", *sampling_flags(mode, FLAGS.train_steps, FLAGS.sampling_fraction))
         output = os.path.join(model_dir, "eval.json")
         run_tool("keras_vidrep.cli.evaluate", f"--model_dir={model_dir}", f"--num_sequences={FLAGS.eval_sequences}",
                  f"--output_json={output}", f"--plot={os.path.join(model_dir, 'eval.png')}")
         with open(output, encoding="utf-8") as f:
             results[name] = json.load(f)
-    info = results[VARIANTS[0][0]]["info"]
+    info = results[order[0][0]]["info"]
     text = (f"Ablation: {FLAGS.train_steps} steps, units {','.join(FLAGS.units)}; evaluated on "
             f"{info['sequences']} held-out generated sequences ({info['input_frames']} input -> "
-            f"{info['future_frames']} future frames; {info['loss']}).\n\n{table(results, info)}\n")
+            f"{info['future_frames']} future frames; {info['loss']}).\n\n{table(results, info, order)}\n")
     path = os.path.join(FLAGS.out_dir, "ablation.md")
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     print(text)
     print(f"wrote {path}")
+    print(f"wrote {plot(results, order, os.path.join(FLAGS.out_dir, 'ablation.png'))}")
 
 
 def run():
