@@ -94,28 +94,30 @@ def table(results, info, order):
 
 
 def plot(results, order, path):
-    """Free-running future loss per horizon of every run, with the baselines dashed."""
+    """Free-running future loss per horizon of every run: one colour per variant, one line style per training
+    (dotted teacher-forced, dash-dot scheduled sampling, solid free-running or unconditioned); baselines in black."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    colours = dict(zip([v for v, _ in VARIANTS], ["tab:blue", "tab:orange", "tab:green", "tab:red"]))
+    styles = {None: "-", "free_running": "-", "scheduled_sampling": "-.", "teacher_forcing": ":"}
+    fig, ax = plt.subplots(figsize=(8, 6))
     for name, variant, mode in order:
         values = results[name]["future/free_running"]["loss"]["per_horizon"]
-        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, label=label(variant, mode),
-                linestyle="-" if mode in (None, "free_running") else "-." if mode == "scheduled_sampling" else ":")
-    for key, text in (("baseline/mean_training_frame", "mean training frame"),
-                      ("baseline/copy_last", "copy last frame")):
-        values = results[order[0][0]][key]["loss"]["per_horizon"]
-        ax.plot(range(1, len(values) + 1), values, color="grey", linestyle="--" if "mean" in key else ":",
-                label=f"baseline: {text}")
-    info = results[order[0][0]]["info"]
+        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, color=colours[variant],
+                linestyle=styles[mode], label=label(variant, mode))
+    first = results[order[0][0]]
+    for key, text, style in (("baseline/mean_training_frame", "mean training frame", "--"),
+                             ("baseline/copy_last", "copy last frame", ":")):
+        values = first[key]["loss"]["per_horizon"]
+        ax.plot(range(1, len(values) + 1), values, color="black", linestyle=style, label=f"baseline: {text}")
     ax.set_xlabel("future frame")
-    ax.set_ylabel(("nats" if info["output"] == "sigmoid" else "0.5·SE") + " per frame, free-running")
-    ax.set_ylim(top=min(ax.get_ylim()[1], 1.6 * results[order[0][0]]["baseline/mean_training_frame"]["loss"]
-                        ["mean"]))
-    ax.legend(fontsize=7, loc="upper left", ncol=2)
+    ax.set_ylabel(("nats" if first["info"]["output"] == "sigmoid" else "0.5·SE") + " per frame, free-running")
+    ax.set_ylim(top=min(ax.get_ylim()[1], 1.5 * first["baseline/mean_training_frame"]["loss"]["mean"]))
+    ax.set_title("Future prediction, free-running (lines that leave the top keep rising)", fontsize=10)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -205,7 +205,6 @@ class CompositeModel(keras.Model):
         logits into a (batch, steps, frame_dim) buffer, so that the graph does not grow with the length."""
         batch = ops.shape(states[0][0])[0]
         buffer = ops.zeros((batch, steps, self.frame_dim), states[0][0].dtype)
-
         feedback = frame is not None
 
         def body(t, carry):
