@@ -213,7 +213,7 @@ def test_patch_model_learns_better_than_the_mean_frame_and_shows_colour(tmp_path
     acc = EventAccumulator(os.path.join(config.model_dir, "validation"), size_guidance={"tensors": 0})
     acc.Reload()
     strip = tf.io.decode_png(tf.make_ndarray(acc.Tensors("sequences")[-1].tensor_proto)[2]).numpy()
-    assert strip.shape == (2 * 8 + 1, 8 * 8 + 7, 3)  # RGB
+    assert strip.shape[2] == 3 and strip.shape[0] > 2 * 8 and strip.shape[1] > 8 * 8  # labelled RGB, 2 rows of 8
     assert np.abs(strip[..., 0].astype(int) - strip[..., 1]).max() > 50  # the channels really differ
 
     out = subprocess.run([os.path.join(BIN, "vidrep-viz"), f"--model_dir={config.model_dir}", "--dataset=patches",
