@@ -201,21 +201,22 @@ class CompositeModel(keras.Model):
         return ops.stack(logits, axis=1)
 
     def _decode_loop(self, decoder, readout, states, steps, frame):
-        """`_decode` free-running for a tensor number of steps: one `keras.ops.fori_loop` that writes each step's
-        logits into a (batch, steps, frame_dim) buffer, so that the graph does not grow with the length."""
+        """`_decode` free-running for a tensor number of steps: one `keras.ops.scan` over `steps`, so the graph does
+        not grow with the length and the cost grows linearly with it. (The TensorFlow backend's scan stacks outputs
+        shaped like the carry, so the carry holds this step's logits and the stacked carries are the output.)"""
         batch = ops.shape(states[0][0])[0]
-        buffer = ops.zeros((batch, steps, self.frame_dim), states[0][0].dtype)
-        feedback = frame is not None
+        logits = ops.zeros((batch, self.frame_dim), states[0][0].dtype)
 
-        def body(t, carry):
-            buffer, states = carry[0], carry[1]
-            h, states = decoder.step(carry[2] if feedback else None, states)
-            logits = readout(h)
-            buffer = ops.slice_update(buffer, (0, t, 0), ops.expand_dims(logits, 1))
-            return (buffer, states, self.activate(logits)) if feedback else (buffer, states)
+        def body(carry, _):
+            h, new_states = decoder.step(carry[2] if frame is not None else None, carry[0])
+            new_logits = readout(h)
+            out = (new_states, new_logits, self.activate(new_logits)) if frame is not None else (new_states,
+                                                                                                   new_logits)
+            return out, out
 
-        carry = (buffer, states, frame) if feedback else (buffer, states)
-        return ops.fori_loop(0, steps, body, carry)[0]
+        init = (states, logits, frame) if frame is not None else (states, logits)
+        _, stacked = ops.scan(body, init, xs=ops.arange(steps))
+        return ops.transpose(stacked[1], (1, 0, 2))
 
     def call(self, inputs, training=False):
         """Free-running outputs as frames: dict with `reconstruction` and/or `future`."""
