@@ -91,6 +91,7 @@ class SavedModelPredictor:
         self.predicts = "predict_future" in signatures
         shape = signatures["encode"].structured_input_signature[1]["frames"].shape
         self.input_frames, self.frame_shape = int(shape[1]), tuple(int(d) for d in shape[2:])
+        self._takes_steps = self.predicts and "steps" in signatures["predict_future"].structured_input_signature[1]
         self.future_frames = self._trained_future_frames() if self.predicts else 0
         self.output = self.config.output if self.config else "sigmoid"
 
@@ -111,7 +112,7 @@ class SavedModelPredictor:
 
     def predict(self, frames, steps, truth=None):
         """Free-running prediction of `steps` frames, by the signature's own in-graph loop."""
-        if "steps" not in self.loaded.signatures["predict_future"].structured_input_signature[1]:
+        if not self._takes_steps:
             out = self._call("predict_future", "future", frames)  # an export that predicts a fixed length
             if out[0].shape[1] < steps:
                 raise ConfigError(f"the SavedModel predicts {out[0].shape[1]} frames, fewer than {steps}; "

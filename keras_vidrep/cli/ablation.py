@@ -34,6 +34,7 @@ VARIANTS = (("future", "Future predictor"), ("composite", "Composite model"),
             ("conditional_future", "Conditional future predictor"),
             ("composite_conditional_future", "Composite model with conditional future predictor"))
 CONDITIONAL = ("conditional_future", "composite_conditional_future")
+BASELINES = (("baseline/mean_training_frame", "mean training frame"), ("baseline/copy_last", "copy last frame"))
 TRAINING = {"teacher_forcing": "teacher-forced", "scheduled_sampling": "scheduled sampling",
             "free_running": "free-running"}
 
@@ -85,10 +86,9 @@ def table(results, info, order):
                      f"{cell(r.get('future/teacher_forced'), 'loss')} | {cell(r.get('reconstruction'), 'loss')} | "
                      f"{cell(free, 'mse')} | {cell(free, 'ssim', '{:.3f}')} |")
     any_result = results[order[0][0]]
-    for key, text in (("baseline/mean_training_frame", "Baseline: mean training frame"),
-                      ("baseline/copy_last", "Baseline: copy last frame")):
+    for key, text in BASELINES:
         row = any_result[key]
-        lines.append(f"| {text} | {cell(row, 'loss')} | – | – | {cell(row, 'mse')} | "
+        lines.append(f"| Baseline: {text} | {cell(row, 'loss')} | – | – | {cell(row, 'mse')} | "
                      f"{cell(row, 'ssim', '{:.3f}')} |")
     return "\n".join(lines)
 
@@ -109,8 +109,7 @@ def plot(results, order, path):
         ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, color=colours[variant],
                 linestyle=styles[mode], label=label(variant, mode))
     first = results[order[0][0]]
-    for key, text, style in (("baseline/mean_training_frame", "mean training frame", "--"),
-                             ("baseline/copy_last", "copy last frame", ":")):
+    for (key, text), style in zip(BASELINES, ("--", ":")):
         values = first[key]["loss"]["per_horizon"]
         ax.plot(range(1, len(values) + 1), values, color="black", linestyle=style, label=f"baseline: {text}")
     ax.set_xlabel("future frame")
