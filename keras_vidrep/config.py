@@ -32,6 +32,14 @@ def check_positive(settings, names):
             raise ConfigError(f"`{name}` must be a positive integer, got {value!r}")
 
 
+def int_tuple(name, values):
+    """`values` (integers, or strings such as flags give) as a tuple of ints; ConfigError names the setting."""
+    try:
+        return tuple(int(v) for v in values)
+    except (TypeError, ValueError):
+        raise ConfigError(f"`{name}` must be comma-separated integers, got {values!r}") from None
+
+
 def check_choices(settings):
     """Raises ConfigError for the first field whose value is not among its declared choices."""
     for field in dataclasses.fields(settings):
@@ -116,8 +124,9 @@ class Config:
         if unknown:
             verb = "is not a setting" if len(unknown) == 1 else "are not settings"
             raise ConfigError(f"{', '.join(f'`{k}`' for k in unknown)} {verb} of task {task!r}")
-        if "units" in own:
-            own["units"] = tuple(int(u) for u in own["units"])
+        for field in dataclasses.fields(task_class.Settings):  # lists (flags, JSON) of tuple settings
+            if isinstance(field.default, tuple) and field.name in own:
+                own[field.name] = int_tuple(field.name, own[field.name])
         object.__setattr__(self, "task", task)
         object.__setattr__(self, "trainer", TrainerSettings(**trainer))
         object.__setattr__(self, "settings", task_class.Settings(**own))

@@ -96,12 +96,6 @@ def config_from_flags(flag_values=flags.FLAGS):
     foreign = sorted(name for name in _task_flag_names() - own if flag_values[name].present)
     if foreign:
         raise ConfigError(f"{', '.join('--' + n for n in foreign)}: not a setting of task {task!r}")
-    if "units" in values:
-        try:
-            values["units"] = tuple(int(u) for u in values["units"])
-        except ValueError:
-            raise ConfigError(f"`units` must be comma-separated integers, got {','.join(values['units'])!r}") \
-                from None
     return Config(task, **values).validate()
 
 

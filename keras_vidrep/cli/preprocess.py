@@ -1,11 +1,12 @@
 """vidrep-preprocess: videos → an HDF5 dataset of patch sequences or resized frames, with a per-video index.
 
   vidrep-preprocess --videos=UCF-101/ --output=ucf_patches.h5 --kind=patches --size=32 --seq_length=20
-  vidrep-preprocess --videos="clips/*.mp4,more/a.avi" --output=frames.h5 --kind=frames --size=64
+  vidrep-preprocess --videos="clips/*.mp4,more/a.avi" --output=frames.h5 --kind=frames --size=64 --keep_aspect
   vidrep-preprocess --tfds=ucf101 --tfds_split=train --output=ucf_train_patches.h5   # a prepared TFDS ucf101
   vidrep-preprocess --videos=UCF-101/ --output=train_fc6.h5 --kind=features --backbone=vgg16_fc6
 
-Train on the result with `vidrep-train --data=patches --data_file=ucf_patches.h5`, or for features
+Train on the result with `vidrep-train --data=patches --data_file=ucf_patches.h5`, a frame VAE with
+`vidrep-train --flagfile=configs/mmd_vae.cfg --data_file=frames.h5`, or for features
 `vidrep-train --task=classifier --data_file=train_fc6.h5 --num_frames_file=train_fc6_num_frames.txt
 --labels_file=train_fc6_labels.txt ...`.
 """
@@ -28,6 +29,9 @@ flags.DEFINE_string("weights", "imagenet", "features: imagenet (Keras's cached w
 flags.DEFINE_integer("size", 32, "Patch size (patches) or frame size (frames), in pixels.")
 flags.DEFINE_integer("seq_length", 20, "patches: frames per sequence.")
 flags.DEFINE_integer("frame_skip", 1, "Keep every N-th frame.")
+flags.DEFINE_integer("max_frames", 0, "Keep at most this many frames of each video (after frame skip; 0: all).")
+flags.DEFINE_bool("keep_aspect", False, "frames: cut the centred square of each frame before resizing, keeping the "
+                                        "aspect ratio (default: stretch the whole frame to size x size).")
 flags.DEFINE_integer("resize", 0, "patches: first resize frames so that their shorter side is this long (0: no).")
 flags.DEFINE_enum("crops", "random", ["random", "grid"], "patches: random times and places, or every "
                                                          "non-overlapping window in time and space.")
@@ -45,19 +49,22 @@ def go():
     for name in ("size", "seq_length", "frame_skip", "per_video"):
         if FLAGS[name].value <= 0:
             raise ConfigError(f"`{name}` must be a positive integer, got {FLAGS[name].value}")
+    if FLAGS.max_frames < 0:
+        raise ConfigError(f"`max_frames` must be >= 0, got {FLAGS.max_frames}")
     if bool(FLAGS.videos) == bool(FLAGS.tfds):
         raise ConfigError("give exactly one of `videos` and `tfds`")
     frames = FLAGS.kind == "frames"  # features: frames keep their size; the backbone resizes them
     size = (FLAGS.size, FLAGS.size) if frames else None
     short_side = 0 if frames else FLAGS.resize
+    decode = dict(frame_skip=FLAGS.frame_skip, size=size, short_side=short_side, max_frames=FLAGS.max_frames or None,
+                  crop_square=frames and FLAGS.keep_aspect)
     if FLAGS.videos:
         files = video.find_videos(FLAGS.videos)
-        source, total = preprocess.video_files(",".join(files), FLAGS.frame_skip, size, short_side), len(files)
+        source, total = preprocess.video_files(",".join(files), **decode), len(files)
     else:
-        source, total = preprocess.tfds_videos(FLAGS.tfds, FLAGS.tfds_split, FLAGS.tfds_data_dir, FLAGS.frame_skip,
-                                               size, short_side), None
-    settings = {name: FLAGS[name].value for name in ("kind", "size", "seq_length", "frame_skip", "resize", "crops",
-                                                     "per_video", "seed")}
+        source, total = preprocess.tfds_videos(FLAGS.tfds, FLAGS.tfds_split, FLAGS.tfds_data_dir, **decode), None
+    settings = {name: FLAGS[name].value for name in ("kind", "size", "seq_length", "frame_skip", "max_frames",
+                                                     "keep_aspect", "resize", "crops", "per_video", "seed")}
     if FLAGS.kind == "features":
         from keras_vidrep.data.backbone import Backbone
 
@@ -67,7 +74,7 @@ def go():
     else:
         result = preprocess.write_dataset(source, FLAGS.output, FLAGS.kind, FLAGS.size, FLAGS.seq_length,
                                           FLAGS.crops, FLAGS.per_video, FLAGS.seed, FLAGS.skip_bad_videos, settings,
-                                          total)
+                                          total, FLAGS.frame_skip)
         what = FLAGS.kind
     print(f"wrote {FLAGS.output}: {result['rows']} {what} from {result['videos']} videos"
           + (f"; skipped {len(result['skipped'])}" if result["skipped"] else "")

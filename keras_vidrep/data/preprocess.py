@@ -2,7 +2,9 @@
 
   * `kind=patches`: dataset `patches` uint8 (N, seq_length, size, size, 3) — what `--data=patches
     --data_file=FILE.h5` trains on — plus `video_index` (N,) and `start_frame` (N,).
-  * `kind=frames`: dataset `frames` uint8 (F, size, size, 3), every kept frame resized, plus `video_index` (F,).
+  * `kind=frames`: dataset `frames` uint8 (F, size, size, 3), every kept frame resized (optionally its centred
+    square, keeping the aspect ratio), plus `video_index` (F,) and `frame_number` (F,), the frame's number in its
+    video (counting every frame, so frame skip shows) — what frame models (`--task=vae`) and `vidrep-embed` read.
   * both: `videos` (V,) names and `counts` (V,) rows per video; attributes record the settings used.
   * `kind=features` (`write_features`): the original fc6 format — `hidden6` (F, D) float32 in FILE.h5 and
     FILE_num_frames.txt, FILE_labels.txt beside it (labels: the sorted names of the videos' folders, listed in
@@ -23,13 +25,14 @@ from keras_vidrep.errors import DataError
 KINDS = ("patches", "frames")
 
 
-def video_files(spec, frame_skip=1, size=None, short_side=0):
+def video_files(spec, frame_skip=1, size=None, short_side=0, max_frames=None, crop_square=False):
     """(name, frames) of every video file `spec` names (see `video.find_videos`), decoded lazily."""
     for path in video.find_videos(spec):
-        yield path, lambda path=path: video.read_video(path, frame_skip, size, short_side)
+        yield path, lambda path=path: video.read_video(path, frame_skip, size, short_side, max_frames, crop_square)
 
 
-def tfds_videos(name="ucf101", split="train", data_dir=None, frame_skip=1, size=None, short_side=0):
+def tfds_videos(name="ucf101", split="train", data_dir=None, frame_skip=1, size=None, short_side=0,
+                max_frames=None, crop_square=False):
     """(name, frames) of every example of a prepared TFDS video dataset (feature `video`, uint8 RGB)."""
     import tensorflow_datasets as tfds
 
@@ -40,7 +43,9 @@ def tfds_videos(name="ucf101", split="train", data_dir=None, frame_skip=1, size=
                         f"{str(e).splitlines()[0]})") from None
     for i, example in enumerate(tfds.as_numpy(ds)):
         def frames(example=example, i=i):
-            kept = np.asarray(example["video"])[::frame_skip]
+            kept = np.asarray(example["video"])[::frame_skip][:max_frames]
+            if crop_square:
+                kept = np.stack([video.center_square(f) for f in kept])
             if size:
                 kept = np.stack([video.resize_frame(f, *size) for f in kept])
             elif short_side:
@@ -73,7 +78,7 @@ def _each_video(videos, process, skip_bad, skipped, description, total):
 
 
 def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops="random", per_video=10, seed=0,
-                  skip_bad=False, settings=None, total=None):
+                  skip_bad=False, settings=None, total=None, frame_skip=1):
     """Writes the HDF5 dataset of `kind` from `videos` ((name, load_frames) pairs) to `output`.
 
     Args:
@@ -81,6 +86,7 @@ def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops=
       seq_length, crops, per_video: how patches are cut (see `video.patch_sequences`).
       skip_bad: warn about and skip a video that cannot be decoded or is too short, instead of stopping.
       settings: dict stored as attributes of the file.
+      frame_skip: the frame skip the videos were decoded with (frames: for `frame_number`).
       total: number of videos, for the progress bar.
 
     Returns:
@@ -103,23 +109,25 @@ def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops=
             data = f.create_dataset(kind, (0, *shape), np.uint8, maxshape=(None, *shape),
                                     chunks=(1 if kind == "patches" else 64, *shape))
             index = f.create_dataset("video_index", (0,), np.int32, maxshape=(None,))
-            starts = f.create_dataset("start_frame", (0,), np.int32, maxshape=(None,)) if kind == "patches" else None
+            # patches: the first frame of each sequence; frames: each frame's number in its video
+            starts = f.create_dataset("start_frame" if kind == "patches" else "frame_number", (0,), np.int32,
+                                      maxshape=(None,))
+
             def cut(name, frames):
                 if kind == "patches":
                     return video.patch_sequences(frames, seq_length, size, crops, per_video, rng, name)
                 if frames.shape[1:] != shape:
                     raise DataError(f"{name}: frames are {frames.shape[1:]}, expected {shape}")
-                return frames, None
+                return frames, np.arange(len(frames)) * frame_skip
 
             for name, (block, first) in _each_video(videos, cut, skip_bad, skipped, f"vidrep-preprocess {kind}",
                                                     total):
                 n = len(block)
-                for dataset in (data, index) + ((starts,) if starts is not None else ()):
+                for dataset in (data, index, starts):
                     dataset.resize(rows + n, axis=0)
                 data[rows:rows + n] = block
                 index[rows:rows + n] = len(names)
-                if starts is not None:
-                    starts[rows:rows + n] = first
+                starts[rows:rows + n] = first
                 rows += n
                 names.append(name)
                 counts.append(n)

@@ -43,7 +43,15 @@ def resize_frame(frame, width, height):
     return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
 
 
-def read_video(path, frame_skip=1, size=None, short_side=0, max_frames=None):
+def center_square(frame):
+    """The largest centred square of an (H, W, C) frame."""
+    h, w = frame.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return frame[top:top + side, left:left + side]
+
+
+def read_video(path, frame_skip=1, size=None, short_side=0, max_frames=None, crop_square=False):
     """Decodes a video file.
 
     Args:
@@ -52,6 +60,8 @@ def read_video(path, frame_skip=1, size=None, short_side=0, max_frames=None):
       size: (width, height) to resize every frame to, or None.
       short_side: if > 0 (and no `size`), resize keeping the aspect ratio so the shorter side has this length.
       max_frames: stop after this many kept frames.
+      crop_square: first cut the centred square of each frame, so that resizing to a square `size` keeps the
+        aspect ratio.
 
     Returns:
       uint8 RGB frames (T, H, W, 3).
@@ -71,6 +81,8 @@ def read_video(path, frame_skip=1, size=None, short_side=0, max_frames=None):
                 break
             if index % frame_skip == 0:
                 frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                if crop_square:
+                    frame = center_square(frame)
                 if size:
                     frame = resize_frame(frame, *size)
                 elif short_side:

@@ -8,7 +8,8 @@ import importlib
 from keras_vidrep.errors import ConfigError
 
 # Built-in tasks: name -> module that defines the class `Task`. Imported on first use.
-BUILTIN = {"composite": "keras_vidrep.tasks.composite", "classifier": "keras_vidrep.tasks.classifier"}
+BUILTIN = {"composite": "keras_vidrep.tasks.composite", "classifier": "keras_vidrep.tasks.classifier",
+           "vae": "keras_vidrep.tasks.vae", "latent": "keras_vidrep.tasks.latent"}
 _registered = {}
 
 

@@ -108,6 +108,15 @@ class Task:
     def initialize(self, model):
         """Called once for a run that has no checkpoint of its own yet (e.g. to load pretrained weights)."""
 
+    @staticmethod
+    def all_examples(values):
+        """`values` of this replica's examples (first axis) → those of the whole global batch, in order.
+
+        For a loss that is not a mean over examples (an MMD between the batch and prior samples): while a train
+        step runs under a distribution strategy, the trainer puts a differentiable cross-replica all-gather here;
+        elsewhere it is the identity."""
+        return values
+
     def learning_rate_scales(self, model):
         """{variable path: factor} for variables trained at a scaled learning rate (default: none)."""
         return {}

@@ -26,7 +26,7 @@ from keras_vidrep.data import pipeline
 from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.export import check_export_target, export_saved_model
 from keras_vidrep.training import checkpoints
-from keras_vidrep.training.strategy import build_strategy, is_chief, task_of
+from keras_vidrep.training.strategy import build_strategy, gather_replicas, is_chief, task_of
 from keras_vidrep.training.summaries import SummaryWriters
 from keras_vidrep.training.watchdog import Watchdog
 
@@ -83,6 +83,7 @@ class Trainer:
     def __init__(self, config):
         self.config = config
         self.task = tasks.create(config)
+        self.task.all_examples = gather_replicas
         multi_worker = config.strategy == "multi_worker"
         self.watchdog = Watchdog(config.worker_timeout) if multi_worker else None
         self.strategy = build_strategy(config.strategy, config.cpu_replicas,
@@ -172,17 +173,16 @@ class Trainer:
                 per_example = task.train_losses(model, batch)
                 total = tf.add_n(list(per_example.values()))
                 loss = tf.nn.compute_average_loss(total, global_batch_size=global_batch)
-                if model.losses:  # add_loss terms: one per-replica value each, counted once over all replicas
-                    added = tf.add_n(model.losses)
-                    loss += tf.nn.scale_regularization_loss(added)
+                added = _added_losses(model)  # add_loss terms: one per-replica value each, counted once
+                for value in added.values():
+                    loss += tf.nn.scale_regularization_loss(value)
             grads = tape.gradient(loss, model.trainable_variables)
             grads, norm = _clip_across_replicas(grads, clipnorm)
             variables = model.trainable_variables
             for optimizer, indices in groups:
                 optimizer.apply_gradients([(grads[i], variables[i]) for i in indices])
             out = {k: tf.nn.compute_average_loss(v, global_batch_size=global_batch) for k, v in per_example.items()}
-            if model.losses:
-                out["added_losses"] = tf.nn.scale_regularization_loss(added)
+            out.update({name: tf.nn.scale_regularization_loss(value) for name, value in added.items()})
             out["total"] = loss
             if norm is not None:
                 out["gradient_norm"] = norm / tf.cast(strategy.num_replicas_in_sync, norm.dtype)
@@ -313,6 +313,19 @@ class _RunningMeans:
         out["steps_per_second"] = self._steps / elapsed
         self._sums, self._steps, self._start = {}, 0, time.perf_counter()
         return out
+
+
+def _added_losses(model):
+    """{name: sum} of the model's `add_loss` terms of its last call: one entry per top-level layer that added
+    any (named by the layer, e.g. `kl`), and `added_losses` for terms added elsewhere."""
+    named = {layer.name: layer.losses for layer in model.layers if layer.losses}
+    rest = len(model.losses) - sum(len(terms) for terms in named.values())
+    if rest < 0 or (rest and not named):
+        return {"added_losses": tf.add_n(model.losses)} if model.losses else {}
+    out = {name: tf.add_n(terms) for name, terms in named.items()}
+    if rest:
+        out["added_losses"] = tf.add_n(model.losses) - tf.add_n(list(out.values()))
+    return out
 
 
 def _clip_across_replicas(grads, clipnorm):

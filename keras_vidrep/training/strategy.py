@@ -86,3 +86,12 @@ def is_chief(strategy):
         return True
     cluster = strategy.cluster_resolver.cluster_spec().as_dict()
     return task_type == "worker" and task_id == 0 and "chief" not in cluster
+
+
+def gather_replicas(values):
+    """`values` of every replica of the running step, concatenated on the first axis in replica order (the global
+    batch's order); differentiable. The identity outside a multi-replica step."""
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return values
+    return ctx.all_gather(values, axis=0)

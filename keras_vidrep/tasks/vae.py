@@ -1,0 +1,317 @@
+"""A convolutional VAE of single video frames, regularised by KL (a VAE) or by MMD (an InfoVAE / MMD-VAE).
+
+Data: frames of Bouncing MNIST generated on the fly (grey), or of a frames file (`vidrep-preprocess --kind=frames`),
+whose last videos are held out for validation. A training example is one frame; the batch carries the
+reparameterisation noise, the step (for the KL warm-up) and, for MMD, the prior samples, all drawn from (seed,
+step) for the whole global batch, so a step is the same on any number of replicas. The MMD compares the codes of
+the whole global batch with the prior (gathered across replicas, see `Task.all_examples`).
+
+Validation (on the code means): reconstruction loss per frame, KL per frame, the MMD between the validation codes
+and prior samples, and the total the run optimises; the baseline predicts the mean training frame.
+"""
+import dataclasses
+import math
+from typing import Tuple
+
+import numpy as np
+from keras import ops
+
+from keras_vidrep import baselines, losses, viz
+from keras_vidrep.config import check_choices, check_positive, setting
+from keras_vidrep.data import frames as frame_utils
+from keras_vidrep.data.bouncing import TRAIN_STREAM
+from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
+from keras_vidrep.data.frame_file import FrameFile
+from keras_vidrep.data.streams import PermutationWalk, batch_ids
+from keras_vidrep.errors import ConfigError, DataError
+from keras_vidrep.models import vae
+from keras_vidrep.tasks import base
+
+DATA = ("bouncing_mnist", "frames")
+SHOWN = 10  # validation frames in the reconstruction picture
+SAMPLES = 20  # prior samples in the samples picture
+VALIDATION_PRIOR = 1000  # prior samples the validation MMD compares with
+NOISE_STREAM, PRIOR_STREAM = 0x4E4F, 0x5052
+
+
+@dataclasses.dataclass
+class Settings:
+    """Settings of the vae task; field names are the flag names."""
+
+    data: str = setting("bouncing_mnist", "Training frames: Bouncing MNIST generated on the fly, or a frames file "
+                                          "(`data_file`).", DATA)
+    data_file: str = setting("", "data=frames: HDF5 from vidrep-preprocess --kind=frames, or .npy (F, H, W[, C]).")
+    val_fraction: float = setting(0.1, "data=frames: fraction of the videos (the last ones) held out for "
+                                       "validation.")
+    frame_size: int = setting(64, "data=frames: frame height and width in pixels (the file's).")
+    channels: int = setting(1, "Colour channels: 1 (grey) or 3 (RGB).")
+    val_frames: int = setting(512, "Validation frames.")
+
+    digits: str = setting("sklearn", "Digit images: bundled sklearn digits, mnist.h5, Keras mnist.npz or TFDS "
+                                     "mnist.", DIGIT_SOURCES)
+    digits_path: str = setting("", "Path of mnist.h5 / mnist.npz (empty: the Keras cache for mnist_npz).")
+    canvas_size: int = setting(64, "Bouncing MNIST: height and width of the square canvas in pixels.")
+    digit_size: int = setting(28, "Bouncing MNIST: digit height and width in pixels (resized when not 28).")
+    num_digits: int = setting(2, "Bouncing MNIST: digits bouncing in each sequence.")
+    step_length: float = setting(0.1, "Bouncing MNIST: distance a digit moves per frame, as a fraction of the free "
+                                      "range.")
+    seq_length: int = setting(20, "Bouncing MNIST: frames per generated sequence (one frame of each is used).")
+
+    latent_dim: int = setting(32, "Size of the latent code z.")
+    filters: Tuple[int, ...] = setting((32, 64, 128), "Channels of the encoder's stride-2 convolutions, comma "
+                                                      "separated (the decoder mirrors them).")
+    kernel_size: int = setting(4, "Convolution kernel size.")
+    hidden: int = setting(0, "Units of a dense layer between the convolutions and the code (0: none).")
+    output: str = setting("sigmoid", "sigmoid + Bernoulli cross-entropy (binary frames), or linear + 0.5*squared "
+                                     "error (a Gaussian; natural video).", vae.OUTPUTS)
+    regularizer: str = setting("kl", "kl: KL to N(0, I) (a VAE); mmd: maximum mean discrepancy to N(0, I) "
+                                     "(InfoVAE / MMD-VAE).", vae.REGULARIZERS)
+    beta: float = setting(1.0, "regularizer=kl: weight of the KL term.")
+    kl_warmup_steps: int = setting(0, "regularizer=kl: steps over which the KL weight grows linearly from 0 to "
+                                      "beta (0: none).")
+    mmd_weight: float = setting(1.0, "regularizer=mmd: weight of the MMD term.")
+    mmd_bandwidth: float = setting(0.0, "regularizer=mmd: kernel bandwidth in exp(-|x-y|^2 / (dim * bandwidth)); "
+                                        "0 means the latent size (InfoVAE's kernel).")
+    mmd_prior_samples: int = setting(200, "regularizer=mmd: prior samples per step.")
+
+    ARCHITECTURE_KEYS = ("frame_shape", "latent_dim", "filters", "kernel_size", "hidden", "output", "regularizer")
+
+    @property
+    def size(self):
+        return self.canvas_size if self.data == "bouncing_mnist" else self.frame_size
+
+    @property
+    def frame_shape(self):
+        """Frames as users see them: (H, W) grey, (H, W, 3) colour."""
+        return (self.size, self.size) if self.channels == 1 else (self.size, self.size, self.channels)
+
+    @property
+    def image_shape(self):
+        """Frames as the model reads them: (H, W, C)."""
+        return (self.size, self.size, self.channels)
+
+    def validate(self):
+        check_positive(self, ("frame_size", "val_frames", "canvas_size", "digit_size", "num_digits", "seq_length",
+                              "latent_dim", "kernel_size", "mmd_prior_samples"))
+        check_choices(self)
+        if self.channels not in (1, 3):
+            raise ConfigError(f"`channels` must be 1 or 3, got {self.channels}")
+        if self.data == "bouncing_mnist" and self.channels != 1:
+            raise ConfigError(f"`data`=bouncing_mnist is grey: set `channels`=1, got {self.channels}")
+        if self.data == "frames" and not self.data_file:
+            raise ConfigError("`data`=frames needs `data_file` (write one with vidrep-preprocess --kind=frames)")
+        if not self.filters or min(self.filters) <= 0:
+            raise ConfigError(f"`filters` must be positive integers, got {','.join(map(str, self.filters))!r}")
+        factor = 2 ** len(self.filters)
+        if self.size % factor:
+            raise ConfigError(f"the frame size {self.size} must be divisible by 2 ** len(`filters`) = {factor}")
+        if self.hidden < 0 or self.kl_warmup_steps < 0:
+            raise ConfigError(f"`hidden` and `kl_warmup_steps` must be >= 0, got {self.hidden}, "
+                              f"{self.kl_warmup_steps}")
+        for name in ("beta", "mmd_weight", "mmd_bandwidth"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"`{name}` must be >= 0, got {getattr(self, name)}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"`val_fraction` must be in (0, 1), got {self.val_fraction}")
+
+
+def build_vae(settings, seed=None):
+    """The ConvVAE the settings describe, built."""
+    model = vae.ConvVAE(settings.image_shape, settings.latent_dim, settings.filters, settings.kernel_size,
+                        settings.hidden, settings.output, settings.regularizer, settings.beta, settings.kl_warmup_steps,
+                        settings.mmd_weight, settings.mmd_bandwidth or None, settings.mmd_prior_samples, seed=seed)
+    model.build()
+    return model
+
+
+def frame_losses(output, images, logits):
+    """Reconstruction loss of each frame (N,), summed over its pixels."""
+    loss = losses.frame_loss(output, per_frame=True)
+    flat = ops.shape(images)[0]
+    return loss(ops.reshape(images, (flat, -1)), ops.reshape(logits, (flat, -1)))
+
+
+class FrameSource:
+    """Training and validation frames (N, H, W, C) of the settings' data (shared by the frame tasks)."""
+
+    def __init__(self, settings, seed):
+        self.settings, self.seed = settings, seed
+        if settings.data == "bouncing_mnist":
+            self.generator = frame_utils.bouncing_generator(settings, seed, "train")
+        else:
+            self.file = FrameFile(settings.data_file, settings.channels)
+            if self.file.frame_shape != settings.image_shape:
+                raise DataError(f"`data_file` {settings.data_file!r} holds frames of {self.file.frame_shape[:2]}, "
+                                f"but `frame_size` is {settings.frame_size}")
+            self.train_rows, self.val_rows = self.file.split(settings.val_fraction)
+            self.walk = PermutationWalk(len(self.train_rows), seed, TRAIN_STREAM)
+
+    def batch(self, step, global_batch_size, start, count):
+        """Frames of rows [start, start + count) of global batch `step`."""
+        ids = batch_ids(step, global_batch_size, start, count)
+        if self.settings.data == "bouncing_mnist":
+            sequences = self.generator.sequences(ids)
+            times = (ids * 7919) % sequences.shape[1]  # one frame of each sequence, spread over the sequence
+            return sequences[np.arange(len(ids)), times][..., None]
+        return self.file.images(self.train_rows[self.walk.indices(ids)])
+
+    def validation(self, count):
+        """`count` fixed held-out frames (fewer if the held-out videos have fewer)."""
+        if self.settings.data == "bouncing_mnist":
+            generator = frame_utils.bouncing_generator(self.settings, self.seed, "test")
+            sequences = generator.sequences(np.arange(math.ceil(count / self.settings.seq_length)))
+            return sequences.reshape(-1, *sequences.shape[2:])[:count, ..., None]
+        rows = self.val_rows[np.unique(np.linspace(0, len(self.val_rows) - 1, count).astype(int))]
+        return self.file.images(rows)
+
+
+class Task(base.Task):
+    """Trains a `ConvVAE` on frames."""
+
+    name = "vae"
+    Settings = Settings
+    best_metric, best_mode = "total", "min"
+
+    def prepare_data(self):
+        self.source = FrameSource(self.settings, self.config.seed)
+        self.val_images = self.source.validation(self.settings.val_frames)
+
+    @property
+    def prior_per_example(self):
+        """Prior samples each example carries: the global batch carries at least `mmd_prior_samples`."""
+        return math.ceil(self.settings.mmd_prior_samples / self.config.batch_size)
+
+    def train_signature(self, batch_size):
+        s = self.settings
+        signature = [((batch_size, *s.image_shape), "float32"), ((batch_size, s.latent_dim), "float32"),
+                     ((batch_size,), "float32")]
+        if s.regularizer == "mmd":
+            signature.append(((batch_size, self.prior_per_example, s.latent_dim), "float32"))
+        return signature
+
+    def train_batch(self, step, global_batch_size, start, count):
+        s = self.settings
+        images = self.source.batch(step, global_batch_size, start, count)
+        rng = np.random.default_rng([self.config.seed, NOISE_STREAM, step])
+        noise = rng.standard_normal((global_batch_size, s.latent_dim), np.float32)[start:start + count]
+        batch = (images, noise, np.full(count, step, np.float32))
+        if s.regularizer == "mmd":
+            rng = np.random.default_rng([self.config.seed, PRIOR_STREAM, step])
+            prior = rng.standard_normal((global_batch_size, self.prior_per_example, s.latent_dim), np.float32)
+            batch += (prior[start:start + count],)
+        return batch
+
+    def train_scalars(self, step):
+        s = self.settings
+        if s.regularizer == "kl" and s.kl_warmup_steps:
+            return {"kl_weight": s.beta * min(1.0, step / s.kl_warmup_steps)}
+        return {}
+
+    def validation_set(self):
+        return (self.val_images,)
+
+    def build_model(self):
+        return build_vae(self.settings, self.config.seed)
+
+    def train_losses(self, model, batch):
+        images, noise, step = batch[:3]
+        prior = None
+        if self.settings.regularizer == "mmd":  # the global batch's prior samples, the first mmd_prior_samples
+            prior = ops.reshape(self.all_examples(batch[3]), (-1, self.settings.latent_dim))
+            prior = prior[:self.settings.mmd_prior_samples]
+        out = model(images, noise=noise, step=step, prior=prior, all_codes=self.all_examples, training=True)
+        return {"reconstruction": frame_losses(model.output_kind, images, out["logits"])}
+
+    def validation_losses(self, model, batch):
+        images = batch[0]
+        mean, log_variance = model.encode(images)
+        return {"reconstruction": frame_losses(model.output_kind, images, model.decode_logits(mean)),
+                "kl": vae.kl_divergence(mean, log_variance), "codes": mean}
+
+    def summarize_validation(self, per_example):
+        s = self.settings
+        codes = per_example.pop("codes")
+        out = super().summarize_validation(per_example)
+        prior = np.random.default_rng([self.config.seed, PRIOR_STREAM]).standard_normal(
+            (VALIDATION_PRIOR, s.latent_dim)).astype(np.float32)
+        out["mmd"] = float(vae.maximum_mean_discrepancy(codes, prior, s.mmd_bandwidth or float(s.latent_dim)))
+        regularizer = s.beta * out["kl"] if s.regularizer == "kl" else s.mmd_weight * out["mmd"]
+        out["total"] = out["reconstruction"] + regularizer
+        return out
+
+    def mean_training_frame(self):
+        source = getattr(self, "source", None) or FrameSource(self.settings, self.config.seed)
+        return source.batch(0, 512, 0, 512).astype(np.float64).mean(axis=0)
+
+    def baselines(self):
+        mean = np.broadcast_to(self.mean_training_frame(), self.val_images.shape)
+        flat_targets = self.val_images.reshape(len(mean), -1)
+        flat_mean = mean.reshape(len(mean), -1)
+        if self.settings.output == "sigmoid":
+            value = baselines.clipped_bernoulli_nats(flat_targets, flat_mean)
+        else:
+            value = baselines.half_squared_error(flat_targets, flat_mean)
+        return {"baseline/mean_training_frame": float(value.mean())}
+
+    def pictures(self, model):
+        shown = self.val_images[:SHOWN]
+        recon = ops.convert_to_numpy(model.decode(model.encode(shown)[0]))
+        samples = ops.convert_to_numpy(model.sample(SAMPLES, self.config.seed)[0])
+        return [base.Picture("reconstructions", "images", [frame_grid([("data", shown), ("model", recon)],
+                                                                      "validation frames")],
+                             "Held-out frames (top) and their reconstructions from the code means (bottom)."),
+                base.Picture("samples", "images", [frame_grid([("z ~ N(0, I)", samples)], "decoded prior samples")],
+                             "Frames decoded from codes drawn from the prior N(0, I).")]
+
+    def export_endpoints(self, model):
+        return vae_endpoints(model, self.settings.frame_shape)
+
+    def describe(self, model):
+        s = self.settings
+        return f"{s.regularizer.upper()}-VAE (z={s.latent_dim}) on {s.data} frames {s.image_shape}"
+
+
+def frame_grid(rows, header, per_row=10):
+    """A labelled picture of rows of frames (N, H, W[, 1|3]) (see `viz.labelled_grid`)."""
+    rows = [(label, [f[..., 0] if f.shape[-1] == 1 else f for f in np.asarray(frames)]) for label, frames in rows]
+    return viz.labelled_grid(rows, [(header, 0, len(rows[0][1]))], per_row)
+
+
+def vae_endpoints(model, frame_shape):
+    """Signatures of a ConvVAE; `frames` is (batch, *frame_shape) in [0, 1], `codes` (batch, latent_dim).
+
+      * `encode` → `mean`, `log_variance` of q(z | frames);
+      * `decode` → `frames` (and `logits` for a Bernoulli decoder);
+      * `reconstruct` → `reconstruction` of frames from their code means;
+      * `sample` (`count`, `seed` int32 scalars) → `frames`, `codes`: `count` draws from the prior, the same for the
+        same seed.
+    """
+    image_shape = tuple(model.frame_shape)
+
+    def images(frames):
+        return ops.reshape(frames, (-1, *image_shape))
+
+    def framed(x):
+        return ops.reshape(x, (-1, *frame_shape))
+
+    def decode(codes):
+        logits = model.decode_logits(codes)
+        out = {"frames": framed(model.activate(logits))}
+        if model.output_kind == "sigmoid":
+            out["logits"] = framed(logits)
+        return out
+
+    def encode(frames):
+        mean, log_variance = model.encode(images(frames))
+        return {"mean": mean, "log_variance": log_variance}
+
+    def sample(count, seed):
+        frames, codes = model.sample(count, seed)
+        return {"frames": framed(frames), "codes": codes}
+
+    frames_in = [("frames", (None, *frame_shape), "float32")]
+    return [base.Endpoint("encode", encode, frames_in),
+            base.Endpoint("decode", decode, [("codes", (None, model.latent_dim), "float32")]),
+            base.Endpoint("reconstruct", lambda frames: {"reconstruction": framed(model.decode(
+                model.encode(images(frames))[0]))}, frames_in),
+            base.Endpoint("sample", sample, [("count", (), "int32"), ("seed", (), "int32")])]
