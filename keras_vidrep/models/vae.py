@@ -163,29 +163,40 @@ class ConvVAE(keras.Model):
             return keras.initializers.GlorotUniform(None if seed is None else seed + k)
 
         conv = dict(kernel_size=kernel_size, strides=2, padding="same")
-        self.encoder_layers = [layers.Conv2D(f, activation="relu", kernel_initializer=init(i), name=f"conv_{i}",
-                                             **conv) for i, f in enumerate(filters)]
-        self.encoder_layers.append(layers.Flatten(name="flatten"))
+        encoder = [layers.Conv2D(f, activation="relu", kernel_initializer=init(i), name=f"conv_{i}", **conv)
+                   for i, f in enumerate(filters)]
+        encoder.append(layers.Flatten(name="flatten"))
         if hidden:
-            self.encoder_layers.append(layers.Dense(hidden, "relu", kernel_initializer=init(10), name="encoder_dense"))
+            encoder.append(layers.Dense(hidden, "relu", kernel_initializer=init(10), name="encoder_dense"))
         self.mean_head = layers.Dense(latent_dim, kernel_initializer=init(11), name="mean")
         self.log_variance_head = layers.Dense(latent_dim, kernel_initializer=init(12), name="log_variance")
         small = (frame_shape[0] // factor, frame_shape[1] // factor, filters[-1])
-        self.decoder_layers = ([layers.Dense(hidden, "relu", kernel_initializer=init(20), name="decoder_dense")]
-                               if hidden else [])
-        self.decoder_layers += [layers.Dense(math.prod(small), "relu", kernel_initializer=init(21), name="project"),
-                                layers.Reshape(small, name="unflatten")]
+        decoder = [layers.Dense(hidden, "relu", kernel_initializer=init(20), name="decoder_dense")] if hidden else []
+        decoder += [layers.Dense(math.prod(small), "relu", kernel_initializer=init(21), name="project"),
+                    layers.Reshape(small, name="unflatten")]
         for i, f in enumerate(reversed(filters[:-1])):
-            self.decoder_layers.append(layers.Conv2DTranspose(f, activation="relu", kernel_initializer=init(30 + i),
-                                                              name=f"deconv_{i}", **conv))
-        self.decoder_layers.append(layers.Conv2DTranspose(frame_shape[2], kernel_initializer=init(40),
-                                                          name="frames", **conv))
+            decoder.append(layers.Conv2DTranspose(f, activation="relu", kernel_initializer=init(30 + i),
+                                                  name=f"deconv_{i}", **conv))
+        decoder.append(layers.Conv2DTranspose(frame_shape[2], kernel_initializer=init(40), name="frames", **conv))
+        # One attribute per layer (not a list), so that tf.train.Checkpoint tracks every layer's weights.
+        self._encoder_names = [f"encoder_{layer.name}" for layer in encoder]
+        self._decoder_names = [f"decoder_{layer.name}" for layer in decoder]
+        for name, layer in zip(self._encoder_names + self._decoder_names, encoder + decoder):
+            setattr(self, name, layer)
         if regularizer == "kl":
             self.regularizer_layer = KLDivergence(beta, kl_warmup_steps, name="kl")
         else:
             self.regularizer_layer = MaximumMeanDiscrepancy(mmd_weight, mmd_bandwidth, mmd_prior_samples, seed,
                                                             name="mmd")
         self.sample_seeds = keras.random.SeedGenerator(seed or 0, name="sample_seeds")
+
+    @property
+    def encoder_layers(self):
+        return [getattr(self, name) for name in self._encoder_names]
+
+    @property
+    def decoder_layers(self):
+        return [getattr(self, name) for name in self._decoder_names]
 
     def build(self, input_shape=None):
         images = ops.zeros((1, *self.frame_shape))

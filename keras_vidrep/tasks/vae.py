@@ -18,16 +18,11 @@ from keras import ops
 
 from keras_vidrep import baselines, losses, viz
 from keras_vidrep.config import check_choices, check_positive, setting
-from keras_vidrep.data import frames as frame_utils
-from keras_vidrep.data.bouncing import TRAIN_STREAM
-from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
-from keras_vidrep.data.frame_file import FrameFile
-from keras_vidrep.data.streams import PermutationWalk, batch_ids
-from keras_vidrep.errors import ConfigError, DataError
+from keras_vidrep.data import frame_sets
+from keras_vidrep.errors import ConfigError
 from keras_vidrep.models import vae
 from keras_vidrep.tasks import base
 
-DATA = ("bouncing_mnist", "frames")
 SHOWN = 10  # validation frames in the reconstruction picture
 SAMPLES = 20  # prior samples in the samples picture
 VALIDATION_PRIOR = 1000  # prior samples the validation MMD compares with
@@ -35,28 +30,10 @@ NOISE_STREAM, PRIOR_STREAM = 0x4E4F, 0x5052
 
 
 @dataclasses.dataclass
-class Settings:
-    """Settings of the vae task; field names are the flag names."""
+class Settings(frame_sets.FrameData):
+    """Settings of the vae task (and the frame data's, see `FrameData`); field names are the flag names."""
 
-    data: str = setting("bouncing_mnist", "Training frames: Bouncing MNIST generated on the fly, or a frames file "
-                                          "(`data_file`).", DATA)
-    data_file: str = setting("", "data=frames: HDF5 from vidrep-preprocess --kind=frames, or .npy (F, H, W[, C]).")
-    val_fraction: float = setting(0.1, "data=frames: fraction of the videos (the last ones) held out for "
-                                       "validation.")
-    frame_size: int = setting(64, "data=frames: frame height and width in pixels (the file's).")
-    channels: int = setting(1, "Colour channels: 1 (grey) or 3 (RGB).")
     val_frames: int = setting(512, "Validation frames.")
-
-    digits: str = setting("sklearn", "Digit images: bundled sklearn digits, mnist.h5, Keras mnist.npz or TFDS "
-                                     "mnist.", DIGIT_SOURCES)
-    digits_path: str = setting("", "Path of mnist.h5 / mnist.npz (empty: the Keras cache for mnist_npz).")
-    canvas_size: int = setting(64, "Bouncing MNIST: height and width of the square canvas in pixels.")
-    digit_size: int = setting(28, "Bouncing MNIST: digit height and width in pixels (resized when not 28).")
-    num_digits: int = setting(2, "Bouncing MNIST: digits bouncing in each sequence.")
-    step_length: float = setting(0.1, "Bouncing MNIST: distance a digit moves per frame, as a fraction of the free "
-                                      "range.")
-    seq_length: int = setting(20, "Bouncing MNIST: frames per generated sequence (one frame of each is used).")
-
     latent_dim: int = setting(32, "Size of the latent code z.")
     filters: Tuple[int, ...] = setting((32, 64, 128), "Channels of the encoder's stride-2 convolutions, comma "
                                                       "separated (the decoder mirrors them).")
@@ -76,30 +53,10 @@ class Settings:
 
     ARCHITECTURE_KEYS = ("frame_shape", "latent_dim", "filters", "kernel_size", "hidden", "output", "regularizer")
 
-    @property
-    def size(self):
-        return self.canvas_size if self.data == "bouncing_mnist" else self.frame_size
-
-    @property
-    def frame_shape(self):
-        """Frames as users see them: (H, W) grey, (H, W, 3) colour."""
-        return (self.size, self.size) if self.channels == 1 else (self.size, self.size, self.channels)
-
-    @property
-    def image_shape(self):
-        """Frames as the model reads them: (H, W, C)."""
-        return (self.size, self.size, self.channels)
-
     def validate(self):
-        check_positive(self, ("frame_size", "val_frames", "canvas_size", "digit_size", "num_digits", "seq_length",
-                              "latent_dim", "kernel_size", "mmd_prior_samples"))
+        self.validate_data()
+        check_positive(self, ("val_frames", "latent_dim", "kernel_size", "mmd_prior_samples"))
         check_choices(self)
-        if self.channels not in (1, 3):
-            raise ConfigError(f"`channels` must be 1 or 3, got {self.channels}")
-        if self.data == "bouncing_mnist" and self.channels != 1:
-            raise ConfigError(f"`data`=bouncing_mnist is grey: set `channels`=1, got {self.channels}")
-        if self.data == "frames" and not self.data_file:
-            raise ConfigError("`data`=frames needs `data_file` (write one with vidrep-preprocess --kind=frames)")
         if not self.filters or min(self.filters) <= 0:
             raise ConfigError(f"`filters` must be positive integers, got {','.join(map(str, self.filters))!r}")
         factor = 2 ** len(self.filters)
@@ -111,8 +68,6 @@ class Settings:
         for name in ("beta", "mmd_weight", "mmd_bandwidth"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"`{name}` must be >= 0, got {getattr(self, name)}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ConfigError(f"`val_fraction` must be in (0, 1), got {self.val_fraction}")
 
 
 def build_vae(settings, seed=None):
@@ -131,40 +86,6 @@ def frame_losses(output, images, logits):
     return loss(ops.reshape(images, (flat, -1)), ops.reshape(logits, (flat, -1)))
 
 
-class FrameSource:
-    """Training and validation frames (N, H, W, C) of the settings' data (shared by the frame tasks)."""
-
-    def __init__(self, settings, seed):
-        self.settings, self.seed = settings, seed
-        if settings.data == "bouncing_mnist":
-            self.generator = frame_utils.bouncing_generator(settings, seed, "train")
-        else:
-            self.file = FrameFile(settings.data_file, settings.channels)
-            if self.file.frame_shape != settings.image_shape:
-                raise DataError(f"`data_file` {settings.data_file!r} holds frames of {self.file.frame_shape[:2]}, "
-                                f"but `frame_size` is {settings.frame_size}")
-            self.train_rows, self.val_rows = self.file.split(settings.val_fraction)
-            self.walk = PermutationWalk(len(self.train_rows), seed, TRAIN_STREAM)
-
-    def batch(self, step, global_batch_size, start, count):
-        """Frames of rows [start, start + count) of global batch `step`."""
-        ids = batch_ids(step, global_batch_size, start, count)
-        if self.settings.data == "bouncing_mnist":
-            sequences = self.generator.sequences(ids)
-            times = (ids * 7919) % sequences.shape[1]  # one frame of each sequence, spread over the sequence
-            return sequences[np.arange(len(ids)), times][..., None]
-        return self.file.images(self.train_rows[self.walk.indices(ids)])
-
-    def validation(self, count):
-        """`count` fixed held-out frames (fewer if the held-out videos have fewer)."""
-        if self.settings.data == "bouncing_mnist":
-            generator = frame_utils.bouncing_generator(self.settings, self.seed, "test")
-            sequences = generator.sequences(np.arange(math.ceil(count / self.settings.seq_length)))
-            return sequences.reshape(-1, *sequences.shape[2:])[:count, ..., None]
-        rows = self.val_rows[np.unique(np.linspace(0, len(self.val_rows) - 1, count).astype(int))]
-        return self.file.images(rows)
-
-
 class Task(base.Task):
     """Trains a `ConvVAE` on frames."""
 
@@ -173,7 +94,7 @@ class Task(base.Task):
     best_metric, best_mode = "total", "min"
 
     def prepare_data(self):
-        self.source = FrameSource(self.settings, self.config.seed)
+        self.source = frame_sets.FrameSource(self.settings, self.config.seed)
         self.val_images = self.source.validation(self.settings.val_frames)
 
     @property
@@ -240,7 +161,7 @@ class Task(base.Task):
         return out
 
     def mean_training_frame(self):
-        source = getattr(self, "source", None) or FrameSource(self.settings, self.config.seed)
+        source = getattr(self, "source", None) or frame_sets.FrameSource(self.settings, self.config.seed)
         return source.batch(0, 512, 0, 512).astype(np.float64).mean(axis=0)
 
     def baselines(self):

@@ -70,6 +70,19 @@ def restore_model(model_dir, checkpoint="", best=False):
     return model, task, path
 
 
+def restore_weights(model, model_dir):
+    """Restores the latest checkpoint of `model_dir` into `model`, a model of the same architecture as that run's
+    (matched through the object graph, so freezing or nesting `model` does not matter). Returns the path."""
+    from keras_vidrep.errors import ConfigError
+
+    path = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
+    if not path:
+        raise ConfigError(f"`model_dir` {model_dir!r} has no checkpoint yet")
+    tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
+    logging.info("restored %s into %s", path, model.name)
+    return path
+
+
 BEST_SUBDIR = "best"
 BEST_RECORD = "best.json"
 

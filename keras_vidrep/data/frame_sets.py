@@ -1,0 +1,156 @@
+"""Frames and frame sequences for the frame models (the VAE and the LSTM in its latent space).
+
+Two sources: Bouncing MNIST generated on the fly (grey), or a frames file (`vidrep-preprocess --kind=frames`, see
+`frame_file`) whose last videos are held out for validation. `FrameData` holds the settings both tasks share.
+Frames come out as (N, H, W, C) float32 in [0, 1]; sequences as (N, T, *frame_shape) like every other video task
+(grey frames (H, W), colour (H, W, 3)), so the evaluation tools read them alike.
+"""
+import dataclasses
+import math
+
+import numpy as np
+
+from keras_vidrep.config import check_choices, check_positive, setting
+from keras_vidrep.data import frames as frame_utils
+from keras_vidrep.data.bouncing import TRAIN_STREAM
+from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
+from keras_vidrep.data.frame_file import FrameFile
+from keras_vidrep.data.streams import PermutationWalk, batch_ids
+from keras_vidrep.errors import ConfigError, DataError
+
+DATA = ("bouncing_mnist", "frames")
+FRAME_SPREAD = 7919  # a prime: which frame of a generated sequence a frame example takes
+
+
+@dataclasses.dataclass
+class FrameData:
+    """Where the frames come from; field names are the flag names."""
+
+    data: str = setting("bouncing_mnist", "Training frames: Bouncing MNIST generated on the fly, or a frames file "
+                                          "(`data_file`).", DATA)
+    data_file: str = setting("", "data=frames: HDF5 from vidrep-preprocess --kind=frames, or .npy (F, H, W[, C]).")
+    val_fraction: float = setting(0.1, "data=frames: fraction of the videos (the last ones) held out for "
+                                       "validation.")
+    frame_size: int = setting(64, "data=frames: frame height and width in pixels (the file's).")
+    channels: int = setting(1, "Colour channels: 1 (grey) or 3 (RGB).")
+
+    digits: str = setting("sklearn", "Digit images: bundled sklearn digits, mnist.h5, Keras mnist.npz or TFDS "
+                                     "mnist.", DIGIT_SOURCES)
+    digits_path: str = setting("", "Path of mnist.h5 / mnist.npz (empty: the Keras cache for mnist_npz).")
+    canvas_size: int = setting(64, "Bouncing MNIST: height and width of the square canvas in pixels.")
+    digit_size: int = setting(28, "Bouncing MNIST: digit height and width in pixels (resized when not 28).")
+    num_digits: int = setting(2, "Bouncing MNIST: digits bouncing in each sequence.")
+    step_length: float = setting(0.1, "Bouncing MNIST: distance a digit moves per frame, as a fraction of the free "
+                                      "range.")
+    seq_length: int = setting(20, "Bouncing MNIST: frames per generated sequence.")
+
+    @property
+    def size(self):
+        return self.canvas_size if self.data == "bouncing_mnist" else self.frame_size
+
+    @property
+    def frame_shape(self):
+        """Frames as users see them: (H, W) grey, (H, W, 3) colour."""
+        return (self.size, self.size) if self.channels == 1 else (self.size, self.size, self.channels)
+
+    @property
+    def image_shape(self):
+        """Frames as convolutions read them: (H, W, C)."""
+        return (self.size, self.size, self.channels)
+
+    def validate_data(self):
+        check_positive(self, ("frame_size", "canvas_size", "digit_size", "num_digits", "seq_length"))
+        check_choices(self)
+        if self.channels not in (1, 3):
+            raise ConfigError(f"`channels` must be 1 or 3, got {self.channels}")
+        if self.data == "bouncing_mnist" and self.channels != 1:
+            raise ConfigError(f"`data`=bouncing_mnist is grey: set `channels`=1, got {self.channels}")
+        if self.data == "frames" and not self.data_file:
+            raise ConfigError("`data`=frames needs `data_file` (write one with vidrep-preprocess --kind=frames)")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ConfigError(f"`val_fraction` must be in (0, 1), got {self.val_fraction}")
+        if self.digit_size > self.canvas_size:
+            raise ConfigError(f"`digit_size` ({self.digit_size}) must not exceed `canvas_size` ({self.canvas_size})")
+
+
+def open_frame_file(settings):
+    """The settings' frames file, checked against `frame_size`."""
+    file = FrameFile(settings.data_file, settings.channels)
+    if file.frame_shape != settings.image_shape:
+        raise DataError(f"`data_file` {settings.data_file!r} holds frames of {file.frame_shape[:2]}, but "
+                        f"`frame_size` is {settings.frame_size}")
+    return file
+
+
+class FrameSource:
+    """Single training and validation frames (N, H, W, C)."""
+
+    def __init__(self, settings, seed):
+        self.settings, self.seed = settings, seed
+        if settings.data == "bouncing_mnist":
+            self.generator = frame_utils.bouncing_generator(settings, seed, "train")
+        else:
+            self.file = open_frame_file(settings)
+            self.train_rows, self.val_rows = self.file.split(settings.val_fraction)
+            self.walk = PermutationWalk(len(self.train_rows), seed, TRAIN_STREAM)
+
+    def batch(self, step, global_batch_size, start, count):
+        """Frames of rows [start, start + count) of global batch `step`."""
+        ids = batch_ids(step, global_batch_size, start, count)
+        if self.settings.data == "bouncing_mnist":
+            sequences = self.generator.sequences(ids)
+            times = (ids * FRAME_SPREAD) % sequences.shape[1]  # one frame of each sequence, spread over time
+            return sequences[np.arange(len(ids)), times][..., None]
+        return self.file.images(self.train_rows[self.walk.indices(ids)])
+
+    def validation(self, count):
+        """`count` fixed held-out frames (fewer if the held-out videos have fewer)."""
+        if self.settings.data == "bouncing_mnist":
+            generator = frame_utils.bouncing_generator(self.settings, self.seed, "test")
+            sequences = generator.sequences(np.arange(math.ceil(count / self.settings.seq_length)))
+            return sequences.reshape(-1, *sequences.shape[2:])[:count, ..., None]
+        return self.file.images(_spread(self.val_rows, count))
+
+
+class SequenceSource:
+    """Sequences (N, length, *frame_shape) of consecutive frames: generated Bouncing MNIST sequences, or windows of
+    a frames file taken every `frame_skip`-th frame that never cross from one video into the next."""
+
+    def __init__(self, settings, seed, length, frame_skip=1):
+        self.settings, self.seed, self.length, self.skip = settings, seed, length, frame_skip
+        if settings.data == "bouncing_mnist":
+            if frame_skip != 1:
+                raise ConfigError(f"`frame_skip` applies to `data`=frames; Bouncing MNIST is generated at the rate "
+                                  f"it is trained on (got `frame_skip`={frame_skip})")
+            self.generator = frame_utils.bouncing_generator(settings, seed, "train")
+        else:
+            self.file = open_frame_file(settings)
+            train_rows, val_rows = self.file.split(settings.val_fraction)
+            self.train_starts = self.file.windows(train_rows, length, frame_skip)
+            self.val_starts = self.file.windows(val_rows, length, frame_skip)
+            self.walk = PermutationWalk(len(self.train_starts), seed, TRAIN_STREAM)
+
+    def _windows(self, starts):
+        frames = self.file.images(starts[:, None] + self.skip * np.arange(self.length))
+        return frames.reshape(*frames.shape[:2], *self.settings.frame_shape)
+
+    def sequences(self, ids):
+        """Training sequences at stream positions `ids`."""
+        if self.settings.data == "bouncing_mnist":
+            return self.generator.sequences(ids)[:, :self.length]
+        return self._windows(self.train_starts[self.walk.indices(ids)])
+
+    def batch(self, step, global_batch_size, start, count):
+        return self.sequences(batch_ids(step, global_batch_size, start, count))
+
+    def validation(self, count):
+        """`count` fixed held-out sequences (evenly spread over the held-out windows of a file)."""
+        if self.settings.data == "bouncing_mnist":
+            generator = frame_utils.bouncing_generator(self.settings, self.seed, "test")
+            return generator.sequences(np.arange(count))[:, :self.length]
+        return self._windows(_spread(self.val_starts, count))
+
+
+def _spread(rows, count):
+    """At most `count` of `rows`, evenly spaced."""
+    return rows[np.unique(np.linspace(0, len(rows) - 1, count).astype(int))]
