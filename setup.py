@@ -33,6 +33,7 @@ setup(
             "vidrep-ablation=keras_vidrep.cli.ablation:run",
             "vidrep-preprocess=keras_vidrep.cli.preprocess:run",
             "vidrep-fewlabel=keras_vidrep.cli.fewlabel:run",
+            "vidrep-embed=keras_vidrep.cli.embed:run",
         ]
     },
 )

@@ -3,6 +3,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -48,4 +49,17 @@ def write_mnist_npz(path, n_train=30, n_test=12):
              y_train=rng.integers(0, 10, n_train, dtype=np.uint8),
              x_test=rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
              y_test=rng.integers(0, 10, n_test, dtype=np.uint8))
+    return path
+
+
+def write_video(path, frames=30, width=48, height=40, fps=10):
+    """An MJPG .avi: a red background (BGR (0, 0, 255)) with a white square moving right by 1 pixel a frame."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    assert writer.isOpened()
+    for t in range(frames):
+        frame = np.zeros((height, width, 3), np.uint8)
+        frame[:] = (0, 0, 255)
+        frame[10:18, 5 + t:13 + t] = 255
+        writer.write(frame)
+    writer.release()
     return path

@@ -5,12 +5,12 @@ import os
 import subprocess
 import sys
 
-import cv2
 import h5py
 import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import write_video
 from keras_vidrep.config import Config
 from keras_vidrep.data import preprocess, video
 from keras_vidrep.data.patches import SequenceFile, SequenceStream
@@ -76,19 +76,6 @@ def test_bad_patch_files_are_one_clear_error(tmp_path):
         last = result.stderr.strip().splitlines()[-1]
         assert last.startswith("vidrep-train: error:") and message in last, last
         assert not (tmp_path / "m").exists()
-
-
-def write_video(path, frames=30, width=48, height=40, fps=10):
-    """An MJPG .avi: a red background (BGR (0, 0, 255)) with a white square moving right by 1 pixel a frame."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
-    assert writer.isOpened()
-    for t in range(frames):
-        frame = np.zeros((height, width, 3), np.uint8)
-        frame[:] = (0, 0, 255)
-        frame[10:18, 5 + t:13 + t] = 255
-        writer.write(frame)
-    writer.release()
-    return path
 
 
 def test_read_video_is_rgb_and_honours_skip_and_resize(tmp_path):
