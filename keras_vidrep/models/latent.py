@@ -59,8 +59,8 @@ class LatentPredictor(keras.Model):
         self.head = layers.Dense(2 * self.latent_dim, name="next_code",
                                  kernel_initializer=keras.initializers.GlorotUniform(seed))
 
-    # The prediction interface shared with CompositeModel.
-    predicts, reconstructs, conditional_future = True, False, False
+    # The prediction interface shared with CompositeModel (the reconstruction is the VAE's, frame by frame).
+    predicts, reconstructs, conditional_future = True, True, False
 
     def build(self, input_shape=None):
         self.lstm.build((None, self.latent_dim))
@@ -144,6 +144,11 @@ class LatentPredictor(keras.Model):
         flattened priming frames `inputs` (N, K, frame_dim)."""
         prime, _ = self.encode_frames(inputs)
         return self.decode_logits(self.rollout_codes(prime, self.future_frames if steps is None else steps))
+
+    def reconstruction_logits(self, inputs):
+        """The VAE's reconstruction of flattened frames (N, T, frame_dim) from their code means, in reverse order
+        (step t is frame T-1-t), as `CompositeModel.reconstruction_logits` gives it."""
+        return ops.flip(self.decode_logits(self.encode_frames(inputs)[0]), axis=1)
 
     def call(self, inputs, training=False):
         return {"future": self.activate(self.future_logits(inputs))}

@@ -155,7 +155,7 @@ class Task(base.Task):
         shown = self.val_sequences[:IMAGE_SEQUENCES]
         truth_in, truth_out = shown[:, :s.input_frames], shown[:, s.input_frames:]
         flat = frame_utils.flatten(truth_in)
-        recon = model.activate(model.decode_logits(model.encode_frames(flat)[0]))
+        recon = ops.flip(model.activate(model.reconstruction_logits(flat)), axis=1)
         recon = frame_utils.unflatten(ops.convert_to_numpy(recon), s.frame_shape)
         pred = frame_utils.unflatten(ops.convert_to_numpy(model(flat)["future"]), s.frame_shape)
         strips = [viz.comparison_strip(truth_in[i], truth_out[i], recon[i], pred[i]) for i in range(len(shown))]
