@@ -75,6 +75,11 @@ def test_windows_never_cross_videos(tmp_path):
     starts = file.windows(np.arange(10), 3, 1)
     assert list(starts) == [0, 1, 2, 5]
     assert list(file.windows(np.arange(10), 2, 2)) == [0, 1, 2, 5]
+    train, held = file.split(0.34, "tail")  # the last third of every video
+    assert list(held) == [3, 4, 7, 9] and list(train) == [0, 1, 2, 5, 6, 8]
+    assert list(file.windows(train, 2, 1)) == [0, 1, 5]
+    train, held = file.split(0.34, "videos")  # the last of the three videos
+    assert list(held) == [8, 9]
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@ import numpy as np
 
 from keras_vidrep.errors import DataError
 
+SPLITS = ("videos", "tail")  # how a validation part is held out
+
 
 class FrameFile:
     """The frames of a frames file, as float32 (n, H, W, channels) in [0, 1].
@@ -84,30 +86,39 @@ class FrameFile:
             return frames.mean(axis=-1, keepdims=True)
         return np.repeat(frames, 3, axis=-1)
 
-    def split(self, val_fraction):
-        """(training rows, validation rows): the last `val_fraction` of the videos held out (at least one) when
-        there are several videos, else the last `val_fraction` of the frames."""
+    def split(self, val_fraction, by="videos"):
+        """(training rows, validation rows), holding out `val_fraction` of the data.
+
+        Args:
+          by: `videos` holds out the last videos (at least one; the last frames when there is only one video), for
+            a model judged on videos it never saw; `tail` holds out the last frames of every video, for a model
+            judged on unseen moments of the videos it embeds.
+        """
         if not 0.0 < val_fraction < 1.0:
             raise DataError(f"`val_fraction` must be in (0, 1), got {val_fraction}")
-        if len(self.video_rows) > 1:
-            held = max(1, int(round(len(self.video_rows) * val_fraction)))
-            first = self.video_rows[-held][0]
+        if by not in SPLITS:
+            raise DataError(f"`val_split` must be one of {', '.join(SPLITS)}, got {by!r}")
+        held = np.zeros(len(self.video_index), bool)
+        if by == "videos" and len(self.video_rows) > 1:
+            count = max(1, int(round(len(self.video_rows) * val_fraction)))
+            held[self.video_rows[-count][0]:] = True
         else:
-            first = len(self.data) - max(1, int(round(len(self.data) * val_fraction)))
-        if first <= 0:
+            for first, end in (self.video_rows if by == "tail" else [(0, len(held))]):
+                held[end - max(1, int(round((end - first) * val_fraction))):end] = True
+        if held.all():
             raise DataError(f"`data_file` {self.path!r} is too small to hold out a validation part")
-        return np.arange(first), np.arange(first, len(self.data))
+        return np.flatnonzero(~held), np.flatnonzero(held)
 
     def windows(self, rows, length, skip=1):
-        """Start rows of every window of `length` frames taken every `skip`-th frame, inside one video and
-        inside `rows` (a contiguous range); the rows of window i are starts[i] + skip * arange(length)."""
-        lo, hi = int(rows[0]), int(rows[-1]) + 1
-        starts = []
-        for first, end in self.video_rows:
-            first, end = max(first, lo), min(end, hi)
-            span = (length - 1) * skip
-            if end - first > span:
-                starts.append(np.arange(first, end - span))
-        if not starts:
+        """Start rows of every window of `length` rows taken every `skip`-th row, all in `rows` and all of one
+        video; the rows of window i are starts[i] + skip * arange(length)."""
+        inside = np.zeros(len(self.video_index), bool)
+        inside[np.asarray(rows)] = True
+        span = (length - 1) * skip
+        starts = np.arange(max(0, len(inside) - span))
+        ok = self.video_index[starts] == self.video_index[starts + span]
+        for k in range(length):
+            ok &= inside[starts + k * skip]
+        if not ok.any():
             raise DataError(f"`data_file` {self.path!r}: no video part has {length} frames at frame skip {skip}")
-        return np.concatenate(starts)
+        return starts[ok]

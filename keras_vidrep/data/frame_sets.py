@@ -14,7 +14,7 @@ from keras_vidrep.config import check_choices, check_positive, setting
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.bouncing import TRAIN_STREAM
 from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
-from keras_vidrep.data.frame_file import FrameFile
+from keras_vidrep.data.frame_file import SPLITS, FrameFile
 from keras_vidrep.data.streams import PermutationWalk, batch_ids
 from keras_vidrep.errors import ConfigError, DataError
 
@@ -29,8 +29,10 @@ class FrameData:
     data: str = setting("bouncing_mnist", "Training frames: Bouncing MNIST generated on the fly, or a frames file "
                                           "(`data_file`).", DATA)
     data_file: str = setting("", "data=frames: HDF5 from vidrep-preprocess --kind=frames, or .npy (F, H, W[, C]).")
-    val_fraction: float = setting(0.1, "data=frames: fraction of the videos (the last ones) held out for "
-                                       "validation.")
+    val_fraction: float = setting(0.1, "data=frames: fraction held out for validation (see `val_split`).")
+    val_split: str = setting("videos", "data=frames: hold out the last videos (judged on unseen videos), or the last "
+                                       "frames of every video (`tail`: judged on unseen moments of the same videos).",
+                             SPLITS)
     frame_size: int = setting(64, "data=frames: frame height and width in pixels (the file's).")
     channels: int = setting(1, "Colour channels: 1 (grey) or 3 (RGB).")
 
@@ -91,7 +93,7 @@ class FrameSource:
             self.generator = frame_utils.bouncing_generator(settings, seed, "train")
         else:
             self.file = open_frame_file(settings)
-            self.train_rows, self.val_rows = self.file.split(settings.val_fraction)
+            self.train_rows, self.val_rows = self.file.split(settings.val_fraction, settings.val_split)
             self.walk = PermutationWalk(len(self.train_rows), seed, TRAIN_STREAM)
 
     def batch(self, step, global_batch_size, start, count):
@@ -125,7 +127,7 @@ class SequenceSource:
             self.generator = frame_utils.bouncing_generator(settings, seed, "train")
         else:
             self.file = open_frame_file(settings)
-            train_rows, val_rows = self.file.split(settings.val_fraction)
+            train_rows, val_rows = self.file.split(settings.val_fraction, settings.val_split)
             self.train_starts = self.file.windows(train_rows, length, frame_skip)
             self.val_starts = self.file.windows(val_rows, length, frame_skip)
             self.walk = PermutationWalk(len(self.train_starts), seed, TRAIN_STREAM)
