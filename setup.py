@@ -34,6 +34,7 @@ setup(
             "vidrep-preprocess=keras_vidrep.cli.preprocess:run",
             "vidrep-fewlabel=keras_vidrep.cli.fewlabel:run",
             "vidrep-embed=keras_vidrep.cli.embed:run",
+            "vidrep-features=keras_vidrep.cli.features:run",
         ]
     },
 )

@@ -1,12 +1,17 @@
-"""Per-frame embeddings of a frames file by a trained frame VAE, written with the video index and frame numbers.
+"""Embeddings written with the video index and frame numbers: per-frame codes of a frames file by a trained frame
+VAE, or per-window codes of a features file by a composite model trained on it (`data=video_features`).
 
 Output `CODES.h5`: `means` (F, z) float32, optionally `log_variances` (F, z) and `reconstructions` (F, H, W, C)
 uint8, and `video_index` (F,), `frame_number` (F,), `videos` (V,) names copied from the frames file; attributes name
 the model directory, checkpoint and data file. Output `CODES.npy`: the means, with `CODES_video_index.npy`,
 `CODES_frame_number.npy`, `CODES_videos.txt` (and `CODES_log_variances.npy`, `CODES_reconstructions.npy`) beside it.
 Either way two pictures go beside the output: `CODES_samples.png` (frames decoded from prior samples) and
-`CODES_reconstructions.png` (frames of the file over their reconstructions). Files are written under temporary
-names and renamed when complete.
+`CODES_reconstructions.png` (frames of the file over their reconstructions).
+
+For a composite model of feature windows, `codes` (W, C) holds one code per window of `seq_length` consecutive
+vectors inside one video (the bottleneck code, or the encoder's final states), with `video_index`, `frame_number`
+(the window's first frame) and `end_frame_number` (its last). Files are written under temporary names and renamed
+when complete.
 """
 import os
 
@@ -31,7 +36,8 @@ def side_files(output):
     names = {"samples_png": "samples.png", "reconstructions_png": "reconstructions.png"}
     if output.endswith(".npy"):
         names.update(video_index="video_index.npy", frame_number="frame_number.npy", videos="videos.txt",
-                     log_variances="log_variances.npy", reconstructions="reconstructions.npy")
+                     log_variances="log_variances.npy", reconstructions="reconstructions.npy",
+                     end_frame_number="end_frame_number.npy")
     return {key: f"{stem}_{name}" for key, name in names.items()}
 
 
@@ -67,12 +73,29 @@ def embed_frames(vae, frames, batch_size=256, log_variances=False, reconstructio
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def write_embeddings(result, frames, output, attributes):
-    """Writes `result` (from `embed_frames`) and the frames file's index to `output` (.h5 or .npy)."""
+def embed_windows(model, file, length, stride=1, batch_size=256):
+    """Codes of every `stride`-th window of `length` rows of a FeatureFile (never across videos).
+
+    Returns:
+      (dict `codes`, index dict `video_index`, `frame_number`, `end_frame_number`)."""
+    from keras import ops
+
+    starts = file.windows(np.arange(len(file)), length)[::stride]
+    codes = []
+    for first in tqdm(range(0, len(starts), batch_size), desc="vidrep-embed", unit="batch", dynamic_ncols=True):
+        windows = file.sequences(starts[first:first + batch_size], length)
+        codes.append(ops.convert_to_numpy(model.code(windows.astype(np.float32))))
+    index = {"video_index": file.video_index[starts], "frame_number": file.frame_number[starts],
+             "end_frame_number": file.frame_number[starts + length - 1]}
+    return {"codes": np.concatenate(codes)}, index
+
+
+def write_embeddings(result, frames, output, attributes, index=None):
+    """Writes `result` and the index (default: every row's of `frames`) to `output` (.h5 or .npy)."""
     import h5py
 
-    index = {"video_index": np.asarray(frames.video_index, np.int64),
-             "frame_number": np.asarray(frames.frame_number, np.int64)}
+    index = index or {"video_index": np.asarray(frames.video_index, np.int64),
+                      "frame_number": np.asarray(frames.frame_number, np.int64)}
     if output.endswith(".h5"):
         tmp = output + ".tmp"
         try:
@@ -87,7 +110,8 @@ def write_embeddings(result, frames, output, attributes):
                 os.remove(tmp)
         return [output]
     side = side_files(output)
-    targets = {output: result["means"], **{side[k]: v for k, v in result.items() if k != "means"},
+    main = "means" if "means" in result else "codes"
+    targets = {output: result[main], **{side[k]: v for k, v in result.items() if k != main},
                **{side[k]: v for k, v in index.items()}}
     for path, values in targets.items():
         with open(path + ".tmp", "wb") as f:
@@ -117,11 +141,12 @@ def write_pictures(vae, frames, output, seed=0, samples=40):
 
 
 def embed(model_dir, data_file, output, checkpoint="", batch_size=256, log_variances=False, reconstructions=False,
-          seed=0):
-    """Embeds every frame of `data_file` with the VAE of `model_dir` and writes `output` and its pictures.
+          seed=0, stride=1):
+    """Embeds `data_file` with the model of `model_dir` and writes `output`: every frame by a frame VAE (with its
+    pictures), or every `stride`-th window by a composite model of feature windows.
 
     Returns:
-      dict: `frames`, `latent_dim`, `files` written.
+      dict: `frames` and `latent_dim`, or `windows` and `code_size`; `files` written.
     """
     from keras_vidrep.training import checkpoints
 
@@ -131,13 +156,27 @@ def embed(model_dir, data_file, output, checkpoint="", batch_size=256, log_varia
     if not os.path.isdir(directory):
         raise ConfigError(f"`output` {output!r}: folder {directory!r} does not exist")
     model, task, path = checkpoints.restore_model(model_dir, checkpoint)
+    attributes = {"model_dir": os.path.abspath(model_dir), "checkpoint": path, "data_file": os.path.abspath(data_file)}
+    if hasattr(model, "code"):  # a composite model: codes of feature windows
+        from keras_vidrep.data.frame_file import FeatureFile
+
+        if task.config.data != "video_features":
+            raise ConfigError(f"`model_dir` {model_dir!r} holds a composite model of `data`={task.config.data}; "
+                              f"vidrep-embed reads frame VAEs and composite models of `data`=video_features")
+        file = FeatureFile(data_file)
+        if file.dim != task.config.feature_dim:
+            raise ConfigError(f"`data_file` {data_file!r} holds {file.dim}-d features, but the model reads "
+                              f"{task.config.feature_dim}-d")
+        length = task.config.seq_length
+        result, index = embed_windows(model, file, length, stride, batch_size)
+        files = write_embeddings(result, file, output, {**attributes, "window": length, "stride": stride}, index)
+        return {"windows": len(result["codes"]), "code_size": int(result["codes"].shape[1]), "files": files}
     vae = frame_vae(model)
     frames = FrameFile(data_file, vae.frame_shape[2])
     if frames.frame_shape != tuple(vae.frame_shape):
         raise ConfigError(f"`data_file` {data_file!r} holds frames of {frames.frame_shape[:2]}, but the VAE reads "
                           f"{tuple(vae.frame_shape[:2])}")
     result = embed_frames(vae, frames, batch_size, log_variances, reconstructions)
-    files = write_embeddings(result, frames, output, {"model_dir": os.path.abspath(model_dir), "checkpoint": path,
-                                                      "data_file": os.path.abspath(data_file)})
+    files = write_embeddings(result, frames, output, attributes)
     files += write_pictures(vae, frames, output, seed)
     return {"frames": len(frames), "latent_dim": int(result["means"].shape[1]), "files": files}

@@ -29,8 +29,10 @@ class Backbone:
 
         if name not in BACKBONES:
             raise ConfigError(f"`backbone` must be one of {', '.join(BACKBONES)}, got {name!r}")
+        weights = "random" if weights == "none" else weights
         if weights not in ("imagenet", "random") and not os.path.isfile(weights):
-            raise ConfigError(f"`weights` must be imagenet, random or a weights file, got {weights!r} (no such file)")
+            raise ConfigError(f"`weights` must be imagenet, none (random), or a weights file, got {weights!r} (no "
+                              f"such file)")
         init = "imagenet" if weights == "imagenet" else None
         try:
             if name == "vgg16_fc6":

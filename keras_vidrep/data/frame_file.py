@@ -1,90 +1,47 @@
-"""Whole-frame datasets: what `vidrep-preprocess --kind=frames` writes, read for frame models and their sequences.
+"""Per-frame datasets of many videos: rows in video order, each with its video and its frame number.
 
-An HDF5 file with `frames` uint8 (F, H, W, 3), `video_index` (F,) and optionally `frame_number` (F,) (the frame's
-number in its video file), `videos` (names); or a `.npy` array (F, H, W[, C]) of one video (uint8 0-255, or floats
-in [0, 1]). Frames of a video are stored consecutively and in order. The file is read into memory once (uint8).
+  * `FrameFile`: what `vidrep-preprocess --kind=frames` writes — HDF5 `frames` uint8 (F, H, W, 3), or a `.npy`
+    array (F, H, W[, C]) of one video (uint8 0-255, or floats in [0, 1]).
+  * `FeatureFile`: what `vidrep-features` writes — HDF5 `features` float32 (F, D).
+Both HDF5 files hold `video_index` (F,), `frame_number` (F,) (the frame's number in its video file) and `videos`
+(names). Rows of a video are consecutive and in order. A file is read into memory once.
 """
 import os
 
 import numpy as np
 
+from keras_vidrep.data.bouncing import TRAIN_STREAM
+from keras_vidrep.data.streams import PermutationWalk, batch_ids
 from keras_vidrep.errors import DataError
 
 SPLITS = ("videos", "tail")  # how a validation part is held out
 
 
-class FrameFile:
-    """The frames of a frames file, as float32 (n, H, W, channels) in [0, 1].
+class VideoRows:
+    """The row index of a per-frame file: `video_index`, `frame_number`, `videos`, `video_rows` (first row, end
+    row) per video; held-out splits and windows that never cross videos. Subclasses load `data` and `read` rows."""
 
-    Args:
-      path: the HDF5 or .npy file.
-      channels: 1 (grey: the mean of the colour channels) or 3 (colour; grey frames are repeated).
-    """
+    path = ""
 
-    def __init__(self, path, channels=3):
-        if channels not in (1, 3):
-            raise DataError(f"`channels` must be 1 or 3, got {channels!r}")
-        if not os.path.isfile(path):
-            raise DataError(f"`data_file` {path!r}: no such file")
-        self.path, self.channels = path, channels
-        if path.endswith(".npy"):
-            self._load_npy(path)
-        else:
-            self._load_hdf5(path)
-        if self.data.ndim == 3:
-            self.data = self.data[..., None]
-        if self.data.ndim != 4 or len(self.data) == 0:
-            raise DataError(f"`data_file` {path!r}: expected frames (F, H, W[, C]), got shape {self.data.shape}")
-        if len(self.video_index) != len(self.data) or np.any(np.diff(self.video_index) < 0):
-            raise DataError(f"`data_file` {path!r}: `video_index` must give each frame's video, in order")
-        self.frame_shape = (*self.data.shape[1:3], channels)
-        starts = np.flatnonzero(np.r_[True, np.diff(self.video_index) != 0])
-        self.video_rows = list(zip(starts, np.r_[starts[1:], len(self.data)]))  # (first row, end row) per video
-
-    def _load_npy(self, path):
-        try:
-            data = np.load(path, mmap_mode="r")
-        except ValueError as e:
-            raise DataError(f"`data_file` {path!r} is not a readable .npy file ({e})") from None
-        if data.dtype != np.uint8:
-            data = np.clip(np.rint(np.asarray(data, np.float32) * 255.0), 0, 255)
-        self.data = np.asarray(data, np.uint8)
-        self.video_index = np.zeros(len(self.data), np.int64)
-        self.frame_number = np.arange(len(self.data))
-        self.videos = [os.path.basename(path)]
-
-    def _load_hdf5(self, path):
-        import h5py
-
-        try:
-            with h5py.File(path, "r") as f:
-                if "frames" not in f:
-                    raise DataError(f"`data_file` {path!r} has no dataset `frames` (datasets: {', '.join(f)}); "
-                                    f"write one with vidrep-preprocess --kind=frames")
-                self.data = f["frames"][...]
-                self.video_index = f["video_index"][...] if "video_index" in f else np.zeros(len(self.data), int)
-                self.frame_number = f["frame_number"][...] if "frame_number" in f else None
-                count = int(self.video_index.max()) + 1 if len(self.video_index) else 0
-                self.videos = ([v.decode() if isinstance(v, bytes) else str(v) for v in f["videos"][...]]
-                               if "videos" in f else [f"video {i}" for i in range(count)])
-        except OSError as e:
-            raise DataError(f"`data_file` {path!r} is not a readable HDF5 file ({e})") from None
-        if self.data.dtype != np.uint8:
-            raise DataError(f"`data_file` {path!r}: `frames` must be uint8, got {self.data.dtype}")
+    def _index(self, count):
+        if len(self.video_index) != count or np.any(np.diff(self.video_index) < 0):
+            raise DataError(f"`data_file` {self.path!r}: `video_index` must give each row's video, in order")
         if self.frame_number is None:  # numbered within each video
-            self.frame_number = np.arange(len(self.data)) - np.searchsorted(self.video_index, self.video_index)
+            self.frame_number = np.arange(count) - np.searchsorted(self.video_index, self.video_index)
+        starts = np.flatnonzero(np.r_[True, np.diff(self.video_index) != 0])
+        self.video_rows = list(zip(starts, np.r_[starts[1:], count]))
+
+    def _read_index(self, f):
+        """`video_index`, `frame_number` and `videos` of an open HDF5 file (defaults: one video, counted rows)."""
+        count = len(f[self.DATASET])
+        self.video_index = f["video_index"][:count] if "video_index" in f else np.zeros(count, np.int64)
+        self.frame_number = f["frame_number"][:count] if "frame_number" in f else None
+        videos = int(self.video_index.max()) + 1 if count else 0
+        self.videos = ([v.decode() if isinstance(v, bytes) else str(v) for v in f["videos"][...]]
+                       if "videos" in f else [f"video {i}" for i in range(videos)])
 
     def __len__(self):
-        return len(self.data)
-
-    def images(self, rows):
-        """Frames at `rows` (any integer array shape): float32 (*rows.shape, H, W, channels) in [0, 1]."""
-        frames = self.data[np.asarray(rows)].astype(np.float32) / 255.0
-        if frames.shape[-1] == self.channels:
-            return frames
-        if self.channels == 1:
-            return frames.mean(axis=-1, keepdims=True)
-        return np.repeat(frames, 3, axis=-1)
+        return len(self.video_index)
 
     def split(self, val_fraction, by="videos"):
         """(training rows, validation rows), holding out `val_fraction` of the data.
@@ -120,5 +77,136 @@ class FrameFile:
         for k in range(length):
             ok &= inside[starts + k * skip]
         if not ok.any():
-            raise DataError(f"`data_file` {self.path!r}: no video part has {length} frames at frame skip {skip}")
+            raise DataError(f"`data_file` {self.path!r}: no video part has {length} rows at frame skip {skip}")
         return starts[ok]
+
+    def sequences(self, starts, length, skip=1):
+        """The windows at `starts`: (n, length, *row shape)."""
+        return self.read(np.asarray(starts)[:, None] + skip * np.arange(length))
+
+
+def _check_file(path):
+    if not os.path.isfile(path):
+        raise DataError(f"`data_file` {path!r}: no such file")
+
+
+def _open_hdf5(path):
+    import h5py
+
+    try:
+        return h5py.File(path, "r")
+    except OSError as e:
+        raise DataError(f"`data_file` {path!r} is not a readable HDF5 file ({e})") from None
+
+
+class FrameFile(VideoRows):
+    """The frames of a frames file, read as float32 (n, H, W, channels) in [0, 1].
+
+    Args:
+      path: the HDF5 or .npy file.
+      channels: 1 (grey: the mean of the colour channels) or 3 (colour; grey frames are repeated).
+    """
+
+    DATASET = "frames"
+
+    def __init__(self, path, channels=3):
+        if channels not in (1, 3):
+            raise DataError(f"`channels` must be 1 or 3, got {channels!r}")
+        _check_file(path)
+        self.path, self.channels = path, channels
+        if path.endswith(".npy"):
+            self._load_npy(path)
+        else:
+            with _open_hdf5(path) as f:
+                if self.DATASET not in f:
+                    raise DataError(f"`data_file` {path!r} has no dataset `frames` (datasets: {', '.join(f)}); "
+                                    f"write one with vidrep-preprocess --kind=frames")
+                self.data = f[self.DATASET][...]
+                self._read_index(f)
+            if self.data.dtype != np.uint8:
+                raise DataError(f"`data_file` {path!r}: `frames` must be uint8, got {self.data.dtype}")
+        if self.data.ndim == 3:
+            self.data = self.data[..., None]
+        if self.data.ndim != 4 or len(self.data) == 0:
+            raise DataError(f"`data_file` {path!r}: expected frames (F, H, W[, C]), got shape {self.data.shape}")
+        self._index(len(self.data))
+        self.frame_shape = (*self.data.shape[1:3], channels)
+
+    def _load_npy(self, path):
+        try:
+            data = np.load(path, mmap_mode="r")
+        except ValueError as e:
+            raise DataError(f"`data_file` {path!r} is not a readable .npy file ({e})") from None
+        if data.dtype != np.uint8:
+            data = np.clip(np.rint(np.asarray(data, np.float32) * 255.0), 0, 255)
+        self.data = np.asarray(data, np.uint8)
+        self.video_index = np.zeros(len(self.data), np.int64)
+        self.frame_number = np.arange(len(self.data))
+        self.videos = [os.path.basename(path)]
+
+    def read(self, rows):
+        """Frames at `rows` (any integer array shape): float32 (*rows.shape, H, W, channels) in [0, 1]."""
+        frames = self.data[np.asarray(rows)].astype(np.float32) / 255.0
+        if frames.shape[-1] == self.channels:
+            return frames
+        if self.channels == 1:
+            return frames.mean(axis=-1, keepdims=True)
+        return np.repeat(frames, 3, axis=-1)
+
+    images = read
+
+
+class FeatureFile(VideoRows):
+    """The per-frame feature vectors of a features file (`vidrep-features`), read as float32 (n, D)."""
+
+    DATASET = "features"
+
+    def __init__(self, path):
+        _check_file(path)
+        self.path = path
+        with _open_hdf5(path) as f:
+            if self.DATASET not in f:
+                raise DataError(f"`data_file` {path!r} has no dataset `features` (datasets: {', '.join(f)}); "
+                                f"write one with vidrep-features")
+            self._read_index(f)
+            self.data = np.asarray(f[self.DATASET][:len(self.video_index)], np.float32)
+        if self.data.ndim != 2 or len(self.data) == 0:
+            raise DataError(f"`data_file` {path!r}: expected features (F, D), got shape {self.data.shape}")
+        self._index(len(self.data))
+        self.dim = int(self.data.shape[1])
+
+    def read(self, rows):
+        return self.data[np.asarray(rows)]
+
+
+class WindowStream:
+    """Windows of `length` rows (every `skip`-th) of a per-frame file that never cross videos: the training part
+    walked in a fresh random order every pass, and a fixed, evenly spread choice of the held-out part.
+
+    Args:
+      file: a `FrameFile` or `FeatureFile`.
+      val_fraction, val_split: how the held-out part is chosen (see `VideoRows.split`).
+    """
+
+    def __init__(self, file, length, seed, val_fraction, val_split, skip=1):
+        self.file, self.length, self.skip = file, length, skip
+        train_rows, val_rows = file.split(val_fraction, val_split)
+        self.train_starts = file.windows(train_rows, length, skip)
+        self.val_starts = file.windows(val_rows, length, skip)
+        self.walk = PermutationWalk(len(self.train_starts), seed, TRAIN_STREAM)
+
+    def sequences(self, ids):
+        """Training windows at stream positions `ids`: (n, length, *row shape)."""
+        return self.file.sequences(self.train_starts[self.walk.indices(ids)], self.length, self.skip)
+
+    def batch(self, step, global_batch_size, start=0, count=None):
+        return self.sequences(batch_ids(step, global_batch_size, start, count))
+
+    def validation(self, count):
+        """`count` held-out windows (fewer if there are fewer), evenly spread."""
+        return self.file.sequences(spread(self.val_starts, count), self.length, self.skip)
+
+
+def spread(rows, count):
+    """At most `count` of `rows`, evenly spaced."""
+    return rows[np.unique(np.linspace(0, len(rows) - 1, count).astype(int))]

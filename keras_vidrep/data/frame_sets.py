@@ -14,7 +14,7 @@ from keras_vidrep.config import check_choices, check_positive, setting
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.bouncing import TRAIN_STREAM
 from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
-from keras_vidrep.data.frame_file import SPLITS, FrameFile
+from keras_vidrep.data.frame_file import SPLITS, FrameFile, WindowStream, spread
 from keras_vidrep.data.streams import PermutationWalk, batch_ids
 from keras_vidrep.errors import ConfigError, DataError
 
@@ -111,7 +111,7 @@ class FrameSource:
             generator = frame_utils.bouncing_generator(self.settings, self.seed, "test")
             sequences = generator.sequences(np.arange(math.ceil(count / self.settings.seq_length)))
             return sequences.reshape(-1, *sequences.shape[2:])[:count, ..., None]
-        return self.file.images(_spread(self.val_rows, count))
+        return self.file.images(spread(self.val_rows, count))
 
 
 class SequenceSource:
@@ -119,28 +119,24 @@ class SequenceSource:
     a frames file taken every `frame_skip`-th frame that never cross from one video into the next."""
 
     def __init__(self, settings, seed, length, frame_skip=1):
-        self.settings, self.seed, self.length, self.skip = settings, seed, length, frame_skip
+        self.settings, self.seed, self.length = settings, seed, length
         if settings.data == "bouncing_mnist":
             if frame_skip != 1:
                 raise ConfigError(f"`frame_skip` applies to `data`=frames; Bouncing MNIST is generated at the rate "
                                   f"it is trained on (got `frame_skip`={frame_skip})")
             self.generator = frame_utils.bouncing_generator(settings, seed, "train")
         else:
-            self.file = open_frame_file(settings)
-            train_rows, val_rows = self.file.split(settings.val_fraction, settings.val_split)
-            self.train_starts = self.file.windows(train_rows, length, frame_skip)
-            self.val_starts = self.file.windows(val_rows, length, frame_skip)
-            self.walk = PermutationWalk(len(self.train_starts), seed, TRAIN_STREAM)
+            self.windows = WindowStream(open_frame_file(settings), length, seed, settings.val_fraction,
+                                        settings.val_split, frame_skip)
 
-    def _windows(self, starts):
-        frames = self.file.images(starts[:, None] + self.skip * np.arange(self.length))
+    def _framed(self, frames):
         return frames.reshape(*frames.shape[:2], *self.settings.frame_shape)
 
     def sequences(self, ids):
         """Training sequences at stream positions `ids`."""
         if self.settings.data == "bouncing_mnist":
             return self.generator.sequences(ids)[:, :self.length]
-        return self._windows(self.train_starts[self.walk.indices(ids)])
+        return self._framed(self.windows.sequences(ids))
 
     def batch(self, step, global_batch_size, start, count):
         return self.sequences(batch_ids(step, global_batch_size, start, count))
@@ -150,9 +146,4 @@ class SequenceSource:
         if self.settings.data == "bouncing_mnist":
             generator = frame_utils.bouncing_generator(self.settings, self.seed, "test")
             return generator.sequences(np.arange(count))[:, :self.length]
-        return self._windows(_spread(self.val_starts, count))
-
-
-def _spread(rows, count):
-    """At most `count` of `rows`, evenly spaced."""
-    return rows[np.unique(np.linspace(0, len(rows) - 1, count).astype(int))]
+        return self._framed(self.windows.validation(count))

@@ -12,6 +12,7 @@ from keras_vidrep.data.patches import SequenceFile, SequenceStream
 from keras_vidrep.errors import ConfigError, DataError
 
 FILE_SETS = ("patches", "features")  # sequence files of images / of feature vectors (`SequenceFile`)
+VIDEO_FEATURES = "video_features"  # per-frame features of whole videos (`FeatureFile`), cut into windows
 SEQUENCE_SETS = ("generated", *sequences.NAMED_SETS, *FILE_SETS)  # every set a video model is validated on
 
 
@@ -23,8 +24,21 @@ def bouncing_generator(settings, seed, split="train", num_digits=None, seq_lengt
                          stream=TRAIN_STREAM if split == "train" else VALIDATION_STREAM)
 
 
+def feature_windows(settings, seed):
+    """The WindowStream of a features file (`vidrep-features`) that `data=video_features` trains on."""
+    from keras_vidrep.data.frame_file import FeatureFile, WindowStream
+
+    file = FeatureFile(settings.data_file)
+    if file.dim != settings.feature_dim:
+        raise DataError(f"`data_file` {settings.data_file!r} holds {file.dim}-d features, but `feature_dim` is "
+                        f"{settings.feature_dim}")
+    return WindowStream(file, settings.seq_length, seed, settings.val_fraction, settings.val_split)
+
+
 def training_source(settings, seed):
     """An endless training stream with `batch(step, batch_size, start, count)` and `sequences(ids)`."""
+    if settings.data == VIDEO_FEATURES:
+        return feature_windows(settings, seed)
     if settings.data == "bouncing_mnist":
         return bouncing_generator(settings, seed, "train")
     if settings.data in FILE_SETS:
@@ -35,6 +49,8 @@ def training_source(settings, seed):
 
 def validation_sequences(settings, seed):
     """The fixed validation set the settings name: (val_sequences, T, *frame_shape) in [0, 1]."""
+    if settings.data == VIDEO_FEATURES:
+        return feature_windows(settings, seed).validation(settings.val_sequences)
     if settings.val_dataset == "generated":
         return bouncing_generator(settings, seed, "test").sequences(np.arange(settings.val_sequences))
     if settings.val_dataset in FILE_SETS:

@@ -69,7 +69,7 @@ def _each_video(videos, process, skip_bad, skipped, description, total):
             except DataError as e:
                 if not skip_bad:
                     raise
-                bar.write(f"vidrep-preprocess: skipped {e}", file=sys.stderr)
+                bar.write(f"{description.split()[0]}: skipped {e}", file=sys.stderr)
                 skipped.append(name)
                 continue
             yield name, result
@@ -187,3 +187,56 @@ def write_features(videos, output, backbone, skip_bad=False, total=None):
         if os.path.exists(tmp):
             os.remove(tmp)
     return {"videos": len(names), "skipped": skipped, "rows": rows, "files": side}
+
+
+def write_video_features(paths, output, backbone, every=1, attributes=None):
+    """Per-frame backbone features of video files, every `every`-th frame, appended to `output` (resumable).
+
+    Writes HDF5 `features` (F, dim) float32, `video_index` (F,), `frame_number` (F,), `videos` (V,) (absolute
+    paths) and `counts` (V,). A video already in `output` is skipped, so a re-run after an interruption (or with
+    more videos) only does the rest; rows of a video that was cut off half-way are dropped first. A video that
+    cannot be decoded is reported in one line on stderr and skipped; the others are still done.
+
+    Returns:
+      dict: `done` (videos written now), `already` (skipped as done before), `failed` (names), `rows` (total).
+    """
+    import h5py
+
+    directory = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(directory):
+        raise DataError(f"`output` {output!r}: folder {directory!r} does not exist")
+    settings = {"backbone": backbone.name, "dim": backbone.dim, "every": int(every), **(attributes or {})}
+    with h5py.File(output, "a") as f:
+        if "features" not in f:
+            f.create_dataset("features", (0, backbone.dim), np.float32, maxshape=(None, backbone.dim),
+                             chunks=(64, backbone.dim))
+            for name in ("video_index", "frame_number", "counts"):
+                f.create_dataset(name, (0,), np.int64, maxshape=(None,))
+            f.create_dataset("videos", (0,), h5py.string_dtype(), maxshape=(None,))
+            f.attrs.update(settings)
+        else:
+            for key in ("backbone", "dim", "every"):
+                if f.attrs.get(key) != settings[key]:
+                    raise DataError(f"`output` {output!r} holds features with {key}={f.attrs.get(key)!r}, not "
+                                    f"{settings[key]!r}: choose another output file")
+        done = {v.decode() if isinstance(v, bytes) else str(v) for v in f["videos"][...]}
+        rows = int(f["counts"][...].sum())
+        for name in ("features", "video_index", "frame_number"):  # drop a video cut off half-way
+            f[name].resize(rows, axis=0)
+        todo = [p for p in paths if os.path.abspath(p) not in done]
+        failed = []
+        loads = ((p, lambda p=p: video.read_video(p, every)) for p in todo)
+        for path, block in _each_video(loads, lambda name, frames: backbone(frames), True, failed,
+                                       f"vidrep-features ({backbone.name})", len(todo)):
+            n, v = len(block), len(f["videos"])
+            for name in ("features", "video_index", "frame_number"):
+                f[name].resize(rows + n, axis=0)
+            f["features"][rows:rows + n] = block
+            f["video_index"][rows:rows + n] = v
+            f["frame_number"][rows:rows + n] = np.arange(n) * every
+            for name, value in (("videos", os.path.abspath(path)), ("counts", n)):
+                f[name].resize(v + 1, axis=0)
+                f[name][v] = value
+            rows += n
+            f.flush()
+    return {"done": len(todo) - len(failed), "already": len(paths) - len(todo), "failed": failed, "rows": rows}

@@ -36,12 +36,14 @@ class CompositeModel(keras.Model):
       peepholes: peephole connections in every LSTM.
       output: `sigmoid` (binary data, Bernoulli cross-entropy) or `linear` (real-valued, squared error).
       initializer: `keras` or `original` (see `LSTMCell`).
+      bottleneck: if > 0, a compact code of this size (a dense tanh layer on the encoder's final states) from
+        which a dense layer gives the decoders their initial states.
       seed: initializer seed.
     """
 
     def __init__(self, frame_dim, units=(256,), input_frames=10, future_frames=10, model_type="composite",
                  conditional_reconstruction=False, conditional_future=False, peepholes=False, output="sigmoid",
-                 initializer="keras", seed=None, **kwargs):
+                 initializer="keras", seed=None, bottleneck=0, **kwargs):
         super().__init__(**kwargs)
         for name, value in (("frame_dim", frame_dim), ("input_frames", input_frames)):
             if not isinstance(value, int) or value <= 0:
@@ -66,6 +68,9 @@ class CompositeModel(keras.Model):
         self.output_kind = output
         self.initializer = initializer
         self.seed = seed
+        if not isinstance(bottleneck, int) or bottleneck < 0:
+            raise ValueError(f"`bottleneck` must be a non-negative integer, got {bottleneck!r}")
+        self.bottleneck = bottleneck
 
         def stack(name, k):
             return LSTMStack(self.units, peepholes, initializer, seed=None if seed is None else seed + 1000 * k,
@@ -81,6 +86,9 @@ class CompositeModel(keras.Model):
         self.reconstruction_readout = readout("reconstruction_readout", 2) if self.reconstructs else None
         self.future_decoder = stack("future_decoder", 3) if self.predicts else None
         self.future_readout = readout("future_readout", 4) if self.predicts else None
+        if bottleneck:
+            self.bottleneck_layer = keras.layers.Dense(bottleneck, "tanh", name="bottleneck")
+            self.bottleneck_states = keras.layers.Dense(2 * sum(self.units), name="bottleneck_states")
 
     @property
     def reconstructs(self):
@@ -92,6 +100,9 @@ class CompositeModel(keras.Model):
 
     def build(self, input_shape):
         self.encoder.build((None, self.frame_dim))
+        if self.bottleneck:
+            self.bottleneck_layer.build((None, 2 * sum(self.units)))
+            self.bottleneck_states.build((None, self.bottleneck))
         top = self.units[-1]
         if self.reconstructs:
             self.reconstruction_decoder.build((None, self.frame_dim if self.conditional_reconstruction else 0))
@@ -104,10 +115,28 @@ class CompositeModel(keras.Model):
         """Frames from logits: sigmoid for binary data, identity for real-valued data."""
         return ops.sigmoid(logits) if self.output_kind == "sigmoid" else logits
 
-    def encode(self, inputs):
-        """The representation: the encoder's final (h, c) of every layer after reading `inputs` (B, T, D)."""
+    def encoder_states(self, inputs):
+        """The encoder's final (h, c) of every layer after reading `inputs` (B, T, D)."""
         _, states = self.encoder.run(inputs, self.encoder.zero_state(ops.shape(inputs)[0], inputs.dtype))
         return states
+
+    def code(self, inputs, states=None):
+        """The representation of `inputs`: the bottleneck code, or every layer's final h then c, concatenated
+        (`states`: the encoder's, if already computed)."""
+        states = self.encoder_states(inputs) if states is None else states
+        flat = ops.concatenate([t for h, c in states for t in (h, c)], axis=-1)
+        return self.bottleneck_layer(flat) if self.bottleneck else flat
+
+    def encode(self, inputs):
+        """The decoders' initial states: the encoder's final states, or those given by the bottleneck code."""
+        if not self.bottleneck:
+            return self.encoder_states(inputs)
+        flat = self.bottleneck_states(self.code(inputs))
+        parts, start = [], 0
+        for units in self.units:
+            parts.append((flat[:, start:start + units], flat[:, start + units:start + 2 * units]))
+            start += 2 * units
+        return parts
 
     def forward(self, inputs, futures=None, teacher_forcing=False, future_steps=None, truth_mask=None,
                 sample_noise=None, feedback_gradient=True):
@@ -249,7 +278,8 @@ class CompositeModel(keras.Model):
                       future_frames=self.future_frames, model_type=self.model_type,
                       conditional_reconstruction=self.conditional_reconstruction,
                       conditional_future=self.conditional_future, peepholes=self.peepholes,
-                      output=self.output_kind, initializer=self.initializer, seed=self.seed)
+                      output=self.output_kind, initializer=self.initializer, seed=self.seed,
+                      bottleneck=self.bottleneck)
         return config
 
 
@@ -257,6 +287,7 @@ def from_settings(settings, seed=None):
     """The CompositeModel that the composite task's settings describe, built (weights created)."""
     model = CompositeModel(settings.frame_dim, settings.units, settings.input_frames, settings.future_frames,
                            settings.model, settings.conditional_reconstruction, settings.conditional_future,
-                           settings.peepholes, settings.output, settings.initializer, seed=seed)
+                           settings.peepholes, settings.output, settings.initializer, seed=seed,
+                           bottleneck=settings.bottleneck)
     model.build((None, settings.input_frames, settings.frame_dim))
     return model

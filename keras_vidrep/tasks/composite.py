@@ -16,11 +16,12 @@ from keras_vidrep import baselines, losses, sampling, viz
 from keras_vidrep.config import check_choices, check_positive, setting
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
+from keras_vidrep.data.frame_file import SPLITS
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.models import composite
 from keras_vidrep.tasks import base
 
-DATA = ("bouncing_mnist", *frame_utils.FILE_SETS)
+DATA = ("bouncing_mnist", *frame_utils.FILE_SETS, frame_utils.VIDEO_FEATURES)
 IMAGE_SEQUENCES = 4  # sequences shown in each TensorBoard picture
 BASELINE_SEQUENCES = 512  # training sequences the mean training frame is estimated from
 
@@ -34,7 +35,10 @@ class Settings:
                         DATA)
     data_file: str = setting("", "data=patches: the original ucf101_*_patches.npy or an HDF5 file written by "
                                  "vidrep-preprocess --kind=patches; data=features: float .npy (N, T, D) or HDF5 "
-                                 "dataset `sequences`.")
+                                 "dataset `sequences`; data=video_features: a file of vidrep-features.")
+    val_fraction: float = setting(0.1, "data=video_features: fraction held out for validation (see `val_split`).")
+    val_split: str = setting("videos", "data=video_features: hold out the last videos, or the last frames of every "
+                                       "video (`tail`).", SPLITS)
     frame_size: int = setting(32, "data=patches: frame height and width in pixels.")
     channels: int = setting(3, "data=patches: colour channels per frame (3: RGB).")
     feature_dim: int = setting(4096, "data=features: values per feature vector.")
@@ -62,6 +66,8 @@ class Settings:
     conditional_future: bool = setting(False, "Feed the future predictor the previous frame (own output at "
                                               "inference).")
     peepholes: bool = setting(False, "Peephole connections from the cell state to the gates.")
+    bottleneck: int = setting(0, "Size of a compact code between the encoder and the decoders (a dense tanh layer "
+                                 "on the encoder's final states; 0: none, the states themselves).")
     output: str = setting("sigmoid", "sigmoid + Bernoulli cross-entropy (binary data), or linear + 0.5*squared "
                                      "error (real-valued data such as natural video).", composite.OUTPUTS)
     initializer: str = setting("keras", "keras (Glorot/orthogonal) or original (U(+-0.01), peepholes U(+-0.1)).",
@@ -81,14 +87,14 @@ class Settings:
     sampling_gradient: bool = setting(True, "Let the gradient flow through the fed-back outputs (mean feed).")
 
     ARCHITECTURE_KEYS = ("frame_shape", "model", "units", "conditional_reconstruction", "conditional_future",
-                         "peepholes", "output")
+                         "peepholes", "output", "bottleneck")
 
     @property
     def frame_shape(self):
         """(H, W) grey Bouncing MNIST frames, (H, W, C) patch frames, or (D,) feature vectors."""
         if self.data == "bouncing_mnist":
             return (self.canvas_size, self.canvas_size)
-        if self.data == "features":
+        if self.data in ("features", frame_utils.VIDEO_FEATURES):
             return (self.feature_dim,)
         return (self.frame_size, self.frame_size, self.channels)
 
@@ -118,8 +124,18 @@ class Settings:
         if self.data in frame_utils.FILE_SETS and self.val_dataset != self.data:
             raise ConfigError(f"`data`={self.data} validates on a file of the same kind: set "
                               f"`val_dataset`={self.data} and `val_path`, got `val_dataset`={self.val_dataset}")
-        if self.data == "features" and self.output != "linear":
-            raise ConfigError("`data`=features holds real-valued vectors: set `output`=linear")
+        if self.data in ("features", frame_utils.VIDEO_FEATURES) and self.output != "linear":
+            raise ConfigError(f"`data`={self.data} holds real-valued vectors: set `output`=linear")
+        if self.data == frame_utils.VIDEO_FEATURES:
+            if not self.data_file:
+                raise ConfigError("`data`=video_features needs `data_file` (write one with vidrep-features)")
+            if self.val_dataset != "generated":
+                raise ConfigError(f"`data`=video_features validates on held-out parts of `data_file` (see "
+                                  f"`val_fraction`, `val_split`), not on `val_dataset`={self.val_dataset}")
+            if not 0.0 < self.val_fraction < 1.0:
+                raise ConfigError(f"`val_fraction` must be in (0, 1), got {self.val_fraction}")
+        if self.bottleneck < 0:
+            raise ConfigError(f"`bottleneck` must be >= 0, got {self.bottleneck}")
         if self.val_dataset != "generated" and self.val_dataset != "tfds_moving_mnist" and not self.val_path:
             raise ConfigError(f"`val_dataset`={self.val_dataset} needs `val_path`")
         self._validate_sampling()
@@ -258,7 +274,8 @@ class Task(base.Task):
 def composite_endpoints(model, input_frames, frame_shape):
     """Signatures of a CompositeModel; `frames` is (batch, input_frames, *frame_shape) in [0, 1].
 
-      * `encode` → `representation` (every layer's final h then c, concatenated) and `h_<l>`, `c_<l>` per layer;
+      * `encode` → `representation` (every layer's final h then c, concatenated; or the bottleneck code) and
+        `h_<l>`, `c_<l>` per layer (the encoder's final states);
       * `reconstruct` → `reconstruction` (batch, input_frames, *frame_shape), put back into input order;
       * `predict_future` → `future` (batch, steps, *frame_shape), free-running; `steps` is an int32 scalar, by
         default the trained length when the loaded function is called (the serving signature needs it), and any
@@ -282,8 +299,8 @@ def composite_endpoints(model, input_frames, frame_shape):
         return out
 
     def encode(frames):
-        states = model.encode(flat(frames))
-        out = {"representation": ops.concatenate([t for h, c in states for t in (h, c)], axis=-1)}
+        states = model.encoder_states(flat(frames))
+        out = {"representation": model.code(None, states)}
         for i, (h, c) in enumerate(states):
             out[f"h_{i}"], out[f"c_{i}"] = h, c
         return out

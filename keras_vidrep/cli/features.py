@@ -1,0 +1,50 @@
+"""vidrep-features: video files → per-frame CNN feature vectors in one HDF5 file, with a per-video index.
+
+  vidrep-features --videos=recordings/ --output=features.h5 --every=50            # ResNet50, 2048-d, ImageNet
+  vidrep-features --videos="day1/*.mp4,day2/" --output=features.h5 --backbone=vgg16_fc6 --weights=vgg16.h5
+
+Samples every N-th frame of each video, runs the frames through a keras.applications backbone in batches (on the
+device TensorFlow places it on: a GPU when there is one), and appends them to FEATURES.h5 (`features`,
+`video_index`, `frame_number`, `videos`, `counts`; see keras_vidrep.data.preprocess.write_video_features). A
+re-run skips the videos already in the file; a video that cannot be read is one line on stderr, the rest go on.
+Train on it with `vidrep-train --flagfile=configs/video_features_ae.cfg --data_file=features.h5`.
+"""
+from absl import flags
+
+from keras_vidrep.cli import common
+
+flags.DEFINE_string("videos", None, "Video files, folders (searched recursively) or globs, comma separated.",
+                    required=True)
+flags.DEFINE_string("output", None, "The HDF5 file to write or extend (FEATURES.h5).", required=True)
+flags.DEFINE_integer("every", 1, "Keep every N-th frame of each video.")
+flags.DEFINE_enum("backbone", "resnet50", ["resnet50", "vgg16_fc6"], "resnet50: 2048-d average-pooled; vgg16_fc6: "
+                                                                     "4096-d first fully connected layer.")
+flags.DEFINE_string("weights", "imagenet", "imagenet (Keras's cached weights, downloaded if possible), none "
+                                           "(random: for tests), or a local weights file of the backbone.")
+flags.DEFINE_integer("batch_size", 32, "Frames per forward pass.")
+FLAGS = flags.FLAGS
+
+
+def go():
+    from keras_vidrep.data import preprocess, video
+    from keras_vidrep.data.backbone import Backbone
+    from keras_vidrep.errors import ConfigError
+
+    for name in ("every", "batch_size"):
+        if FLAGS[name].value <= 0:
+            raise ConfigError(f"`{name}` must be a positive integer, got {FLAGS[name].value}")
+    paths = video.find_videos(FLAGS.videos)
+    result = preprocess.write_video_features(paths, FLAGS.output, Backbone(FLAGS.backbone, FLAGS.weights,
+                                                                            FLAGS.batch_size), FLAGS.every,
+                                             {"weights": FLAGS.weights})
+    print(f"wrote {FLAGS.output}: {result['rows']} feature vectors; {result['done']} videos added, "
+          f"{result['already']} already there" + (f", {len(result['failed'])} unreadable" if result["failed"]
+                                                  else ""))
+
+
+def run():
+    common.run_app(go, __name__, "vidrep-features")
+
+
+if __name__ == "__main__":
+    run()
