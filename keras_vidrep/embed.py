@@ -73,8 +73,9 @@ def embed_frames(vae, frames, batch_size=256, log_variances=False, reconstructio
     return {k: np.concatenate(v) for k, v in out.items()}
 
 
-def embed_windows(model, file, length, stride=1, batch_size=256):
-    """Codes of every `stride`-th window of `length` rows of a FeatureFile (never across videos).
+def embed_windows(model, file, length, stride=1, batch_size=256, transform=None):
+    """Codes of every `stride`-th window of `length` rows of a FeatureFile (never across videos), read through
+    `transform` (the model's input standardization, if any).
 
     Returns:
       (dict `codes`, index dict `video_index`, `frame_number`, `end_frame_number`)."""
@@ -84,7 +85,8 @@ def embed_windows(model, file, length, stride=1, batch_size=256):
     codes = []
     for first in tqdm(range(0, len(starts), batch_size), desc="vidrep-embed", unit="batch", dynamic_ncols=True):
         windows = file.sequences(starts[first:first + batch_size], length)
-        codes.append(ops.convert_to_numpy(model.code(windows.astype(np.float32))))
+        windows = transform(windows) if transform else windows
+        codes.append(ops.convert_to_numpy(model.code(np.asarray(windows, np.float32))))
     index = {"video_index": file.video_index[starts], "frame_number": file.frame_number[starts],
              "end_frame_number": file.frame_number[starts + length - 1]}
     return {"codes": np.concatenate(codes)}, index
@@ -168,7 +170,8 @@ def embed(model_dir, data_file, output, checkpoint="", batch_size=256, log_varia
             raise ConfigError(f"`data_file` {data_file!r} holds {file.dim}-d features, but the model reads "
                               f"{task.config.feature_dim}-d")
         length = task.config.seq_length
-        result, index = embed_windows(model, file, length, stride, batch_size)
+        task.prepare_data()  # the input standardization comes from the training data
+        result, index = embed_windows(model, file, length, stride, batch_size, task.source.standardize)
         files = write_embeddings(result, file, output, {**attributes, "window": length, "stride": stride}, index)
         return {"windows": len(result["codes"]), "code_size": int(result["codes"].shape[1]), "files": files}
     vae = frame_vae(model)

@@ -115,7 +115,7 @@ class _OwnInfoOnly(logging_module.Filter):
 def quiet_tensorflow():
     """Keeps TensorFlow's and Keras's own INFO chatter (C++ and Python) off the terminal; warnings still show."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    for name in ("absl", "tensorflow"):
+    for name in ("absl", "tensorflow", "tensorboard"):
         logging_module.getLogger(name).addFilter(_OwnInfoOnly())
 
 

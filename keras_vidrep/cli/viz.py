@@ -4,11 +4,15 @@
 
   vidrep-viz --saved_model=saved_models/quickstart --rollout=100
 
+  vidrep-viz --codes=codes.h5 --out_dir=maps/ [--perplexities=5,30,50 --clusters=6 --labels_file=labels.txt]
+
 For each chosen sequence it writes (every picture labelled: truth | model, input | future, frame numbers):
   sequence_<i>.png  ground truth (input, then true future) over the model (reconstruction, then prediction);
   sequence_<i>.gif  animation: ground truth left, the model right;
   rollout_<i>.png / .gif   (with --rollout=N) a free-running prediction of N frames beside the truth, which ends
                     after the model's trained future length (a red line and `no truth` mark where).
+With --codes (a file of vidrep-embed) it draws the codes instead (see keras_vidrep.code_maps): tsne.png,
+clusters.png + clusters.csv, timeline.png, patterns.png and learning_curve.png (from the run's TensorBoard logs).
 """
 import os
 
@@ -21,13 +25,36 @@ flags.DEFINE_list("sequences", ["0", "1", "2"], "Indices of the sequences to sho
 flags.DEFINE_integer("rollout", 0, "Also roll the model out free-running for this many frames.")
 flags.DEFINE_integer("fps", 4, "GIF frames per second.")
 flags.DEFINE_string("out_dir", "viz", "Where the pictures go.")
+flags.DEFINE_string("codes", "", "Draw the codes of this vidrep-embed output (.h5 or .npy) instead of a model.")
+flags.DEFINE_list("perplexities", ["5", "30", "50"], "--codes: t-SNE perplexities, side by side.")
+flags.DEFINE_integer("clusters", 6, "--codes: clusters of k-means and of agglomerative clustering.")
+flags.DEFINE_string("labels_file", "", "--codes: one label per video (a line each, in the codes' video order) to "
+                                       "colour the t-SNE maps by, instead of the video.")
 FLAGS = flags.FLAGS
+
+
+def draw_codes():
+    from keras_vidrep import code_maps
+    from keras_vidrep.errors import ConfigError
+
+    try:
+        perplexities = [float(p) for p in FLAGS.perplexities]
+    except ValueError:
+        raise ConfigError(f"`perplexities` must be comma-separated numbers, got {','.join(FLAGS.perplexities)!r}") \
+            from None
+    if not perplexities or min(perplexities) <= 0:
+        raise ConfigError(f"`perplexities` must be positive, got {perplexities}")
+    print("\n".join(code_maps.write_all(FLAGS.codes, FLAGS.out_dir, perplexities, FLAGS.clusters,
+                                        FLAGS.labels_file, FLAGS.model_dir, FLAGS.seed if FLAGS["seed"].present
+                                        else 0)))
 
 
 def go():
     from keras_vidrep import evaluate, viz
     from keras_vidrep.errors import ConfigError
 
+    if FLAGS.codes:
+        return draw_codes()
     try:
         indices = [int(i) for i in FLAGS.sequences]
     except ValueError:

@@ -186,25 +186,39 @@ class WindowStream:
     Args:
       file: a `FrameFile` or `FeatureFile`.
       val_fraction, val_split: how the held-out part is chosen (see `VideoRows.split`).
+      standardize: give every value in units of the training rows' mean and standard deviation.
     """
 
-    def __init__(self, file, length, seed, val_fraction, val_split, skip=1):
+    def __init__(self, file, length, seed, val_fraction, val_split, skip=1, standardize=False):
         self.file, self.length, self.skip = file, length, skip
         train_rows, val_rows = file.split(val_fraction, val_split)
         self.train_starts = file.windows(train_rows, length, skip)
         self.val_starts = file.windows(val_rows, length, skip)
         self.walk = PermutationWalk(len(self.train_starts), seed, TRAIN_STREAM)
+        self.standardization = None
+        if standardize:  # per value: the training rows' mean and standard deviation
+            rows = file.read(train_rows)
+            self.standardization = (rows.mean(axis=0).astype(np.float32),
+                                    np.maximum(rows.std(axis=0), 1e-6).astype(np.float32))
+
+    def standardize(self, values):
+        """`values` (..., *row shape) in the units the model reads (unchanged without standardization)."""
+        if self.standardization is None:
+            return values
+        shift, scale = self.standardization
+        return (values - shift) / scale
 
     def sequences(self, ids):
         """Training windows at stream positions `ids`: (n, length, *row shape)."""
-        return self.file.sequences(self.train_starts[self.walk.indices(ids)], self.length, self.skip)
+        return self.standardize(self.file.sequences(self.train_starts[self.walk.indices(ids)], self.length,
+                                                    self.skip))
 
     def batch(self, step, global_batch_size, start=0, count=None):
         return self.sequences(batch_ids(step, global_batch_size, start, count))
 
     def validation(self, count):
         """`count` held-out windows (fewer if there are fewer), evenly spread."""
-        return self.file.sequences(spread(self.val_starts, count), self.length, self.skip)
+        return self.standardize(self.file.sequences(spread(self.val_starts, count), self.length, self.skip))
 
 
 def spread(rows, count):

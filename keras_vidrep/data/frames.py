@@ -32,7 +32,8 @@ def feature_windows(settings, seed):
     if file.dim != settings.feature_dim:
         raise DataError(f"`data_file` {settings.data_file!r} holds {file.dim}-d features, but `feature_dim` is "
                         f"{settings.feature_dim}")
-    return WindowStream(file, settings.seq_length, seed, settings.val_fraction, settings.val_split)
+    return WindowStream(file, settings.seq_length, seed, settings.val_fraction, settings.val_split,
+                        standardize=settings.standardize)
 
 
 def training_source(settings, seed):

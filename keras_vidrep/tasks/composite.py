@@ -39,6 +39,8 @@ class Settings:
     val_fraction: float = setting(0.1, "data=video_features: fraction held out for validation (see `val_split`).")
     val_split: str = setting("videos", "data=video_features: hold out the last videos, or the last frames of every "
                                        "video (`tail`).", SPLITS)
+    standardize: bool = setting(True, "data=video_features: feed each feature value in units of its training mean "
+                                      "and standard deviation (the export takes and returns raw features).")
     frame_size: int = setting(32, "data=patches: frame height and width in pixels.")
     channels: int = setting(3, "data=patches: colour channels per frame (3: RGB).")
     feature_dim: int = setting(4096, "data=features: values per feature vector.")
@@ -175,6 +177,7 @@ class Task(base.Task):
     def prepare_data(self):
         s = self.settings
         self.source = frame_utils.training_source(s, self.config.seed)
+        self.standardization = getattr(self.source, "standardization", None)
         self.val_sequences = frame_utils.check_frames(
             frame_utils.validation_sequences(s, self.config.seed), s.frame_shape, f"`val_dataset` {s.val_dataset}",
             s.input_frames + s.future_frames)
@@ -265,14 +268,19 @@ class Task(base.Task):
                              "reconstruction, then its free-running prediction; the caption numbers the frame.")]
 
     def export_endpoints(self, model):
-        return composite_endpoints(model, self.settings.input_frames, self.settings.frame_shape)
+        if self.settings.data == frame_utils.VIDEO_FEATURES and not hasattr(self, "source"):
+            self.prepare_data()  # the standardization comes from the training data
+        return composite_endpoints(model, self.settings.input_frames, self.settings.frame_shape,
+                                   getattr(self, "standardization", None))
 
     def describe(self, model):
         return f"{self.settings.model} model on {self.settings.data} frames {self.settings.frame_shape}"
 
 
-def composite_endpoints(model, input_frames, frame_shape):
-    """Signatures of a CompositeModel; `frames` is (batch, input_frames, *frame_shape) in [0, 1].
+def composite_endpoints(model, input_frames, frame_shape, standardization=None):
+    """Signatures of a CompositeModel; `frames` is (batch, input_frames, *frame_shape) in [0, 1] (or feature
+    vectors in their own units: with `standardization` (shift, scale) the signatures standardize the frames they
+    read and return frames in the original units).
 
       * `encode` → `representation` (every layer's final h then c, concatenated; or the bottleneck code) and
         `h_<l>`, `c_<l>` per layer (the encoder's final states);
@@ -286,14 +294,19 @@ def composite_endpoints(model, input_frames, frame_shape):
     frame_dim = int(np.prod(frame_shape))
     inputs = [("frames", (None, input_frames, *frame_shape), "float32")]
 
+    shift, scale = (np.zeros(frame_dim, np.float32), np.ones(frame_dim, np.float32)) if standardization is None \
+        else (np.reshape(v, frame_dim) for v in standardization)
+
     def flat(frames):
-        return ops.reshape(frames, (-1, input_frames, frame_dim))
+        x = ops.reshape(frames, (-1, input_frames, frame_dim))
+        return x if standardization is None else (x - shift) / scale
 
     def framed(x):
         return ops.reshape(x, (ops.shape(x)[0], ops.shape(x)[1], *frame_shape))
 
     def outputs(name, logits):
-        out = {name: framed(model.activate(logits))}
+        frames = model.activate(logits)
+        out = {name: framed(frames if standardization is None else frames * scale + shift)}
         if model.output_kind == "sigmoid":
             out[f"{name}_logits"] = framed(logits)
         return out
