@@ -216,8 +216,10 @@ def write_video_features(paths, output, backbone, every=1, attributes=None):
             f.attrs.update(settings)
         else:
             for key in ("backbone", "dim", "every"):
-                if f.attrs.get(key) != settings[key]:
-                    raise DataError(f"`output` {output!r} holds features with {key}={f.attrs.get(key)!r}, not "
+                theirs = f.attrs.get(key)
+                theirs = theirs.item() if hasattr(theirs, "item") else theirs  # numpy scalars from h5py
+                if theirs != settings[key]:
+                    raise DataError(f"`output` {output!r} holds features with {key}={theirs!r}, not "
                                     f"{settings[key]!r}: choose another output file")
         done = {v.decode() if isinstance(v, bytes) else str(v) for v in f["videos"][...]}
         rows = int(f["counts"][...].sum())
