@@ -39,8 +39,8 @@ def baseline_losses(mean, val_sequences, input_frames, future_frames, output="si
       output: `sigmoid` (clipped Bernoulli cross-entropy) or `linear` (0.5 * squared error).
 
     Returns:
-      dict: `mean_training_frame/reconstruction`, and with `future_frames` > 0 `mean_training_frame/future` and
-      `copy_last/future`.
+      dict: `baseline/mean_training_frame/reconstruction`, and with `future_frames` > 0
+      `baseline/mean_training_frame/future` and `baseline/copy_last/future` (their TensorBoard tags).
     """
     loss = clipped_bernoulli_nats if output == "sigmoid" else half_squared_error
     val = np.asarray(val_sequences, np.float32)
@@ -51,4 +51,4 @@ def baseline_losses(mean, val_sequences, input_frames, future_frames, output="si
     if future_frames:
         out["mean_training_frame/future"] = float(loss(futures, np.broadcast_to(mean, futures.shape)).mean())
         out["copy_last/future"] = float(loss(futures, np.broadcast_to(inputs[:, -1:], futures.shape)).mean())
-    return out
+    return {f"baseline/{k}": v for k, v in out.items()}

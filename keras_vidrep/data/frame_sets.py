@@ -13,7 +13,6 @@ import numpy as np
 from keras_vidrep.config import check_choices, check_positive, setting
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.bouncing import TRAIN_STREAM
-from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
 from keras_vidrep.data.frame_file import SPLITS, FrameFile, WindowStream, spread
 from keras_vidrep.data.streams import PermutationWalk, batch_ids
 from keras_vidrep.errors import ConfigError, DataError
@@ -23,7 +22,7 @@ FRAME_SPREAD = 7919  # a prime: which frame of a generated sequence a frame exam
 
 
 @dataclasses.dataclass
-class FrameData:
+class FrameData(frame_utils.BouncingSettings):
     """Where the frames come from; field names are the flag names."""
 
     data: str = setting("bouncing_mnist", "Training frames: Bouncing MNIST generated on the fly, or a frames file "
@@ -36,14 +35,6 @@ class FrameData:
     frame_size: int = setting(64, "data=frames: frame height and width in pixels (the file's).")
     channels: int = setting(1, "Colour channels: 1 (grey) or 3 (RGB).")
 
-    digits: str = setting("sklearn", "Digit images: bundled sklearn digits, mnist.h5, Keras mnist.npz or TFDS "
-                                     "mnist.", DIGIT_SOURCES)
-    digits_path: str = setting("", "Path of mnist.h5 / mnist.npz (empty: the Keras cache for mnist_npz).")
-    canvas_size: int = setting(64, "Bouncing MNIST: height and width of the square canvas in pixels.")
-    digit_size: int = setting(28, "Bouncing MNIST: digit height and width in pixels (resized when not 28).")
-    num_digits: int = setting(2, "Bouncing MNIST: digits bouncing in each sequence.")
-    step_length: float = setting(0.1, "Bouncing MNIST: distance a digit moves per frame, as a fraction of the free "
-                                      "range.")
     seq_length: int = setting(20, "Bouncing MNIST: frames per generated sequence.")
 
     @property

@@ -3,10 +3,14 @@
 A sequence array is (N, T, *frame_shape) float32, where a frame is (H, W) grey or (H, W, C) colour with values in
 [0, 1], or (D,) a feature vector of real values. Models read frames flattened: (N, T, prod(frame_shape)).
 """
+import dataclasses
+
 import numpy as np
 
+from keras_vidrep.config import setting
 from keras_vidrep.data import sequences
 from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST
+from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
 from keras_vidrep.data.digits import load_digits
 from keras_vidrep.data.patches import SequenceFile, SequenceStream
 from keras_vidrep.errors import ConfigError, DataError
@@ -14,6 +18,20 @@ from keras_vidrep.errors import ConfigError, DataError
 FILE_SETS = ("patches", "features")  # sequence files of images / of feature vectors (`SequenceFile`)
 VIDEO_FEATURES = "video_features"  # per-frame features of whole videos (`FeatureFile`), cut into windows
 SEQUENCE_SETS = ("generated", *sequences.NAMED_SETS, *FILE_SETS)  # every set a video model is validated on
+
+
+@dataclasses.dataclass
+class BouncingSettings:
+    """How Bouncing MNIST is generated (settings shared by the tasks that train on it; flag names)."""
+
+    digits: str = setting("sklearn", "Digit images: bundled sklearn digits, mnist.h5, Keras mnist.npz or TFDS "
+                                     "mnist.", DIGIT_SOURCES)
+    digits_path: str = setting("", "Path of mnist.h5 / mnist.npz (empty: the Keras cache for mnist_npz).")
+    canvas_size: int = setting(64, "Bouncing MNIST: height and width of the square canvas in pixels.")
+    digit_size: int = setting(28, "Bouncing MNIST: digit height and width in pixels (resized when not 28).")
+    num_digits: int = setting(2, "Bouncing MNIST: digits bouncing in each sequence.")
+    step_length: float = setting(0.1, "Bouncing MNIST: distance a digit moves per frame, as a fraction of the free "
+                                      "range.")
 
 
 def bouncing_generator(settings, seed, split="train", num_digits=None, seq_length=None):

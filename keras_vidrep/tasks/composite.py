@@ -15,7 +15,6 @@ from keras import ops
 from keras_vidrep import baselines, losses, sampling, viz
 from keras_vidrep.config import check_choices, check_positive, setting
 from keras_vidrep.data import frames as frame_utils
-from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
 from keras_vidrep.data.frame_file import SPLITS
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.models import composite
@@ -27,8 +26,8 @@ BASELINE_SEQUENCES = 512  # training sequences the mean training frame is estima
 
 
 @dataclasses.dataclass
-class Settings:
-    """Settings of the composite task; field names are the flag names."""
+class Settings(frame_utils.BouncingSettings):
+    """Settings of the composite task (and Bouncing MNIST's); field names are the flag names."""
 
     data: str = setting("bouncing_mnist", "Training data: Bouncing MNIST generated on the fly, the image sequences "
                                           "of a patch file, or the feature-vector sequences of a file (`data_file`).",
@@ -45,14 +44,6 @@ class Settings:
     channels: int = setting(3, "data=patches: colour channels per frame (3: RGB).")
     feature_dim: int = setting(4096, "data=features: values per feature vector.")
 
-    digits: str = setting("sklearn", "Digit images: bundled sklearn digits, mnist.h5, Keras mnist.npz or TFDS "
-                                     "mnist.", DIGIT_SOURCES)
-    digits_path: str = setting("", "Path of mnist.h5 / mnist.npz (empty: the Keras cache for mnist_npz).")
-    canvas_size: int = setting(64, "Bouncing MNIST: height and width of the square canvas in pixels.")
-    digit_size: int = setting(28, "Bouncing MNIST: digit height and width in pixels (resized when not 28).")
-    num_digits: int = setting(2, "Bouncing MNIST: digits bouncing in each sequence.")
-    step_length: float = setting(0.1, "Bouncing MNIST: distance a digit moves per frame, as a fraction of the free "
-                                      "range.")
     seq_length: int = setting(20, "Frames per sequence (generated, or stored per row of a patch file).")
     input_frames: int = setting(10, "Frames the encoder reads.")
     future_frames: int = setting(10, "Frames the future predictor outputs.")
@@ -245,9 +236,8 @@ class Task(base.Task):
 
     def baselines(self):
         s = self.settings
-        values = baselines.baseline_losses(self.mean_training_frame(), self.val_sequences, s.input_frames,
-                                           s.future_frames, s.output)
-        return {f"baseline/{k}": v for k, v in values.items()}
+        return baselines.baseline_losses(self.mean_training_frame(), self.val_sequences, s.input_frames,
+                                         s.future_frames, s.output)
 
     def pictures(self, model):
         s = self.settings

@@ -146,9 +146,8 @@ class Task(base.Task):
 
     def baselines(self):
         s = self.settings
-        values = baselines.baseline_losses(self.mean_training_frame(), self.val_sequences, s.input_frames,
-                                           s.future_frames, s.output)
-        return {f"baseline/{k}": v for k, v in values.items()}
+        return baselines.baseline_losses(self.mean_training_frame(), self.val_sequences, s.input_frames,
+                                         s.future_frames, s.output)
 
     def pictures(self, model):
         s = self.settings
