@@ -194,7 +194,8 @@ def test_baselines_by_hand():
     out = baselines.baseline_losses(mean, val, input_frames=2, future_frames=1)
     clip = baselines.PROBABILITY_CLIP
     assert out["baseline/mean_training_frame/future"] == pytest.approx(-np.log(0.5) - np.log(1 - clip), rel=1e-5)
-    assert out["baseline/mean_training_frame/reconstruction"] == pytest.approx(-np.log(0.5) - np.log(1 - clip), rel=1e-5)
+    assert out["baseline/mean_training_frame/reconstruction"] == pytest.approx(-np.log(0.5) - np.log(1 - clip),
+                                                                               rel=1e-5)
     assert out["baseline/copy_last/future"] == pytest.approx(-np.log(clip) - np.log(1 - clip), rel=1e-5)  # finite
     linear = baselines.baseline_losses(mean, val, 2, 1, output="linear")
     assert linear["baseline/copy_last/future"] == pytest.approx(0.5)
