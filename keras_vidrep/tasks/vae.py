@@ -175,12 +175,13 @@ class Task(base.Task):
         return {"baseline/mean_training_frame": float(value.mean())}
 
     def pictures(self, model):
-        shown = self.val_images[:SHOWN]
+        shown = self.val_images[np.unique(np.linspace(0, len(self.val_images) - 1, SHOWN).astype(int))]
         recon = ops.convert_to_numpy(model.decode(model.encode(shown)[0]))
         samples = ops.convert_to_numpy(model.sample(SAMPLES, self.config.seed)[0])
         return [base.Picture("reconstructions", "images", [frame_grid([("data", shown), ("model", recon)],
                                                                       "validation frames")],
-                             "Held-out frames (top) and their reconstructions from the code means (bottom)."),
+                             "Held-out frames, evenly spread over the validation set (top), and their reconstructions "
+                             "from the code means (bottom)."),
                 base.Picture("samples", "images", [frame_grid([("z ~ N(0, I)", samples)], "decoded prior samples")],
                              "Frames decoded from codes drawn from the prior N(0, I).")]
 
