@@ -44,7 +44,7 @@ class TinyModel(keras.Model):
         super().__init__(**kwargs)
         self.hidden = keras.layers.Dense(hidden, activation="tanh",
                                          kernel_initializer=keras.initializers.GlorotUniform(1))
-        self.penalty = ActivityPenalty()
+        self.penalty = ActivityPenalty(name="penalty")
         self.out = keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(2))
 
     def call(self, x, training=False):
@@ -111,8 +111,8 @@ def test_tiny_task_trains_resumes_and_exports(tmp_path):
     after = trainer.train()["mse"]
     assert after < 0.3 * before
     logged = scalars(os.path.join(config.model_dir, "train"))
-    assert logged["loss/added_losses"][0] > 0  # the add_loss term reached the loss ...
-    np.testing.assert_allclose(logged["loss/total"], np.add(logged["loss/mse"], logged["loss/added_losses"]),
+    assert logged["loss/penalty"][0] > 0  # the add_loss term reached the loss, under its layer's name ...
+    np.testing.assert_allclose(logged["loss/total"], np.add(logged["loss/mse"], logged["loss/penalty"]),
                                rtol=1e-5)  # ... and the total is the task's losses plus it
     assert "gradient_norm" in logged
 
@@ -163,5 +163,5 @@ def test_added_loss_does_not_depend_on_the_replica_count(tmp_path):
                                  *extra], capture_output=True, text=True, timeout=300, env=env)
         assert result.returncode == 0, result.stderr[-3000:]
     one, two = (scalars(str(tmp_path / name / "train")) for name in ("one", "two"))
-    np.testing.assert_allclose(one["loss/added_losses"], two["loss/added_losses"], rtol=1e-4)
+    np.testing.assert_allclose(one["loss/penalty"], two["loss/penalty"], rtol=1e-4)
     np.testing.assert_allclose(one["loss/total"], two["loss/total"], rtol=1e-4)
