@@ -45,7 +45,7 @@ class CheckpointPredictor:
         self.config = self.task.config
         if not hasattr(self.model, "future_logits"):
             raise ConfigError(f"`model_dir` {model_dir!r} holds a model of task {self.config.task!r}; this tool "
-                              f"evaluates video models (task composite)")
+                              f"evaluates video predictors (tasks composite and latent)")
         self.input_frames, self.future_frames = self.config.input_frames, self.config.future_frames
         self.frame_shape = tuple(self.config.frame_shape)
         self.output = self.config.output
@@ -84,13 +84,16 @@ class SavedModelPredictor:
         self.source = path
         self.can_teacher_force = False
         signatures = self.loaded.signatures
-        if "encode" not in signatures:
-            raise ConfigError(f"`saved_model` {path!r} has no `encode` signature (it has {', '.join(signatures)}); "
-                              f"this tool evaluates video models (task composite)")
-        self.reconstructs = "reconstruct" in signatures
         self.predicts = "predict_future" in signatures
-        shape = signatures["encode"].structured_input_signature[1]["frames"].shape
+        reader = "predict_future" if self.predicts else "encode"
+        if reader not in signatures:
+            raise ConfigError(f"`saved_model` {path!r} has neither a `predict_future` nor an `encode` signature (it "
+                              f"has {', '.join(signatures)}); this tool evaluates video predictors")
+        shape = signatures[reader].structured_input_signature[1]["frames"].shape
         self.input_frames, self.frame_shape = int(shape[1]), tuple(int(d) for d in shape[2:])
+        # A frame VAE's `reconstruct` (in a latent predictor's export) reads single frames, not sequences.
+        self.reconstructs = ("reconstruct" in signatures and
+                             signatures["reconstruct"].structured_input_signature[1]["frames"].shape.rank == len(shape))
         self._takes_steps = self.predicts and "steps" in signatures["predict_future"].structured_input_signature[1]
         self.future_frames = self._trained_future_frames() if self.predicts else 0
         self.output = self.config.output if self.config else "sigmoid"

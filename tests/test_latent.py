@@ -1,5 +1,6 @@
 """The LSTM in a VAE's latent space: closed-loop rollouts, its losses, training over a trained VAE, evaluation with
 the composite model's tools, and its `rollout` signature without this package."""
+import json
 import os
 import subprocess
 import sys
@@ -107,6 +108,13 @@ def test_latent_lstm_trains_evaluates_and_exports_a_rollout(tmp_path, trained_va
                         capture_output=True, text=True, timeout=120)
     assert ev.returncode == 0, ev.stderr[-3000:]
     assert "future/free_running" in ev.stdout
+    from_export = subprocess.run([os.path.join(BIN, "vidrep-eval"), f"--saved_model={config.resolved_export_dir}",
+                                  f"--output_json={tmp_path / 'eval_export.json'}", "--num_sequences=8",
+                                  "--future_frames=7"], capture_output=True, text=True, timeout=120)
+    assert from_export.returncode == 0, from_export.stderr[-3000:]
+    ours, theirs = (json.load(open(tmp_path / name)) for name in ("eval.json", "eval_export.json"))
+    np.testing.assert_allclose(theirs["future/free_running"]["loss"]["per_horizon"],
+                               ours["future/free_running"]["loss"]["per_horizon"], rtol=1e-4)
 
     frames = np.random.default_rng(3).random((2, 5, 32, 32)).astype(np.float32)
     np.save(tmp_path / "frames.npy", frames)

@@ -144,3 +144,15 @@ class Task:
     def describe(self, model):
         """One line about the model for the log."""
         return f"{self.name} model"
+
+
+class SequenceBaselines:
+    """`baselines` for a task of sequences split into input and future frames: the mean training frame and the
+    copy-last-frame predictors on `self.val_sequences` (the task gives `mean_training_frame()`)."""
+
+    def baselines(self):
+        from keras_vidrep import baselines
+
+        s = self.settings
+        return baselines.baseline_losses(self.mean_training_frame(), self.val_sequences, s.input_frames,
+                                         s.future_frames, s.output)

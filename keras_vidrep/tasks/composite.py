@@ -159,7 +159,7 @@ class Settings(frame_utils.BouncingSettings):
                                           self.sampling_floor, self.sampling_steps, self.sampling_k)
 
 
-class Task(base.Task):
+class Task(base.SequenceBaselines, base.Task):
     """Trains a `CompositeModel` on sequences of frames."""
 
     name = "composite"
@@ -233,11 +233,6 @@ class Task(base.Task):
         """The mean frame of (a sample of) the training sequences; opens the training data if needed."""
         source = getattr(self, "source", None) or frame_utils.training_source(self.settings, self.config.seed)
         return baselines.mean_frame(source.sequences(np.arange(BASELINE_SEQUENCES)))
-
-    def baselines(self):
-        s = self.settings
-        return baselines.baseline_losses(self.mean_training_frame(), self.val_sequences, s.input_frames,
-                                         s.future_frames, s.output)
 
     def pictures(self, model):
         s = self.settings

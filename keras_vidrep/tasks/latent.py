@@ -88,7 +88,7 @@ class Settings(frame_sets.FrameData):
                               f"give frames {tuple(self.frame_shape)}: use the VAE's data settings")
 
 
-class Task(base.Task):
+class Task(base.SequenceBaselines, base.Task):
     """Trains a `LatentPredictor` over a frozen VAE."""
 
     name = "latent"
@@ -144,11 +144,6 @@ class Task(base.Task):
             self.settings, self.config.seed, self.length, self.settings.frame_skip)
         return baselines.mean_frame(source.sequences(np.arange(64)))
 
-    def baselines(self):
-        s = self.settings
-        return baselines.baseline_losses(self.mean_training_frame(), self.val_sequences, s.input_frames,
-                                         s.future_frames, s.output)
-
     def pictures(self, model):
         s = self.settings
         shown = self.val_sequences[:IMAGE_SEQUENCES]
@@ -178,9 +173,14 @@ class Task(base.Task):
                 out["logits"] = logits
             return out
 
+        def predict_future(frames, steps):  # the composite model's name and outputs, for tools that read both
+            out = rollout(frames, steps)
+            return {"future": out["frames"], **({"future_logits": out["logits"]} if "logits" in out else {})}
+
         inputs = [("frames", (None, s.input_frames, *frame_shape), "float32"),
                   ("steps", (), "int32", s.future_frames)]
-        return [base.Endpoint("rollout", rollout, inputs)] + vae_endpoints(model.vae, frame_shape)
+        return ([base.Endpoint("rollout", rollout, inputs), base.Endpoint("predict_future", predict_future, inputs)]
+                + vae_endpoints(model.vae, frame_shape))
 
     def describe(self, model):
         s = self.settings
