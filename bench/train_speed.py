@@ -1,48 +1,151 @@
-"""Training speed: optimizer steps per second of the real distributed train step, after warm-up.
+"""Training speed of any task, through the trainer's public API: throughput, achieved matmul rate against the
+machine's float32 and bfloat16 matmul peaks measured in the same run, time from command start to the first finished
+step, and peak resident memory.
 
 Usage (any vidrep-train flags apply):
   .venv/bin/python bench/train_speed.py --flagfile=configs/quickstart.cfg --steps=50
   .venv/bin/python bench/train_speed.py --flagfile=configs/bouncing_mnist.cfg --digits=sklearn --steps=5
-Prints one JSON line: steps/s, examples/s and the settings that matter for speed.
+  .venv/bin/python bench/train_speed.py --task=vae --steps=30 --output_json=vae_speed.json
+Prints a table and one JSON line (--output_json writes it too). GFLOP/s counts the matrix products of the
+composite model's train step (forward and backward, 2 FLOPs per multiply-add); for other tasks it is left out.
 """
-import json
-import tempfile
 import time
 
-from absl import app, flags
+COMMAND_START = time.time()
 
-from keras_vidrep.cli import common
+import json  # noqa: E402
+import os  # noqa: E402
+import resource  # noqa: E402
+import tempfile  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+
+from keras_vidrep.cli import common  # noqa: E402
 
 common.define_config_flags()
 flags.DEFINE_integer("steps", 30, "Timed steps (after 2 warm-up steps, which include tracing).")
+flags.DEFINE_bool("peaks", True, "Also measure the float32 and bfloat16 matmul peaks in this run.")
+flags.DEFINE_string("output_json", "", "Also write the results here.")
 flags.adopt_module_key_flags(common)  # so that --help lists them
 FLAGS = flags.FLAGS
 
 
+def process_start():
+    """When this process started (Linux: from /proc, so interpreter start-up counts), else when this file ran."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        with open("/proc/uptime", encoding="ascii") as f:
+            return time.time() - (float(f.read().split()[0]) - started)
+    except (OSError, ValueError, IndexError):
+        return COMMAND_START
+
+
+def lstm_flops(batch, steps, inputs, units):
+    """Multiply-add FLOPs of `steps` steps of one LSTM layer (input and recurrent gate products)."""
+    return 2 * batch * steps * (inputs + units) * 4 * units
+
+
+def composite_train_flops(settings, batch):
+    """FLOPs of the matrix products of one composite-model train step: 3x the forward pass (the backward pass
+    costs two products per forward product)."""
+    d, units = settings.frame_dim, list(settings.units)
+    t_in, t_out = settings.input_frames, settings.future_frames
+
+    def stack(steps, first_input):
+        total, inputs = 0, first_input
+        for u in units:
+            total += lstm_flops(batch, steps, inputs, u)
+            inputs = u
+        return total + 2 * batch * steps * units[-1] * d  # the readout
+
+    forward = stack(t_in, d) - 2 * batch * t_in * units[-1] * d  # the encoder has no readout
+    if settings.model in ("composite", "autoencoder"):
+        forward += stack(t_in, d if settings.conditional_reconstruction else 0)
+    if settings.model in ("composite", "future"):
+        forward += stack(t_out, d if settings.conditional_future else 0)
+    return 3 * forward
+
+
+def matmul_peaks(shapes, seconds=2.0):
+    """{dtype: {"m x k x n": GFLOP/s}} of tf.matmul for each shape, in float32 and bfloat16."""
+    import tensorflow as tf
+
+    out = {}
+    for dtype in (tf.float32, tf.bfloat16):
+        out[dtype.name] = {}
+        for m, k, n in shapes:
+            a = tf.cast(tf.random.normal((m, k)), dtype)
+            b = tf.cast(tf.random.normal((k, n)), dtype)
+            product = tf.function(lambda a=a, b=b: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], tf.float32)))
+            float(product())
+            calls, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                float(product())
+                calls += 1
+            out[dtype.name][f"{m}x{k}x{n}"] = round(2 * m * k * n * calls / (time.perf_counter() - start) / 1e9, 1)
+    return out
+
+
 def main(argv):
     del argv
+    started = process_start()
     common.quiet_tensorflow()
     FLAGS.model_dir = tempfile.mkdtemp(prefix="vidrep-bench-")
     FLAGS.export = False
     config = common.config_from_flags()
-    from keras_vidrep.data import pipeline
     from keras_vidrep.training import loop
 
     trainer = loop.Trainer(config)
-    dataset = trainer.strategy.distribute_datasets_from_function(
-        lambda ctx: pipeline.train_dataset(trainer.task, config.batch_size, input_context=ctx))
-    iterator = iter(dataset)
-    for _ in range(2):
-        float(trainer._train_step(iterator)["total"])
+    batches = trainer.batches()
+    float(trainer.train_step(batches)["total"])
+    first_step = time.time() - started
+    float(trainer.train_step(batches)["total"])
     start = time.perf_counter()
     for _ in range(FLAGS.steps):
-        float(trainer._train_step(iterator)["total"])
+        float(trainer.train_step(batches)["total"])
     elapsed = time.perf_counter() - start
-    print(json.dumps({"task": config.task, "steps_per_second": round(FLAGS.steps / elapsed, 3),
-                      "examples_per_second": round(FLAGS.steps * config.batch_size / elapsed, 1),
-                      "batch_size": config.batch_size, "replicas": trainer.strategy.num_replicas_in_sync,
-                      **{k: v for k, v in config.to_dict().items() if k in ("units", "data")},
-                      "frame_shape": list(getattr(config, "frame_shape", []))}))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # kB on Linux -> GB
+    result = {"task": config.task, "batch_size": config.batch_size,
+              "replicas": trainer.strategy.num_replicas_in_sync,
+              "steps_per_second": round(FLAGS.steps / elapsed, 3),
+              "examples_per_second": round(FLAGS.steps * config.batch_size / elapsed, 1),
+              "seconds_to_first_step": round(first_step, 1), "peak_resident_gb": round(rss, 2),
+              **{k: v for k, v in config.to_dict().items() if k in ("units", "data", "model")},
+              "frame_shape": list(getattr(config, "frame_shape", []))}
+    if config.task == "composite":
+        flops = composite_train_flops(config.settings, config.batch_size)
+        result["gflops_per_step"] = round(flops / 1e9, 2)
+        result["achieved_gflops"] = round(flops * FLAGS.steps / elapsed / 1e9, 1)
+    if FLAGS.peaks:
+        h = list(config.settings.units)[0] if hasattr(config.settings, "units") else 1024
+        gate = (config.batch_size, getattr(config.settings, "frame_dim", h) + h, 4 * h)
+        result["matmul_peak_gflops"] = peaks = matmul_peaks([(2048, 2048, 2048), gate])
+        if "achieved_gflops" in result:
+            best = max(peaks["float32"].values())
+            result["utilisation_of_float32_peak"] = round(result["achieved_gflops"] / best, 3)
+    print(table(result))
+    print(json.dumps(result))
+    if FLAGS.output_json:
+        with open(FLAGS.output_json, "w", encoding="utf-8") as f:
+            json.dump(result, f, indent=2)
+
+
+def table(result):
+    rows = [("task / model", f"{result['task']} {result.get('model', '')} units={result.get('units', '')}"),
+            ("batch x replicas", f"{result['batch_size']} x {result['replicas']}"),
+            ("steps/s", result["steps_per_second"]),
+            ("examples/s (sequences; frames for a VAE)", result["examples_per_second"]),
+            ("s from command start to first step", result["seconds_to_first_step"]),
+            ("peak resident memory (GB)", result["peak_resident_gb"])]
+    if "achieved_gflops" in result:
+        rows.append(("achieved GFLOP/s (matmuls)", result["achieved_gflops"]))
+    for dtype, values in result.get("matmul_peak_gflops", {}).items():
+        rows += [(f"{dtype} matmul peak GFLOP/s, {shape}", value) for shape, value in values.items()]
+    if "utilisation_of_float32_peak" in result:
+        rows.append(("utilisation of the float32 peak", result["utilisation_of_float32_peak"]))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 
 
 if __name__ == "__main__":

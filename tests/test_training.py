@@ -85,7 +85,7 @@ def test_tensorboard_summaries(tiny_config):
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config):
     config = tiny_config.replace(train_steps=6, checkpoint_every=2, export=False)
     trainer = loop.Trainer(config.validate())
-    real_step = trainer._train_step
+    real_step = trainer.train_step
     calls = []
 
     def step_then_poison(iterator):
@@ -93,7 +93,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config):
         out = real_step(iterator)
         return {k: (v * np.nan if len(calls) == 5 else v) for k, v in out.items()}
 
-    trainer._train_step = step_then_poison
+    trainer.train_step = step_then_poison
     with pytest.raises(loop.NonFiniteLossError, match="non-finite loss at step 5.*ckpt-4"):
         trainer.train()
     assert trainer.manager.latest_checkpoint.endswith("ckpt-4")

@@ -136,7 +136,8 @@ class Trainer:
         logging.info("%s, %s parameters; global batch %d = %d replica(s) x %d per replica",
                      self.task.describe(self.model), f"{params:,}", config.batch_size, replicas,
                      config.batch_size // replicas)
-        self._train_step = self._make_train_step()
+        # One optimizer step on the next global batch of an iterator from `batches()`: {name: summed value}.
+        self.train_step = self._make_train_step()
         # No autograph: tasks and models are plain Python over keras.ops, traced as they are.
         self._eval_step = tf.function(lambda *batch: self.task.validation_losses(self.model, batch),
                                       autograph=False)
@@ -196,6 +197,14 @@ class Trainer:
 
         return train_step
 
+    def batches(self, start_step=None):
+        """An iterator over the distributed training batches from global step `start_step` (default: the step the
+        run is at), for `train_step`."""
+        start = int(self.step.numpy()) if start_step is None else int(start_step)
+        return iter(self.strategy.distribute_datasets_from_function(
+            lambda ctx: pipeline.train_dataset(self.task, self.config.batch_size, start_step=start,
+                                               input_context=ctx)))
+
     def evaluate(self):
         """The task's validation numbers (e.g. losses per frame, averaged over the validation set)."""
         parts = {}
@@ -220,8 +229,7 @@ class Trainer:
         start = int(self.step.numpy())
         if start >= cfg.train_steps:
             logging.info("model_dir already at step %d >= train_steps %d; nothing to train", start, cfg.train_steps)
-        iterator = iter(self.strategy.distribute_datasets_from_function(
-            lambda ctx: pipeline.train_dataset(self.task, cfg.batch_size, start_step=start, input_context=ctx)))
+        iterator = self.batches(start)
         self.baselines = self.task.baselines()
         logging.info("validation baselines: %s",
                      ", ".join(f"{k} {v:.1f}" for k, v in self.baselines.items()) or "none")
@@ -230,7 +238,7 @@ class Trainer:
                    mininterval=1.0)
         try:
             for step in range(start + 1, cfg.train_steps + 1):
-                results = {k: float(v) for k, v in self._train_step(iterator).items()}
+                results = {k: float(v) for k, v in self.train_step(iterator).items()}
                 if not all(np.isfinite(v) for v in results.values()):
                     raise NonFiniteLossError(
                         f"non-finite loss at step {step} ({results}); stopped without saving. The last good "
