@@ -99,6 +99,12 @@ def test_deterministic_for_a_seed_and_independent_of_batch_split():
     assert not np.array_equal(a, c)
 
 
+def test_single_frames_equal_the_frames_of_whole_sequences():
+    generator = BouncingMNIST(square_digits(), num_digits=3, seed=4)
+    ids, times = np.arange(10, 30), np.arange(20)[::-1]
+    np.testing.assert_array_equal(generator.frames(ids, times), generator.sequences(ids)[np.arange(20), times])
+
+
 def test_digits_walk_a_reshuffled_permutation_per_pass():
     gen = BouncingMNIST(square_digits(n=5), seed=9, num_digits=1)
     picks = gen.digit_indices(np.arange(15)).ravel()

@@ -82,15 +82,27 @@ class BouncingMNIST:
 
     def sequences(self, sample_ids):
         """Renders the given samples: float32 (n, seq_length, canvas_size, canvas_size) in [0, 1]."""
+        return self._render(sample_ids)
+
+    def frames(self, sample_ids, times):
+        """Renders only frame `times[i]` of sample i: float32 (n, canvas_size, canvas_size), the same pixels as
+        `sequences(sample_ids)[i, times[i]]` at a fraction of the cost."""
+        return self._render(sample_ids, times)[:, 0]
+
+    def _render(self, sample_ids, times=None):
         sample_ids = np.asarray(sample_ids, np.int64).reshape(-1)
         rows, cols = self.pixel_offsets(sample_ids)
-        chosen = self.digits[self.digit_indices(sample_ids)]  # (n, D, S, S)
         n, size = len(sample_ids), self.digit_size
-        out = np.zeros((n, self.seq_length, self.canvas_size, self.canvas_size), np.float32)
+        if times is not None:  # keep one time step per sample: (n, D, 1)
+            pick = (np.arange(n), slice(None), np.asarray(times, np.int64).reshape(-1))
+            rows, cols = rows[pick][..., None], cols[pick][..., None]
+        steps = rows.shape[2]
+        chosen = self.digits[self.digit_indices(sample_ids)]  # (n, D, S, S)
+        out = np.zeros((n, steps, self.canvas_size, self.canvas_size), np.float32)
         offsets = np.arange(size)
         b = np.arange(n)[:, None, None, None]
-        t = np.arange(self.seq_length)[None, :, None, None]
-        for d in range(self.num_digits):
+        t = np.arange(steps)[None, :, None, None]
+        for d in range(self.num_digits):  # overlapping digits combine by their maximum
             layer = np.zeros_like(out)
             r = rows[:, d, :, None, None] + offsets[:, None]  # (n, T, S, 1)
             c = cols[:, d, :, None, None] + offsets[None, :]  # (n, T, 1, S)

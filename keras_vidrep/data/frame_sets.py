@@ -91,9 +91,8 @@ class FrameSource:
         """Frames of rows [start, start + count) of global batch `step`."""
         ids = batch_ids(step, global_batch_size, start, count)
         if self.settings.data == "bouncing_mnist":
-            sequences = self.generator.sequences(ids)
-            times = (ids * FRAME_SPREAD) % sequences.shape[1]  # one frame of each sequence, spread over time
-            return sequences[np.arange(len(ids)), times][..., None]
+            times = (ids * FRAME_SPREAD) % self.settings.seq_length  # one frame of each sequence, spread over time
+            return self.generator.frames(ids, times)[..., None]
         return self.file.images(self.train_rows[self.walk.indices(ids)])
 
     def validation(self, count):
