@@ -8,10 +8,10 @@ core in this process, and the tf.data stream the trainer reads (`pipeline.train_
 `--consumed` is what training takes in examples/s (bench/train_speed.py); the ratio says how far ahead the
 pipeline is. Prints a table and one JSON line (--output_json writes it too).
 """
-import json
 import tempfile
 import time
 
+import report
 from absl import app, flags
 
 from keras_vidrep.cli import common
@@ -53,12 +53,7 @@ def main(argv):
         result["consumed_per_second"] = FLAGS.consumed
         result["ratio_one_core"] = round(one_core / FLAGS.consumed, 2)
         result["ratio_tf_data"] = round(through_tf_data / FLAGS.consumed, 2)
-    width = max(len(k) for k in result)
-    print("\n".join(f"{k:<{width}}  {v}" for k, v in result.items()))
-    print(json.dumps(result))
-    if FLAGS.output_json:
-        with open(FLAGS.output_json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+    report.emit(result, FLAGS.output_json)
 
 
 if __name__ == "__main__":

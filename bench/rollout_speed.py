@@ -7,12 +7,12 @@ Loads the SavedModel with TensorFlow alone and times `signatures["predict_future
 length (median of --repeats calls after one warm-up call). Prints a table, a least-squares line (ms per frame
 and fixed cost) with its worst relative deviation, and one JSON line; --output_json writes the JSON too.
 """
-import json
 import statistics
 import tempfile
 import time
 
 import numpy as np
+import report
 from absl import app, flags
 
 flags.DEFINE_string("saved_model", "", "A SavedModel with predict_future(frames, steps); empty: export a fresh "
@@ -68,10 +68,7 @@ def main(argv):
     print(f"line: {slope:.3f} ms per frame + {intercept:.2f} ms; worst deviation from it {100 * worst:.1f}%")
     result = {"saved_model": path, "batch": FLAGS.batch, "rows": rows, "ms_per_frame": round(slope, 4),
               "fixed_ms": round(intercept, 3), "worst_relative_deviation": round(worst, 4)}
-    print(json.dumps(result))
-    if FLAGS.output_json:
-        with open(FLAGS.output_json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+    report.emit(result, FLAGS.output_json, table="")
 
 
 if __name__ == "__main__":

@@ -13,11 +13,11 @@ import time
 
 COMMAND_START = time.time()
 
-import json  # noqa: E402
 import os  # noqa: E402
 import resource  # noqa: E402
 import tempfile  # noqa: E402
 
+import report  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from keras_vidrep.cli import common  # noqa: E402
@@ -124,11 +124,7 @@ def main(argv):
         if "achieved_gflops" in result:
             best = max(peaks["float32"].values())
             result["utilisation_of_float32_peak"] = round(result["achieved_gflops"] / best, 3)
-    print(table(result))
-    print(json.dumps(result))
-    if FLAGS.output_json:
-        with open(FLAGS.output_json, "w", encoding="utf-8") as f:
-            json.dump(result, f, indent=2)
+    report.emit(result, FLAGS.output_json, table(result))
 
 
 def table(result):
