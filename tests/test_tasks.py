@@ -135,7 +135,8 @@ def test_tiny_task_trains_resumes_and_exports(tmp_path):
     from keras_vidrep import evaluate  # the video evaluation tools refuse other families in one line
     with pytest.raises(ConfigError, match="holds a model of task 'tiny_regression'; this tool evaluates video"):
         evaluate.CheckpointPredictor(config.model_dir)
-    with pytest.raises(ConfigError, match="has no `encode` signature .it has regress, serving_default."):
+    with pytest.raises(ConfigError, match="has neither a `predict_future` nor an `encode` signature .it has "
+                                          "regress, serving_default."):
         evaluate.SavedModelPredictor(os.path.join(config.model_dir, "export"))
 
 
