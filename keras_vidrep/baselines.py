@@ -24,6 +24,11 @@ def half_squared_error(targets, predictions, axis=-1):
     return 0.5 * np.square(predictions - targets).sum(axis=axis)
 
 
+def loss_of(output):
+    """The per-frame loss of a predictor of probabilities (`sigmoid` data) or values (`linear` data)."""
+    return clipped_bernoulli_nats if output == "sigmoid" else half_squared_error
+
+
 def mean_frame(train_sequences):
     """The mean frame of training sequences (N, T, *frame_shape), float64 (*frame_shape)."""
     return np.asarray(train_sequences, np.float64).mean(axis=(0, 1))
@@ -42,7 +47,7 @@ def baseline_losses(mean, val_sequences, input_frames, future_frames, output="si
       dict: `baseline/mean_training_frame/reconstruction`, and with `future_frames` > 0
       `baseline/mean_training_frame/future` and `baseline/copy_last/future` (their TensorBoard tags).
     """
-    loss = clipped_bernoulli_nats if output == "sigmoid" else half_squared_error
+    loss = loss_of(output)
     val = np.asarray(val_sequences, np.float32)
     val = val.reshape(len(val), val.shape[1], -1)
     inputs, futures = val[:, :input_frames], val[:, input_frames:input_frames + future_frames]

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from keras_vidrep import viz
 from keras_vidrep.data.frame_file import FrameFile
+from keras_vidrep.data.streams import spread
 from keras_vidrep.errors import ConfigError
 
 FORMATS = (".h5", ".npy")
@@ -63,7 +64,7 @@ def embed_frames(vae, frames, batch_size=256, log_variances=False, reconstructio
     if reconstructions:
         out["reconstructions"] = []
     for first in tqdm(range(0, len(frames), batch_size), desc="vidrep-embed", unit="batch", dynamic_ncols=True):
-        images = frames.images(np.arange(first, min(first + batch_size, len(frames))))
+        images = frames.read(np.arange(first, min(first + batch_size, len(frames))))
         mean, log_variance = (ops.convert_to_numpy(t) for t in vae.encode(images))
         out["means"].append(mean)
         if log_variances:
@@ -134,8 +135,7 @@ def write_pictures(vae, frames, output, seed=0, samples=40):
     decoded = ops.convert_to_numpy(vae.sample(samples, seed)[0])
     viz.save_png(frame_grid([("z ~ N(0, I)", decoded)], f"{samples} decoded prior samples (seed {seed})"),
                  side["samples_png"])
-    rows = np.unique(np.linspace(0, len(frames) - 1, SHOWN).astype(int))
-    shown = frames.images(rows)
+    shown = frames.read(spread(np.arange(len(frames)), SHOWN))
     recon = ops.convert_to_numpy(vae.decode(vae.encode(shown)[0]))
     viz.save_png(frame_grid([("data", shown), ("model", recon)], "frames of the file, evenly spaced"),
                  side["reconstructions_png"])

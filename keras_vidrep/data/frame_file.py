@@ -11,7 +11,7 @@ import os
 import numpy as np
 
 from keras_vidrep.data.bouncing import TRAIN_STREAM
-from keras_vidrep.data.streams import PermutationWalk, batch_ids
+from keras_vidrep.data.streams import PermutationWalk, batch_ids, spread
 from keras_vidrep.errors import DataError
 
 SPLITS = ("videos", "tail")  # how a validation part is held out
@@ -153,8 +153,6 @@ class FrameFile(VideoRows):
             return frames.mean(axis=-1, keepdims=True)
         return np.repeat(frames, 3, axis=-1)
 
-    images = read
-
 
 class FeatureFile(VideoRows):
     """The per-frame feature vectors of a features file (`vidrep-features`), read as float32 (n, D)."""
@@ -220,7 +218,3 @@ class WindowStream:
         """`count` held-out windows (fewer if there are fewer), evenly spread."""
         return self.standardize(self.file.sequences(spread(self.val_starts, count), self.length, self.skip))
 
-
-def spread(rows, count):
-    """At most `count` of `rows`, evenly spaced."""
-    return rows[np.unique(np.linspace(0, len(rows) - 1, count).astype(int))]

@@ -1,7 +1,7 @@
 """Frames and frame sequences for the frame models (the VAE and the LSTM in its latent space).
 
 Two sources: Bouncing MNIST generated on the fly (grey), or a frames file (`vidrep-preprocess --kind=frames`, see
-`frame_file`) whose last videos are held out for validation. `FrameData` holds the settings both tasks share.
+`frame_file`) of which a part is held out for validation (`val_split`). `FrameData` holds the settings both tasks share.
 Frames come out as (N, H, W, C) float32 in [0, 1]; sequences as (N, T, *frame_shape) like every other video task
 (grey frames (H, W), colour (H, W, 3)), so the evaluation tools read them alike.
 """
@@ -12,9 +12,8 @@ import numpy as np
 
 from keras_vidrep.config import check_choices, check_positive, setting
 from keras_vidrep.data import frames as frame_utils
-from keras_vidrep.data.bouncing import TRAIN_STREAM
-from keras_vidrep.data.frame_file import SPLITS, FrameFile, WindowStream, spread
-from keras_vidrep.data.streams import PermutationWalk, batch_ids
+from keras_vidrep.data.frame_file import SPLITS, FrameFile, WindowStream
+from keras_vidrep.data.streams import batch_ids
 from keras_vidrep.errors import ConfigError, DataError
 
 DATA = ("bouncing_mnist", "frames")
@@ -82,18 +81,16 @@ class FrameSource:
         self.settings, self.seed = settings, seed
         if settings.data == "bouncing_mnist":
             self.generator = frame_utils.bouncing_generator(settings, seed, "train")
-        else:
-            self.file = open_frame_file(settings)
-            self.train_rows, self.val_rows = self.file.split(settings.val_fraction, settings.val_split)
-            self.walk = PermutationWalk(len(self.train_rows), seed, TRAIN_STREAM)
+        else:  # a frame is a window of one frame
+            self.frames = WindowStream(open_frame_file(settings), 1, seed, settings.val_fraction, settings.val_split)
 
     def batch(self, step, global_batch_size, start, count):
         """Frames of rows [start, start + count) of global batch `step`."""
-        ids = batch_ids(step, global_batch_size, start, count)
         if self.settings.data == "bouncing_mnist":
+            ids = batch_ids(step, global_batch_size, start, count)
             times = (ids * FRAME_SPREAD) % self.settings.seq_length  # one frame of each sequence, spread over time
             return self.generator.frames(ids, times)[..., None]
-        return self.file.images(self.train_rows[self.walk.indices(ids)])
+        return self.frames.batch(step, global_batch_size, start, count)[:, 0]
 
     def validation(self, count):
         """`count` fixed held-out frames (fewer if the held-out videos have fewer)."""
@@ -101,7 +98,7 @@ class FrameSource:
             generator = frame_utils.bouncing_generator(self.settings, self.seed, "test")
             sequences = generator.sequences(np.arange(math.ceil(count / self.settings.seq_length)))
             return sequences.reshape(-1, *sequences.shape[2:])[:count, ..., None]
-        return self.file.images(spread(self.val_rows, count))
+        return self.frames.validation(count)[:, 0]
 
 
 class SequenceSource:

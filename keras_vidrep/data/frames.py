@@ -66,10 +66,11 @@ def training_source(settings, seed):
     raise ConfigError(f"`data` must be bouncing_mnist, patches or features, got {settings.data!r}")
 
 
-def validation_sequences(settings, seed):
-    """The fixed validation set the settings name: (val_sequences, T, *frame_shape) in [0, 1]."""
+def validation_sequences(settings, seed, source=None):
+    """The fixed validation set the settings name: (val_sequences, T, *frame_shape) in [0, 1]. `data=video_features`
+    holds out a part of its training file: `source` is that file's stream if already open."""
     if settings.data == VIDEO_FEATURES:
-        return feature_windows(settings, seed).validation(settings.val_sequences)
+        return (source or feature_windows(settings, seed)).validation(settings.val_sequences)
     if settings.val_dataset == "generated":
         return bouncing_generator(settings, seed, "test").sequences(np.arange(settings.val_sequences))
     if settings.val_dataset in FILE_SETS:

@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from keras_vidrep.data.streams import ShuffledStream
+from keras_vidrep.data.streams import ShuffledStream, spread
 from keras_vidrep.errors import DataError
 
 H5_PATCHES = "patches"
@@ -118,7 +118,7 @@ class SequenceFile:
 
     def spread(self, count):
         """Up to `count` sequences spread evenly over the file (for estimates such as the mean frame)."""
-        return self.read(np.unique(np.linspace(0, len(self) - 1, min(count, len(self))).astype(np.int64)))
+        return self.read(spread(np.arange(len(self)), count))
 
 
 class SequenceStream(ShuffledStream):

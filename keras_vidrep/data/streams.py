@@ -6,6 +6,11 @@ import threading
 import numpy as np
 
 
+def spread(rows, count):
+    """At most `count` of `rows` (any array, first axis), evenly spaced from the first to the last."""
+    return rows[np.unique(np.linspace(0, len(rows) - 1, min(count, len(rows))).astype(np.int64))]
+
+
 def batch_ids(step, batch_size, start=0, count=None):
     """Sample numbers of rows [start, start + count) of global batch number `step` (all of it by default)."""
     count = batch_size - start if count is None else count

@@ -126,7 +126,10 @@ class LatentPredictor(keras.Model):
     def training_losses(self, frames):
         """Per-example code loss (N,) on sequences (N, T, frame_dim): each code 1 .. T-1 predicted from those
         before it (with `feed`=own, codes after the K-th from the model's own predictions)."""
-        mean, log_variance = self.encode_frames(frames)
+        return self.code_losses(*self.encode_frames(frames))
+
+    def code_losses(self, mean, log_variance):
+        """`training_losses` of sequences already encoded: code means and log-variances (N, T, z)."""
         if self.feed == "truth":
             pred_mean, pred_log_variance = self.predict_codes(mean[:, :-1])
         else:

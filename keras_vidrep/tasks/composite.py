@@ -168,9 +168,9 @@ class Task(base.SequenceBaselines, base.Task):
     def prepare_data(self):
         s = self.settings
         self.source = frame_utils.training_source(s, self.config.seed)
-        self.standardization = getattr(self.source, "standardization", None)
         self.val_sequences = frame_utils.check_frames(
-            frame_utils.validation_sequences(s, self.config.seed), s.frame_shape, f"`val_dataset` {s.val_dataset}",
+            frame_utils.validation_sequences(s, self.config.seed, self.source), s.frame_shape,
+            f"`val_dataset` {s.val_dataset}",
             s.input_frames + s.future_frames)
 
     def train_signature(self, batch_size):
@@ -256,7 +256,7 @@ class Task(base.SequenceBaselines, base.Task):
         if self.settings.data == frame_utils.VIDEO_FEATURES and not hasattr(self, "source"):
             self.prepare_data()  # the standardization comes from the training data
         return composite_endpoints(model, self.settings.input_frames, self.settings.frame_shape,
-                                   getattr(self, "standardization", None))
+                                   getattr(getattr(self, "source", None), "standardization", None))
 
     def describe(self, model):
         return f"{self.settings.model} model on {self.settings.data} frames {self.settings.frame_shape}"

@@ -133,11 +133,12 @@ class Task(base.SequenceBaselines, base.Task):
     def validation_losses(self, model, batch):
         s = self.settings
         frames = batch[0]
-        inputs, futures = frames[:, :s.input_frames], frames[:, s.input_frames:]
+        futures = frames[:, s.input_frames:]
         loss = losses.frame_loss(s.output)
-        true_codes, _ = model.encode_frames(futures)
-        return {"code": model.training_losses(frames), "future": loss(futures, model.future_logits(inputs)),
-                "vae_floor": loss(futures, model.decode_logits(true_codes))}
+        mean, log_variance = model.encode_frames(frames)  # once for the three numbers
+        rollout = model.rollout_codes(mean[:, :s.input_frames], s.future_frames)
+        return {"code": model.code_losses(mean, log_variance), "future": loss(futures, model.decode_logits(rollout)),
+                "vae_floor": loss(futures, model.decode_logits(mean[:, s.input_frames:]))}
 
     def mean_training_frame(self):
         source = getattr(self, "source", None) or frame_sets.SequenceSource(
@@ -149,7 +150,7 @@ class Task(base.SequenceBaselines, base.Task):
         shown = self.val_sequences[:IMAGE_SEQUENCES]
         truth_in, truth_out = shown[:, :s.input_frames], shown[:, s.input_frames:]
         flat = frame_utils.flatten(truth_in)
-        recon = ops.flip(model.activate(model.reconstruction_logits(flat)), axis=1)
+        recon = model.activate(model.decode_logits(model.encode_frames(flat)[0]))
         recon = frame_utils.unflatten(ops.convert_to_numpy(recon), s.frame_shape)
         pred = frame_utils.unflatten(ops.convert_to_numpy(model(flat)["future"]), s.frame_shape)
         strips = [viz.comparison_strip(truth_in[i], truth_out[i], recon[i], pred[i]) for i in range(len(shown))]

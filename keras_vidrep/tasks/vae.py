@@ -19,6 +19,7 @@ from keras import ops
 from keras_vidrep import baselines, losses, viz
 from keras_vidrep.config import check_choices, check_positive, setting
 from keras_vidrep.data import frame_sets
+from keras_vidrep.data.streams import spread
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.models import vae
 from keras_vidrep.tasks import base
@@ -166,16 +167,12 @@ class Task(base.Task):
 
     def baselines(self):
         mean = np.broadcast_to(self.mean_training_frame(), self.val_images.shape)
-        flat_targets = self.val_images.reshape(len(mean), -1)
-        flat_mean = mean.reshape(len(mean), -1)
-        if self.settings.output == "sigmoid":
-            value = baselines.clipped_bernoulli_nats(flat_targets, flat_mean)
-        else:
-            value = baselines.half_squared_error(flat_targets, flat_mean)
+        value = baselines.loss_of(self.settings.output)(self.val_images.reshape(len(mean), -1),
+                                                        mean.reshape(len(mean), -1))
         return {"baseline/mean_training_frame": float(value.mean())}
 
     def pictures(self, model):
-        shown = self.val_images[np.unique(np.linspace(0, len(self.val_images) - 1, SHOWN).astype(int))]
+        shown = spread(self.val_images, SHOWN)
         recon = ops.convert_to_numpy(model.decode(model.encode(shown)[0]))
         samples = ops.convert_to_numpy(model.sample(SAMPLES, self.config.seed)[0])
         return [base.Picture("reconstructions", "images", [frame_grid([("data", shown), ("model", recon)],
