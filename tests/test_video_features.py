@@ -74,6 +74,26 @@ def test_features_shapes_index_and_resume(feature_file, folder, tmp_path):
     assert other.returncode == 2 and "holds features with every=4, not 2" in other.stderr
 
 
+def test_backbone_splits_each_batch_over_the_devices(tmp_path):
+    """Two logical CPUs stand in for two GPUs: split passes give the features of a single-device pass."""
+    script = textwrap.dedent("""
+        import numpy as np, tensorflow as tf
+        tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                                   [tf.config.LogicalDeviceConfiguration()] * 2)
+        from keras_vidrep.data.backbone import Backbone
+        backbone = Backbone("resnet50", "none", batch_size=5)
+        assert backbone.devices == []  # no GPU: the default device
+        frames = np.random.default_rng(0).integers(0, 256, (7, 40, 48, 3), dtype=np.uint8)
+        one = backbone(frames)
+        backbone.devices = ["/CPU:0", "/CPU:1"]
+        two = backbone(frames)
+        assert one.shape == two.shape == (7, 2048)
+        assert np.max(np.abs(one - two)) <= 1e-5 * np.max(np.abs(one)), np.max(np.abs(one - two))
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
 def config(feature_file, tmp_path, **values):
     return Config("composite", **{**dict(
         model_dir=str(tmp_path / "run"), export_dir=str(tmp_path / "export"), data="video_features",

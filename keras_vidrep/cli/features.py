@@ -3,8 +3,8 @@
   vidrep-features --videos=recordings/ --output=features.h5 --every=50            # ResNet50, 2048-d, ImageNet
   vidrep-features --videos="day1/*.mp4,day2/" --output=features.h5 --backbone=vgg16_fc6 --weights=vgg16.h5
 
-Samples every N-th frame of each video, runs the frames through a keras.applications backbone in batches (on the
-device TensorFlow places it on: a GPU when there is one), and appends them to FEATURES.h5 (`features`,
+Samples every N-th frame of each video, runs the frames through a keras.applications backbone in batches (each
+split over all GPUs, or on the CPU without one), and appends them to FEATURES.h5 (`features`,
 `video_index`, `frame_number`, `videos`, `counts`; see keras_vidrep.data.preprocess.write_video_features). A
 re-run skips the videos already in the file; a video that cannot be read is one line on stderr, the rest go on.
 Train on it with `vidrep-train --flagfile=configs/video_features_ae.cfg --data_file=features.h5`.
@@ -21,7 +21,7 @@ flags.DEFINE_enum("backbone", "resnet50", ["resnet50", "vgg16_fc6"], "resnet50: 
                                                                      "4096-d first fully connected layer.")
 flags.DEFINE_string("weights", "imagenet", "imagenet (Keras's cached weights, downloaded if possible), none "
                                            "(random: for tests), or a local weights file of the backbone.")
-flags.DEFINE_integer("batch_size", 32, "Frames per forward pass.")
+flags.DEFINE_integer("batch_size", 32, "Frames per forward pass (split over the GPUs).")
 FLAGS = flags.FLAGS
 
 

@@ -20,11 +20,12 @@ class Backbone:
     Args:
       name: `vgg16_fc6` (4096 values: VGG16's first fully connected layer, after its ReLU) or `resnet50` (2048:
         the average-pooled last block).
-      weights: `imagenet`, `random` or a weights file.
-      batch_size: frames per forward pass.
+      weights: `imagenet`, `random` (or `none`) or a weights file.
+      batch_size: frames per forward pass, split evenly over `devices`.
+      devices: TensorFlow device names each pass is split over; None: every GPU, or the default device without.
     """
 
-    def __init__(self, name="vgg16_fc6", weights="imagenet", batch_size=32):
+    def __init__(self, name="vgg16_fc6", weights="imagenet", batch_size=32, devices=None):
         import keras
 
         if name not in BACKBONES:
@@ -52,6 +53,11 @@ class Backbone:
                               f"with --weights=PATH") from None
         self.name, self.batch_size = name, int(batch_size)
         self.dim = int(self.model.output_shape[-1])
+        if devices is None:
+            import tensorflow as tf
+
+            devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+        self.devices = list(devices)
 
     def __call__(self, frames):
         import cv2
@@ -63,5 +69,18 @@ class Backbone:
         for i in range(0, len(frames), self.batch_size):
             batch = np.stack([cv2.resize(f, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
                               for f in frames[i:i + self.batch_size]]).astype(np.float32)
-            out.append(np.asarray(self.model(self._preprocess(batch), training=False)))
+            out.append(self._forward(self._preprocess(batch)))
         return np.concatenate(out).astype(np.float32)
+
+    def _forward(self, batch):
+        """The model on one batch, split over the devices (launched on each before any result is read)."""
+        import tensorflow as tf
+
+        if len(self.devices) < 2:
+            return np.asarray(self.model(batch, training=False))
+        parts = []
+        for device, chunk in zip(self.devices, np.array_split(batch, len(self.devices))):
+            if len(chunk):
+                with tf.device(device):
+                    parts.append(self.model(chunk, training=False))
+        return np.concatenate([np.asarray(p) for p in parts])
