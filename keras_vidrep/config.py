@@ -15,6 +15,7 @@ CONFIG_FILE = "config.json"
 DEFAULT_TASK = "composite"
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LEARNING_RATE_SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("float32", "mixed_bfloat16")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
 EXPORT_SUBDIR = "export"
 
@@ -77,6 +78,11 @@ class TrainerSettings:
     export: bool = setting(True, "Write a SavedModel when training ends.")
     deterministic: bool = setting(False, "Deterministic TensorFlow ops: bitwise-reproducible runs and resumes, "
                                          "somewhat slower.")
+    precision: str = setting("float32", "Keras dtype policy of the model: float32, or mixed_bfloat16 (matrix "
+                                        "products in bfloat16; weights, states, losses and optimizer in float32).",
+                             PRECISIONS)
+    jit_compile: bool = setting(False, "XLA-compile the forward and backward pass, and with one replica the "
+                                       "optimizer update (off by default on CPUs; see the README's speed table).")
 
     strategy: str = setting("default", "tf.distribute strategy.", STRATEGIES)
     cpu_replicas: int = setting(0, "Split the CPU into this many logical devices (mirrored without GPUs).")

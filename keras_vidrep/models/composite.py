@@ -39,11 +39,12 @@ class CompositeModel(keras.Model):
       bottleneck: if > 0, a compact code of this size (a dense tanh layer on the encoder's final states) from
         which a dense layer gives the decoders their initial states.
       seed: initializer seed.
+      implementation: `fused` or `unrolled` recurrences over known inputs (see `LSTMCell`).
     """
 
     def __init__(self, frame_dim, units=(256,), input_frames=10, future_frames=10, model_type="composite",
                  conditional_reconstruction=False, conditional_future=False, peepholes=False, output="sigmoid",
-                 initializer="keras", seed=None, bottleneck=0, **kwargs):
+                 initializer="keras", seed=None, bottleneck=0, implementation="fused", **kwargs):
         super().__init__(**kwargs)
         for name, value in (("frame_dim", frame_dim), ("input_frames", input_frames)):
             if not isinstance(value, int) or value <= 0:
@@ -71,10 +72,11 @@ class CompositeModel(keras.Model):
         if not isinstance(bottleneck, int) or bottleneck < 0:
             raise ValueError(f"`bottleneck` must be a non-negative integer, got {bottleneck!r}")
         self.bottleneck = bottleneck
+        self.implementation = implementation
 
         def stack(name, k):
             return LSTMStack(self.units, peepholes, initializer, seed=None if seed is None else seed + 1000 * k,
-                             name=name)
+                             implementation=implementation, name=name)
 
         def readout(name, k):
             init = ("glorot_uniform" if initializer == "keras" else
@@ -214,36 +216,43 @@ class CompositeModel(keras.Model):
         if targets is not None:
             zero = ops.zeros_like(targets[:, :1])
             hidden, _ = decoder.run(ops.concatenate([zero, targets[:, :-1]], axis=1), states)
-            return readout(hidden)
-        batch = ops.shape(states[0][0])[0]
-        frame = ops.zeros((batch, self.frame_dim), states[0][0].dtype) if feedback else None
+            return self._readout(readout, hidden)
         if ops.is_tensor(steps):
-            return self._decode_loop(decoder, readout, states, steps, frame)
+            return self._decode_loop(decoder, readout, states, steps, feedback)
+        if not feedback:  # no input: the whole recurrence at once, and the readout as one product over all steps
+            hidden, _ = decoder.run(None, states, int(steps))
+            return self._readout(readout, hidden)
+        batch = ops.shape(states[0][0])[0]
+        frame = ops.zeros((batch, self.frame_dim), "float32")
         logits = []
         for t in range(int(steps)):
             h, states = decoder.step(frame, states)
-            logits.append(readout(h))
-            if feedback and t + 1 < steps:
+            logits.append(self._readout(readout, h))
+            if t + 1 < steps:
                 frame = self.activate(logits[-1])
                 if choose is not None:
                     frame = choose(t, frame)
         return ops.stack(logits, axis=1)
 
-    def _decode_loop(self, decoder, readout, states, steps, frame):
+    @staticmethod
+    def _readout(readout, hidden):
+        """Logits from hidden states, float32 whatever the layer's compute dtype."""
+        return ops.cast(readout(hidden), "float32")
+
+    def _decode_loop(self, decoder, readout, states, steps, feedback):
         """`_decode` free-running for a tensor number of steps: one `keras.ops.scan` over `steps`, so the graph does
         not grow with the length and the cost grows linearly with it. (The TensorFlow backend's scan stacks outputs
         shaped like the carry, so the carry holds this step's logits and the stacked carries are the output.)"""
         batch = ops.shape(states[0][0])[0]
-        logits = ops.zeros((batch, self.frame_dim), states[0][0].dtype)
+        logits = ops.zeros((batch, self.frame_dim), "float32")
 
         def body(carry, _):
-            h, new_states = decoder.step(carry[2] if frame is not None else None, carry[0])
-            new_logits = readout(h)
-            out = (new_states, new_logits, self.activate(new_logits)) if frame is not None else (new_states,
-                                                                                                   new_logits)
+            h, new_states = decoder.step(carry[2] if feedback else None, carry[0])
+            new_logits = self._readout(readout, h)
+            out = (new_states, new_logits, self.activate(new_logits)) if feedback else (new_states, new_logits)
             return out, out
 
-        init = (states, logits, frame) if frame is not None else (states, logits)
+        init = (states, logits, ops.zeros((batch, self.frame_dim), "float32")) if feedback else (states, logits)
         _, stacked = ops.scan(body, init, xs=ops.arange(steps))
         return ops.transpose(stacked[1], (1, 0, 2))
 
@@ -279,7 +288,7 @@ class CompositeModel(keras.Model):
                       conditional_reconstruction=self.conditional_reconstruction,
                       conditional_future=self.conditional_future, peepholes=self.peepholes,
                       output=self.output_kind, initializer=self.initializer, seed=self.seed,
-                      bottleneck=self.bottleneck)
+                      bottleneck=self.bottleneck, implementation=self.implementation)
         return config
 
 

@@ -6,7 +6,10 @@ the previous cell state c(t-1) and the output gate sees the new cell state c(t).
 import keras
 from keras import ops
 
+from keras_vidrep.models.fused_lstm import lstm_sequence, matmul
+
 INITIALIZERS = ("keras", "original")
+IMPLEMENTATIONS = ("fused", "unrolled")
 
 
 def _initializers(kind, seed):
@@ -38,17 +41,26 @@ class LSTMCell(keras.layers.Layer):
       peepholes: add peephole connections from the cell state to the gates.
       initializer: `keras` (Glorot / orthogonal, forget-gate bias 1) or `original` (U(+-0.01), biases 0).
       seed: seed for the initializers.
+      implementation: how `sequence` runs a known input sequence: `fused` (one operation with a hand-written
+        backward pass, see `fused_lstm`) or `unrolled` (`step` per step, differentiated by the backend); the two
+        give the same outputs and gradients up to float rounding.
+
+    Under a mixed dtype policy (e.g. Keras `mixed_bfloat16`) the matrix products run in the policy's compute dtype
+    and everything else (weights, states, gate arithmetic) in float32.
     """
 
-    def __init__(self, units, peepholes=False, initializer="keras", seed=None, **kwargs):
+    def __init__(self, units, peepholes=False, initializer="keras", seed=None, implementation="fused", **kwargs):
         super().__init__(**kwargs)
         if not isinstance(units, int) or units <= 0:
             raise ValueError(f"`units` must be a positive integer, got {units!r}")
         _initializers(initializer, seed)  # validates `initializer`
+        if implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"`implementation` must be one of {', '.join(IMPLEMENTATIONS)}, got {implementation!r}")
         self.units = units
         self.peepholes = bool(peepholes)
         self.initializer = initializer
         self.seed = seed
+        self.implementation = implementation
 
     def build(self, input_shape):
         input_dim = int(input_shape[-1])
@@ -69,7 +81,29 @@ class LSTMCell(keras.layers.Layer):
 
     def project(self, inputs):
         """Input contribution to the gates, (..., 4 * units); works on one step or a whole sequence."""
-        return ops.matmul(inputs, self.kernel)
+        return self._matmul(inputs, self.kernel)
+
+    def _matmul(self, a, b):
+        return matmul(a, b, self.compute_dtype)
+
+    def sequence(self, projected_inputs, state, steps):
+        """`steps` steps from `state` = (h, c) with known inputs (`project(x)` of the whole sequence, (batch, steps,
+        4 * units), or None for a cell without input).
+
+        Returns:
+          (hidden states (batch, steps, units), (final h, final c)).
+        """
+        if self.implementation == "fused":  # weights passed as values read here (`copy`), not as variables
+            peepholes = ([ops.copy(v) for v in (self.peephole_input, self.peephole_forget, self.peephole_output)]
+                         if self.peepholes else None)
+            hs, h, c = lstm_sequence(projected_inputs, state[0], state[1], ops.copy(self.recurrent_kernel),
+                                     ops.copy(self.bias), peepholes, steps, self.compute_dtype)
+            return hs, (h, c)
+        outputs = []
+        for t in range(steps):
+            state = self.step(projected_inputs[:, t] if projected_inputs is not None else None, state)
+            outputs.append(state[0])
+        return ops.stack(outputs, axis=1), state
 
     def call(self, projected_inputs, state):
         return self.step(projected_inputs, state)
@@ -85,7 +119,7 @@ class LSTMCell(keras.layers.Layer):
           The new (h, c).
         """
         h, c = state
-        z = ops.matmul(h, self.recurrent_kernel) + self.bias
+        z = self._matmul(h, self.recurrent_kernel) + self.bias
         if projected_inputs is not None:
             z = z + projected_inputs
         zi, zf, zg, zo = ops.split(z, 4, axis=-1)
@@ -100,7 +134,8 @@ class LSTMCell(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(units=self.units, peepholes=self.peepholes, initializer=self.initializer, seed=self.seed)
+        config.update(units=self.units, peepholes=self.peepholes, initializer=self.initializer, seed=self.seed,
+                      implementation=self.implementation)
         return config
 
 
@@ -117,10 +152,10 @@ class LSTMStack(keras.layers.Layer):
 
     Args:
       units: a sequence of state sizes, one per layer.
-      peepholes, initializer, seed: passed to each `LSTMCell`.
+      peepholes, initializer, seed, implementation: passed to each `LSTMCell`.
     """
 
-    def __init__(self, units, peepholes=False, initializer="keras", seed=None, **kwargs):
+    def __init__(self, units, peepholes=False, initializer="keras", seed=None, implementation="fused", **kwargs):
         super().__init__(**kwargs)
         units = [int(u) for u in units]
         if not units:
@@ -129,10 +164,11 @@ class LSTMStack(keras.layers.Layer):
         self.peepholes = bool(peepholes)
         self.initializer = initializer
         self.seed = seed
+        self.implementation = implementation
         # One attribute per cell (not a list), so that tf.train.Checkpoint tracks every cell's weights.
         for i, u in enumerate(units):
             setattr(self, f"layer_{i}", LSTMCell(u, peepholes, initializer, seed=_offset(seed, 10 * i),
-                                                 name=f"layer_{i}"))
+                                                 implementation=implementation, name=f"layer_{i}"))
 
     @property
     def cells(self):
@@ -161,28 +197,27 @@ class LSTMStack(keras.layers.Layer):
     def call(self, sequence, states):
         return self.run(sequence, states)
 
-    def run(self, sequence, states):
-        """Runs a whole known input sequence (batch, time, input_dim) from `states`.
+    def run(self, sequence, states, steps=None):
+        """Runs a whole known input sequence (batch, time, input_dim) from `states`; `sequence` None (with `steps`)
+        runs a stack whose first layer has no input.
 
-        Layer by layer: each layer's input projection for all steps is one matrix product.
+        Layer by layer: each layer's input projection for all steps is one matrix product, and its recurrence one
+        `LSTMCell.sequence`.
 
         Returns:
           (hidden states of the top layer (batch, time, units[-1]), final states per layer).
         """
-        steps = sequence.shape[1]
+        steps = int(sequence.shape[1]) if sequence is not None else int(steps)
         xs = sequence
         final = []
-        for cell, (h, c) in zip(self.cells, states):
-            projected = cell.project(xs) if cell.kernel is not None else None
-            outputs = []
-            for t in range(steps):
-                h, c = cell.step(projected[:, t] if projected is not None else None, (h, c))
-                outputs.append(h)
-            xs = ops.stack(outputs, axis=1)
-            final.append((h, c))
+        for cell, state in zip(self.cells, states):
+            projected = cell.project(xs) if xs is not None and cell.kernel is not None else None
+            xs, state = cell.sequence(projected, state, steps)
+            final.append(state)
         return xs, final
 
     def get_config(self):
         config = super().get_config()
-        config.update(units=self.units, peepholes=self.peepholes, initializer=self.initializer, seed=self.seed)
+        config.update(units=self.units, peepholes=self.peepholes, initializer=self.initializer, seed=self.seed,
+                      implementation=self.implementation)
         return config

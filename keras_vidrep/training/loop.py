@@ -8,6 +8,7 @@ TensorBoard. Everything a run writes goes under `model_dir`: config.json, checkp
 TensorBoard events; the SavedModel goes to the export directory (by default `<model_dir>/export`) at the end.
 Re-running with the same `model_dir` resumes at the last checkpoint, and the data stream resumes at that step too.
 """
+import contextlib
 import hashlib
 import os
 import shutil
@@ -107,7 +108,7 @@ class Trainer:
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
         with self.strategy.scope():
-            self.model = self.task.build_model()
+            self.model = self.build_model()
             # One optimizer per learning-rate scale the task asks for (Adam ignores a gradient's scale, so a lower
             # rate for some variables needs an optimizer of its own); (optimizer, indices into trainable_variables).
             scales = self.task.learning_rate_scales(self.model)
@@ -142,6 +143,11 @@ class Trainer:
         self._eval_step = tf.function(lambda *batch: self.task.validation_losses(self.model, batch),
                                       autograph=False)
 
+    def build_model(self):
+        """The task's model under the run's dtype policy (`precision`)."""
+        with dtype_policy(self.config.precision):
+            return self.task.build_model()
+
     def _check_workers_restored_the_same_step(self):
         """Every worker restores from `model_dir` itself, so all must see the same checkpoints (a shared file
         system); a worker that restored another step would train different weights, or wait forever."""
@@ -168,8 +174,9 @@ class Trainer:
         model, groups, strategy, task = self.model, self.optimizer_groups, self.strategy, self.task
         global_batch = self.config.batch_size
         clipnorm = self.config.clipnorm
+        jit = self.config.jit_compile
 
-        def replica_step(*batch):
+        def gradients(*batch):
             with tf.GradientTape() as tape:
                 per_example = task.train_losses(model, batch)
                 total = tf.add_n(list(per_example.values()))
@@ -177,11 +184,23 @@ class Trainer:
                 added = _added_losses(model)  # add_loss terms: one per-replica value each, counted once
                 for value in added.values():
                     loss += tf.nn.scale_regularization_loss(value)
-            grads = tape.gradient(loss, model.trainable_variables)
+            return per_example, added, loss, tape.gradient(loss, model.trainable_variables)
+
+        def apply(grads):
             grads, norm = _clip_across_replicas(grads, clipnorm)
             variables = model.trainable_variables
             for optimizer, indices in groups:
                 optimizer.apply_gradients([(grads[i], variables[i]) for i in indices])
+            return norm
+
+        if jit:  # collectives stay outside XLA: with several replicas only the gradients are compiled
+            gradients = tf.function(gradients, jit_compile=True, autograph=False)
+            if strategy.num_replicas_in_sync == 1:
+                apply = tf.function(apply, jit_compile=True, autograph=False)
+
+        def replica_step(*batch):
+            per_example, added, loss, grads = gradients(*batch)
+            norm = apply(grads)
             out = {k: tf.nn.compute_average_loss(v, global_batch_size=global_batch) for k, v in per_example.items()}
             out.update({name: tf.nn.scale_regularization_loss(value) for name, value in added.items()})
             out["total"] = loss
@@ -299,9 +318,21 @@ class Trainer:
         """The model itself, or under a distribution strategy a plain copy of it with the same weights."""
         if self.strategy is tf.distribute.get_strategy():  # the default (no) strategy
             return self.model
-        copy = self.task.build_model()
+        copy = self.build_model()
         copy.set_weights(self.model.get_weights())
         return copy
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Keras's global dtype policy set to `name` while the block runs (layers keep the policy they were made
+    under), then restored."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 class _RunningMeans:
@@ -345,7 +376,7 @@ def _clip_across_replicas(grads, clipnorm):
     ctx = tf.distribute.get_replica_context()
     if not clipnorm and ctx.num_replicas_in_sync > 1:
         return grads, None
-    summed = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+    summed = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads) if ctx.num_replicas_in_sync > 1 else grads
     norm = tf.linalg.global_norm(summed)
     if clipnorm:
         summed, _ = tf.clip_by_global_norm(summed, clipnorm, use_norm=norm)

@@ -1,0 +1,109 @@
+"""A whole LSTM sequence as one differentiable operation with a hand-written backward pass (keras.ops only).
+
+Autodiff of an unrolled LSTM computes the recurrent kernel's gradient as one small product per step,
+h(t-1)^T . dz(t) with only `batch` rows, and then adds the T results: T weight-sized temporaries and T
+memory-bound products. Here the backward pass keeps every step's gate gradient and computes the kernel gradient as
+one product over all steps, H^T . dZ with batch x T rows, which runs near the matmul peak; bias and peephole
+gradients are one reduction each. The forward pass is the same arithmetic as `LSTMCell.step`.
+
+`compute_dtype` bfloat16 casts the operands of the recurrent products (forward and backward) to bfloat16 and their
+results back to float32; the states, the gate arithmetic and every gradient leaving this function are float32.
+"""
+from keras import ops
+
+
+def matmul(a, b, compute_dtype="float32"):
+    """a @ b with the operands in `compute_dtype`, the result in float32."""
+    if compute_dtype == "float32":
+        return ops.matmul(a, b)
+    return ops.cast(ops.matmul(ops.cast(a, compute_dtype), ops.cast(b, compute_dtype)), "float32")
+
+
+def lstm_sequence(projected, h0, c0, kernel, bias, peepholes, steps, compute_dtype="float32"):
+    """Runs `steps` LSTM steps from (h0, c0).
+
+    Args:
+      projected: the input contribution to the gates for every step, (batch, steps, 4 * units), or None for a cell
+        without input.
+      h0, c0: initial state, each (batch, units).
+      kernel: the recurrent kernel (units, 4 * units); bias: (4 * units,).
+      peepholes: None, or (input, forget, output) peephole vectors, each (units,).
+      steps: a Python int.
+      compute_dtype: `float32` or `bfloat16` for the recurrent products.
+
+    Returns:
+      (hidden states (batch, steps, units), final h, final c).
+    """
+    args = [h0, c0, kernel, bias] + ([projected] if projected is not None else []) + list(peepholes or [])
+    with_input, with_peepholes = projected is not None, peepholes is not None
+    hs, c = _fused(with_input, with_peepholes, steps, compute_dtype)(*args)
+    return hs, hs[:, -1], c
+
+
+def _fused(with_input, with_peepholes, steps, compute_dtype):
+    @ops.custom_gradient
+    def run(h0, c0, kernel, bias, *rest):
+        projected = rest[0] if with_input else None
+        pi, pf, po = rest[-3:] if with_peepholes else (None, None, None)
+        h, c = h0, c0
+        hs, cs, gates, tanh_cs = [], [], [], []
+        for t in range(steps):
+            z = matmul(h, kernel, compute_dtype) + bias
+            if with_input:
+                z = z + projected[:, t]
+            zi, zf, zg, zo = ops.split(z, 4, axis=-1)
+            if with_peepholes:
+                zi, zf = zi + pi * c, zf + pf * c
+            i, f, g = ops.sigmoid(zi), ops.sigmoid(zf), ops.tanh(zg)
+            cs.append(c)
+            c = f * c + i * g
+            o = ops.sigmoid(zo + po * c if with_peepholes else zo)
+            tanh_c = ops.tanh(c)
+            h = o * tanh_c
+            hs.append(h)
+            gates.append((i, f, g, o))
+            tanh_cs.append(tanh_c)
+        hidden = ops.stack(hs, axis=1)
+
+        def grad(*upstream, **kwargs):
+            upstream = kwargs.get("upstream", upstream)
+            d_hidden, d_c_last = upstream
+            dh = ops.zeros_like(h0)
+            dc = ops.zeros_like(c0) if d_c_last is None else d_c_last
+            dzs = [None] * steps
+            for t in reversed(range(steps)):
+                i, f, g, o = gates[t]
+                c_prev, c_new, tanh_c = cs[t], (cs[t + 1] if t + 1 < steps else c), tanh_cs[t]
+                if d_hidden is not None:
+                    dh = dh + d_hidden[:, t]
+                dzo = dh * tanh_c * o * (1.0 - o)
+                dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
+                if with_peepholes:
+                    dc = dc + dzo * po
+                dzi = dc * g * i * (1.0 - i)
+                dzf = dc * c_prev * f * (1.0 - f)
+                dzg = dc * i * (1.0 - g * g)
+                dc = dc * f
+                if with_peepholes:
+                    dc = dc + dzi * pi + dzf * pf
+                dz = ops.concatenate([dzi, dzf, dzg, dzo], axis=-1)
+                dzs[t] = dz
+                dh = matmul(dz, ops.transpose(kernel), compute_dtype)
+            d_z = ops.stack(dzs, axis=1)  # (batch, steps, 4 * units)
+            units = ops.shape(h0)[-1]
+            previous_h = ops.reshape(ops.stack([h0] + hs[:-1], axis=1), (-1, units))
+            d_kernel = matmul(ops.transpose(previous_h), ops.reshape(d_z, (-1, 4 * units)), compute_dtype)
+            grads = [dh, dc, d_kernel, ops.sum(d_z, axis=(0, 1))]
+            if with_input:
+                grads.append(d_z)
+            if with_peepholes:
+                c_prev_all = ops.stack(cs, axis=1)
+                c_new_all = ops.stack(cs[1:] + [c], axis=1)
+                dzi_all, dzf_all, _, dzo_all = ops.split(d_z, 4, axis=-1)
+                grads += [ops.sum(dzi_all * c_prev_all, axis=(0, 1)), ops.sum(dzf_all * c_prev_all, axis=(0, 1)),
+                          ops.sum(dzo_all * c_new_all, axis=(0, 1))]
+            return tuple(grads)
+
+        return (hidden, c), grad
+
+    return run
