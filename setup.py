@@ -22,7 +22,8 @@ setup(
         "h5py",
         "tqdm",
     ],
-    extras_require={"test": ["pytest"]},
+    # bench: the PyTorch port of bench/train_speed.py (CPU wheel; not needed by the package or its tests).
+    extras_require={"test": ["pytest"], "bench": ["torch==2.13.0"]},
     entry_points={
         "console_scripts": [
             "vidrep-train=keras_vidrep.cli.train:run",

@@ -44,7 +44,7 @@ class LSTMClassifier(keras.Model):
         """Logits at every step, (batch, steps, num_classes)."""
         x = self.dropout(clips, training=training)
         hidden, _ = self.encoder.run(x, self.encoder.zero_state(ops.shape(clips)[0], clips.dtype))
-        return self.readout(hidden)
+        return ops.cast(self.readout(hidden), "float32")  # float32 whatever the layer's compute dtype
 
     def call(self, clips, training=False):
         """{"per_step": softmax at every step (batch, steps, C), "clip": their mean (batch, C)}."""

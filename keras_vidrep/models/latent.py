@@ -83,6 +83,7 @@ class LatentPredictor(keras.Model):
         return ops.reshape(logits, (n, t, self.frame_dim))
 
     def _split(self, out):
+        out = ops.cast(out, "float32")  # whatever the head's compute dtype
         return out[..., :self.latent_dim], out[..., self.latent_dim:]
 
     def predict_codes(self, codes, steps=0):

@@ -183,11 +183,12 @@ class ConvVAE(keras.Model):
         self._decoder_names = [f"decoder_{layer.name}" for layer in decoder]
         for name, layer in zip(self._encoder_names + self._decoder_names, encoder + decoder):
             setattr(self, name, layer)
+        # The loss layers compute in float32 under any dtype policy.
         if regularizer == "kl":
-            self.regularizer_layer = KLDivergence(beta, kl_warmup_steps, name="kl")
+            self.regularizer_layer = KLDivergence(beta, kl_warmup_steps, name="kl", dtype="float32")
         else:
             self.regularizer_layer = MaximumMeanDiscrepancy(mmd_weight, mmd_bandwidth, mmd_prior_samples, seed,
-                                                            name="mmd")
+                                                            name="mmd", dtype="float32")
         self.sample_seeds = keras.random.SeedGenerator(seed or 0, name="sample_seeds")
 
     @property
@@ -213,14 +214,14 @@ class ConvVAE(keras.Model):
         x = images
         for layer in self.encoder_layers:
             x = layer(x)
-        return self.mean_head(x), self.log_variance_head(x)
+        return ops.cast(self.mean_head(x), "float32"), ops.cast(self.log_variance_head(x), "float32")
 
     def decode_logits(self, codes):
         """Decoder outputs (logits for `sigmoid`) of codes (N, z): (N, H, W, C)."""
         x = codes
         for layer in self.decoder_layers:
             x = layer(x)
-        return x
+        return ops.cast(x, "float32")  # float32 whatever the layers' compute dtype
 
     def decode(self, codes):
         """Frames of codes (N, z)."""

@@ -27,6 +27,7 @@ from keras_vidrep.data import pipeline
 from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.export import check_export_target, export_saved_model
 from keras_vidrep.training import checkpoints
+from keras_vidrep.training.optimizers import FusedAdam
 from keras_vidrep.training.strategy import build_strategy, gather_replicas, is_chief, task_of
 from keras_vidrep.training.summaries import SummaryWriters
 from keras_vidrep.training.watchdog import Watchdog
@@ -45,7 +46,7 @@ def build_optimizer(config, scale=1.0):
             0.0 if warmup else rate, config.train_steps - warmup, alpha=config.learning_rate_floor,
             warmup_target=rate if warmup else None, warmup_steps=warmup)
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(rate)
+        return FusedAdam(rate, name="adam")
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(rate, momentum=config.momentum)
     if config.optimizer == "rmsprop":

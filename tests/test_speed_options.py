@@ -1,0 +1,147 @@
+"""Each speed option gives what the plain path gives, within a stated tolerance.
+
+  * fused LSTM recurrences (the default) vs the unrolled per-step path differentiated by TensorFlow: same outputs
+    and gradients up to float32 rounding (relative 1e-5 of the largest value);
+  * --jit_compile (XLA) vs graph mode: the same weights after training, up to float32 rounding (1e-5 absolute);
+  * --precision=mixed_bfloat16 vs float32: bfloat16 keeps 8 significant bits, so outputs agree within 2e-2 and
+    gradients point the same way (cosine > 0.99); weights, states, losses and the optimizer stay float32.
+"""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_vidrep.config import Config
+from keras_vidrep.models.composite import CompositeModel
+from keras_vidrep.models.lstm import LSTMStack
+from keras_vidrep.training import loop
+
+
+def relative_error(got, want):
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    return np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-12)
+
+
+def cosine(a, b):
+    a, b = np.ravel(np.asarray(a, np.float64)), np.ravel(np.asarray(b, np.float64))
+    return a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+
+
+@pytest.mark.parametrize("peepholes", [False, True])
+@pytest.mark.parametrize("with_input", [True, False])
+def test_fused_lstm_matches_the_unrolled_one(peepholes, with_input):
+    rng = np.random.default_rng(0)
+    batch, steps, dim, units = 3, 5, 7 if with_input else 0, (6, 4)
+    stacks = {}
+    for implementation in ("fused", "unrolled"):
+        stack = LSTMStack(units, peepholes, seed=11, implementation=implementation)
+        stack.build((None, dim))
+        stacks[implementation] = stack
+    for a, b in zip(stacks["fused"].weights, stacks["unrolled"].weights):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # same seed, same weights
+    x = tf.constant(rng.normal(size=(batch, steps, dim)), tf.float32) if with_input else None
+    start = [(tf.constant(rng.normal(size=(batch, u)) * 0.5, tf.float32),
+              tf.constant(rng.normal(size=(batch, u)) * 0.5, tf.float32)) for u in units]
+    weights = tf.constant(rng.normal(size=(batch, steps, units[-1])), tf.float32)
+
+    def run(stack):
+        with tf.GradientTape() as tape:
+            tape.watch([x, start] if with_input else start)
+            hidden, final = stack.run(x, start, steps=steps)
+            # every output matters: all hidden states, and the final h and c of every layer
+            loss = tf.reduce_sum(hidden * weights) + sum(tf.reduce_sum(h * c) for h, c in final)
+        sources = ([x] if with_input else []) + [t for state in start for t in state] + stack.trainable_variables
+        return hidden, final, tape.gradient(loss, sources)
+
+    fused, unrolled = run(stacks["fused"]), run(stacks["unrolled"])
+    assert relative_error(fused[0], unrolled[0]) < 1e-5
+    for (h1, c1), (h2, c2) in zip(fused[1], unrolled[1]):
+        assert relative_error(h1, h2) < 1e-5 and relative_error(c1, c2) < 1e-5
+    assert len(fused[2]) == len(unrolled[2])
+    for got, want in zip(fused[2], unrolled[2]):
+        assert np.max(np.abs(want)) > 0
+        assert relative_error(got, want) < 1e-5
+
+
+def composite_gradients(model, inputs, futures):
+    with tf.GradientTape() as tape:
+        logits = model.forward(inputs, futures, teacher_forcing=True)
+        loss = sum(tf.reduce_sum(tf.nn.sigmoid_cross_entropy_with_logits(t, logits[k]))
+                   for k, t in (("reconstruction", tf.reverse(inputs, [1])), ("future", futures)))
+    return logits, tape.gradient(loss, model.trainable_variables)
+
+
+def make_composite(**kwargs):
+    model = CompositeModel(20, (12,), 4, 3, conditional_future=True, peepholes=True, seed=2, **kwargs)
+    model.build((None, 4, 20))
+    return model
+
+
+def test_fused_composite_model_matches_the_unrolled_one():
+    rng = np.random.default_rng(1)
+    inputs = tf.constant(rng.random((2, 4, 20)) > 0.5, tf.float32)
+    futures = tf.constant(rng.random((2, 3, 20)) > 0.5, tf.float32)
+    fused_logits, fused_grads = composite_gradients(make_composite(implementation="fused"), inputs, futures)
+    plain_logits, plain_grads = composite_gradients(make_composite(implementation="unrolled"), inputs, futures)
+    for k in fused_logits:
+        assert relative_error(fused_logits[k], plain_logits[k]) < 1e-5
+    for got, want in zip(fused_grads, plain_grads):
+        assert relative_error(got, want) < 1e-5
+
+
+def test_mixed_bfloat16_model_matches_float32_within_its_precision():
+    rng = np.random.default_rng(2)
+    inputs = tf.constant(rng.random((2, 4, 20)) > 0.5, tf.float32)
+    futures = tf.constant(rng.random((2, 3, 20)) > 0.5, tf.float32)
+    with loop.dtype_policy("mixed_bfloat16"):
+        mixed = make_composite()
+    assert keras.config.dtype_policy().name == "float32"  # restored after the block
+    plain = make_composite()
+    assert all(v.dtype == "float32" for v in mixed.weights)
+    mixed_logits, mixed_grads = composite_gradients(mixed, inputs, futures)
+    plain_logits, plain_grads = composite_gradients(plain, inputs, futures)
+    for k in plain_logits:
+        assert mixed_logits[k].dtype == tf.float32
+        probabilities = tf.sigmoid(mixed_logits[k]), tf.sigmoid(plain_logits[k])
+        assert np.max(np.abs(probabilities[0] - probabilities[1])) < 2e-2
+        assert not np.array_equal(mixed_logits[k], plain_logits[k])  # bfloat16 products did run
+    for got, want in zip(mixed_grads, plain_grads):
+        assert got.dtype == tf.float32
+        assert cosine(got, want) > 0.99
+
+
+def train_weights(config):
+    trainer = loop.Trainer(config.validate())
+    trainer.train()
+    return trainer, [np.asarray(w) for w in trainer.model.weights]
+
+
+def test_jit_compile_trains_the_same_weights(tiny_config):
+    config = tiny_config.replace(conditional_future=True, peepholes=True, clipnorm=1.0, export=False,
+                                 deterministic=True)
+    _, plain = train_weights(config)
+    _, xla = train_weights(config.replace(model_dir=config.model_dir + "_xla", jit_compile=True))
+    assert any(not np.array_equal(a, b) for a, b in zip(plain, xla))  # XLA compiled its own kernels
+    for a, b in zip(plain, xla):
+        np.testing.assert_allclose(b, a, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("task,values", [
+    ("composite", {"conditional_future": True, "peepholes": True}),
+    ("vae", {"latent_dim": 6, "filters": (8, 16), "val_frames": 32}),
+])
+def test_mixed_bfloat16_training_stays_close_to_float32(tiny_config, task, values):
+    common = {k: getattr(tiny_config, k) for k in ("canvas_size", "digit_size", "batch_size", "seed")}
+    base = Config(task, model_dir=tiny_config.model_dir, train_steps=8, export=False, eval_every=8,
+                  checkpoint_every=8, summary_every=4, image_every=8, **common, **values)
+    plain_trainer, plain = train_weights(base)
+    mixed_trainer, mixed = train_weights(base.replace(model_dir=base.model_dir + "_bf16",
+                                                      precision="mixed_bfloat16"))
+    assert keras.config.dtype_policy().name == "float32"
+    assert all(v.dtype == "float32" for v in mixed_trainer.model.weights)
+    plain_val, mixed_val = plain_trainer.evaluate(), mixed_trainer.evaluate()
+    for k, v in plain_val.items():
+        assert np.isfinite(mixed_val[k])
+        assert abs(mixed_val[k] - v) <= 0.02 * abs(v) + 1e-3, (k, mixed_val[k], v)
+    for a, b in zip(plain, mixed):
+        assert cosine(a, b) > 0.99
