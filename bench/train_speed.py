@@ -133,7 +133,9 @@ def main(argv):
     config = common.config_from_flags()
     from keras_vidrep.training import loop
 
+    imported = time.time() - started
     trainer = loop.Trainer(config)
+    built = time.time() - started
     batches = trainer.batches()
     float(trainer.train_step(batches)["total"])
     first_step = time.time() - started
@@ -147,7 +149,9 @@ def main(argv):
               "replicas": trainer.strategy.num_replicas_in_sync,
               "steps_per_second": round(FLAGS.steps / elapsed, 3),
               "examples_per_second": round(FLAGS.steps * config.batch_size / elapsed, 1),
-              "seconds_to_first_step": round(first_step, 1), "peak_resident_gb": round(rss, 2),
+              "seconds_to_first_step": round(first_step, 1),
+              "seconds_to_first_step_parts": {"imports": round(imported, 1), "trainer": round(built - imported, 1),
+                                              "trace_and_step": round(first_step - built, 1)}, "peak_resident_gb": round(rss, 2),
               "precision": config.precision, "jit_compile": config.jit_compile,
               **{k: v for k, v in config.to_dict().items() if k in ("units", "data", "model")},
               "frame_shape": list(getattr(config, "frame_shape", []))}
@@ -181,6 +185,8 @@ def table(result):
             ("steps/s", result["steps_per_second"]),
             ("examples/s (sequences; frames for a VAE)", result["examples_per_second"]),
             ("s from command start to first step", result["seconds_to_first_step"]),
+            ("  imports / building the trainer / tracing + step",
+             " / ".join(str(v) for v in result["seconds_to_first_step_parts"].values())),
             ("peak resident memory (GB)", result["peak_resident_gb"])]
     if "achieved_gflops" in result:
         rows.append(("achieved GFLOP/s (matmuls)", result["achieved_gflops"]))

@@ -102,12 +102,11 @@ class BouncingMNIST:
         offsets = np.arange(size)
         b = np.arange(n)[:, None, None, None]
         t = np.arange(steps)[None, :, None, None]
-        for d in range(self.num_digits):  # overlapping digits combine by their maximum
-            layer = np.zeros_like(out)
+        for d in range(self.num_digits):  # overlapping digits combine by their maximum, taken on the patch only
             r = rows[:, d, :, None, None] + offsets[:, None]  # (n, T, S, 1)
             c = cols[:, d, :, None, None] + offsets[None, :]  # (n, T, 1, S)
-            layer[b, t, r, c] = chosen[:, d, None]
-            np.maximum(out, layer, out=out)
+            digit = np.broadcast_to(chosen[:, d, None], (n, steps, size, size))
+            out[b, t, r, c] = digit if d == 0 else np.maximum(out[b, t, r, c], digit)
         return out
 
     def batch(self, step, batch_size, start=0, count=None):

@@ -86,7 +86,7 @@ def _fused(with_input, with_peepholes, steps, compute_dtype):
             kernel_t = _transposed(kernel_c)
             for t in reversed(range(steps)):
                 i, f, g, o = gates[t]
-                c_prev, c_new, tanh_c = cs[t], (cs[t + 1] if t + 1 < steps else c), tanh_cs[t]
+                c_prev, tanh_c = cs[t], tanh_cs[t]
                 if d_hidden is not None:
                     dh = dh + d_hidden[:, t]
                 dzo = dh * tanh_c * o * (1.0 - o)
