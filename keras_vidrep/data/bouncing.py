@@ -99,14 +99,14 @@ class BouncingMNIST:
         steps = rows.shape[2]
         chosen = self.digits[self.digit_indices(sample_ids)]  # (n, D, S, S)
         out = np.zeros((n, steps, self.canvas_size, self.canvas_size), np.float32)
-        offsets = np.arange(size)
-        b = np.arange(n)[:, None, None, None]
-        t = np.arange(steps)[None, :, None, None]
-        for d in range(self.num_digits):  # overlapping digits combine by their maximum, taken on the patch only
-            r = rows[:, d, :, None, None] + offsets[:, None]  # (n, T, S, 1)
-            c = cols[:, d, :, None, None] + offsets[None, :]  # (n, T, 1, S)
-            digit = np.broadcast_to(chosen[:, d, None], (n, steps, size, size))
-            out[b, t, r, c] = digit if d == 0 else np.maximum(out[b, t, r, c], digit)
+        # Every S x S window of every canvas, as a writeable view: a digit is drawn by selecting one window per
+        # (sample, step), an index of n x T blocks rather than of n x T x S x S pixels.
+        windows = np.lib.stride_tricks.sliding_window_view(out, (size, size), axis=(2, 3), writeable=True)
+        b, t = np.arange(n)[:, None], np.arange(steps)[None, :]
+        for d in range(self.num_digits):  # overlapping digits combine by their maximum, taken on the window only
+            where = (b, t, rows[:, d], cols[:, d])
+            digit = chosen[:, d, None]  # (n, 1, S, S)
+            windows[where] = digit if d == 0 else np.maximum(windows[where], digit)
         return out
 
     def batch(self, step, batch_size, start=0, count=None):
