@@ -155,3 +155,25 @@ def test_mixed_bfloat16_training_stays_close_to_float32(tiny_config, task, value
         assert abs(mixed_val[k] - v) <= 0.02 * abs(v) + 1e-3, (k, mixed_val[k], v)
     for a, b in zip(plain, mixed):
         assert cosine(a, b) > 0.99
+
+
+def test_fused_adam_matches_keras_adam():
+    from keras_vidrep.training.optimizers import FusedAdam
+
+    rng = np.random.default_rng(3)
+    start = [rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=(3,)).astype(np.float32)]
+    schedule = keras.optimizers.schedules.CosineDecay(0.0, 20, warmup_target=1e-2, warmup_steps=3)
+    weights = {}
+    for name, cls in (("keras", keras.optimizers.Adam), ("fused", FusedAdam)):
+        variables = [keras.Variable(w) for w in start]
+        optimizer = cls(schedule)
+        for step in range(8):
+            grads = [tf.constant(np.random.default_rng(step).normal(size=w.shape), tf.float32) for w in start]
+            optimizer.apply_gradients(zip(grads, variables))
+        weights[name] = [np.asarray(v) for v in variables]
+        assert int(optimizer.iterations) == 8
+    for got, want, first in zip(weights["fused"], weights["keras"], start):
+        assert np.max(np.abs(want - first)) > 1e-3  # the weights moved
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="amsgrad"):
+        FusedAdam(amsgrad=True)
