@@ -48,7 +48,8 @@ PIPELINE_ROWS = ("quickstart", "paper", "classifier", "vae_lstm", "vae_lstm_pred
 def run(command, output_json=None):
     """Runs a command of this checkout's environment; returns the JSON it wrote."""
     print("+", " ".join(command), flush=True)
-    subprocess.run(command, check=True, cwd=os.path.dirname(HERE), stdout=subprocess.DEVNULL if output_json else None)
+    subprocess.run(command, check=True, cwd=os.path.dirname(HERE), stdout=subprocess.DEVNULL if output_json else None,
+                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     if output_json:
         with open(output_json, encoding="utf-8") as f:
             return json.load(f)
@@ -59,19 +60,19 @@ def tool(name):
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
-def make_data(work):
-    """Synthetic videos -> frames.h5 and features.h5; a one-step VAE run. {placeholder: path}."""
+def make_data(work, needs):
+    """What `needs` names of: synthetic videos -> frames.h5, features.h5; a one-step VAE run. {placeholder: path}."""
     import cv2
 
     videos = os.path.join(work, "videos")
     os.makedirs(videos)
     rng = np.random.default_rng(0)
-    for v in range(5):  # 200 frames of 160x120: a few coloured discs moving on a textured background
+    for v in range(5):  # 400 frames of 160x120: a few coloured discs moving on a textured background
         writer = cv2.VideoWriter(os.path.join(videos, f"video{v}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25,
                                  (160, 120))
         background = rng.integers(0, 255, (120, 160, 3), np.uint8)
         centres, speeds = rng.uniform(20, 100, (3, 2)), rng.uniform(-3, 3, (3, 2))
-        for t in range(200):
+        for t in range(400):
             frame = background.copy()
             for (x, y), color in zip(centres + t * speeds, ((0, 0, 255), (0, 255, 0), (255, 0, 0))):
                 cv2.circle(frame, (int(x) % 160, int(y) % 120), 15, color, -1)
@@ -79,12 +80,15 @@ def make_data(work):
         writer.release()
     paths = {"frames": os.path.join(work, "frames.h5"), "features": os.path.join(work, "features.h5"),
              "vae_dir": os.path.join(work, "vae")}
-    run([tool("vidrep-preprocess"), "--kind=frames", f"--videos={videos}", f"--output={paths['frames']}",
-         "--size=64"])
-    run([tool("vidrep-features"), f"--videos={videos}", f"--output={paths['features']}", "--every=5",
-         "--weights=none"])
-    run([tool("vidrep-train"), "--flagfile=configs/vae_lstm.cfg", f"--model_dir={paths['vae_dir']}",
-         "--train_steps=1", "--export=false", "--val_frames=64"])
+    if "frames" in needs:
+        run([tool("vidrep-preprocess"), "--kind=frames", f"--videos={videos}", f"--output={paths['frames']}",
+             "--size=64"])
+    if "features" in needs:
+        run([tool("vidrep-features"), f"--videos={videos}", f"--output={paths['features']}", "--every=5",
+             "--weights=none"])
+    if "vae_dir" in needs:
+        run([tool("vidrep-train"), "--flagfile=configs/vae_lstm.cfg", f"--model_dir={paths['vae_dir']}",
+             "--train_steps=1", "--export=false", "--val_frames=64"])
     return paths
 
 
@@ -121,27 +125,25 @@ def main():
     work = tempfile.mkdtemp(prefix="vidrep-bench-data-")
     needs = {p for r in rows for flag in TRAIN_ROWS[r][1] for p in ("frames", "features", "vae_dir")
              if "{" + p + "}" in flag}
-    data = make_data(work) if needs else {}
+    data = make_data(work, needs) if needs else {}
     python = sys.executable
     if "train" in only:
-        results = {}
-        for r in rows:
+        for r in rows:  # each row saved as soon as it is measured
             out = os.path.join(work, f"train_{r}.json")
-            run([python, os.path.join(HERE, "train_speed.py"), *[f.format(**data) for f in TRAIN_ROWS[r][1]],
-                 f"--output_json={out}"], out)
-            with open(out, encoding="utf-8") as f:
-                results[r] = {"what": TRAIN_ROWS[r][0], **json.load(f)}
-        print_train(update("train_speed.json", results)["rows"])
+            result = run([python, os.path.join(HERE, "train_speed.py"), *[f.format(**data) for f in TRAIN_ROWS[r][1]],
+                          f"--output_json={out}"], out)
+            trained = update("train_speed.json", {r: {"what": TRAIN_ROWS[r][0], **result}})["rows"]
+        print_train(trained)
     if "pipeline" in only:
         with open(os.path.join(RESULTS, "train_speed.json"), encoding="utf-8") as f:
             trained = json.load(f)["rows"]
-        results = {}
         for r in (r for r in PIPELINE_ROWS if r in rows):
             flags = [f for f in TRAIN_ROWS[r][1] if not f.startswith("--steps")]
             out = os.path.join(work, f"pipeline_{r}.json")
-            results[r] = run([python, os.path.join(HERE, "pipeline_speed.py"), *[f.format(**data) for f in flags],
-                              f"--consumed={trained[r]['examples_per_second']}", f"--output_json={out}"], out)
-        print_pipeline(update("pipeline_speed.json", results)["rows"])
+            result = run([python, os.path.join(HERE, "pipeline_speed.py"), *[f.format(**data) for f in flags],
+                          f"--consumed={trained[r]['examples_per_second']}", f"--output_json={out}"], out)
+            piped = update("pipeline_speed.json", {r: result})["rows"]
+        print_pipeline(piped)
     if "rollout" in only:
         out = os.path.join(RESULTS, "rollout_speed.json")
         run([python, os.path.join(HERE, "rollout_speed.py"), "--units=256", "--batch=8", "--repeats=20",
@@ -149,12 +151,13 @@ def main():
 
 
 def print_train(rows):
-    print("| run | steps/s | examples/s | first step (s) | peak memory (GB) | GFLOP/s | of the f32 / bf16 peak | "
-          "× PyTorch f32 (bf16) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| run | steps/s | examples/s | first step (s) | peak memory (GB) | GFLOP/s | of the matmul peak in its "
+          "precision | × PyTorch f32 (× PyTorch bf16) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, r in rows.items():
         flops = r.get("achieved_gflops", "")
-        peaks = (f"{r['utilisation_of_float32_peak']:.0%} / {r['utilisation_of_bfloat16_peak']:.0%}"
-                 if "utilisation_of_float32_peak" in r else "")
+        dtype = "bfloat16" if r.get("precision") == "mixed_bfloat16" else "float32"
+        peaks = (f"{r[f'utilisation_of_{dtype}_peak']:.0%} ({dtype})" if f"utilisation_of_{dtype}_peak" in r
+                 else "")
         torch = str(r.get("speedup_over_torch_float32", ""))
         if "speedup_over_torch_bfloat16" in r:
             torch += f" ({r['speedup_over_torch_bfloat16']})"
