@@ -39,7 +39,8 @@ class PeepholeLSTM(nn.Module):
         for t in range(steps):
             z = self.recurrent(h) if projected is None else self.recurrent(h) + projected[:, t]
             zi, zf, zg, zo = z.chunk(4, dim=-1)
-            c = torch.sigmoid(zf + self.peepholes[1] * c) * c + torch.sigmoid(zi + self.peepholes[0] * c) * torch.tanh(zg)
+            i, f = torch.sigmoid(zi + self.peepholes[0] * c), torch.sigmoid(zf + self.peepholes[1] * c)
+            c = f * c + i * torch.tanh(zg)
             h = torch.sigmoid(zo + self.peepholes[2] * c) * torch.tanh(c)
             outputs.append(h)
         return torch.stack(outputs, dim=1), (h, c)

@@ -151,7 +151,8 @@ def main(argv):
               "examples_per_second": round(FLAGS.steps * config.batch_size / elapsed, 1),
               "seconds_to_first_step": round(first_step, 1),
               "seconds_to_first_step_parts": {"imports": round(imported, 1), "trainer": round(built - imported, 1),
-                                              "trace_and_step": round(first_step - built, 1)}, "peak_resident_gb": round(rss, 2),
+                                              "trace_and_step": round(first_step - built, 1)},
+              "peak_resident_gb": round(rss, 2),
               "precision": config.precision, "jit_compile": config.jit_compile,
               **{k: v for k, v in config.to_dict().items() if k in ("units", "data", "model")},
               "frame_shape": list(getattr(config, "frame_shape", []))}

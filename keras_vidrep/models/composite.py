@@ -45,7 +45,8 @@ class CompositeModel(keras.Model):
     def __init__(self, frame_dim, units=(256,), input_frames=10, future_frames=10, model_type="composite",
                  conditional_reconstruction=False, conditional_future=False, peepholes=False, output="sigmoid",
                  initializer="keras", seed=None, bottleneck=0, implementation="fused", **kwargs):
-        # Float32 in and out under any dtype policy; the layers inside follow the global policy (see training.loop.dtype_policy).
+        # Float32 in and out under any dtype policy; the layers inside follow the global policy
+        # (see training.loop.dtype_policy).
         super().__init__(**{"dtype": "float32", **kwargs})
         for name, value in (("frame_dim", frame_dim), ("input_frames", input_frames)):
             if not isinstance(value, int) or value <= 0:
