@@ -62,22 +62,9 @@ def tool(name):
 
 def make_data(work, needs):
     """What `needs` names of: synthetic videos -> frames.h5, features.h5; a one-step VAE run. {placeholder: path}."""
-    import cv2
-
     videos = os.path.join(work, "videos")
-    os.makedirs(videos)
-    rng = np.random.default_rng(0)
-    for v in range(5):  # 400 frames of 160x120: a few coloured discs moving on a textured background
-        writer = cv2.VideoWriter(os.path.join(videos, f"video{v}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25,
-                                 (160, 120))
-        background = rng.integers(0, 255, (120, 160, 3), np.uint8)
-        centres, speeds = rng.uniform(20, 100, (3, 2)), rng.uniform(-3, 3, (3, 2))
-        for t in range(400):
-            frame = background.copy()
-            for (x, y), color in zip(centres + t * speeds, ((0, 0, 255), (0, 255, 0), (255, 0, 0))):
-                cv2.circle(frame, (int(x) % 160, int(y) % 120), 15, color, -1)
-            writer.write(frame)
-        writer.release()
+    if needs & {"frames", "features"}:
+        write_videos(videos)
     paths = {"frames": os.path.join(work, "frames.h5"), "features": os.path.join(work, "features.h5"),
              "vae_dir": os.path.join(work, "vae")}
     if "frames" in needs:
@@ -90,6 +77,25 @@ def make_data(work, needs):
         run([tool("vidrep-train"), "--flagfile=configs/vae_lstm.cfg", f"--model_dir={paths['vae_dir']}",
              "--train_steps=1", "--export=false", "--val_frames=64"])
     return paths
+
+
+def write_videos(folder):
+    """5 synthetic videos, 400 frames of 160x120: coloured discs moving on a textured background."""
+    import cv2
+
+    os.makedirs(folder)
+    rng = np.random.default_rng(0)
+    for v in range(5):
+        writer = cv2.VideoWriter(os.path.join(folder, f"video{v}.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 25,
+                                 (160, 120))
+        background = rng.integers(0, 255, (120, 160, 3), np.uint8)
+        centres, speeds = rng.uniform(20, 100, (3, 2)), rng.uniform(-3, 3, (3, 2))
+        for t in range(400):
+            frame = background.copy()
+            for (x, y), color in zip(centres + t * speeds, ((0, 0, 255), (0, 255, 0), (255, 0, 0))):
+                cv2.circle(frame, (int(x) % 160, int(y) % 120), 15, color, -1)
+            writer.write(frame)
+        writer.release()
 
 
 def update(name, rows):
