@@ -34,7 +34,6 @@ def rate(produce, batches, batch_size):
 
 def main(argv):
     del argv
-    common.quiet_tensorflow()
     FLAGS.model_dir = tempfile.mkdtemp(prefix="vidrep-bench-")
     config = common.config_from_flags()
     from keras_vidrep import tasks

@@ -22,9 +22,10 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
-PAPER = ["--flagfile=configs/bouncing_mnist.cfg", "--digits=sklearn", "--steps=5"]
+PAPER = ["--flagfile=configs/bouncing_mnist.cfg", "--digits_path={mnist}", "--steps=5"]
 QUICK = ["--flagfile=configs/quickstart.cfg", "--steps=100"]
-# name: (what it is, train_speed.py flags); {frames}, {features} and {vae_dir} are filled in with the made data.
+# name: (what it is, train_speed.py flags); {mnist}, {frames}, {features} and {vae_dir} are filled in with the made
+# data.
 TRAIN_ROWS = {
     "quickstart": ("quickstart.cfg (1×256, batch 16)", QUICK),
     "quickstart_xla": ("quickstart.cfg --jit_compile", QUICK + ["--jit_compile"]),
@@ -61,12 +62,15 @@ def tool(name):
 
 
 def make_data(work, needs):
-    """What `needs` names of: synthetic videos -> frames.h5, features.h5; a one-step VAE run. {placeholder: path}."""
+    """What `needs` names of: mnist.h5; synthetic videos -> frames.h5, features.h5; a one-step VAE run.
+    {placeholder: path}."""
     videos = os.path.join(work, "videos")
     if needs & {"frames", "features"}:
         write_videos(videos)
-    paths = {"frames": os.path.join(work, "frames.h5"), "features": os.path.join(work, "features.h5"),
-             "vae_dir": os.path.join(work, "vae")}
+    paths = {"mnist": os.path.join(work, "mnist.h5"), "frames": os.path.join(work, "frames.h5"),
+             "features": os.path.join(work, "features.h5"), "vae_dir": os.path.join(work, "vae")}
+    if "mnist" in needs:
+        write_mnist_h5(paths["mnist"])
     if "frames" in needs:
         run([tool("vidrep-preprocess"), "--kind=frames", f"--videos={videos}", f"--output={paths['frames']}",
              "--size=64"])
@@ -77,6 +81,19 @@ def make_data(work, needs):
         run([tool("vidrep-train"), "--flagfile=configs/vae_lstm.cfg", f"--model_dir={paths['vae_dir']}",
              "--train_steps=1", "--export=false", "--val_frames=64"])
     return paths
+
+
+def write_mnist_h5(path, train=50_000, test=10_000):
+    """An mnist.h5 in the original's format and size (float32 (N, 784) datasets `train` and `test`), so that the
+    paper's config runs unchanged: scikit-learn's bundled digits at 28x28, repeated to MNIST's row counts."""
+    import h5py
+
+    from keras_vidrep.data.digits import load_digits
+
+    with h5py.File(path, "w") as f:
+        for split, rows in (("train", train), ("test", test)):
+            digits = load_digits("sklearn", split).reshape(-1, 784)
+            f[split] = np.resize(digits, (rows, 784))
 
 
 def write_videos(folder):
@@ -129,7 +146,7 @@ def main():
     if unknown:
         parser.error(f"--rows: unknown {', '.join(unknown)} (known: {', '.join(TRAIN_ROWS)})")
     work = tempfile.mkdtemp(prefix="vidrep-bench-data-")
-    needs = {p for r in rows for flag in TRAIN_ROWS[r][1] for p in ("frames", "features", "vae_dir")
+    needs = {p for r in rows for flag in TRAIN_ROWS[r][1] for p in ("mnist", "frames", "features", "vae_dir")
              if "{" + p + "}" in flag}
     data = make_data(work, needs) if needs else {}
     python = sys.executable

@@ -127,7 +127,6 @@ def matmul_peaks(shapes, seconds=2.0):
 def main(argv):
     del argv
     started = process_start()
-    common.quiet_tensorflow()
     FLAGS.model_dir = tempfile.mkdtemp(prefix="vidrep-bench-")
     FLAGS.export = False
     config = common.config_from_flags()

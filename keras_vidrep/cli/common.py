@@ -1,7 +1,5 @@
 """Flags generated from `Config` fields, and the one-line error handling every command shares."""
 import dataclasses
-import logging as logging_module
-import os
 import signal
 import sys
 
@@ -105,20 +103,6 @@ def _task_flag_names():
     return {f.name for name in tasks.names() for f in dataclasses.fields(tasks.get(name).Settings)}
 
 
-class _OwnInfoOnly(logging_module.Filter):
-    """Passes warnings and errors from anywhere, but INFO records only from this package."""
-
-    def filter(self, record):
-        return record.levelno >= logging_module.WARNING or "keras_vidrep" in record.pathname
-
-
-def quiet_tensorflow():
-    """Keeps TensorFlow's and Keras's own INFO chatter (C++ and Python) off the terminal; warnings still show."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    for name in ("absl", "tensorflow", "tensorboard"):
-        logging_module.getLogger(name).addFilter(_OwnInfoOnly())
-
-
 class Terminated(KeyboardInterrupt):
     """SIGTERM, delivered like Ctrl-C so that training saves a checkpoint on the way out."""
 
@@ -130,7 +114,6 @@ def _terminate(signum, frame):
 def run_main(main, program):
     """Runs `main()`: user errors become one line on stderr and exit code 2 (no traceback); Ctrl-C and SIGTERM
     end it cleanly (training saves a checkpoint first) with exit code 130 or 143."""
-    quiet_tensorflow()
     signal.signal(signal.SIGTERM, _terminate)
     try:
         main()

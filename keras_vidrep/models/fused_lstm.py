@@ -54,54 +54,56 @@ def lstm_sequence(projected, h0, c0, kernel, bias, peepholes, steps, compute_dty
 def _fused(with_input, with_peepholes, steps, compute_dtype):
     @ops.custom_gradient
     def run(h0, c0, kernel, bias, *rest):
-        projected = rest[0] if with_input else None
         pi, pf, po = rest[-3:] if with_peepholes else (None, None, None)
+        # the input and bias contributions of every step in one addition, split into steps by one operation
+        drive = ops.unstack(rest[0] + bias, axis=1) if with_input else [bias] * steps
         h, c = h0, c0
-        hs, cs, gates, tanh_cs = [], [], [], []
+        hs, cs, tanh_cs, gates = [], [c0], [], []
         kernel_c = ops.cast(kernel, compute_dtype)  # cast once, not once a step
         for t in range(steps):
-            z = matmul(h, kernel_c, compute_dtype) + bias
-            if with_input:
-                z = z + projected[:, t]
-            zi, zf, zg, zo = ops.split(z, 4, axis=-1)
+            zi, zf, zg, zo = ops.split(matmul(h, kernel_c, compute_dtype) + drive[t], 4, axis=-1)
             if with_peepholes:
                 zi, zf = zi + pi * c, zf + pf * c
             i, f, g = ops.sigmoid(zi), ops.sigmoid(zf), ops.tanh(zg)
-            cs.append(c)
             c = f * c + i * g
             o = ops.sigmoid(zo + po * c if with_peepholes else zo)
             tanh_c = ops.tanh(c)
             h = o * tanh_c
             hs.append(h)
-            gates.append((i, f, g, o))
+            cs.append(c)
             tanh_cs.append(tanh_c)
+            gates.append((i, f, g, o))
         hidden = ops.stack(hs, axis=1)
 
         def grad(*upstream, **kwargs):
             upstream = kwargs.get("upstream", upstream)
             d_hidden, d_c_last = upstream
+            # Everything but the recurrence through dh and dc is computed for all steps at once, (batch, steps, .):
+            #   dc += dh * dc_dh;  dz = [dc, dc, dc, dh] * dz_d;  dh = dz . kernel^T;  dc *= dc_carry
+            # where dz_d holds d(zi, zf, zg)/dc and d(zo)/dh, and dc_carry is f (+ the peepholes' paths).
+            i, f, g, o = (ops.stack(gate, axis=1) for gate in zip(*gates))
+            c_prev, c_new, tanh_c = ops.stack(cs[:-1], axis=1), ops.stack(cs[1:], axis=1), ops.stack(tanh_cs, axis=1)
+            dzo_dh = tanh_c * o * (1.0 - o)
+            dzi_dc, dzf_dc, dzg_dc = g * i * (1.0 - i), c_prev * f * (1.0 - f), i * (1.0 - g * g)
+            dc_dh = o * (1.0 - tanh_c * tanh_c)
+            dc_carry = f
+            if with_peepholes:
+                dc_dh = dc_dh + dzo_dh * po
+                dc_carry = dc_carry + dzi_dc * pi + dzf_dc * pf
+            dz_d = ops.unstack(ops.concatenate([dzi_dc, dzf_dc, dzg_dc, dzo_dh], axis=-1), axis=1)
+            dc_dh, dc_carry = ops.unstack(dc_dh, axis=1), ops.unstack(dc_carry, axis=1)
+            d_hs = ops.unstack(d_hidden, axis=1) if d_hidden is not None else None
             dh = ops.zeros_like(h0)
             dc = ops.zeros_like(c0) if d_c_last is None else d_c_last
             dzs = [None] * steps
             kernel_t = _transposed(kernel_c)
             for t in reversed(range(steps)):
-                i, f, g, o = gates[t]
-                c_prev, tanh_c = cs[t], tanh_cs[t]
-                if d_hidden is not None:
-                    dh = dh + d_hidden[:, t]
-                dzo = dh * tanh_c * o * (1.0 - o)
-                dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
-                if with_peepholes:
-                    dc = dc + dzo * po
-                dzi = dc * g * i * (1.0 - i)
-                dzf = dc * c_prev * f * (1.0 - f)
-                dzg = dc * i * (1.0 - g * g)
-                dc = dc * f
-                if with_peepholes:
-                    dc = dc + dzi * pi + dzf * pf
-                dz = ops.concatenate([dzi, dzf, dzg, dzo], axis=-1)
-                dzs[t] = dz
-                dh = matmul(dz, kernel_t, compute_dtype)
+                if d_hs is not None:
+                    dh = dh + d_hs[t]
+                dc = dc + dh * dc_dh[t]
+                dzs[t] = ops.concatenate([dc, dc, dc, dh], axis=-1) * dz_d[t]
+                dh = matmul(dzs[t], kernel_t, compute_dtype)
+                dc = dc * dc_carry[t]
             d_z = ops.stack(dzs, axis=1)  # (batch, steps, 4 * units)
             units = ops.shape(h0)[-1]
             previous_h = ops.reshape(ops.stack([h0] + hs[:-1], axis=1), (-1, units))
@@ -110,11 +112,9 @@ def _fused(with_input, with_peepholes, steps, compute_dtype):
             if with_input:
                 grads.append(d_z)
             if with_peepholes:
-                c_prev_all = ops.stack(cs, axis=1)
-                c_new_all = ops.stack(cs[1:] + [c], axis=1)
                 dzi_all, dzf_all, _, dzo_all = ops.split(d_z, 4, axis=-1)
-                grads += [ops.sum(dzi_all * c_prev_all, axis=(0, 1)), ops.sum(dzf_all * c_prev_all, axis=(0, 1)),
-                          ops.sum(dzo_all * c_new_all, axis=(0, 1))]
+                grads += [ops.sum(dzi_all * c_prev, axis=(0, 1)), ops.sum(dzf_all * c_prev, axis=(0, 1)),
+                          ops.sum(dzo_all * c_new, axis=(0, 1))]
             return tuple(grads)
 
         return (hidden, c), grad

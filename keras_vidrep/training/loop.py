@@ -9,6 +9,7 @@ TensorBoard events; the SavedModel goes to the export directory (by default `<mo
 Re-running with the same `model_dir` resumes at the last checkpoint, and the data stream resumes at that step too.
 """
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -97,7 +98,6 @@ class Trainer:
         # Read all data and check the export target before writing anything, so that bad input leaves no
         # half-made model directory and a clash is found before the first step, not after the last.
         self.task.prepare_data()
-        self.validation_set = self.task.validation_set()
         if self.chief and config.export:
             check_export_target(config.resolved_export_dir, config)
         if self.chief:
@@ -144,6 +144,11 @@ class Trainer:
         # No autograph: tasks and models are plain Python over keras.ops, traced as they are.
         self._eval_step = tf.function(lambda *batch: self.task.validation_losses(self.model, batch),
                                       autograph=False)
+
+    @functools.cached_property
+    def validation_set(self):
+        """The task's fixed validation set (tuple of arrays), made at the first validation."""
+        return self.task.validation_set()
 
     def build_model(self):
         """The task's model under the run's dtype policy (`precision`)."""
