@@ -9,6 +9,8 @@ import logging
 import os
 import sys
 
+from absl import logging as absl_logging
+
 # Keras imports these at its own import time only for its scikit-learn wrappers and image-gallery plotting, which
 # no command here uses: 1.0-1.8 s of a 3.5-4 s start-up on the reference machine (bench/train_speed.py, "imports").
 KERAS_OPTIONAL_IMPORTS = ("sklearn", "matplotlib")
@@ -36,9 +38,10 @@ class _Absent(importlib.abc.MetaPathFinder):
 def quiet_tensorflow():
     """Keeps TensorFlow's and Keras's own INFO chatter (C++ and Python) off the terminal; warnings still show."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    for name in ("absl", "tensorflow", "tensorboard"):
-        if not any(isinstance(f, _OwnInfoOnly) for f in logging.getLogger(name).filters):
-            logging.getLogger(name).addFilter(_OwnInfoOnly())
+    # absl's logger through absl: a plain getLogger("absl") before absl.logging is imported would replace it
+    for logger in (absl_logging.get_absl_logger(), logging.getLogger("tensorflow"), logging.getLogger("tensorboard")):
+        if not any(isinstance(f, _OwnInfoOnly) for f in logger.filters):
+            logger.addFilter(_OwnInfoOnly())
 
 
 def import_keras():

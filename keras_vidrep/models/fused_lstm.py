@@ -55,13 +55,13 @@ def _fused(with_input, with_peepholes, steps, compute_dtype):
     @ops.custom_gradient
     def run(h0, c0, kernel, bias, *rest):
         pi, pf, po = rest[-3:] if with_peepholes else (None, None, None)
-        # the input and bias contributions of every step in one addition, split into steps by one operation
-        drive = ops.unstack(rest[0] + bias, axis=1) if with_input else [bias] * steps
+        inputs = ops.unstack(rest[0], axis=1) if with_input else None  # one operation, not one slice a step
         h, c = h0, c0
         hs, cs, tanh_cs, gates = [], [c0], [], []
         kernel_c = ops.cast(kernel, compute_dtype)  # cast once, not once a step
         for t in range(steps):
-            zi, zf, zg, zo = ops.split(matmul(h, kernel_c, compute_dtype) + drive[t], 4, axis=-1)
+            z = matmul(h, kernel_c, compute_dtype) + bias  # in `LSTMCell.step`'s order: the same float32 result
+            zi, zf, zg, zo = ops.split(z + inputs[t] if with_input else z, 4, axis=-1)
             if with_peepholes:
                 zi, zf = zi + pi * c, zf + pf * c
             i, f, g = ops.sigmoid(zi), ops.sigmoid(zf), ops.tanh(zg)
