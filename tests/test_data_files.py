@@ -31,6 +31,26 @@ def test_mnist_h5_datasets(tmp_path):
     assert digits.load_digits("mnist_h5", "test", str(path)).shape == (12, 28, 28)
 
 
+def test_mnist_h5_read_however_stored(tmp_path):
+    """Plain float32 datasets are memory-mapped, chunked/compressed or other-typed ones read: the same digits."""
+    import h5py
+
+    values = np.random.default_rng(1).random((5, 784)).astype(np.float32)
+    for name, options in (("plain", {}), ("chunked", {"chunks": (2, 784), "compression": "gzip"}),
+                          ("float64", {"dtype": np.float64})):
+        path = tmp_path / f"{name}.h5"
+        with h5py.File(path, "w") as f:
+            f.create_dataset("train", data=values, **options)
+        got = digits.load_digits("mnist_h5", "train", str(path))
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, values.reshape(-1, 28, 28), err_msg=name)
+    nan = tmp_path / "nan.h5"
+    with h5py.File(nan, "w") as f:
+        f["train"] = np.where(np.arange(3 * 784).reshape(3, 784) == 800, np.nan, 0.5).astype(np.float32)
+    with pytest.raises(DataError, match=r"non-finite value at index \(1, 0, 16\)"):
+        digits.load_digits("mnist_h5", "train", str(nan))
+
+
 def test_mnist_h5_errors(tmp_path):
     import h5py
 

@@ -106,12 +106,22 @@ def _mnist_h5(path, split):
         with h5py.File(path, "r") as f:
             if key not in f:
                 raise DataError(f"{path}: no dataset {key!r} (has {', '.join(sorted(f.keys()))})")
-            data = f[key][()]
+            data = _mapped(path, f[key])
     except OSError as e:
         raise DataError(f"{path}: not a readable HDF5 file ({e})") from None
     if data.ndim != 2 or data.shape[1] != MNIST_SIZE * MNIST_SIZE:
         raise DataError(f"{path}:{key} must have shape (N, 784), got {data.shape}")
     return check_unit_range(data.reshape(-1, MNIST_SIZE, MNIST_SIZE), f"{path}:{key}")
+
+
+def _mapped(path, dataset):
+    """The dataset's values: memory-mapped from the file when stored plainly (contiguous little-endian float32, as
+    the original mnist.h5 is), so that digits are read as sequences use them rather than all (157 MB) before the
+    first step; otherwise read."""
+    offset = dataset.id.get_offset()
+    if offset is None or dataset.chunks is not None or dataset.dtype != np.dtype("<f4"):
+        return dataset[()]
+    return np.memmap(path, dtype="<f4", mode="r", offset=offset, shape=dataset.shape)
 
 
 def keras_cache_path(name="mnist.npz"):
@@ -157,11 +167,11 @@ def _require_file(path, flag, what):
 def check_unit_range(array, name):
     """Returns `array` as float32 after checking that it is finite and within [0, 1]."""
     array = np.asarray(array, dtype=np.float32)
-    finite = np.isfinite(array)
-    if not finite.all():
+    low, high = float(array.min(initial=0.0)), float(array.max(initial=0.0))  # NaN and inf reach these too
+    if not (np.isfinite(low) and np.isfinite(high)):
+        finite = np.isfinite(array)
         index = np.unravel_index(np.argmin(finite), array.shape)
         raise DataError(f"{name}: non-finite value at index {tuple(int(i) for i in index)}")
-    low, high = float(array.min(initial=0.0)), float(array.max(initial=0.0))
     if low < 0.0 or high > 1.0:
         raise DataError(f"{name}: values must lie in [0, 1], found [{low:g}, {high:g}]")
     return array
