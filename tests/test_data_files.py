@@ -167,3 +167,29 @@ def test_non_finite_digits_are_rejected_with_file_and_index(tmp_path):
         f["train"] = data
     with pytest.raises(DataError, match=r"nan\.h5:train: non-finite value at index \(2, 3, 16\)"):
         digits.load_digits("mnist_h5", "train", str(tmp_path / "nan.h5"))
+
+
+def test_generated_validation_opens_its_digits_first_and_draws_sequences_when_asked(tmp_path, tiny_config):
+    """Held-out digits that cannot be read stop the run before it starts; the sequences themselves are drawn at the
+    first validation (not before the first step), and are the set `validation_sequences` describes."""
+    import h5py
+
+    from keras_vidrep import tasks
+    from keras_vidrep.data import frames
+
+    no_test = tmp_path / "train_only.h5"
+    with h5py.File(no_test, "w") as f:
+        f["train"] = np.zeros((30, 784), np.float32)
+    config = tiny_config.replace(digits="mnist_h5", digits_path=str(no_test))
+    with pytest.raises(DataError, match="no dataset 'test'"):
+        tasks.create(config).prepare_data()
+    config = config.replace(digits_path=str(write_mnist_h5(tmp_path / "mnist.h5")))
+    task = tasks.create(config)
+    task.prepare_data()
+    assert task._val_sequences is None
+    inputs, futures = task.validation_set()
+    s = task.settings
+    expected = frames.validation_sequences(s, config.seed)
+    assert inputs.shape == (config.val_sequences, s.input_frames, s.frame_dim)
+    np.testing.assert_array_equal(np.concatenate([inputs, futures], axis=1),
+                                  expected.reshape(len(expected), s.seq_length, -1))
