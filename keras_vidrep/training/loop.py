@@ -129,7 +129,6 @@ class Trainer:
         self.restored = checkpoints.restore_latest(self.manager.checkpoint, config.model_dir)
         if not self.restored:
             self.task.initialize(self.model)
-        self._baselines = None
         self.best = checkpoints.BestCheckpoint(self.write_dir, self.model, self.task.best_metric,
                                                self.task.best_mode) if self.task.best_metric else None
         if multi_worker:
@@ -239,14 +238,13 @@ class Trainer:
                 parts.setdefault(name, []).append(np.asarray(value))
         return self.task.summarize_validation({name: np.concatenate(values) for name, values in parts.items()})
 
+    @functools.cached_property
     def baselines(self):
-        """The task's validation baselines, computed at the first call (the first validation, so that they do not
+        """The task's validation baselines, computed at the first use (the first validation, so that they do not
         delay the first training step) and logged once."""
-        if self._baselines is None:
-            self._baselines = self.task.baselines()
-            logging.info("validation baselines: %s",
-                         ", ".join(f"{k} {v:.1f}" for k, v in self._baselines.items()) or "none")
-        return self._baselines
+        baselines = self.task.baselines()
+        logging.info("validation baselines: %s", ", ".join(f"{k} {v:.1f}" for k, v in baselines.items()) or "none")
+        return baselines
 
     def write_pictures(self, step):
         """The task's TensorBoard pictures of the validation set."""
@@ -301,7 +299,7 @@ class Trainer:
         if step % cfg.eval_every == 0 or last:
             val = self.evaluate()
             self.summaries.scalars("validation", step, {**{self.task.summary_name(k): v for k, v in val.items()},
-                                                        **self.baselines()})
+                                                        **self.baselines})
             bar.write(f"step {step}: validation " + ", ".join(f"{k} {v:.4g}" for k, v in val.items()))
             if self.best and self.best.update(step, val):
                 bar.write(f"step {step}: best {self.best.metric} so far ({val[self.best.metric]:.4g}); saved "
@@ -325,7 +323,7 @@ class Trainer:
             shutil.rmtree(self.write_dir, ignore_errors=True)
         elif self.config.export:
             export_saved_model(self.undistributed_model(), self.task, self.config.resolved_export_dir)
-        return {**val, **self.baselines()}
+        return {**val, **self.baselines}
 
     def undistributed_model(self):
         """The model itself, or under a distribution strategy a plain copy of it with the same weights."""
