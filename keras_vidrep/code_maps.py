@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from keras_vidrep.data.checks import check_values
 from keras_vidrep.errors import ConfigError, DataError
 
 MAX_VIDEO_COLOURS = 20
@@ -25,7 +26,10 @@ def load_codes(path):
         raise DataError(f"`codes` {path!r}: no such file")
     if path.endswith(".npy"):
         stem = os.path.splitext(path)[0]
-        out = {"codes": np.load(path), "attrs": {}}
+        try:
+            out = {"codes": np.load(path, allow_pickle=False), "attrs": {}}
+        except (OSError, ValueError, EOFError) as e:
+            raise DataError(f"`codes` {path!r} is not a readable .npy file ({str(e).splitlines()[0]})") from None
         for name in ("video_index", "frame_number", "end_frame_number"):
             side = f"{stem}_{name}.npy"
             out[name] = np.load(side) if os.path.isfile(side) else None
@@ -49,6 +53,9 @@ def load_codes(path):
     codes = out["codes"]
     if codes.ndim != 2 or len(codes) < 3:
         raise DataError(f"`codes` {path!r}: expected at least 3 codes (N, C), got shape {codes.shape}")
+    if not np.issubdtype(codes.dtype, np.number):
+        raise DataError(f"`codes` {path!r}: expected numbers, got {codes.dtype}")
+    check_values(codes, path, "code value")
     if out["video_index"] is None:
         out["video_index"] = np.zeros(len(codes), np.int64)
     if out["frame_number"] is None:
@@ -91,13 +98,20 @@ def _scatter(ax, points, groups, names, title):
     ax.set_yticks([])
 
 
+def check_perplexities(perplexities, count):
+    """ConfigError unless every perplexity is positive and below the number of codes (t-SNE's own limit)."""
+    for p in perplexities:
+        if not 0 < p < count:
+            raise ConfigError(f"`perplexities` must be above 0 and below the number of codes ({count}), got {p:g}")
+
+
 def tsne_maps(codes, perplexities, seed=0):
-    """{perplexity: (N, 2) t-SNE map}; perplexities at or above the number of codes are lowered to N - 1."""
+    """{perplexity: (N, 2) t-SNE map}, in the order given (each perplexity positive and below len(codes))."""
     from sklearn.manifold import TSNE
 
+    check_perplexities(perplexities, len(codes))
     maps = {}
-    for p in perplexities:
-        p = min(float(p), len(codes) - 1.0)
+    for p in map(float, perplexities):
         if p not in maps:
             maps[p] = TSNE(2, perplexity=p, init="pca", random_state=seed).fit_transform(codes)
     return maps
@@ -237,8 +251,10 @@ def plot_learning_curve(model_dir, path):
 
 def write_all(codes_path, out_dir, perplexities=(5, 30, 50), k=6, labels_file="", model_dir="", seed=0):
     """Every picture (and clusters.csv) of the codes in `codes_path` into `out_dir`; returns the paths written."""
-    data = load_codes(codes_path)
-    os.makedirs(out_dir, exist_ok=True)
+    data = load_codes(codes_path)  # every input is checked before `out_dir` is made
+    check_perplexities(perplexities, len(data["codes"]))
+    if not 2 <= k <= len(data["codes"]):
+        raise ConfigError(f"`clusters` must be between 2 and the number of codes ({len(data['codes'])}), got {k}")
     if labels_file:
         labels = read_labels(labels_file, data["videos"])
         names = sorted(set(labels))
@@ -246,6 +262,7 @@ def write_all(codes_path, out_dir, perplexities=(5, 30, 50), k=6, labels_file=""
     else:
         names = [os.path.basename(v) for v in data["videos"]]
         groups, what = data["video_index"], "video"
+    os.makedirs(out_dir, exist_ok=True)
     maps = tsne_maps(data["codes"], perplexities, seed)
     kmeans, agglomerative = clusters(data["codes"], k, seed)
     out = [plot_tsne(maps, groups, names, os.path.join(out_dir, "tsne.png"), what),

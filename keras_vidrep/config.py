@@ -41,6 +41,15 @@ def int_tuple(name, values):
         raise ConfigError(f"`{name}` must be comma-separated integers, got {values!r}") from None
 
 
+def refuse_unread(settings, names, reason):
+    """ConfigError for the first of `names` that is given although the run does not read it (`reason`: why not,
+    e.g. "`data`=bouncing_mnist"), so that a file the user named is never silently ignored."""
+    for name in names:
+        if getattr(settings, name):
+            raise ConfigError(f"`{name}` {getattr(settings, name)!r} is not read with {reason}: remove it, or choose "
+                              f"the setting that reads it")
+
+
 def check_choices(settings):
     """Raises ConfigError for the first field whose value is not among its declared choices."""
     for field in dataclasses.fields(settings):

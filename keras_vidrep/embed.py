@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from keras_vidrep import viz
+from keras_vidrep.data.checks import check_output_path
 from keras_vidrep.data.frame_file import FrameFile
 from keras_vidrep.data.streams import spread
 from keras_vidrep.errors import ConfigError
@@ -154,9 +155,7 @@ def embed(model_dir, data_file, output, checkpoint="", batch_size=256, log_varia
 
     if not output.endswith(FORMATS):
         raise ConfigError(f"`output` must end in {' or '.join(FORMATS)}, got {output!r}")
-    directory = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(directory):
-        raise ConfigError(f"`output` {output!r}: folder {directory!r} does not exist")
+    check_output_path(output)
     model, task, path = checkpoints.restore_model(model_dir, checkpoint)
     attributes = {"model_dir": os.path.abspath(model_dir), "checkpoint": path, "data_file": os.path.abspath(data_file)}
     if hasattr(model, "code"):  # a composite model: codes of feature windows

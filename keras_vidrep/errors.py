@@ -11,3 +11,13 @@ class ConfigError(VidrepError, ValueError):
 
 class DataError(VidrepError, ValueError):
     """A data file is missing, unreadable, or of the wrong shape, dtype or value range."""
+
+
+def write_failure(path, error):
+    """Why writing `path` failed, as one line ("no space left on the device writing ..." for a full disk), from an
+    OSError or a TensorFlow error."""
+    text = (getattr(error, "message", None) or getattr(error, "strerror", None) or str(error) or "").strip()
+    if type(error).__name__ == "ResourceExhaustedError" or "No space left" in text \
+            or getattr(error, "errno", None) == 28:
+        return f"no space left on the device writing {path!r}"
+    return f"could not write {path!r} ({(text.splitlines() or [type(error).__name__])[0][:200]})"

@@ -140,7 +140,7 @@ def load_sequences(dataset, count, length, frame_shape, path="", seed=0, num_dig
     elif dataset in frame_utils.FILE_SETS:
         if len(frame_shape) != (3 if dataset == "patches" else 1):
             raise ConfigError(f"`dataset`={dataset} does not hold frames of the model's shape {frame_shape}")
-        data = SequenceFile(path, length if config is None else config.seq_length, frame_shape).first(count)
+        data = SequenceFile(path, length if config is None else config.seq_length, frame_shape, flag="data_path").first(count)
     else:
         data = sequences.load_named(dataset, path, limit=count)
     return frame_utils.check_frames(data, frame_shape, f"`dataset` {dataset}", length)
@@ -194,6 +194,8 @@ def evaluate(predictor, data, input_frames, future_frames, output="sigmoid", bat
                        "future_frames": int(future_frames), "output": output,
                        "loss": "Bernoulli nats per frame" if output == "sigmoid" else "0.5 * squared error per frame",
                        "probability_clip": baselines.PROBABILITY_CLIP,
+                       "image_metrics": f"ssim and psnr of predictions clipped to [0, 1]; psnr capped at "
+                                        f"{metrics.PSNR_CAP:g} dB",
                        "baselines": "copy_last: the last input frame; mean_training_frame: the mean frame of the "
                                     "model's training data" + ("" if mean is not None else " (training data not "
                                                                "readable here: left out)")}

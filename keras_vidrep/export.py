@@ -17,7 +17,7 @@ import tensorflow as tf
 from absl import logging
 
 from keras_vidrep.config import CONFIG_FILE, Config
-from keras_vidrep.errors import ConfigError
+from keras_vidrep.errors import ConfigError, VidrepError, write_failure
 
 
 def build_archive(model, task):
@@ -62,8 +62,12 @@ def export_saved_model(model, task, export_dir):
     except OSError as e:
         raise ConfigError(f"`export_dir` {export_dir!r} is not writable ({e.strerror})") from None
     try:
-        build_archive(model, task).write_out(tmp, verbose=False)
-        config.save(tmp, model_dir=os.path.abspath(config.model_dir))
+        try:
+            build_archive(model, task).write_out(tmp, verbose=False)
+            config.save(tmp, model_dir=os.path.abspath(config.model_dir))
+        except (OSError, tf.errors.OpError) as e:
+            raise VidrepError(f"{write_failure(export_dir, e)}; the checkpoints are intact: free space and run "
+                              f"vidrep-export --model_dir={config.model_dir}") from None
         old = None
         if os.path.exists(export_dir):
             old = tempfile.mkdtemp(prefix=os.path.basename(export_dir) + ".old-", dir=parent)

@@ -7,7 +7,10 @@ Definitions (each value is for one frame; tables average over frames and sequenc
     1 - PROBABILITY_CLIP] (`keras_vidrep.baselines`).
   * `mse`, `mae`: squared / absolute error summed over C x H x W (OpenSTL's definition).
   * `ssim`: tf.image.ssim (its 11-pixel window, or the frame size for frames smaller than that), `psnr`:
-    tf.image.psnr, both with peak value 1; images only (frames (H, W) or (H, W, C)), left out for feature vectors.
+    tf.image.psnr, both with peak value 1, of the predictions clipped to [0, 1] (a linear output can leave that
+    range; the truth is in it); PSNR is capped at PSNR_CAP dB, its value at a squared error of 1e-10 per pixel, so
+    that identical frames give a finite number. Images only (frames (H, W) or (H, W, C)), left out for feature
+    vectors.
 """
 import numpy as np
 import tensorflow as tf
@@ -16,6 +19,7 @@ from keras_vidrep import baselines, losses
 
 METRICS = ("loss", "mse", "mae", "ssim", "psnr")
 IMAGE_METRICS = ("ssim", "psnr")
+PSNR_CAP = 100.0  # dB: -10 log10(1e-10), identical frames
 
 
 def metric_names(frame_shape):
@@ -57,10 +61,11 @@ def _metrics_of_batch(targets, predictions, output, logits):
            "mae": np.abs(flat_p - flat_t).sum(-1).astype(np.float64)}
     frame_shape = targets.shape[2:]
     if len(frame_shape) in (2, 3):
-        t, p = (tf.constant(x if len(frame_shape) == 3 else x[..., None]) for x in (targets, predictions))
+        clipped = np.clip(predictions, 0.0, 1.0)
+        t, p = (tf.constant(x if len(frame_shape) == 3 else x[..., None]) for x in (targets, clipped))
         window = min(11, *frame_shape[:2])  # tf.image.ssim's 11-pixel Gaussian window, smaller for tiny frames
         out["ssim"] = tf.image.ssim(t, p, max_val=1.0, filter_size=window).numpy().astype(np.float64)
-        out["psnr"] = tf.image.psnr(t, p, max_val=1.0).numpy().astype(np.float64)
+        out["psnr"] = np.minimum(tf.image.psnr(t, p, max_val=1.0).numpy().astype(np.float64), PSNR_CAP)
     return out
 
 

@@ -170,7 +170,11 @@ def test_start_from_a_composite_encoder(tmp_path):
     checkpoint = os.path.join(composite_dir, "checkpoints", "ckpt-3")
     slow = loop.Trainer(Config("classifier", model_dir=str(tmp_path / "slow"), init_from=checkpoint,
                                encoder_learning_rate_scale=0.1, **common).validate())
-    assert [float(opt.learning_rate) for opt, _ in slow.optimizer_groups] == pytest.approx([1e-3, 1e-4])
+    variables = slow.model.trainable_variables
+    rates = {float(opt.learning_rate): {variables[i].path for i in indices} for opt, indices in slow.optimizer_groups}
+    assert sorted(rates) == pytest.approx([1e-4, 1e-3])
+    slow_group = next(paths for rate, paths in rates.items() if rate == pytest.approx(1e-4))
+    assert slow_group == {v.path for v in slow.model.encoder.trainable_variables}  # the encoder, and only it
     slow.train()
     moved = [np.abs(np.asarray(a) - np.asarray(b)).max() for a, b in zip(slow.model.encoder.weights,
                                                                           pretrained.encoder.weights)]
@@ -178,6 +182,7 @@ def test_start_from_a_composite_encoder(tmp_path):
     with pytest.raises(ConfigError, match="do not fit the classifier's"):
         loop.Trainer(Config("classifier", model_dir=str(tmp_path / "bad"), init_from=composite_dir,
                             **{**common, "units": (8,)}).validate())
+    assert not os.path.exists(tmp_path / "bad")  # a run that never started leaves nothing
 
 
 def test_backbone_features_from_a_video(tmp_path):

@@ -69,6 +69,18 @@ def test_scheduled_sampling_does_not_depend_on_the_replica_count(tmp_path):
     assert_same_weights(final_weights(tmp_path / "one"), final_weights(tmp_path / "two"))
 
 
+def test_classifier_dropout_does_not_depend_on_the_replica_count(tmp_path):
+    # TINY's composite flags do not apply; the classifier's dropout noise comes with the batch, per example.
+    flags = ["--task=classifier", "--data=bouncing_digits", "--num_classes=10", "--clip_length=6", "--units=16",
+             "--canvas_size=32", "--digit_size=14", "--batch_size=8", "--train_steps=4", "--val_sequences=8",
+             "--input_dropout=0.4", "--eval_every=4", "--checkpoint_every=4", "--export=false", "--seed=7"]
+    for name, extra in (("one", []), ("two", ["--strategy=mirrored", "--cpu_replicas=2"])):
+        result = subprocess.run([os.path.join(BIN, "vidrep-train"), *flags, f"--model_dir={tmp_path / name}",
+                                 *extra], capture_output=True, text=True, timeout=400)
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert_same_weights(final_weights(tmp_path / "one"), final_weights(tmp_path / "two"))
+
+
 def test_two_workers_end_with_identical_weights(tmp_path, one_replica):
     env = dict(os.environ, TMPDIR=str(tmp_path))
     logs = tmp_path / "logs"

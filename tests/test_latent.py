@@ -149,3 +149,20 @@ def test_latent_settings_errors(tmp_path, trained_vae):
         from keras_vidrep import tasks
 
         tasks.create(Config("latent", model_dir="m", vae_dir=trained_vae, frame_skip=3, **DATA)).prepare_data()
+
+
+def test_a_vae_dir_without_checkpoints_leaves_nothing_behind(tmp_path, trained_vae):
+    import shutil
+
+    from keras_vidrep.errors import VidrepError
+
+    empty_vae = tmp_path / "vae_without_checkpoints"
+    empty_vae.mkdir()
+    shutil.copy(os.path.join(trained_vae, "config.json"), empty_vae)
+    existing = tmp_path / "existing_run"
+    existing.mkdir()
+    for model_dir in (tmp_path / "new_run", existing):
+        with pytest.raises(VidrepError, match="no checkpoint"):
+            loop.Trainer(Config("latent", model_dir=str(model_dir), vae_dir=str(empty_vae), units=(8,),
+                                batch_size=4, train_steps=1, export=False, **DATA).validate())
+    assert not os.path.exists(tmp_path / "new_run") and os.listdir(existing) == []

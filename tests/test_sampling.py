@@ -1,4 +1,4 @@
-"""Scheduled sampling: schedules, the exact teacher-forced and free-running limits, batches that do not depend on
+"""Scheduled sampling: schedules, the teacher-forced and free-running limits (equal to float32 rounding), batches that do not depend on
 the replica split, a resumed run that continues the schedule, and TensorBoard's record of p."""
 import math
 import os
@@ -30,8 +30,15 @@ def test_schedule_values(schedule, step, kwargs, expected):
     assert sampling.truth_probability(schedule, step, **kwargs) == pytest.approx(expected, abs=1e-12)
 
 
+def assert_equal_to_float32_rounding(got, want):
+    """Equal up to float32 rounding: the all-truth mask and teacher forcing (or no truth and free running) compute
+    the same numbers through different graphs, whose sums oneDNN may order differently on different CPUs. A few
+    units in the last place of the values' scale, far below any real difference (which shows at 1e-4)."""
+    np.testing.assert_allclose(got, want, rtol=0, atol=8 * np.finfo(np.float32).eps * max(1.0, np.abs(want).max()))
+
+
 @pytest.mark.parametrize("units", [(24,), (24, 16)])
-def test_all_truth_is_teacher_forcing_and_no_truth_is_free_running_exactly(units):
+def test_all_truth_is_teacher_forcing_and_no_truth_is_free_running(units):
     model = CompositeModel(48, units, 4, 5, conditional_future=True, seed=2)
     model.build((None, 4, 48))
     rng = np.random.default_rng(0)
@@ -40,22 +47,27 @@ def test_all_truth_is_teacher_forcing_and_no_truth_is_free_running_exactly(units
     forced = np.asarray(model.forward(x, truth, teacher_forcing=True)["future"])
     free = np.asarray(model.forward(x)["future"])
     ones, zeros = np.ones((3, 5), np.float32), np.zeros((3, 5), np.float32)
-    np.testing.assert_array_equal(np.asarray(model.forward(x, truth, truth_mask=ones)["future"]), forced)
-    np.testing.assert_array_equal(np.asarray(model.forward(x, truth, truth_mask=zeros)["future"]), free)
+    assert_equal_to_float32_rounding(np.asarray(model.forward(x, truth, truth_mask=ones)["future"]), forced)
+    assert_equal_to_float32_rounding(np.asarray(model.forward(x, truth, truth_mask=zeros)["future"]), free)
     assert not np.allclose(forced, free, atol=1e-4)
     # A mixed mask: sequence 0 reads the truth at step 2 only; sequence 1 never; both steps agree with the limits
     # until the first step that reads something else.
     mixed = zeros.copy()
     mixed[0, 2] = 1.0
     out = np.asarray(model.forward(x, truth, truth_mask=mixed)["future"])
-    np.testing.assert_array_equal(out[1], free[1])
-    np.testing.assert_array_equal(out[0, :2], free[0, :2])
+    assert_equal_to_float32_rounding(out[1], free[1])
+    assert_equal_to_float32_rounding(out[0, :2], free[0, :2])
     assert not np.allclose(out[0, 2], free[0, 2], atol=1e-5)
     # Bernoulli samples are 0/1 frames: noise above every probability feeds zeros, below feeds ones.
     above = np.asarray(model.forward(x, truth, truth_mask=zeros, sample_noise=np.ones((3, 5, 48), np.float32))
                        ["future"])
     fed_zeros = np.asarray(model.forward(x, np.zeros_like(truth), teacher_forcing=True)["future"])
     np.testing.assert_allclose(above, fed_zeros, rtol=1e-6, atol=1e-6)
+    below = np.asarray(model.forward(x, truth, truth_mask=zeros, sample_noise=np.zeros((3, 5, 48), np.float32))
+                       ["future"])
+    fed_ones = np.asarray(model.forward(x, np.ones_like(truth), teacher_forcing=True)["future"])
+    np.testing.assert_allclose(below, fed_ones, rtol=1e-6, atol=1e-6)
+    assert not np.allclose(fed_zeros[:, 1:], fed_ones[:, 1:], atol=1e-3)  # the two feeds are told apart
 
 
 def test_gradient_through_the_fed_back_output_is_a_switch():

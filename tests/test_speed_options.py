@@ -4,7 +4,9 @@
     and gradients up to float32 rounding (relative 1e-5 of the largest value);
   * --jit_compile (XLA) vs graph mode: the same weights after training, up to float32 rounding (1e-5 absolute);
   * --precision=mixed_bfloat16 vs float32: bfloat16 keeps 8 significant bits, so outputs agree within 2e-2 and
-    gradients point the same way (cosine > 0.99); weights, states, losses and the optimizer stay float32.
+    gradients point the same way (cosine > 0.99); weights, states, losses and the optimizer stay float32; after 8
+    training steps all weights point the same way and validation numbers agree within margins measured over 10 seeds
+    (see BF16_VALIDATION_TOLERANCE).
 """
 import keras
 import numpy as np
@@ -136,6 +138,15 @@ def test_jit_compile_trains_the_same_weights(tiny_config):
         np.testing.assert_allclose(b, a, rtol=0, atol=1e-5)
 
 
+# Thresholds from measured margins (bench/bf16_margins.py, 10 seeds, AMD EPYC AVX2 without native bfloat16,
+# 2026-11-30; bench/results/bf16_margins.json). After 8 steps the worst cosine between all float32 and all bfloat16
+# weights was 0.999989 (composite) and 0.999976 (vae), and the worst relative difference of a validation number 0.0024
+# (composite) and 0.032 (vae: its small kl and mmd numbers move most). The cosine of single small variables is no
+# criterion: a near-zero bias vector of 8 values reached 0.956 in a healthy run.
+BF16_VALIDATION_TOLERANCE = {"composite": 0.02, "vae": 0.08}
+BF16_WEIGHTS_COSINE = 0.9999
+
+
 @pytest.mark.parametrize("task,values", [
     ("composite", {"conditional_future": True, "peepholes": True}),
     ("vae", {"latent_dim": 6, "filters": (8, 16), "val_frames": 32}),
@@ -152,9 +163,10 @@ def test_mixed_bfloat16_training_stays_close_to_float32(tiny_config, task, value
     plain_val, mixed_val = plain_trainer.evaluate(), mixed_trainer.evaluate()
     for k, v in plain_val.items():
         assert np.isfinite(mixed_val[k])
-        assert abs(mixed_val[k] - v) <= 0.02 * abs(v) + 1e-3, (k, mixed_val[k], v)
-    for a, b in zip(plain, mixed):
-        assert cosine(a, b) > 0.99
+        assert abs(mixed_val[k] - v) <= BF16_VALIDATION_TOLERANCE[task] * abs(v) + 1e-3, (k, mixed_val[k], v)
+    assert cosine(np.concatenate([w.ravel() for w in plain]), np.concatenate([w.ravel() for w in mixed])) \
+        > BF16_WEIGHTS_COSINE
+    assert not all(np.array_equal(a, b) for a, b in zip(plain, mixed))  # bfloat16 products did run
 
 
 def test_fused_adam_matches_keras_adam():

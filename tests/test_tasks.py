@@ -145,7 +145,7 @@ def test_task_settings_are_checked(tmp_path):
         Config("tiny_regression", units=(3,))
     with pytest.raises(ConfigError, match="`hidden` must be a positive integer, got 0"):
         tiny_config(tmp_path / "x", hidden=0)
-    loop.Trainer(tiny_config(tmp_path / "run", export=False))
+    loop.Trainer(tiny_config(tmp_path / "run", export=False)).close()
     with pytest.raises(ConfigError, match=r"different model \(hidden: 8 -> 16\)"):
         loop.Trainer(tiny_config(tmp_path / "run", hidden=16))
     with pytest.raises(ConfigError, match="`task` must be one of"):

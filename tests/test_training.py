@@ -54,7 +54,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path, tiny_config):
 
 
 def test_resuming_with_another_architecture_is_refused(tiny_config):
-    loop.Trainer(tiny_config.validate())
+    loop.Trainer(tiny_config.validate()).close()
     with pytest.raises(ConfigError, match=r"different model \(units: \(32,\) -> \(16,\)\)"):
         loop.Trainer(tiny_config.replace(units=(16,)).validate())
 
@@ -94,7 +94,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config):
         return {k: (v * np.nan if len(calls) == 5 else v) for k, v in out.items()}
 
     trainer.train_step = step_then_poison
-    with pytest.raises(loop.NonFiniteLossError, match="non-finite loss at step 5.*ckpt-4"):
+    with pytest.raises(loop.NonFiniteLossError, match=r"non-finite loss \(reconstruction=nan, future=nan, "
+                                                      r"total=nan\) at step 5; stopped without saving.*ckpt-4"):
         trainer.train()
     assert trainer.manager.latest_checkpoint.endswith("ckpt-4")
 

@@ -92,6 +92,24 @@ def test_vae_reconstructs_better_than_the_mean_frame_and_logs_every_term(tmp_pat
     assert all(np.any(np.asarray(w) != 0) for w in model.weights if w.path.endswith("bias") and "conv" in w.path)
 
 
+def test_validation_scores_a_sampled_code_like_training(tmp_path):
+    from keras_vidrep import tasks
+
+    task = tasks.create(vae_config(tmp_path).validate())
+    task.prepare_data()
+    model = task.build_model()
+    images, noise = task.validation_set()
+    assert noise.shape == (len(images), 6)
+    np.testing.assert_array_equal(task.validation_set()[1], noise)  # the same codes at every validation
+    per_example = {k: np.asarray(v) for k, v in task.validation_losses(model, (images, noise)).items()}
+    mean, log_variance = (np.asarray(t) for t in model.encode(images))
+    np.testing.assert_allclose(per_example["codes"], mean + np.exp(0.5 * log_variance) * noise, rtol=1e-5,
+                               atol=1e-6)  # the codes are samples, not the means
+    assert not np.allclose(per_example["reconstruction"], per_example["reconstruction_at_mean"])
+    values = task.summarize_validation(dict(per_example))
+    assert values["total"] == pytest.approx(values["reconstruction"] + values["kl"])  # beta = 1: the negative ELBO
+
+
 @pytest.mark.parametrize("regularizer", ["kl", "mmd"])
 def test_two_mirrored_replicas_match_one(tmp_path, regularizer):
     flags = ["--task=vae", "--canvas_size=32", "--digit_size=14", "--latent_dim=6", "--filters=8,16",

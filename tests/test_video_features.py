@@ -168,5 +168,6 @@ def test_train_export_embed_and_draw(feature_file, tmp_path):
     assert rows[0] == "video,frame_number,end_frame_number,kmeans,agglomerative" and len(rows) == 13
     labels.write_text("walk\nrest\n")
     wrong = subprocess.run([os.path.join(BIN, "vidrep-viz"), f"--codes={codes}", f"--out_dir={tmp_path / 'm2'}",
-                            f"--labels_file={labels}"], capture_output=True, text=True, timeout=60)
+                            "--perplexities=5", f"--labels_file={labels}"], capture_output=True, text=True, timeout=60)
     assert wrong.returncode == 2 and "has 2 labels for 3 videos" in wrong.stderr.strip().splitlines()[-1]
+    assert not os.path.exists(tmp_path / "m2")  # refused before anything was made

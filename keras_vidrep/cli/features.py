@@ -22,21 +22,24 @@ flags.DEFINE_enum("backbone", "resnet50", ["resnet50", "vgg16_fc6"], "resnet50: 
 flags.DEFINE_string("weights", "imagenet", "imagenet (Keras's cached weights, downloaded if possible), none "
                                            "(random: for tests), or a local weights file of the backbone.")
 flags.DEFINE_integer("batch_size", 32, "Frames per forward pass (split over the GPUs).")
+flags.DEFINE_integer("seed", 0, "--weights=none: the seed of the random weights (a resume must use the same).")
 FLAGS = flags.FLAGS
 
 
 def go():
     from keras_vidrep.data import preprocess, video
     from keras_vidrep.data.backbone import Backbone
+    from keras_vidrep.data.checks import check_output_path
     from keras_vidrep.errors import ConfigError
 
     for name in ("every", "batch_size"):
         if FLAGS[name].value <= 0:
             raise ConfigError(f"`{name}` must be a positive integer, got {FLAGS[name].value}")
     paths = video.find_videos(FLAGS.videos)
-    result = preprocess.write_video_features(paths, FLAGS.output, Backbone(FLAGS.backbone, FLAGS.weights,
-                                                                            FLAGS.batch_size), FLAGS.every,
-                                             {"weights": FLAGS.weights})
+    check_output_path(FLAGS.output)
+    backbone = Backbone(FLAGS.backbone, FLAGS.weights, FLAGS.batch_size, seed=FLAGS.seed)
+    result = preprocess.write_video_features(paths, FLAGS.output, backbone, FLAGS.every,
+                                             {"weights": backbone.identity})
     print(f"wrote {FLAGS.output}: {result['rows']} feature vectors; {result['done']} videos added, "
           f"{result['already']} already there" + (f", {len(result['failed'])} unreadable" if result["failed"]
                                                   else ""))

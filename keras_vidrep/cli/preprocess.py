@@ -44,6 +44,7 @@ FLAGS = flags.FLAGS
 
 def go():
     from keras_vidrep.data import preprocess, video
+    from keras_vidrep.data.checks import check_output_path
     from keras_vidrep.errors import ConfigError
 
     for name in ("size", "seq_length", "frame_skip", "per_video"):
@@ -53,6 +54,7 @@ def go():
         raise ConfigError(f"`max_frames` must be >= 0, got {FLAGS.max_frames}")
     if bool(FLAGS.videos) == bool(FLAGS.tfds):
         raise ConfigError("give exactly one of `videos` and `tfds`")
+    check_output_path(FLAGS.output)
     frames = FLAGS.kind == "frames"  # features: frames keep their size; the backbone resizes them
     size = (FLAGS.size, FLAGS.size) if frames else None
     short_side = 0 if frames else FLAGS.resize
@@ -68,8 +70,8 @@ def go():
     if FLAGS.kind == "features":
         from keras_vidrep.data.backbone import Backbone
 
-        result = preprocess.write_features(source, FLAGS.output, Backbone(FLAGS.backbone, FLAGS.weights),
-                                           FLAGS.skip_bad_videos, total)
+        backbone = Backbone(FLAGS.backbone, FLAGS.weights, seed=FLAGS.seed)
+        result = preprocess.write_features(source, FLAGS.output, backbone, FLAGS.skip_bad_videos, total)
         what = "frame features"
     else:
         result = preprocess.write_dataset(source, FLAGS.output, FLAGS.kind, FLAGS.size, FLAGS.seq_length,

@@ -1,5 +1,11 @@
 """What every command does before TensorFlow loads: its INFO chatter off the terminal, and a faster import.
 
+TensorFlow's native start-up notices (no CUDA driver on a CPU machine, `failed call to cuInit`, oneDNN and CPU
+feature notes) are written by C++ before its logging is configured, so TF_CPP_MIN_LOG_LEVEL does not reach them:
+the import and the device discovery run with file descriptor 2 captured, and every other line is passed on. Asking
+for native logs — TF_CPP_MIN_LOG_LEVEL set in the environment, or `--verbosity` / `-v` on the command line — shows
+everything.
+
 Importing `keras_vidrep.cli` runs `prepare()`, so this happens before any command's own imports (task settings
 import Keras when flags are defined).
 """
@@ -8,12 +14,18 @@ import importlib.abc
 import logging
 import os
 import sys
+import tempfile
 
 from absl import logging as absl_logging
 
 # Keras imports these at its own import time only for its scikit-learn wrappers and image-gallery plotting, which
 # no command here uses: 1.0-1.8 s of a 3.5-4 s start-up on the reference machine (bench/train_speed.py, "imports").
 KERAS_OPTIONAL_IMPORTS = ("sklearn", "matplotlib")
+# Start-up lines of TensorFlow's native code that say nothing a user must act on.
+NATIVE_NOISE = ("All log messages before absl::InitializeLog", "cudart_stub.cc", "Could not find cuda drivers",
+                "failed call to cuInit", "cuda_platform.cc", "cuda_executor.cc", "oneDNN custom operations",
+                "This TensorFlow binary is optimized", "rebuild TensorFlow with the appropriate compiler flags",
+                "Unable to register cu", "computation placer already registered", "TF-TRT Warning")
 
 
 class _OwnInfoOnly(logging.Filter):
@@ -36,12 +48,44 @@ class _Absent(importlib.abc.MetaPathFinder):
 
 
 def quiet_tensorflow():
-    """Keeps TensorFlow's and Keras's own INFO chatter (C++ and Python) off the terminal; warnings still show."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    """Keeps TensorFlow's and Keras's own INFO chatter off the terminal (Python warnings still show; native C++
+    logs only from errors up, unless TF_CPP_MIN_LOG_LEVEL is set)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # native errors only; this package's own lines say the rest
     # absl's logger through absl: a plain getLogger("absl") before absl.logging is imported would replace it
     for logger in (absl_logging.get_absl_logger(), logging.getLogger("tensorflow"), logging.getLogger("tensorboard")):
         if not any(isinstance(f, _OwnInfoOnly) for f in logger.filters):
             logger.addFilter(_OwnInfoOnly())
+
+
+def native_logs_wanted(argv=None):
+    """Whether the user asked for TensorFlow's native logs (environment or command line)."""
+    argv = sys.argv if argv is None else argv
+    return "TF_CPP_MIN_LOG_LEVEL" in os.environ or any(
+        a == "-v" or a.startswith(("--verbosity", "-v=")) for a in argv[1:])
+
+
+class _NativeNoiseFilter:
+    """Captures file descriptor 2 while the block runs, then writes back every line that is not `NATIVE_NOISE`."""
+
+    def __enter__(self):
+        sys.stderr.flush()
+        self._saved = os.dup(2)
+        self._capture = tempfile.TemporaryFile()
+        os.dup2(self._capture.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        sys.stderr.flush()
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._capture.seek(0)
+        kept = [line for line in self._capture.read().decode(errors="replace").splitlines(keepends=True)
+                if not any(noise in line for noise in NATIVE_NOISE)]
+        self._capture.close()
+        if kept:
+            sys.stderr.write("".join(kept))
+            sys.stderr.flush()
+        return False
 
 
 def import_keras():
@@ -60,5 +104,13 @@ def import_keras():
 
 
 def prepare():
+    wanted = native_logs_wanted()
     quiet_tensorflow()
-    import_keras()
+    if wanted or "keras" in sys.modules:
+        import_keras()
+        return
+    with _NativeNoiseFilter():
+        import_keras()
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # the CUDA probe writes its notices now, not at the first operation

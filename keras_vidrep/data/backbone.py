@@ -2,8 +2,11 @@
 average-pooled.
 
 Weights: `imagenet` (Keras's cached file, or a download where the network allows it), a path to a weights file
-(`.h5` / `.weights.h5` of the same architecture), or `random` (for tests and smoke runs).
+(`.h5` / `.weights.h5` of the same architecture), or `random` (for tests and smoke runs; drawn from `seed`).
+`Backbone.identity` names the weights exactly (the SHA-256 of a weights file, the seed of random ones), so that
+features of two different networks are never mixed in one file.
 """
+import hashlib
 import os
 
 import numpy as np
@@ -23,9 +26,10 @@ class Backbone:
       weights: `imagenet`, `random` (or `none`) or a weights file.
       batch_size: frames per forward pass, split evenly over `devices`.
       devices: TensorFlow device names each pass is split over; None: every GPU, or the default device without.
+      seed: the seed of random weights.
     """
 
-    def __init__(self, name="vgg16_fc6", weights="imagenet", batch_size=32, devices=None):
+    def __init__(self, name="vgg16_fc6", weights="imagenet", batch_size=32, devices=None, seed=0):
         import keras
 
         if name not in BACKBONES:
@@ -35,6 +39,11 @@ class Backbone:
             raise ConfigError(f"`weights` must be imagenet, none (random), or a weights file, got {weights!r} (no "
                               f"such file)")
         init = "imagenet" if weights == "imagenet" else None
+        if weights == "random":
+            keras.utils.set_random_seed(seed)
+            self.identity = f"random (seed {seed})"
+        else:
+            self.identity = "imagenet" if weights == "imagenet" else f"sha256:{file_sha256(weights)}"
         try:
             if name == "vgg16_fc6":
                 full = keras.applications.VGG16(include_top=True, weights=init)
@@ -84,3 +93,12 @@ class Backbone:
                 with tf.device(device):
                     parts.append(self.model(chunk, training=False))
         return np.concatenate([np.asarray(p) for p in parts])
+
+
+def file_sha256(path):
+    """The SHA-256 of a file's bytes, read in 1 MB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -6,12 +6,13 @@ The original format (VGG fc6 "percepts" of UCF-101):
   * `*_labels.txt`: one integer label per line, per video.
 
 A clip is a window of `clip_length` consecutive frames inside one video (never across two), at every start frame
-(stride 1, or `stride` for a thinner validation set). Videos shorter than one clip give none.
+(stride 1, or `stride` for a thinner validation set). Videos shorter than one clip give none; they are listed in
+`short_videos`, so that a video accuracy can count them (as misclassified) rather than drop them.
 """
-import os
 
 import numpy as np
 
+from keras_vidrep.data.checks import check_values, require_file
 from keras_vidrep.data.streams import ShuffledStream
 from keras_vidrep.errors import DataError
 
@@ -20,10 +21,7 @@ FEATURES_KEY = "hidden6"
 
 def read_integers(path, flag):
     """One integer per line (blank lines ignored), as int64; DataError naming the file and line otherwise."""
-    if not path:
-        raise DataError(f"`{flag}` is empty")
-    if not os.path.isfile(path):
-        raise DataError(f"`{flag}` {path!r}: no such file")
+    require_file(path, flag, "fc6")
     values = []
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, 1):
@@ -42,13 +40,13 @@ class FeatureClips:
       data_file, num_frames_file, labels_file: the three files of the original format.
       clip_length: frames per clip.
       stride: frames between the starts of consecutive clips of a video.
+      flag: the setting that named `data_file`, for messages.
     """
 
-    def __init__(self, data_file, num_frames_file, labels_file, clip_length=16, stride=1):
+    def __init__(self, data_file, num_frames_file, labels_file, clip_length=16, stride=1, flag="data_file"):
         import h5py
 
-        if not data_file or not os.path.isfile(data_file):
-            raise DataError(f"`data_file` {data_file!r}: no such file")
+        require_file(data_file, flag, "fc6")
         try:
             self._file = h5py.File(data_file, "r")
         except OSError as e:
@@ -58,8 +56,10 @@ class FeatureClips:
         self.features = self._file[FEATURES_KEY]
         if self.features.ndim != 2:
             raise DataError(f"{data_file}:{FEATURES_KEY} must be (frames, features), got shape {self.features.shape}")
-        self.num_frames = read_integers(num_frames_file, "num_frames_file")
-        self.labels = read_integers(labels_file, "labels_file")
+        check_values(self.features, f"{data_file}:{FEATURES_KEY}", "feature value")
+        prefix = flag[:-len("data_file")]  # "" or "val_"
+        self.num_frames = read_integers(num_frames_file, f"{prefix}num_frames_file")
+        self.labels = read_integers(labels_file, f"{prefix}labels_file")
         if len(self.num_frames) != len(self.labels):
             raise DataError(f"{num_frames_file} lists {len(self.num_frames)} videos but {labels_file} has "
                             f"{len(self.labels)} labels")
@@ -77,6 +77,7 @@ class FeatureClips:
             starts.append(s)
             videos.append(np.full(len(s), video))
         self.starts, self.videos = np.concatenate(starts).astype(np.int64), np.concatenate(videos).astype(np.int64)
+        self.short_videos = np.flatnonzero(self.num_frames < self.clip_length)
         if not len(self.starts):
             raise DataError(f"{num_frames_file}: no video has the {self.clip_length} frames of one clip")
 

@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from keras_vidrep.data.bouncing import TRAIN_STREAM
+from keras_vidrep.data.checks import check_values, require_file
 from keras_vidrep.data.streams import PermutationWalk, batch_ids, spread
 from keras_vidrep.errors import DataError
 
@@ -85,11 +86,6 @@ class VideoRows:
         return self.read(np.asarray(starts)[:, None] + skip * np.arange(length))
 
 
-def _check_file(path):
-    if not os.path.isfile(path):
-        raise DataError(f"`data_file` {path!r}: no such file")
-
-
 def _open_hdf5(path):
     import h5py
 
@@ -112,7 +108,7 @@ class FrameFile(VideoRows):
     def __init__(self, path, channels=3):
         if channels not in (1, 3):
             raise DataError(f"`channels` must be 1 or 3, got {channels!r}")
-        _check_file(path)
+        require_file(path, "data_file", "frames")
         self.path, self.channels = path, channels
         if path.endswith(".npy"):
             self._load_npy(path)
@@ -138,7 +134,11 @@ class FrameFile(VideoRows):
         except ValueError as e:
             raise DataError(f"`data_file` {path!r} is not a readable .npy file ({e})") from None
         if data.dtype != np.uint8:
-            data = np.clip(np.rint(np.asarray(data, np.float32) * 255.0), 0, 255)
+            if not np.issubdtype(data.dtype, np.floating):
+                raise DataError(f"`data_file` {path!r}: frames must be uint8 (0..255) or floats in [0, 1], got "
+                                f"{data.dtype}")
+            check_values(data, path, "frame value", unit_range=True)
+            data = np.rint(np.asarray(data, np.float32) * 255.0)
         self.data = np.asarray(data, np.uint8)
         self.video_index = np.zeros(len(self.data), np.int64)
         self.frame_number = np.arange(len(self.data))
@@ -160,13 +160,14 @@ class FeatureFile(VideoRows):
     DATASET = "features"
 
     def __init__(self, path):
-        _check_file(path)
+        require_file(path, "data_file", "video_features")
         self.path = path
         with _open_hdf5(path) as f:
             if self.DATASET not in f:
                 raise DataError(f"`data_file` {path!r} has no dataset `features` (datasets: {', '.join(f)}); "
                                 f"write one with vidrep-features")
             self._read_index(f)
+            check_values(f[self.DATASET], f"{path}:{self.DATASET}", "feature value")
             self.data = np.asarray(f[self.DATASET][:len(self.video_index)], np.float32)
         if self.data.ndim != 2 or len(self.data) == 0:
             raise DataError(f"`data_file` {path!r}: expected features (F, D), got shape {self.data.shape}")

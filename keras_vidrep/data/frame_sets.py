@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from keras_vidrep.config import check_choices, check_positive, setting
+from keras_vidrep.config import check_choices, check_positive, refuse_unread, setting
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.frame_file import SPLITS, FrameFile, WindowStream
 from keras_vidrep.data.streams import batch_ids
@@ -63,6 +63,9 @@ class FrameData(frame_utils.BouncingSettings):
             raise ConfigError(f"`val_fraction` must be in (0, 1), got {self.val_fraction}")
         if self.digit_size > self.canvas_size:
             raise ConfigError(f"`digit_size` ({self.digit_size}) must not exceed `canvas_size` ({self.canvas_size})")
+        if self.data == "bouncing_mnist":
+            refuse_unread(self, ("data_file",), "`data`=bouncing_mnist (generated digits)")
+        frame_utils.check_digits_path(self)
 
 
 def open_frame_file(settings):

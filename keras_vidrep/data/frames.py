@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_vidrep.config import setting
+from keras_vidrep.config import refuse_unread, setting
 from keras_vidrep.data import sequences
 from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST
 from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
@@ -32,6 +32,12 @@ class BouncingSettings:
     num_digits: int = setting(2, "Bouncing MNIST: digits bouncing in each sequence.")
     step_length: float = setting(0.1, "Bouncing MNIST: distance a digit moves per frame, as a fraction of the free "
                                       "range.")
+
+
+def check_digits_path(settings):
+    """ConfigError if `digits_path` is given with a digit source that does not read a file."""
+    if settings.digits not in ("mnist_h5", "mnist_npz"):
+        refuse_unread(settings, ("digits_path",), f"`digits`={settings.digits}")
 
 
 def bouncing_generator(settings, seed, split="train", num_digits=None, seq_length=None):
@@ -74,7 +80,7 @@ def validation_sequences(settings, seed, source=None):
     if settings.val_dataset == "generated":
         return bouncing_generator(settings, seed, "test").sequences(np.arange(settings.val_sequences))
     if settings.val_dataset in FILE_SETS:
-        return SequenceFile(settings.val_path, settings.seq_length, settings.frame_shape).first(
+        return SequenceFile(settings.val_path, settings.seq_length, settings.frame_shape, flag="val_path").first(
             settings.val_sequences)
     return sequences.load_named(settings.val_dataset, settings.val_path, limit=settings.val_sequences)
 

@@ -13,10 +13,10 @@ for (the npy is memory-mapped, the HDF5 read by index), and `SequenceStream` tur
 resumable stream of shuffled batches with the same `batch(step, batch_size, start, count)` interface as the
 Bouncing MNIST generator.
 """
-import os
 
 import numpy as np
 
+from keras_vidrep.data.checks import check_values, require_file
 from keras_vidrep.data.streams import ShuffledStream, spread
 from keras_vidrep.errors import DataError
 
@@ -32,23 +32,23 @@ class SequenceFile:
         vectors) dataset.
       seq_length: frames per sequence (needed to read the flat rows of an npy file).
       frame_shape: (H, W, C) of an image frame, or (D,) of a feature vector.
+      flag: the setting that named the file, for messages.
     """
 
-    def __init__(self, path, seq_length=20, frame_shape=(32, 32, 3)):
+    def __init__(self, path, seq_length=20, frame_shape=(32, 32, 3), flag="data_file"):
         self.path = path
         self.frame_shape = tuple(int(d) for d in frame_shape)
         self.seq_length = int(seq_length)
         self.vectors = len(self.frame_shape) == 1
-        if not path:
-            raise DataError("`data_file` is empty: give the path of a patch .npy or preprocessed .h5 file")
-        if not os.path.isfile(path):
-            raise DataError(f"{path!r}: no such file")
+        require_file(path, flag, "patches" if not self.vectors else None)
         if path.endswith((".h5", ".hdf5")):
             self._open_h5()
         else:
             self._open_npy()
         if len(self) == 0:
             raise DataError(f"{path}: holds no sequences")
+        check_values(self._array, path, "feature value" if self.vectors else "pixel value",
+                     unit_range=not self.vectors)
 
     def _open_npy(self):
         try:
@@ -103,13 +103,9 @@ class SequenceFile:
             raw = raw.reshape(len(indices), self.seq_length, *self.frame_shape)
         else:
             raw = raw[:, :self.seq_length]
-        out = raw.astype(np.float32)
+        out = raw.astype(np.float32)  # float values were checked when the file was opened
         if raw.dtype == np.uint8:
             out /= 255.0
-        elif not np.isfinite(out).all():
-            raise DataError(f"{self.path}: non-finite values in sequences {sorted(set(indices.tolist()))[:5]}")
-        elif not self.vectors and out.size and (out.min() < 0.0 or out.max() > 1.0):
-            raise DataError(f"{self.path}: float values must lie in [0, 1], found [{out.min():g}, {out.max():g}]")
         return out
 
     def first(self, count=None):

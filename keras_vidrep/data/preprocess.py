@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from keras_vidrep.data import video
+from keras_vidrep.data.checks import check_output_path
 from keras_vidrep.errors import DataError
 
 KINDS = ("patches", "frames")
@@ -96,9 +97,7 @@ def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops=
 
     if kind not in KINDS:
         raise DataError(f"`kind` must be one of {', '.join(KINDS)}, got {kind!r}")
-    directory = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(directory):
-        raise DataError(f"`output` {output!r}: folder {directory!r} does not exist")
+    check_output_path(output)
     tmp = output + ".tmp"
     rng = np.random.default_rng(seed)
     names, counts, skipped, rows = [], [], [], 0
@@ -157,9 +156,7 @@ def write_features(videos, output, backbone, skip_bad=False, total=None):
     """
     import h5py
 
-    directory = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(directory):
-        raise DataError(f"`output` {output!r}: folder {directory!r} does not exist")
+    check_output_path(output)
     side, tmp = feature_side_files(output), output + ".tmp"
     names, counts, skipped, rows = [], [], [], 0
     try:
@@ -175,7 +172,7 @@ def write_features(videos, output, backbone, skip_bad=False, total=None):
                 counts.append(len(block))
             if not names:
                 raise DataError("no video could be used" + (f" ({len(skipped)} skipped)" if skipped else ""))
-            f.attrs.update({"backbone": backbone.name, "dim": backbone.dim})
+            f.attrs.update({"backbone": backbone.name, "dim": backbone.dim, "weights": backbone.identity})
         folders = [os.path.basename(os.path.dirname(n)) for n in names]
         classes = sorted(set(folders))
         for kind, lines in (("num_frames", counts), ("labels", [classes.index(c) for c in folders]),
@@ -202,10 +199,25 @@ def write_video_features(paths, output, backbone, every=1, attributes=None):
     """
     import h5py
 
-    directory = os.path.dirname(os.path.abspath(output))
-    if not os.path.isdir(directory):
-        raise DataError(f"`output` {output!r}: folder {directory!r} does not exist")
+    check_output_path(output)
     settings = {"backbone": backbone.name, "dim": backbone.dim, "every": int(every), **(attributes or {})}
+    if os.path.exists(output):  # only ever extend a features file of the same network and settings
+        try:
+            existing = h5py.File(output, "r")
+        except OSError as e:
+            raise DataError(f"`output` {output!r} exists and is not a readable HDF5 file ({str(e).splitlines()[0]}): "
+                            f"choose another output file") from None
+        with existing as f:
+            if "features" not in f or "counts" not in f:
+                raise DataError(f"`output` {output!r} is not a features file of vidrep-features (datasets: "
+                                f"{', '.join(f) or 'none'}); it is left as it is: choose another output file")
+            for key, value in settings.items():
+                theirs = f.attrs.get(key)
+                theirs = theirs.item() if hasattr(theirs, "item") else theirs  # numpy scalars from h5py
+                theirs = theirs.decode() if isinstance(theirs, bytes) else theirs
+                if theirs != value:
+                    raise DataError(f"`output` {output!r} holds features with {key}={theirs!r}, not {value!r}: "
+                                    f"resume with the same settings, or choose another output file")
     with h5py.File(output, "a") as f:
         if "features" not in f:
             f.create_dataset("features", (0, backbone.dim), np.float32, maxshape=(None, backbone.dim),
@@ -214,13 +226,6 @@ def write_video_features(paths, output, backbone, every=1, attributes=None):
                 f.create_dataset(name, (0,), np.int64, maxshape=(None,))
             f.create_dataset("videos", (0,), h5py.string_dtype(), maxshape=(None,))
             f.attrs.update(settings)
-        else:
-            for key in ("backbone", "dim", "every"):
-                theirs = f.attrs.get(key)
-                theirs = theirs.item() if hasattr(theirs, "item") else theirs  # numpy scalars from h5py
-                if theirs != settings[key]:
-                    raise DataError(f"`output` {output!r} holds features with {key}={theirs!r}, not "
-                                    f"{settings[key]!r}: choose another output file")
         done = {v.decode() if isinstance(v, bytes) else str(v) for v in f["videos"][...]}
         rows = int(f["counts"][...].sum())
         for name in ("features", "video_index", "frame_number"):  # drop a video cut off half-way

@@ -17,7 +17,9 @@ class LSTMClassifier(keras.Model):
       input_dim: values per step (a flattened frame, or a feature vector).
       num_classes: classes.
       units: LSTM state sizes, one per layer.
-      input_dropout: dropout rate on the inputs while training.
+      input_dropout: dropout rate on the inputs while training. The randomness comes with the batch
+        (`dropout_noise`, uniform in [0, 1) and shaped like the clips), so that a training step is a function of
+        its batch alone: the same on any number of replicas and after a resume.
       peepholes, initializer, seed: as `LSTMStack`.
     """
 
@@ -35,22 +37,28 @@ class LSTMClassifier(keras.Model):
         self.units = [int(u) for u in units]
         self.input_dropout, self.peepholes, self.initializer, self.seed = input_dropout, peepholes, initializer, seed
         self.encoder = LSTMStack(self.units, peepholes, initializer, seed=seed, name="encoder")
-        self.dropout = keras.layers.Dropout(input_dropout, seed=seed)
         self.readout = keras.layers.Dense(num_classes, name="readout")
 
     def build(self, input_shape=None):
         self.encoder.build((None, self.input_dim))
         self.readout.build((None, self.units[-1]))
 
-    def step_logits(self, clips, training=False):
-        """Logits at every step, (batch, steps, num_classes)."""
-        x = self.dropout(clips, training=training)
+    def step_logits(self, clips, training=False, dropout_noise=None):
+        """Logits at every step, (batch, steps, num_classes). Training with `input_dropout` needs `dropout_noise`:
+        a value is dropped where its noise is below the rate (inverted dropout)."""
+        x = clips
+        if training and self.input_dropout:
+            if dropout_noise is None:
+                raise ValueError("training with `input_dropout` needs `dropout_noise` (uniform in [0, 1), shaped "
+                                 "like the clips)")
+            keep = ops.cast(ops.greater_equal(dropout_noise, self.input_dropout), clips.dtype)
+            x = clips * keep / (1.0 - self.input_dropout)
         hidden, _ = self.encoder.run(x, self.encoder.zero_state(ops.shape(clips)[0], clips.dtype))
         return ops.cast(self.readout(hidden), "float32")  # float32 whatever the layer's compute dtype
 
-    def call(self, clips, training=False):
+    def call(self, clips, training=False, dropout_noise=None):
         """{"per_step": softmax at every step (batch, steps, C), "clip": their mean (batch, C)}."""
-        per_step = ops.softmax(self.step_logits(clips, training), axis=-1)
+        per_step = ops.softmax(self.step_logits(clips, training, dropout_noise), axis=-1)
         return {"per_step": per_step, "clip": ops.mean(per_step, axis=1)}
 
     def get_config(self):

@@ -10,9 +10,10 @@ import dataclasses
 from typing import Tuple
 
 import numpy as np
+from absl import logging
 from keras import ops
 
-from keras_vidrep.config import check_choices, check_positive, setting
+from keras_vidrep.config import check_choices, check_positive, refuse_unread, setting
 from keras_vidrep.data import features as feature_data
 from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST
 from keras_vidrep.data.streams import PermutationWalk, batch_ids
@@ -23,6 +24,7 @@ from keras_vidrep.models.lstm import INITIALIZERS
 from keras_vidrep.tasks import base
 
 DATA = ("fc6", "bouncing_digits")
+DROPOUT_STREAM = 0x4450  # random stream of the input dropout noise
 LABELLED_DIGITS = ("sklearn", "mnist_npz", "tfds")
 
 
@@ -90,6 +92,9 @@ class Settings:
             raise ConfigError("`freeze_encoder` and `encoder_learning_rate_scale` need `init_from`")
         if self.digit_size > self.canvas_size:
             raise ConfigError(f"`digit_size` ({self.digit_size}) must not exceed `canvas_size` ({self.canvas_size})")
+        if self.data == "bouncing_digits":
+            refuse_unread(self, ("data_file", "num_frames_file", "labels_file", "val_data_file",
+                                 "val_num_frames_file", "val_labels_file"), "`data`=bouncing_digits")
         if self.data == "bouncing_digits" and self.num_classes != 10:
             raise ConfigError(f"`data`=bouncing_digits has 10 classes, got `num_classes`={self.num_classes}")
 
@@ -106,7 +111,7 @@ class Task(base.Task):
         if s.data == "fc6":
             train = feature_data.FeatureClips(s.data_file, s.num_frames_file, s.labels_file, s.clip_length)
             val = feature_data.FeatureClips(s.val_data_file, s.val_num_frames_file, s.val_labels_file,
-                                            s.clip_length, s.val_clip_stride)
+                                            s.clip_length, s.val_clip_stride, flag="val_data_file")
             for name, source in (("data_file", train), ("val_data_file", val)):
                 if source.feature_dim != s.feature_dim:
                     raise DataError(f"`{name}` holds {source.feature_dim} features per frame, but `feature_dim` is "
@@ -116,12 +121,22 @@ class Task(base.Task):
             self.stream = feature_data.ClipStream(train, self.config.seed, TRAIN_STREAM)
             clips, labels = val.clips(np.arange(len(val)))
             self.val = (clips, labels, val.videos)
+            self.val_videos = len(val.num_frames)
+            for name, source in (("data_file", train), ("val_data_file", val)):
+                if len(source.short_videos):
+                    logging.warning("%s: %d of %d videos are shorter than `clip_length`=%d and have no clip%s",
+                                    name, len(source.short_videos), len(source.num_frames), s.clip_length,
+                                    "; they count as misclassified in video_accuracy" if source is val else "")
         else:
             self.stream = LabelledDigitStream(s, self.config.seed)
             generator, labels = digit_generator(s, self.config.seed, "test")
             ids = np.arange(s.val_sequences)
             clips = generator.sequences(ids).reshape(len(ids), s.clip_length, -1)
             self.val = (clips, labels[generator.digit_indices(ids)[:, 0]].astype(np.int32), ids)
+            self.val_videos = len(ids)
+
+        if s.init_from:
+            pretrained_run(s.init_from)  # a bad path or run stops the run before anything is written
 
     def _check_labels(self, labels, path):
         if labels.max() >= self.settings.num_classes:
@@ -130,10 +145,19 @@ class Task(base.Task):
 
     def train_signature(self, batch_size):
         s = self.settings
-        return [((batch_size, s.clip_length, int(np.prod(s.frame_shape))), "float32"), ((batch_size,), "int32")]
+        clips = ((batch_size, s.clip_length, int(np.prod(s.frame_shape))), "float32")
+        return [clips, ((batch_size,), "int32")] + ([clips] if s.input_dropout else [])
 
     def train_batch(self, step, global_batch_size, start, count):
-        return self.stream.batch(step, global_batch_size, start, count)
+        """(clips, labels[, dropout noise]): the noise of example i of step `step` is drawn from (seed, step, i),
+        so it does not depend on how the global batch is split or whether the run was resumed."""
+        batch = self.stream.batch(step, global_batch_size, start, count)
+        if not self.settings.input_dropout:
+            return batch
+        shape = batch[0].shape[1:]
+        noise = [np.random.default_rng([self.config.seed, DROPOUT_STREAM, step, i]).random(shape, np.float32)
+                 for i in range(start, start + len(batch[0]))]
+        return (*batch, np.stack(noise) if noise else np.zeros((0, *shape), np.float32))
 
     def validation_set(self):
         return self.val
@@ -147,24 +171,16 @@ class Task(base.Task):
         return model
 
     def initialize(self, model):
-        s = self.settings
-        if not s.init_from:
+        if not self.settings.init_from:
             return
-        import os
-
         from keras_vidrep.training import checkpoints
 
-        model_dir, checkpoint = s.init_from, ""
-        if not os.path.isdir(model_dir):  # a checkpoint prefix: <model_dir>/checkpoints/ckpt-N
-            checkpoint, model_dir = model_dir, os.path.dirname(os.path.dirname(model_dir))
-        pretrained, task, _ = checkpoints.restore_model(model_dir, checkpoint)
-        if not hasattr(pretrained, "encode"):
-            raise ConfigError(f"`init_from` {s.init_from!r} holds a model of task {task.config.task!r}, not a "
-                              f"composite model")
+        model_dir, checkpoint = pretrained_run(self.settings.init_from)
+        pretrained, _, _ = checkpoints.restore_model(model_dir, checkpoint)
         try:
             classifier_model.load_encoder(model, pretrained)
         except ValueError as e:
-            raise ConfigError(f"`init_from` {s.init_from!r}: {e}") from None
+            raise ConfigError(f"`init_from` {self.settings.init_from!r}: {e}") from None
 
     def learning_rate_scales(self, model):
         scale = self.settings.encoder_learning_rate_scale
@@ -172,7 +188,8 @@ class Task(base.Task):
 
     def train_losses(self, model, batch):
         clips, labels = batch[:2]
-        return {"cross_entropy": step_cross_entropy(model.step_logits(clips, training=True), labels)}
+        noise = batch[2] if len(batch) > 2 else None
+        return {"cross_entropy": step_cross_entropy(model.step_logits(clips, True, noise), labels)}
 
     def validation_losses(self, model, batch):
         clips, labels, videos = batch
@@ -184,9 +201,11 @@ class Task(base.Task):
         probabilities, labels = per_example["probabilities"], per_example["labels"]
         ids, video_probabilities = feature_data.pool_by_video(probabilities, per_example["videos"])
         first = np.unique(per_example["videos"], return_index=True)[1]
+        # Over every validation video: one too short for a clip has no prediction and counts as wrong.
+        correct = (video_probabilities.argmax(-1) == labels[first]).sum()
         return {"cross_entropy": float(per_example["cross_entropy"].mean()),
                 "clip_accuracy": float((probabilities.argmax(-1) == labels).mean()),
-                "video_accuracy": float((video_probabilities.argmax(-1) == labels[first]).mean())}
+                "video_accuracy": float(correct / self.val_videos)}
 
     def summary_name(self, name):
         return f"accuracy/{name}" if name.endswith("accuracy") else f"loss/{name}"
@@ -211,6 +230,35 @@ class Task(base.Task):
         start = f"encoder from {s.init_from}" + (" (frozen)" if s.freeze_encoder else "") if s.init_from else \
             "from scratch"
         return f"LSTM classifier ({s.num_classes} classes) on {s.data} clips {s.input_shape}, {start}"
+
+
+def pretrained_run(init_from):
+    """(model directory, checkpoint prefix or "") of `init_from`, checked: a composite run with a checkpoint whose
+    encoder read the values the classifier reads (not standardized features). ConfigError otherwise."""
+    import os
+
+    from keras_vidrep.config import CONFIG_FILE, Config
+
+    if os.path.isdir(init_from):
+        model_dir, checkpoint = init_from, ""
+    elif os.path.isfile(init_from + ".index"):  # a checkpoint prefix: <model_dir>/checkpoints/ckpt-N
+        model_dir, checkpoint = os.path.dirname(os.path.dirname(init_from)), init_from
+    else:
+        raise ConfigError(f"`init_from` {init_from!r}: no such model directory or checkpoint prefix")
+    if not os.path.isfile(os.path.join(model_dir, CONFIG_FILE)):
+        raise ConfigError(f"`init_from` {init_from!r}: {model_dir!r} holds no {CONFIG_FILE}; give the model directory "
+                          f"of a composite run of vidrep-train")
+    config = Config.load(model_dir)
+    if config.task != "composite":
+        raise ConfigError(f"`init_from` {init_from!r} holds a run of task {config.task!r}; the classifier starts from "
+                          f"the encoder of a composite run")
+    if config.data == "video_features" and config.standardize:
+        raise ConfigError(f"`init_from` {init_from!r} was trained on standardized features (`standardize`=true), "
+                          f"but the classifier reads raw features: its encoder would see other values. Pretrain "
+                          f"with --standardize=false")
+    if not checkpoint and not os.path.isfile(os.path.join(model_dir, "checkpoints", "checkpoint")):
+        raise ConfigError(f"`init_from` {init_from!r} has no checkpoint yet")
+    return model_dir, checkpoint
 
 
 def step_cross_entropy(step_logits, labels):

@@ -13,7 +13,7 @@ import numpy as np
 from keras import ops
 
 from keras_vidrep import baselines, losses, sampling, viz
-from keras_vidrep.config import check_choices, check_positive, setting
+from keras_vidrep.config import check_choices, check_positive, refuse_unread, setting
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.frame_file import SPLITS
 from keras_vidrep.errors import ConfigError
@@ -129,6 +129,11 @@ class Settings(frame_utils.BouncingSettings):
                 raise ConfigError(f"`val_fraction` must be in (0, 1), got {self.val_fraction}")
         if self.bottleneck < 0:
             raise ConfigError(f"`bottleneck` must be >= 0, got {self.bottleneck}")
+        if self.data == "bouncing_mnist":
+            refuse_unread(self, ("data_file",), "`data`=bouncing_mnist (generated digits)")
+        if self.val_dataset in ("generated", "tfds_moving_mnist"):
+            refuse_unread(self, ("val_path",), f"`val_dataset`={self.val_dataset}")
+        frame_utils.check_digits_path(self)
         if self.val_dataset != "generated" and self.val_dataset != "tfds_moving_mnist" and not self.val_path:
             raise ConfigError(f"`val_dataset`={self.val_dataset} needs `val_path`")
         self._validate_sampling()

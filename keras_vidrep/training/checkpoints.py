@@ -1,12 +1,62 @@
 """Checkpoints through tf.train.CheckpointManager, numbered by the global step; and the best checkpoint so far."""
 import glob
 import json
+import math
 import os
+import shutil
 
+import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from keras_vidrep.errors import VidrepError, write_failure
+
 CHECKPOINT_SUBDIR = "checkpoints"
+
+
+class NonFiniteError(VidrepError):
+    """Training produced a NaN or Inf (loss, gradient, weight or validation number); nothing non-finite is saved."""
+
+
+class CheckpointWriteError(VidrepError):
+    """A checkpoint could not be written (a full disk, a lost mount); the previous one is intact."""
+
+
+def nonfinite_variables(variables):
+    """Paths of the variables that hold a NaN or Inf."""
+    return [v.path for v in variables if not np.isfinite(np.asarray(v)).all()]
+
+
+def save(manager, number, variables):
+    """`manager.save(checkpoint_number=number)` with two guarantees: non-finite `variables` are never written
+    (NonFiniteError), and a failed write (a full disk) leaves no temporary files and the previous checkpoint as it
+    was (CheckpointWriteError, one line). Returns the saved prefix."""
+    previous = manager.latest_checkpoint
+    bad = nonfinite_variables(variables)
+    if bad:
+        raise NonFiniteError(f"weight {bad[0]!r} is not finite at step {number}; not saved. The last good "
+                             f"checkpoint is {previous or 'none'}")
+    prefix = os.path.join(manager.directory, f"ckpt-{number}")
+    try:
+        return manager.save(checkpoint_number=number)
+    except (tf.errors.OpError, OSError) as e:
+        remove_partial(prefix, keep=previous)
+        raise CheckpointWriteError(f"{write_failure(prefix, e)}; the previous checkpoint {previous or '(none)'} is "
+                                   f"intact: free space and run the same command again to resume") from None
+
+
+def remove_partial(prefix, keep=None):
+    """Removes the files and temporary folders of the checkpoint `prefix` (unless it is `keep`)."""
+    if prefix == keep:
+        return
+    for path in glob.glob(glob.escape(prefix) + "_temp*") + glob.glob(glob.escape(prefix) + ".*"):
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
 
 
 def checkpoint_manager(model_dir, model, optimizer=None, step=None, max_to_keep=3, **extra):
@@ -116,23 +166,41 @@ class BestCheckpoint:
     def path(self):
         return os.path.join(self.directory, self.record["checkpoint"]) if self.record else None
 
+    def improves(self, value):
+        """Whether `value` beats the best so far; a NaN or Inf never does."""
+        if not math.isfinite(value):
+            return False
+        if self.record is None:
+            return True
+        return value > self.record["value"] if self.mode == "max" else value < self.record["value"]
+
     def update(self, step, values):
-        """Saves the weights if `values[metric]` is the best so far; returns whether it was."""
+        """Saves the weights if `values[metric]` is the best so far; returns whether it was.
+
+        The new checkpoint and then the new `best.json` are written before the old best files are removed, so the
+        record names existing files whenever the process stops."""
         value = float(values[self.metric])
-        if self.record is not None:
-            best = self.record["value"]
-            if (value <= best) if self.mode == "max" else (value >= best):
-                return False
+        if not self.improves(value):
+            return False
         os.makedirs(self.directory, exist_ok=True)
         old = glob.glob(os.path.join(self.directory, "ckpt-*"))
-        path = self._checkpoint.write(os.path.join(self.directory, f"ckpt-{int(step)}"))
+        record = {"step": int(step), "metric": self.metric, "value": value}
+        prefix = os.path.join(self.directory, f"ckpt-{int(step)}")
+        tmp = os.path.join(self.directory, BEST_RECORD + ".tmp")
+        try:
+            path = self._checkpoint.write(prefix)
+            record["checkpoint"] = os.path.basename(path)
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump(record, f, indent=2)
+            os.replace(tmp, os.path.join(self.directory, BEST_RECORD))
+        except (tf.errors.OpError, OSError) as e:
+            remove_partial(prefix, keep=self.path)
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise CheckpointWriteError(f"{write_failure(prefix, e)}; the best checkpoint so far "
+                                       f"{self.path or '(none)'} is intact") from None
+        self.record = record
         for name in old:
             if not name.startswith(path + "."):
                 os.remove(name)
-        self.record = {"step": int(step), "metric": self.metric, "value": value,
-                       "checkpoint": os.path.basename(path)}
-        tmp = os.path.join(self.directory, BEST_RECORD + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(self.record, f, indent=2)
-        os.replace(tmp, os.path.join(self.directory, BEST_RECORD))
         return True

@@ -11,6 +11,7 @@ Re-running with the same `model_dir` resumes at the last checkpoint, and the dat
 import contextlib
 import functools
 import hashlib
+import math
 import os
 import shutil
 import tempfile
@@ -23,18 +24,18 @@ from absl import logging
 from tqdm import tqdm
 
 from keras_vidrep import tasks
-from keras_vidrep.config import CONFIG_FILE, Config
 from keras_vidrep.data import pipeline
 from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.export import check_export_target, export_saved_model
-from keras_vidrep.training import checkpoints
+from keras_vidrep.training import checkpoints, step as train_step_lib
+from keras_vidrep.training.checkpoints import NonFiniteError
+from keras_vidrep.training.model_dir import ModelDir
 from keras_vidrep.training.optimizers import FusedAdam
 from keras_vidrep.training.strategy import build_strategy, gather_replicas, is_chief, task_of
 from keras_vidrep.training.summaries import SummaryWriters
 from keras_vidrep.training.watchdog import Watchdog
 
-class NonFiniteLossError(VidrepError):
-    """Training produced a NaN or Inf loss."""
+NonFiniteLossError = NonFiniteError  # the name earlier versions raised
 
 
 def build_optimizer(config, scale=1.0):
@@ -53,27 +54,6 @@ def build_optimizer(config, scale=1.0):
     if config.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(rate, momentum=config.momentum)
     raise ConfigError(f"`optimizer` must be adam, sgd or rmsprop, got {config.optimizer!r}")
-
-
-def prepare_model_dir(config):
-    """Creates model_dir, refuses to resume a run of another architecture, and writes config.json."""
-    if not config.model_dir:
-        raise ConfigError("`model_dir` is required")
-    try:
-        os.makedirs(config.model_dir, exist_ok=True)
-        probe = os.path.join(config.model_dir, ".write_test")
-        with open(probe, "w", encoding="utf-8"):
-            pass
-        os.remove(probe)
-    except OSError as e:
-        raise ConfigError(f"`model_dir` {config.model_dir!r} is not writable ({e.strerror})") from None
-    if os.path.isfile(os.path.join(config.model_dir, CONFIG_FILE)):
-        previous = Config.load(config.model_dir)
-        changed = previous.architecture_changes(config)
-        if changed:
-            raise ConfigError(f"`model_dir` {config.model_dir!r} holds a run with a different model ("
-                              f"{'; '.join(changed)}); use a new `model_dir`")
-    config.save(config.model_dir)
 
 
 class Trainer:
@@ -100,8 +80,19 @@ class Trainer:
         self.task.prepare_data()
         if self.chief and config.export:
             check_export_target(config.resolved_export_dir, config)
+        # One process per model directory: the chief locks it before writing anything there; until the run is
+        # ready for its first step, a failure removes what was added.
+        self.run_dir = ModelDir(config.model_dir).open() if self.chief else None
+        try:
+            self._build(config, multi_worker)
+        except BaseException:
+            if self.run_dir:
+                self.run_dir.abandon()
+            raise
+
+    def _build(self, config, multi_worker):
         if self.chief:
-            prepare_model_dir(config)
+            self.run_dir.check_config(config)
             self.write_dir = config.model_dir
         else:  # other workers save (as every worker must) into a private directory that is removed at the end
             self.write_dir = tempfile.mkdtemp(prefix=f"vidrep-worker{task_of(self.strategy)[1]}-")
@@ -133,8 +124,11 @@ class Trainer:
                                                self.task.best_mode) if self.task.best_metric else None
         if multi_worker:
             self._check_workers_restored_the_same_step()
+        if self.chief:
+            self.run_dir.write_config(config)
         self.summaries = SummaryWriters(config.model_dir, enabled=self.chief)
         params = sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)
+        replicas = self.strategy.num_replicas_in_sync
         logging.info("%s, %s parameters; global batch %d = %d replica(s) x %d per replica",
                      self.task.describe(self.model), f"{params:,}", config.batch_size, replicas,
                      config.batch_size // replicas)
@@ -143,6 +137,13 @@ class Trainer:
         # No autograph: tasks and models are plain Python over keras.ops, traced as they are.
         self._eval_step = tf.function(lambda *batch: self.task.validation_losses(self.model, batch),
                                       autograph=False)
+        if self.chief:
+            self.run_dir.commit()
+
+    def close(self):
+        """Releases the model directory (the end of `train()` does it; for a Trainer that is not trained)."""
+        if self.run_dir:
+            self.run_dir.close()
 
     @functools.cached_property
     def validation_set(self):
@@ -177,50 +178,8 @@ class Trainer:
         return digest.hexdigest()
 
     def _make_train_step(self):
-        model, groups, strategy, task = self.model, self.optimizer_groups, self.strategy, self.task
-        global_batch = self.config.batch_size
-        clipnorm = self.config.clipnorm
-        jit = self.config.jit_compile
-
-        def gradients(*batch):
-            with tf.GradientTape() as tape:
-                per_example = task.train_losses(model, batch)
-                total = tf.add_n(list(per_example.values()))
-                loss = tf.nn.compute_average_loss(total, global_batch_size=global_batch)
-                added = _added_losses(model)  # add_loss terms: one per-replica value each, counted once
-                for value in added.values():
-                    loss += tf.nn.scale_regularization_loss(value)
-            return per_example, added, loss, tape.gradient(loss, model.trainable_variables)
-
-        def apply(grads):
-            grads, norm = _clip_across_replicas(grads, clipnorm)
-            variables = model.trainable_variables
-            for optimizer, indices in groups:
-                optimizer.apply_gradients([(grads[i], variables[i]) for i in indices])
-            return norm
-
-        if jit:  # collectives stay outside XLA: with several replicas only the gradients are compiled
-            gradients = tf.function(gradients, jit_compile=True, autograph=False)
-            if strategy.num_replicas_in_sync == 1:
-                apply = tf.function(apply, jit_compile=True, autograph=False)
-
-        def replica_step(*batch):
-            per_example, added, loss, grads = gradients(*batch)
-            norm = apply(grads)
-            out = {k: tf.nn.compute_average_loss(v, global_batch_size=global_batch) for k, v in per_example.items()}
-            out.update({name: tf.nn.scale_regularization_loss(value) for name, value in added.items()})
-            out["total"] = loss
-            if norm is not None:
-                out["gradient_norm"] = norm / tf.cast(strategy.num_replicas_in_sync, norm.dtype)
-            return out
-
-        @tf.function(autograph=False)
-        def train_step(iterator):
-            results = strategy.run(replica_step, args=next(iterator))
-            self.step.assign_add(1)
-            return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in results.items()}
-
-        return train_step
+        return train_step_lib.make_train_step(self.model, self.optimizer_groups, self.strategy, self.task,
+                                              self.step, self.config)
 
     def batches(self, start_step=None):
         """An iterator over the distributed training batches from global step `start_step` (default: the step the
@@ -236,6 +195,7 @@ class Trainer:
         for batch in pipeline.array_dataset(self.validation_set, self.config.batch_size):
             for name, value in self._eval_step(*batch).items():
                 parts.setdefault(name, []).append(np.asarray(value))
+            self._kick()
         return self.task.summarize_validation({name: np.concatenate(values) for name, values in parts.items()})
 
     @functools.cached_property
@@ -248,16 +208,37 @@ class Trainer:
 
     def write_pictures(self, step):
         """The task's TensorBoard pictures of the validation set."""
-        for picture in self.task.pictures(self.model):
-            self.summaries.picture("validation", step, picture)
+        with self._local_work():
+            for picture in self.task.pictures(self.model):
+                self.summaries.picture("validation", step, picture)
+
+    def _kick(self):
+        if self.watchdog:
+            self.watchdog.kick()
+
+    def _local_work(self):
+        """A block of local work (no collectives) that the multi-worker watchdog does not time."""
+        return self.watchdog.paused() if self.watchdog else contextlib.nullcontext()
+
+    def save(self, step):
+        """A checkpoint at `step`: never of non-finite weights, and one line if the disk is full."""
+        with self._local_work():
+            return checkpoints.save(self.manager, step, self.model.weights)
 
     def train(self):
-        """Trains up to `train_steps`, then saves a final checkpoint and (optionally) exports.
+        """Trains up to `train_steps`, then saves a final checkpoint and (optionally) exports. The model directory
+        is released at the end, however the run ends.
 
         Returns:
           dict of final validation losses per frame (free-running; `future_teacher_forced` for a conditional
           future predictor) and the `baseline/...` losses of the mean-frame and copy-last predictors.
         """
+        try:
+            return self._train()
+        finally:
+            self.close()
+
+    def _train(self):
         cfg = self.config
         start = int(self.step.numpy())
         if start >= cfg.train_steps:
@@ -269,24 +250,30 @@ class Trainer:
         try:
             for step in range(start + 1, cfg.train_steps + 1):
                 results = {k: float(v) for k, v in self.train_step(iterator).items()}
-                if not all(np.isfinite(v) for v in results.values()):
-                    raise NonFiniteLossError(
-                        f"non-finite loss at step {step} ({results}); stopped without saving. The last good "
-                        f"checkpoint is {self.manager.latest_checkpoint or 'none'}")
-                if self.watchdog:
-                    self.watchdog.kick()
+                self._check_step(step, results)
+                self._kick()
                 window.add(results)
                 bar.update(1)
                 bar.set_postfix(loss=f"{results[self.task.progress_key]:.4g}", refresh=False)
                 val = self._periodic_work(step, window, bar) or val
         except KeyboardInterrupt:
             bar.close()
-            path = self.manager.save(checkpoint_number=int(self.step.numpy()))
+            path = self.save(int(self.step.numpy()))
             logging.warning("interrupted: saved %s; run the same command again to resume", path)
             raise
         finally:
             bar.close()  # before any error message, so that the bar does not end the output
         return self._finish(val)
+
+    def _check_step(self, step, results):
+        """NonFiniteError if a loss or any replica's gradient was NaN or Inf (the flag is removed from
+        `results`): the step's update is never saved."""
+        bad_gradients = results.pop(train_step_lib.NONFINITE) or not math.isfinite(results.get("gradient_norm", 0.0))
+        bad = [k for k, v in results.items() if k != "gradient_norm" and not math.isfinite(v)]
+        if bad or bad_gradients:
+            what = f"loss ({', '.join(f'{k}={results[k]}' for k in bad)})" if bad else "gradient (the loss is finite)"
+            raise NonFiniteError(f"non-finite {what} at step {step}; stopped without saving. The last good "
+                                 f"checkpoint is {self.manager.latest_checkpoint or 'none'}")
 
     def _periodic_work(self, step, window, bar):
         """Summaries, validation, images and checkpoints due at `step`; returns validation losses if run."""
@@ -297,24 +284,38 @@ class Trainer:
             scalars.update(self.task.train_scalars(step - 1))  # the schedules' values at this step's batch
             self.summaries.scalars("train", step, scalars)
         if step % cfg.eval_every == 0 or last:
-            val = self.evaluate()
-            self.summaries.scalars("validation", step, {**{self.task.summary_name(k): v for k, v in val.items()},
-                                                        **self.baselines})
+            val = self.validate(step)
             bar.write(f"step {step}: validation " + ", ".join(f"{k} {v:.4g}" for k, v in val.items()))
-            if self.best and self.best.update(step, val):
-                bar.write(f"step {step}: best {self.best.metric} so far ({val[self.best.metric]:.4g}); saved "
-                          f"{self.best.path}")
+            if self.best:
+                with self._local_work():
+                    improved = self.best.update(step, val)
+                if improved:
+                    bar.write(f"step {step}: best {self.best.metric} so far ({val[self.best.metric]:.4g}); saved "
+                              f"{self.best.path}")
         if step % cfg.image_every == 0 or last:
             self.write_pictures(step)
         if step % cfg.checkpoint_every == 0:
-            self.manager.save(checkpoint_number=step)
+            self.save(step)
+        return val
+
+    def validate(self, step):
+        """`evaluate()` written to TensorBoard; NonFiniteError (naming the number, the step and the last good
+        checkpoint) if any number is NaN or Inf."""
+        val = self.evaluate()
+        self.summaries.scalars("validation", step, {**{self.task.summary_name(k): v for k, v in val.items()},
+                                                    **self.baselines})
+        bad = [k for k, v in val.items() if not math.isfinite(v)]
+        if bad:
+            raise NonFiniteError(f"validation {bad[0]} is {val[bad[0]]} at step {step}; stopped without saving. The "
+                                 f"last good checkpoint is {self.manager.latest_checkpoint or 'none'}"
+                                 + (f", the best {self.best.path}" if self.best and self.best.path else ""))
         return val
 
     def _finish(self, val):
         """Final checkpoint, validation (if none ran), clean-up and export."""
         final = int(self.step.numpy())
         if self.manager.latest_checkpoint != os.path.join(self.manager.directory, f"ckpt-{final}"):
-            self.manager.save(checkpoint_number=final)
+            self.save(final)
         self.summaries.flush()
         val = val or self.evaluate()
         if self.watchdog:
@@ -363,35 +364,6 @@ class _RunningMeans:
         out["steps_per_second"] = self._steps / elapsed
         self._sums, self._steps, self._start = {}, 0, time.perf_counter()
         return out
-
-
-def _added_losses(model):
-    """{name: sum} of the model's `add_loss` terms of its last call: one entry per top-level layer that added
-    any (named by the layer, e.g. `kl`), and `added_losses` for terms added elsewhere."""
-    named = {layer.name: layer.losses for layer in model.layers if layer.losses}
-    rest = len(model.losses) - sum(len(terms) for terms in named.values())
-    if rest < 0 or (rest and not named):
-        return {"added_losses": tf.add_n(model.losses)} if model.losses else {}
-    out = {name: tf.add_n(terms) for name, terms in named.items()}
-    if rest:
-        out["added_losses"] = tf.add_n(model.losses) - tf.add_n(list(out.values()))
-    return out
-
-
-def _clip_across_replicas(grads, clipnorm):
-    """(gradients, global norm of the gradient summed over replicas), clipped to `clipnorm` (0: not clipped).
-
-    Clipping the summed gradient makes the result independent of the replica count. The optimizer sums
-    gradients over replicas again, hence the division by the replica count. Without clipping and with several
-    replicas the gradients are left alone (no extra all-reduce) and the norm is None."""
-    ctx = tf.distribute.get_replica_context()
-    if not clipnorm and ctx.num_replicas_in_sync > 1:
-        return grads, None
-    summed = ctx.all_reduce(tf.distribute.ReduceOp.SUM, grads) if ctx.num_replicas_in_sync > 1 else grads
-    norm = tf.linalg.global_norm(summed)
-    if clipnorm:
-        summed, _ = tf.clip_by_global_norm(summed, clipnorm, use_norm=norm)
-    return [g / ctx.num_replicas_in_sync for g in summed], norm
 
 
 def train(config):
