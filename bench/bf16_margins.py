@@ -78,8 +78,9 @@ def main():
                                             if r["task"] == task)} for task in TASKS}
     table = "\n".join(["| task | seed | min variable cosine | all-weights cosine | max validation rel. diff |",
                        "|---|---:|---:|---:|---:|"]
-                      + [f"| {r['task']} | {r['seed']} | {r['min_weight_cosine']:.5f} | {r['all_weights_cosine']:.6f} | "
-                         f"{r['max_validation_relative_difference']:.5f} |" for r in rows])
+                      + [f"| {r['task']} | {r['seed']} | {r['min_weight_cosine']:.5f} | "
+                         f"{r['all_weights_cosine']:.6f} | {r['max_validation_relative_difference']:.5f} |"
+                         for r in rows])
     emit({"cpu": cpu_name(), "date": time.strftime("%Y-%m-%d"), "seconds": round(time.time() - start, 1),
           "rows": rows, "summary": summary}, args.output_json, table)
 

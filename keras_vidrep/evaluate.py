@@ -140,7 +140,8 @@ def load_sequences(dataset, count, length, frame_shape, path="", seed=0, num_dig
     elif dataset in frame_utils.FILE_SETS:
         if len(frame_shape) != (3 if dataset == "patches" else 1):
             raise ConfigError(f"`dataset`={dataset} does not hold frames of the model's shape {frame_shape}")
-        data = SequenceFile(path, length if config is None else config.seq_length, frame_shape, flag="data_path").first(count)
+        data = SequenceFile(path, length if config is None else config.seq_length, frame_shape,
+                            flag="data_path").first(count)
     else:
         data = sequences.load_named(dataset, path, limit=count)
     return frame_utils.check_frames(data, frame_shape, f"`dataset` {dataset}", length)

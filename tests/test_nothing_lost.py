@@ -197,18 +197,20 @@ from keras_vidrep.training.watchdog import Watchdog
 config = Config(model_dir={model_dir!r}, canvas_size=32, digit_size=14, units=(8,), batch_size=2, train_steps=2,
                 val_sequences=8, eval_every=2, image_every=2, checkpoint_every=2, export=False)
 trainer = loop.Trainer(config.validate())
-trainer.watchdog = Watchdog(2, "the test")  # 2 s without a kick kills this process
+trainer.evaluate()  # traced before the watchdog starts, like the train step below: the test times only the waits
+trainer.train_step.get_concrete_function(trainer.batches())
 real_eval, real_pictures = trainer._eval_step, trainer.task.pictures
 
-def slow_eval(*batch):  # 4 validation batches of 0.8 s: 3.2 s of validation in all
-    time.sleep(0.8)
+def slow_eval(*batch):  # 4 validation batches of 2 s: 8 s of validation, more than the 5 s limit
+    time.sleep(2)
     return real_eval(*batch)
 
-def slow_pictures(model):  # 3 s in one piece
-    time.sleep(3)
+def slow_pictures(model):  # 7 s in one piece
+    time.sleep(7)
     return real_pictures(model)
 
 trainer._eval_step, trainer.task.pictures = slow_eval, slow_pictures
+trainer.watchdog = Watchdog(5, "the test")  # 5 s without a kick kills this process
 trainer.train()
 print("survived")
 """
@@ -218,10 +220,10 @@ def test_the_watchdog_is_fed_by_validation_and_pictures(tmp_path):
     code = WATCHED.format(tests=os.path.dirname(__file__), model_dir=str(tmp_path / "run"))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "survived" in result.stdout, result.stderr[-3000:]
-    # and the same slow validation without the feeding would have been killed:
-    starved = code.replace("def slow_eval(*batch):", "def slow_eval(*batch, _sleep=time.sleep):\n    _sleep(2.5)")
+    # and a validation batch longer than the limit is killed: the limit is real
+    starved = code.replace("time.sleep(2)", "time.sleep(8)").replace(str(tmp_path / "run"), str(tmp_path / "run2"))
     result = subprocess.run([sys.executable, "-c", starved], capture_output=True, text=True, timeout=300)
-    assert result.returncode == -9 and "the test made no progress for 2 s" in result.stderr
+    assert result.returncode == -9 and "the test made no progress for 5 s" in result.stderr
 
 
 def test_the_watchdog_pauses_for_local_work():

@@ -1,5 +1,5 @@
-"""Scheduled sampling: schedules, the teacher-forced and free-running limits (equal to float32 rounding), batches that do not depend on
-the replica split, a resumed run that continues the schedule, and TensorBoard's record of p."""
+"""Scheduled sampling: schedules, the teacher-forced and free-running limits (equal to float32 rounding), batches
+that do not depend on the replica split, a resumed run that continues the schedule, and TensorBoard's record of p."""
 import math
 import os
 

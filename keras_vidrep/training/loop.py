@@ -3,10 +3,11 @@ tf.function.
 
 The loop knows only the task interface (`keras_vidrep.tasks.base.Task`): the task gives the data, the model, the
 per-example losses, validation numbers, pictures and export signatures; the loop adds the model's own `add_loss`
-terms, and owns strategies, checkpoints and resume, the NaN guard, the multi-worker watchdog, the progress bar and
-TensorBoard. Everything a run writes goes under `model_dir`: config.json, checkpoints/, train/ and validation/
-TensorBoard events; the SavedModel goes to the export directory (by default `<model_dir>/export`) at the end.
-Re-running with the same `model_dir` resumes at the last checkpoint, and the data stream resumes at that step too.
+terms, and owns strategies, the model directory's lock, checkpoints and resume, the NaN guard (losses, gradients,
+weights, validation numbers), the multi-worker watchdog, the progress bar and TensorBoard. Everything a run writes
+goes under `model_dir`: config.json, checkpoints/, train/ and validation/ TensorBoard events; the SavedModel goes
+to the export directory (by default `<model_dir>/export`) at the end. Re-running with the same `model_dir` resumes
+at the last checkpoint, and the data stream resumes at that step too.
 """
 import contextlib
 import functools
