@@ -3,10 +3,9 @@
   * fused LSTM recurrences (the default) vs the unrolled per-step path differentiated by TensorFlow: same outputs
     and gradients up to float32 rounding (relative 1e-5 of the largest value);
   * --jit_compile (XLA) vs graph mode: the same weights after training, up to float32 rounding (1e-5 absolute);
-  * --precision=mixed_bfloat16 vs float32: bfloat16 keeps 8 significant bits, so outputs agree within 2e-2 and
-    gradients point the same way (cosine > 0.99); weights, states, losses and the optimizer stay float32; after 8
-    training steps all weights point the same way and validation numbers agree within margins measured over 10 seeds
-    (see BF16_VALIDATION_TOLERANCE).
+  * --precision=mixed_bfloat16 vs float32: bfloat16 keeps 8 significant bits, so outputs and gradients agree within
+    thresholds set from margins measured over 10 seeds (the BF16_* constants below); weights, states, losses and the
+    optimizer stay float32.
 """
 import keras
 import numpy as np
@@ -17,6 +16,18 @@ from keras_vidrep.config import Config
 from keras_vidrep.models.composite import CompositeModel
 from keras_vidrep.models.lstm import LSTMStack
 from keras_vidrep.training import loop
+
+
+# bfloat16 thresholds, each a few times the worst of 10 seeds (bench/bf16_margins.py on an AMD EPYC with AVX2 and no
+# native bfloat16, 2026-11-30; bench/results/bf16_margins.json). The small composite model: output probabilities
+# differed by at most 0.00076, gradients' cosine was at least 0.99986. After 8 training steps: the cosine between all
+# float32 and all bfloat16 weights was at least 0.999989 (composite) and 0.999976 (vae); a validation number differed
+# by at most 0.24% (composite) and 3.2% (vae: its small kl and mmd move most). The cosine of one small variable is no
+# criterion: a near-zero bias vector of 8 values reached 0.956 in a healthy run.
+BF16_PROBABILITY_DIFFERENCE = 5e-3
+BF16_GRADIENT_COSINE = 0.999
+BF16_VALIDATION_TOLERANCE = {"composite": 0.02, "vae": 0.08}
+BF16_WEIGHTS_COSINE = 0.9999
 
 
 def relative_error(got, want):
@@ -108,11 +119,11 @@ def test_mixed_bfloat16_model_matches_float32_within_its_precision():
     for k in plain_logits:
         assert mixed_logits[k].dtype == tf.float32
         probabilities = tf.sigmoid(mixed_logits[k]), tf.sigmoid(plain_logits[k])
-        assert np.max(np.abs(probabilities[0] - probabilities[1])) < 2e-2
+        assert np.max(np.abs(probabilities[0] - probabilities[1])) < BF16_PROBABILITY_DIFFERENCE
         assert not np.array_equal(mixed_logits[k], plain_logits[k])  # bfloat16 products did run
     for got, want in zip(mixed_grads, plain_grads):
         assert got.dtype == tf.float32
-        assert cosine(got, want) > 0.99
+        assert cosine(got, want) > BF16_GRADIENT_COSINE
 
 
 def train_weights(config):
@@ -138,13 +149,6 @@ def test_jit_compile_trains_the_same_weights(tiny_config):
         np.testing.assert_allclose(b, a, rtol=0, atol=1e-5)
 
 
-# Thresholds from measured margins (bench/bf16_margins.py, 10 seeds, AMD EPYC AVX2 without native bfloat16,
-# 2026-11-30; bench/results/bf16_margins.json). After 8 steps the worst cosine between all float32 and all bfloat16
-# weights was 0.999989 (composite) and 0.999976 (vae), and the worst relative difference of a validation number 0.0024
-# (composite) and 0.032 (vae: its small kl and mmd numbers move most). The cosine of single small variables is no
-# criterion: a near-zero bias vector of 8 values reached 0.956 in a healthy run.
-BF16_VALIDATION_TOLERANCE = {"composite": 0.02, "vae": 0.08}
-BF16_WEIGHTS_COSINE = 0.9999
 
 
 @pytest.mark.parametrize("task,values", [
