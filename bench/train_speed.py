@@ -4,7 +4,7 @@ step, and peak resident memory.
 
 Usage (any vidrep-train flags apply):
   .venv/bin/python bench/train_speed.py --flagfile=configs/quickstart.cfg --steps=50
-  .venv/bin/python bench/train_speed.py --flagfile=configs/bouncing_mnist.cfg --digits=sklearn --steps=5
+  .venv/bin/python bench/train_speed.py --flagfile=configs/bouncing_mnist.cfg --digits=sklearn --digits_path= --steps=5
   .venv/bin/python bench/train_speed.py --task=vae --steps=30 --output_json=vae_speed.json
 Prints a table and one JSON line (--output_json writes it too). GFLOP/s counts the matrix products of the
 composite model's train step (forward and backward, 2 FLOPs per multiply-add); for other tasks it is left out.

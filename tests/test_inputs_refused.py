@@ -94,6 +94,7 @@ def test_videos_shorter_than_a_clip_count_in_the_video_accuracy(tmp_path):
     ("composite", {"digits_path": "mnist.h5"}, "digits_path"),  # digits=sklearn are bundled
     ("vae", {"data_file": "frames.h5"}, "data_file"),
     ("classifier", {"data": "bouncing_digits", "num_classes": 10, "labels_file": "l.txt"}, "labels_file"),
+    ("classifier", {"digits_path": "mnist.npz"}, "digits_path"),  # data=fc6 reads no digits
 ])
 def test_a_file_flag_the_run_does_not_read_is_refused(task, changes, flag):
     with pytest.raises(ConfigError, match=f"`{flag}` .* is not read with"):

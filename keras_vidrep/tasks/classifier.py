@@ -95,6 +95,10 @@ class Settings:
         if self.data == "bouncing_digits":
             refuse_unread(self, ("data_file", "num_frames_file", "labels_file", "val_data_file",
                                  "val_num_frames_file", "val_labels_file"), "`data`=bouncing_digits")
+            if self.digits != "mnist_npz":
+                refuse_unread(self, ("digits_path",), f"`digits`={self.digits}")
+        else:
+            refuse_unread(self, ("digits_path",), "`data`=fc6")
         if self.data == "bouncing_digits" and self.num_classes != 10:
             raise ConfigError(f"`data`=bouncing_digits has 10 classes, got `num_classes`={self.num_classes}")
 
