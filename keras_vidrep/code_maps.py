@@ -102,7 +102,8 @@ def check_perplexities(perplexities, count):
     """ConfigError unless every perplexity is positive and below the number of codes (t-SNE's own limit)."""
     for p in perplexities:
         if not 0 < p < count:
-            raise ConfigError(f"`perplexities` must be above 0 and below the number of codes ({count}), got {p:g}")
+            raise ConfigError(f"`perplexities` must be above 0 and below the number of codes ({count}), got {p:g}; "
+                              f"give smaller ones, e.g. --perplexities={max(1, min(5, count - 1))}")
 
 
 def tsne_maps(codes, perplexities, seed=0):
