@@ -80,12 +80,28 @@ def test_videos_shorter_than_a_clip_count_in_the_video_accuracy(tmp_path):
                     units=(8,), batch_size=4, train_steps=2, export=False, **files)
     trainer = loop.Trainer(config.validate())
     trainer.close()
-    clips, labels, videos = trainer.validation_set
+    clips, labels, videos = (np.concatenate(part) for part in zip(*trainer.validation_set.batches(5)))
     assert set(videos.tolist()) == {0, 2, 3}
     right = np.eye(3)[labels]  # a perfect classifier of every clip ...
     values = trainer.task.summarize_validation({"probabilities": right, "labels": labels, "videos": videos,
                                                 "cross_entropy": np.zeros(len(labels))})
     assert values["clip_accuracy"] == 1.0 and values["video_accuracy"] == pytest.approx(3 / 4)  # ... misses video 1
+
+
+def test_classifier_validation_streamed_from_the_file_equals_the_in_memory_one(tmp_path):
+    files = fc6_files(tmp_path, [10, 12, 9, 7])
+    config = Config("classifier", model_dir=str(tmp_path / "run"), feature_dim=6, num_classes=3, clip_length=4,
+                    units=(8,), batch_size=4, train_steps=2, export=False, **files)
+    trainer = loop.Trainer(config.validate())
+    trainer.train()
+    streamed = trainer.validation_set
+    assert len(streamed) == 7 + 9 + 6 + 4  # every clip at stride 1, read 4 at a time
+    streamed_values = trainer.evaluate()
+    trainer.validation_set = tuple(np.concatenate(part) for part in zip(*streamed.batches(1000)))  # all in memory
+    in_memory = trainer.evaluate()
+    assert streamed_values.keys() == in_memory.keys()
+    for name, value in in_memory.items():
+        assert streamed_values[name] == pytest.approx(value, rel=1e-6, abs=1e-7), name
 
 
 @pytest.mark.parametrize("task, changes, flag", [

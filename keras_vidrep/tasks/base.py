@@ -16,6 +16,8 @@ a task whose model adds losses calls the model through `model(...)` in `train_lo
 import dataclasses
 from typing import Any, Callable, List
 
+import numpy as np
+
 from keras_vidrep.errors import ConfigError
 
 
@@ -77,7 +79,8 @@ class Task:
         raise NotImplementedError
 
     def validation_set(self):
-        """The fixed validation set: a tuple of numpy arrays with the examples on the first axis."""
+        """The fixed validation set: a tuple of numpy arrays with the examples on the first axis, or a `StreamedSet`
+        for a set too large to hold in memory (read in batches at every validation)."""
         raise NotImplementedError
 
     # Model and losses.
@@ -144,6 +147,26 @@ class Task:
     def describe(self, model):
         """One line about the model for the log."""
         return f"{self.name} model"
+
+
+class StreamedSet:
+    """A validation set read in order, one batch at a time, so that it is never whole in memory.
+
+    Args:
+      read: a function of example indices (a numpy int array) to a tuple of arrays, examples on the first axis.
+      count: the number of examples.
+    """
+
+    def __init__(self, read, count):
+        self.read, self.count = read, int(count)
+
+    def __len__(self):
+        return self.count
+
+    def batches(self, batch_size):
+        """The set's tuples of arrays, `batch_size` examples at a time (the last batch may be smaller)."""
+        for start in range(0, self.count, batch_size):
+            yield self.read(np.arange(start, min(start + batch_size, self.count)))
 
 
 class SequenceBaselines:

@@ -28,6 +28,7 @@ from keras_vidrep import tasks
 from keras_vidrep.data import pipeline
 from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.export import check_export_target, export_saved_model
+from keras_vidrep.tasks.base import StreamedSet
 from keras_vidrep.training import checkpoints, step as train_step_lib
 from keras_vidrep.training.checkpoints import NonFiniteError
 from keras_vidrep.training.model_dir import ModelDir
@@ -193,7 +194,10 @@ class Trainer:
     def evaluate(self):
         """The task's validation numbers (e.g. losses per frame, averaged over the validation set)."""
         parts = {}
-        for batch in pipeline.array_dataset(self.validation_set, self.config.batch_size):
+        source, size = self.validation_set, self.config.batch_size
+        batches = source.batches(size) if isinstance(source, StreamedSet) else \
+            pipeline.array_dataset(source, size)
+        for batch in batches:
             for name, value in self._eval_step(*batch).items():
                 parts.setdefault(name, []).append(np.asarray(value))
             self._kick()
