@@ -106,6 +106,12 @@ def check_perplexities(perplexities, count):
                               f"give smaller ones, e.g. --perplexities={max(1, min(5, count - 1))}")
 
 
+def check_clusters(k, count):
+    """ConfigError unless `k` clusters can be made of `count` codes."""
+    if not 2 <= k <= count:
+        raise ConfigError(f"`clusters` must be between 2 and the number of codes ({count}), got {k}")
+
+
 def tsne_maps(codes, perplexities, seed=0):
     """{perplexity: (N, 2) t-SNE map}, in the order given (each perplexity positive and below len(codes))."""
     from sklearn.manifold import TSNE
@@ -122,8 +128,7 @@ def clusters(codes, k, seed=0):
     """(k-means labels, agglomerative Ward labels) of the codes, k clusters each."""
     from sklearn.cluster import AgglomerativeClustering, KMeans
 
-    if not 2 <= k <= len(codes):
-        raise ConfigError(f"`clusters` must be between 2 and the number of codes ({len(codes)}), got {k}")
+    check_clusters(k, len(codes))
     kmeans = KMeans(k, n_init=10, random_state=seed).fit_predict(codes)
     return kmeans, AgglomerativeClustering(k, linkage="ward").fit_predict(codes)
 
@@ -254,8 +259,7 @@ def write_all(codes_path, out_dir, perplexities=(5, 30, 50), k=6, labels_file=""
     """Every picture (and clusters.csv) of the codes in `codes_path` into `out_dir`; returns the paths written."""
     data = load_codes(codes_path)  # every input is checked before `out_dir` is made
     check_perplexities(perplexities, len(data["codes"]))
-    if not 2 <= k <= len(data["codes"]):
-        raise ConfigError(f"`clusters` must be between 2 and the number of codes ({len(data['codes'])}), got {k}")
+    check_clusters(k, len(data["codes"]))
     if labels_file:
         labels = read_labels(labels_file, data["videos"])
         names = sorted(set(labels))

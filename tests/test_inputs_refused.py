@@ -65,19 +65,20 @@ def fc6_files(tmp_path, counts, nan_at=None):
                 val_num_frames_file=str(tmp_path / "n.txt"), val_labels_file=str(tmp_path / "l.txt"))
 
 
+def fc6_config(tmp_path, files):
+    return Config("classifier", model_dir=str(tmp_path / "run"), feature_dim=6, num_classes=3, clip_length=4,
+                  units=(8,), batch_size=4, train_steps=2, export=False, **files)
+
+
 def test_classifier_features_with_a_nan_row_are_refused(tmp_path):
-    files = fc6_files(tmp_path, [10, 12, 9], nan_at=(15, 4))
-    config = Config("classifier", model_dir=str(tmp_path / "run"), feature_dim=6, num_classes=3, clip_length=4,
-                    units=(8,), batch_size=4, train_steps=2, export=False, **files)
+    config = fc6_config(tmp_path, fc6_files(tmp_path, [10, 12, 9], nan_at=(15, 4)))
     with pytest.raises(DataError, match=r"train.h5:hidden6: feature value nan at index \(15, 4\)"):
         loop.Trainer(config.validate())
     assert not os.path.exists(tmp_path / "run")
 
 
 def test_videos_shorter_than_a_clip_count_in_the_video_accuracy(tmp_path):
-    files = fc6_files(tmp_path, [10, 3, 9, 12])  # video 1 has no 4-frame clip
-    config = Config("classifier", model_dir=str(tmp_path / "run"), feature_dim=6, num_classes=3, clip_length=4,
-                    units=(8,), batch_size=4, train_steps=2, export=False, **files)
+    config = fc6_config(tmp_path, fc6_files(tmp_path, [10, 3, 9, 12]))  # video 1 has no 4-frame clip
     trainer = loop.Trainer(config.validate())
     trainer.close()
     clips, labels, videos = (np.concatenate(part) for part in zip(*trainer.validation_set.batches(5)))
@@ -89,9 +90,7 @@ def test_videos_shorter_than_a_clip_count_in_the_video_accuracy(tmp_path):
 
 
 def test_classifier_validation_streamed_from_the_file_equals_the_in_memory_one(tmp_path):
-    files = fc6_files(tmp_path, [10, 12, 9, 7])
-    config = Config("classifier", model_dir=str(tmp_path / "run"), feature_dim=6, num_classes=3, clip_length=4,
-                    units=(8,), batch_size=4, train_steps=2, export=False, **files)
+    config = fc6_config(tmp_path, fc6_files(tmp_path, [10, 12, 9, 7]))
     trainer = loop.Trainer(config.validate())
     trainer.train()
     streamed = trainer.validation_set

@@ -167,8 +167,8 @@ class FeatureFile(VideoRows):
                 raise DataError(f"`data_file` {path!r} has no dataset `features` (datasets: {', '.join(f)}); "
                                 f"write one with vidrep-features")
             self._read_index(f)
-            check_values(f[self.DATASET], f"{path}:{self.DATASET}", "feature value")
             self.data = np.asarray(f[self.DATASET][:len(self.video_index)], np.float32)
+        check_values(self.data, f"{path}:{self.DATASET}", "feature value")  # read once, checked in memory
         if self.data.ndim != 2 or len(self.data) == 0:
             raise DataError(f"`data_file` {path!r}: expected features (F, D), got shape {self.data.shape}")
         self._index(len(self.data))
