@@ -39,7 +39,8 @@ def baseline_losses(mean, val_sequences, input_frames, future_frames, output="si
 
     Args:
       mean: the mean training frame (*frame_shape), see `mean_frame`.
-      val_sequences: (M, T, *frame_shape) validation sequences.
+      val_sequences: (M, T, *frame_shape) validation sequences, or an iterable of such batches (summed batch by
+        batch, so that the set need not be in memory).
       input_frames, future_frames: how a sequence is split.
       output: `sigmoid` (clipped Bernoulli cross-entropy) or `linear` (0.5 * squared error).
 
@@ -48,12 +49,20 @@ def baseline_losses(mean, val_sequences, input_frames, future_frames, output="si
       `baseline/mean_training_frame/future` and `baseline/copy_last/future` (their TensorBoard tags).
     """
     loss = loss_of(output)
-    val = np.asarray(val_sequences, np.float32)
-    val = val.reshape(len(val), val.shape[1], -1)
-    inputs, futures = val[:, :input_frames], val[:, input_frames:input_frames + future_frames]
     mean = np.asarray(mean, np.float32).reshape(-1)
-    out = {"mean_training_frame/reconstruction": float(loss(inputs, np.broadcast_to(mean, inputs.shape)).mean())}
-    if future_frames:
-        out["mean_training_frame/future"] = float(loss(futures, np.broadcast_to(mean, futures.shape)).mean())
-        out["copy_last/future"] = float(loss(futures, np.broadcast_to(inputs[:, -1:], futures.shape)).mean())
-    return {f"baseline/{k}": v for k, v in out.items()}
+    batches = [val_sequences] if isinstance(val_sequences, np.ndarray) else val_sequences
+    sums, counts = {}, {}
+
+    def add(name, values):
+        sums[name] = sums.get(name, 0.0) + float(values.sum(dtype=np.float64))
+        counts[name] = counts.get(name, 0) + values.size
+
+    for val in batches:
+        val = np.asarray(val, np.float32)
+        val = val.reshape(len(val), val.shape[1], -1)
+        inputs, futures = val[:, :input_frames], val[:, input_frames:input_frames + future_frames]
+        add("mean_training_frame/reconstruction", loss(inputs, np.broadcast_to(mean, inputs.shape)))
+        if future_frames:
+            add("mean_training_frame/future", loss(futures, np.broadcast_to(mean, futures.shape)))
+            add("copy_last/future", loss(futures, np.broadcast_to(inputs[:, -1:], futures.shape)))
+    return {f"baseline/{k}": sums[k] / counts[k] for k in sums}

@@ -170,8 +170,8 @@ def test_non_finite_digits_are_rejected_with_file_and_index(tmp_path):
 
 
 def test_generated_validation_opens_its_digits_first_and_draws_sequences_when_asked(tmp_path, tiny_config):
-    """Held-out digits that cannot be read stop the run before it starts; the sequences themselves are drawn at the
-    first validation (not before the first step), and are the set `validation_sequences` describes."""
+    """Held-out digits that cannot be read stop the run before it starts; the sequences themselves are drawn batch
+    by batch when the validation reads them, and are the set `validation_sequences` describes."""
     import h5py
 
     from keras_vidrep import tasks
@@ -186,8 +186,7 @@ def test_generated_validation_opens_its_digits_first_and_draws_sequences_when_as
     config = config.replace(digits_path=str(write_mnist_h5(tmp_path / "mnist.h5")))
     task = tasks.create(config)
     task.prepare_data()
-    assert task._val_sequences is None
-    inputs, futures = task.validation_set()
+    inputs, futures = task.validation_set().whole()
     s = task.settings
     expected = frames.validation_sequences(s, config.seed)
     assert inputs.shape == (config.val_sequences, s.input_frames, s.frame_dim)

@@ -84,8 +84,9 @@ def test_videos_shorter_than_a_clip_count_in_the_video_accuracy(tmp_path):
     clips, labels, videos = (np.concatenate(part) for part in zip(*trainer.validation_set.batches(5)))
     assert set(videos.tolist()) == {0, 2, 3}
     right = np.eye(3)[labels]  # a perfect classifier of every clip ...
-    values = trainer.task.summarize_validation({"probabilities": right, "labels": labels, "videos": videos,
-                                                "cross_entropy": np.zeros(len(labels))})
+    summary = trainer.task.validation_summary()
+    summary.add({"probabilities": right, "labels": labels, "videos": videos, "cross_entropy": np.zeros(len(labels))})
+    values = trainer.task.summarize_validation(summary)
     assert values["clip_accuracy"] == 1.0 and values["video_accuracy"] == pytest.approx(3 / 4)  # ... misses video 1
 
 

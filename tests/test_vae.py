@@ -98,15 +98,17 @@ def test_validation_scores_a_sampled_code_like_training(tmp_path):
     task = tasks.create(vae_config(tmp_path).validate())
     task.prepare_data()
     model = task.build_model()
-    images, noise = task.validation_set()
+    images, noise = task.validation_set().whole()
     assert noise.shape == (len(images), 6)
-    np.testing.assert_array_equal(task.validation_set()[1], noise)  # the same codes at every validation
+    np.testing.assert_array_equal(task.validation_set().whole()[1], noise)  # the same codes at every validation
     per_example = {k: np.asarray(v) for k, v in task.validation_losses(model, (images, noise)).items()}
     mean, log_variance = (np.asarray(t) for t in model.encode(images))
     np.testing.assert_allclose(per_example["codes"], mean + np.exp(0.5 * log_variance) * noise, rtol=1e-5,
                                atol=1e-6)  # the codes are samples, not the means
     assert not np.allclose(per_example["reconstruction"], per_example["reconstruction_at_mean"])
-    values = task.summarize_validation(dict(per_example))
+    summary = task.validation_summary()
+    summary.add(per_example)
+    values = task.summarize_validation(summary)
     assert values["total"] == pytest.approx(values["reconstruction"] + values["kl"])  # beta = 1: the negative ELBO
 
 

@@ -13,6 +13,7 @@ A clip is a window of `clip_length` consecutive frames inside one video (never a
 import numpy as np
 
 from keras_vidrep.data.checks import check_values, require_file
+from keras_vidrep.data.rows import take_rows
 from keras_vidrep.data.streams import ShuffledStream
 from keras_vidrep.errors import DataError
 
@@ -87,9 +88,8 @@ class FeatureClips:
     def clips(self, clip_ids):
         """(features (n, clip_length, D) float32, labels (n,) int32) of the given clips."""
         clip_ids = np.asarray(clip_ids, np.int64).reshape(-1)
-        out = np.stack([self.features[s:s + self.clip_length] for s in self.starts[clip_ids]]) if len(clip_ids) \
-            else np.zeros((0, self.clip_length, self.feature_dim), np.float32)
-        return out.astype(np.float32), self.labels[self.videos[clip_ids]].astype(np.int32)
+        rows = self.starts[clip_ids][:, None] + np.arange(self.clip_length)  # overlapping clips read once
+        return take_rows(self.features, rows).astype(np.float32), self.labels[self.videos[clip_ids]].astype(np.int32)
 
 
 class ClipStream(ShuffledStream):

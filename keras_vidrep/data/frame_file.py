@@ -4,7 +4,8 @@
     array (F, H, W[, C]) of one video (uint8 0-255, or floats in [0, 1]).
   * `FeatureFile`: what `vidrep-features` writes — HDF5 `features` float32 (F, D).
 Both HDF5 files hold `video_index` (F,), `frame_number` (F,) (the frame's number in its video file) and `videos`
-(names). Rows of a video are consecutive and in order. A file is read into memory once.
+(names). Rows of a video are consecutive and in order. Files stay on disk: rows are read when asked for (HDF5 by
+slices, .npy through a memory map), so memory does not grow with the file.
 """
 import os
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from keras_vidrep.data.bouncing import TRAIN_STREAM
 from keras_vidrep.data.checks import check_values, require_file
+from keras_vidrep.data.rows import mean_and_std, take_rows
 from keras_vidrep.data.streams import PermutationWalk, batch_ids, spread
 from keras_vidrep.errors import DataError
 
@@ -111,24 +113,22 @@ class FrameFile(VideoRows):
         require_file(path, "data_file", "frames")
         self.path, self.channels = path, channels
         if path.endswith(".npy"):
-            self._load_npy(path)
+            self._open_npy(path)
         else:
-            with _open_hdf5(path) as f:
-                if self.DATASET not in f:
-                    raise DataError(f"`data_file` {path!r} has no dataset `frames` (datasets: {', '.join(f)}); "
-                                    f"write one with vidrep-preprocess --kind=frames")
-                self.data = f[self.DATASET][...]
-                self._read_index(f)
+            self._file = _open_hdf5(path)
+            if self.DATASET not in self._file:
+                raise DataError(f"`data_file` {path!r} has no dataset `frames` (datasets: {', '.join(self._file)}); "
+                                f"write one with vidrep-preprocess --kind=frames")
+            self.data = self._file[self.DATASET]
+            self._read_index(self._file)
             if self.data.dtype != np.uint8:
                 raise DataError(f"`data_file` {path!r}: `frames` must be uint8, got {self.data.dtype}")
-        if self.data.ndim == 3:
-            self.data = self.data[..., None]
-        if self.data.ndim != 4 or len(self.data) == 0:
+        if self.data.ndim not in (3, 4) or len(self.data) == 0:
             raise DataError(f"`data_file` {path!r}: expected frames (F, H, W[, C]), got shape {self.data.shape}")
         self._index(len(self.data))
         self.frame_shape = (*self.data.shape[1:3], channels)
 
-    def _load_npy(self, path):
+    def _open_npy(self, path):
         try:
             data = np.load(path, mmap_mode="r")
         except ValueError as e:
@@ -138,15 +138,20 @@ class FrameFile(VideoRows):
                 raise DataError(f"`data_file` {path!r}: frames must be uint8 (0..255) or floats in [0, 1], got "
                                 f"{data.dtype}")
             check_values(data, path, "frame value", unit_range=True)
-            data = np.rint(np.asarray(data, np.float32) * 255.0)
-        self.data = np.asarray(data, np.uint8)
+        self.data = data
         self.video_index = np.zeros(len(self.data), np.int64)
         self.frame_number = np.arange(len(self.data))
         self.videos = [os.path.basename(path)]
 
     def read(self, rows):
         """Frames at `rows` (any integer array shape): float32 (*rows.shape, H, W, channels) in [0, 1]."""
-        frames = self.data[np.asarray(rows)].astype(np.float32) / 255.0
+        raw = take_rows(self.data, rows)
+        if self.data.dtype == np.uint8:
+            frames = raw.astype(np.float32) / 255.0
+        else:  # float frames in [0, 1], read as 8-bit pixels like those of a uint8 file
+            frames = np.rint(raw.astype(np.float32) * 255.0) / 255.0
+        if self.data.ndim == 3:
+            frames = frames[..., None]
         if frames.shape[-1] == self.channels:
             return frames
         if self.channels == 1:
@@ -162,20 +167,20 @@ class FeatureFile(VideoRows):
     def __init__(self, path):
         require_file(path, "data_file", "video_features")
         self.path = path
-        with _open_hdf5(path) as f:
-            if self.DATASET not in f:
-                raise DataError(f"`data_file` {path!r} has no dataset `features` (datasets: {', '.join(f)}); "
-                                f"write one with vidrep-features")
-            self._read_index(f)
-            self.data = np.asarray(f[self.DATASET][:len(self.video_index)], np.float32)
-        check_values(self.data, f"{path}:{self.DATASET}", "feature value")  # read once, checked in memory
+        self._file = _open_hdf5(path)
+        if self.DATASET not in self._file:
+            raise DataError(f"`data_file` {path!r} has no dataset `features` (datasets: {', '.join(self._file)}); "
+                            f"write one with vidrep-features")
+        self._read_index(self._file)
+        self.data = self._file[self.DATASET]
         if self.data.ndim != 2 or len(self.data) == 0:
             raise DataError(f"`data_file` {path!r}: expected features (F, D), got shape {self.data.shape}")
-        self._index(len(self.data))
+        check_values(self.data, f"{path}:{self.DATASET}", "feature value")  # block by block
+        self._index(len(self.video_index))
         self.dim = int(self.data.shape[1])
 
     def read(self, rows):
-        return self.data[np.asarray(rows)]
+        return take_rows(self.data, rows).astype(np.float32)
 
 
 class WindowStream:
@@ -195,10 +200,9 @@ class WindowStream:
         self.val_starts = file.windows(val_rows, length, skip)
         self.walk = PermutationWalk(len(self.train_starts), seed, TRAIN_STREAM)
         self.standardization = None
-        if standardize:  # per value: the training rows' mean and standard deviation
-            rows = file.read(train_rows)
-            self.standardization = (rows.mean(axis=0).astype(np.float32),
-                                    np.maximum(rows.std(axis=0), 1e-6).astype(np.float32))
+        if standardize:  # per value: the training rows' mean and standard deviation, read block by block
+            mean, std = mean_and_std(file.data, train_rows)
+            self.standardization = mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
 
     def standardize(self, values):
         """`values` (..., *row shape) in the units the model reads (unchanged without standardization)."""
@@ -215,7 +219,15 @@ class WindowStream:
     def batch(self, step, global_batch_size, start=0, count=None):
         return self.sequences(batch_ids(step, global_batch_size, start, count))
 
+    def validation_reader(self, count):
+        """(read, n) of `count` held-out windows (fewer if there are fewer), evenly spread: `read(ids)` gives
+        windows ids (0 <= id < n), read from the file when asked."""
+        starts = spread(self.val_starts, count)
+        return (lambda ids: self.standardize(self.file.sequences(starts[np.asarray(ids)], self.length,
+                                                                 self.skip))), len(starts)
+
     def validation(self, count):
-        """`count` held-out windows (fewer if there are fewer), evenly spread."""
-        return self.standardize(self.file.sequences(spread(self.val_starts, count), self.length, self.skip))
+        """`count` held-out windows (fewer if there are fewer), evenly spread, as one array."""
+        read, n = self.validation_reader(count)
+        return read(np.arange(n))
 

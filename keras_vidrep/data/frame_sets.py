@@ -6,7 +6,6 @@ Frames come out as (N, H, W, C) float32 in [0, 1]; sequences as (N, T, *frame_sh
 (grey frames (H, W), colour (H, W, 3)), so the evaluation tools read them alike.
 """
 import dataclasses
-import math
 
 import numpy as np
 
@@ -95,13 +94,27 @@ class FrameSource:
             return self.generator.frames(ids, times)[..., None]
         return self.frames.batch(step, global_batch_size, start, count)[:, 0]
 
-    def validation(self, count):
-        """`count` fixed held-out frames (fewer if the held-out videos have fewer)."""
+    def validation_reader(self, count):
+        """(read, n) of `count` fixed held-out frames (fewer if the held-out videos have fewer): `read(ids)` gives
+        frames ids (0 <= id < n), drawn or read from the file when asked."""
         if self.settings.data == "bouncing_mnist":
-            generator = frame_utils.bouncing_generator(self.settings, self.seed, "test")
-            sequences = generator.sequences(np.arange(math.ceil(count / self.settings.seq_length)))
-            return sequences.reshape(-1, *sequences.shape[2:])[:count, ..., None]
-        return self.frames.validation(count)[:, 0]
+            generator, length = frame_utils.bouncing_generator(self.settings, self.seed, "test"), \
+                self.settings.seq_length
+
+            def read(ids):  # frame i is frame i % length of held-out sequence i // length
+                ids = np.asarray(ids, np.int64)
+                sequences, inverse = np.unique(ids // length, return_inverse=True)
+                drawn = generator.sequences(sequences)
+                return drawn[inverse.reshape(-1), ids % length][..., None]
+
+            return read, count
+        read, n = self.frames.validation_reader(count)
+        return (lambda ids: read(ids)[:, 0]), n
+
+    def validation(self, count):
+        """`count` fixed held-out frames as one array (see `validation_reader`)."""
+        read, n = self.validation_reader(count)
+        return read(np.arange(n))
 
 
 class SequenceSource:
@@ -131,9 +144,16 @@ class SequenceSource:
     def batch(self, step, global_batch_size, start, count):
         return self.sequences(batch_ids(step, global_batch_size, start, count))
 
-    def validation(self, count):
-        """`count` fixed held-out sequences (evenly spread over the held-out windows of a file)."""
+    def validation_reader(self, count):
+        """(read, n) of `count` fixed held-out sequences (evenly spread over the held-out windows of a file):
+        `read(ids)` gives sequences ids (0 <= id < n), drawn or read from the file when asked."""
         if self.settings.data == "bouncing_mnist":
             generator = frame_utils.bouncing_generator(self.settings, self.seed, "test")
-            return generator.sequences(np.arange(count))[:, :self.length]
-        return self._framed(self.windows.validation(count))
+            return (lambda ids: generator.sequences(np.asarray(ids))[:, :self.length]), count
+        read, n = self.windows.validation_reader(count)
+        return (lambda ids: self._framed(read(ids))), n
+
+    def validation(self, count):
+        """`count` fixed held-out sequences as one array (see `validation_reader`)."""
+        read, n = self.validation_reader(count)
+        return read(np.arange(n))

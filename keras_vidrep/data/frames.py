@@ -72,17 +72,27 @@ def training_source(settings, seed):
     raise ConfigError(f"`data` must be bouncing_mnist, patches or features, got {settings.data!r}")
 
 
-def validation_sequences(settings, seed, source=None):
-    """The fixed validation set the settings name: (val_sequences, T, *frame_shape) in [0, 1]. `data=video_features`
-    holds out a part of its training file: `source` is that file's stream if already open."""
+def validation_reader(settings, seed, source=None):
+    """The fixed validation set the settings name, opened but not read: (read, count), where `read(ids)` gives
+    sequences (n, T, *frame_shape) of the set's examples `ids` (0 <= id < count). Files are read when asked, so a
+    set of any size is never whole in memory; a named set (a fixed-size benchmark file or TFDS set) is loaded up to
+    `val_sequences`. `data=video_features` holds out a part of its training file: `source` is that file's stream
+    if already open."""
     if settings.data == VIDEO_FEATURES:
-        return (source or feature_windows(settings, seed)).validation(settings.val_sequences)
+        return (source or feature_windows(settings, seed)).validation_reader(settings.val_sequences)
     if settings.val_dataset == "generated":
-        return bouncing_generator(settings, seed, "test").sequences(np.arange(settings.val_sequences))
+        return bouncing_generator(settings, seed, "test").sequences, settings.val_sequences
     if settings.val_dataset in FILE_SETS:
-        return SequenceFile(settings.val_path, settings.seq_length, settings.frame_shape, flag="val_path").first(
-            settings.val_sequences)
-    return sequences.load_named(settings.val_dataset, settings.val_path, limit=settings.val_sequences)
+        file = SequenceFile(settings.val_path, settings.seq_length, settings.frame_shape, flag="val_path")
+        return file.read, min(settings.val_sequences, len(file))
+    data = sequences.load_named(settings.val_dataset, settings.val_path, limit=settings.val_sequences)
+    return (lambda ids: data[ids]), len(data)
+
+
+def validation_sequences(settings, seed, source=None):
+    """The whole fixed validation set (see `validation_reader`) as one array: for small sets and tests."""
+    read, count = validation_reader(settings, seed, source)
+    return read(np.arange(count))
 
 
 def check_frames(data, frame_shape, what, min_length=0):

@@ -1,4 +1,5 @@
-"""tf.data pipelines for any task: an endless per-replica training stream and finite in-order validation batches.
+"""tf.data pipelines for any task: an endless per-replica training stream and finite in-order validation batches
+(read from their files a few batches ahead of the model, never whole in memory).
 
 The training stream is built per input pipeline from a `tf.distribute.InputContext`: element `e` of pipeline `p`
 holds replica `p * local_replicas + e % local_replicas`'s share of global batch number `start_step +
@@ -6,6 +7,7 @@ e // local_replicas`, produced by the task's `train_batch(step, global_batch_siz
 for a step is therefore the same whatever the number of replicas or workers, and a resumed run continues exactly
 where the interrupted one stopped.
 """
+import numpy as np
 import tensorflow as tf
 
 from keras_vidrep.errors import ConfigError
@@ -50,3 +52,25 @@ def train_dataset(task, global_batch_size, start_step=0, input_context=None):
 def array_dataset(arrays, batch_size):
     """Finite tf.data stream of batches of in-memory arrays (a tuple, examples on the first axis), in order."""
     return tf.data.Dataset.from_tensor_slices(tuple(arrays)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def streamed_dataset(streamed_set, batch_size, parallel_reads=2):
+    """Finite tf.data stream of a `StreamedSet`'s batches, in order, read by `parallel_reads` threads a few
+    batches ahead of their consumer: memory holds a handful of batches whatever the set's size."""
+    count = len(streamed_set)
+    probe = streamed_set.read(np.arange(min(1, count)))  # the dtypes and example shapes
+    dtypes = [tf.as_dtype(np.asarray(a).dtype) for a in probe]
+
+    def read(index):
+        start = int(index) * batch_size
+        return [np.asarray(a) for a in streamed_set.read(np.arange(start, min(start + batch_size, count)))]
+
+    def load(index):
+        tensors = tf.numpy_function(read, [index], dtypes, stateful=False)
+        for tensor, example in zip(tensors, probe):
+            tensor.set_shape((None, *np.shape(example)[1:]))
+        return tuple(tensors)
+
+    batches = -(-count // batch_size)
+    return tf.data.Dataset.range(batches).map(load, num_parallel_calls=parallel_reads, deterministic=True) \
+        .prefetch(parallel_reads)

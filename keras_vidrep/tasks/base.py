@@ -79,8 +79,8 @@ class Task:
         raise NotImplementedError
 
     def validation_set(self):
-        """The fixed validation set: a tuple of numpy arrays with the examples on the first axis, or a `StreamedSet`
-        for a set too large to hold in memory (read in batches at every validation)."""
+        """The fixed validation set: a `StreamedSet`, read in batches at every validation (or, for a small set, a
+        tuple of numpy arrays with the examples on the first axis)."""
         raise NotImplementedError
 
     # Model and losses.
@@ -93,15 +93,18 @@ class Task:
         raise NotImplementedError
 
     def validation_losses(self, model, batch):
-        """{name: per-example values (batch, ...)} on a validation batch; see `summarize_validation`."""
+        """{name: per-example values (batch, ...)} on a validation batch; see `validation_summary`."""
         return self.train_losses(model, batch)
 
-    def summarize_validation(self, per_example):
-        """{name: number} from `validation_losses` concatenated over the whole validation set, in order.
+    def validation_summary(self):
+        """A fresh accumulator of `validation_losses`, batch by batch (`add`), for `summarize_validation`. By
+        default every value is averaged over the whole set without the set in memory (`MeanSummary`)."""
+        return MeanSummary()
 
-        By default each value is averaged over the set; a task overrides this to add derived numbers (a total) or
-        numbers that need the whole set (accuracy per video from per-clip predictions)."""
-        return {name: float(values.mean()) for name, values in per_example.items()}
+    def summarize_validation(self, summary):
+        """{name: number} of the whole validation set from the accumulator `summary` (default: its means); a task
+        overrides this to add derived numbers (a total)."""
+        return summary.result()
 
     # The validation number that picks the best checkpoint (kept in model_dir/best/), and whether higher is better;
     # None keeps no best checkpoint.
@@ -160,8 +163,18 @@ class StreamedSet:
     def __init__(self, read, count):
         self.read, self.count = read, int(count)
 
+    @classmethod
+    def of_arrays(cls, arrays):
+        """The set of a tuple of in-memory arrays (examples on the first axis)."""
+        arrays = tuple(arrays)
+        return cls(lambda ids: tuple(a[ids] for a in arrays), len(arrays[0]))
+
     def __len__(self):
         return self.count
+
+    def whole(self):
+        """The whole set as one tuple of arrays (for small sets and tests)."""
+        return self.read(np.arange(self.count))
 
     def batches(self, batch_size):
         """The set's tuples of arrays, `batch_size` examples at a time (the last batch may be smaller)."""
@@ -169,13 +182,46 @@ class StreamedSet:
             yield self.read(np.arange(start, min(start + batch_size, self.count)))
 
 
+class MeanSummary:
+    """Whole-set means of per-example values added batch by batch (float64 running sums: memory does not grow
+    with the set). Values named in `keep` are gathered whole instead (`kept`), for numbers of a bounded set that
+    need every example at once (an MMD of codes)."""
+
+    def __init__(self, keep=()):
+        self.sums, self.counts = {}, {}
+        self.kept = {name: [] for name in keep}
+
+    def add(self, per_example):
+        for name, values in per_example.items():
+            values = np.asarray(values)
+            if name in self.kept:
+                self.kept[name].append(values)
+            else:
+                self.sums[name] = self.sums.get(name, 0.0) + float(values.sum(dtype=np.float64))
+                self.counts[name] = self.counts.get(name, 0) + values.size
+
+    def gathered(self, name):
+        """The kept values of `name`, concatenated in order."""
+        return np.concatenate(self.kept[name])
+
+    def result(self):
+        return {name: total / self.counts[name] for name, total in self.sums.items()}
+
+
 class SequenceBaselines:
     """`baselines` for a task of sequences split into input and future frames: the mean training frame and the
-    copy-last-frame predictors on `self.val_sequences` (the task gives `mean_training_frame()`)."""
+    copy-last-frame predictors on the validation sequences, read batch by batch (the task gives
+    `mean_training_frame()` and `val_reader`, (read, count) of its validation sequences)."""
+
+    def validation_sequences(self, batch_size=256):
+        """The validation sequences (n, T, *frame_shape), batch by batch."""
+        read, count = self.val_reader
+        for start in range(0, count, batch_size):
+            yield read(np.arange(start, min(start + batch_size, count)))
 
     def baselines(self):
         from keras_vidrep import baselines
 
         s = self.settings
-        return baselines.baseline_losses(self.mean_training_frame(), self.val_sequences, s.input_frames,
+        return baselines.baseline_losses(self.mean_training_frame(), self.validation_sequences(), s.input_frames,
                                          s.future_frames, s.output)

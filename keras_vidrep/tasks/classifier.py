@@ -125,7 +125,7 @@ class Task(base.Task):
             self.stream = feature_data.ClipStream(train, self.config.seed, TRAIN_STREAM)
             # Read batch by batch at every validation: UCF-101's test list at stride 1 is ~620k clips (~160 GB).
             self.val = base.StreamedSet(lambda ids: (*val.clips(ids), val.videos[ids]), len(val))
-            self.val_videos = len(val.num_frames)
+            self.val_labels = val.labels
             for name, source in (("data_file", train), ("val_data_file", val)):
                 if len(source.short_videos):
                     logging.warning("%s: %d of %d videos are shorter than `clip_length`=%d and have no clip%s",
@@ -134,10 +134,13 @@ class Task(base.Task):
         else:
             self.stream = LabelledDigitStream(s, self.config.seed)
             generator, labels = digit_generator(s, self.config.seed, "test")
-            ids = np.arange(s.val_sequences)
-            clips = generator.sequences(ids).reshape(len(ids), s.clip_length, -1)
-            self.val = (clips, labels[generator.digit_indices(ids)[:, 0]].astype(np.int32), ids)
-            self.val_videos = len(ids)
+            self.val_labels = labels[generator.digit_indices(np.arange(s.val_sequences))[:, 0]].astype(np.int32)
+
+            def read(ids):  # one clip per sequence, drawn when read
+                clips = generator.sequences(ids).reshape(len(ids), s.clip_length, -1)
+                return clips, self.val_labels[ids], ids
+
+            self.val = base.StreamedSet(read, s.val_sequences)
 
         if s.init_from:
             pretrained_run(s.init_from)  # a bad path or run stops the run before anything is written
@@ -201,15 +204,8 @@ class Task(base.Task):
         return {"cross_entropy": step_cross_entropy(logits, labels), "labels": labels, "videos": videos,
                 "probabilities": ops.mean(ops.softmax(logits, axis=-1), axis=1)}
 
-    def summarize_validation(self, per_example):
-        probabilities, labels = per_example["probabilities"], per_example["labels"]
-        ids, video_probabilities = feature_data.pool_by_video(probabilities, per_example["videos"])
-        first = np.unique(per_example["videos"], return_index=True)[1]
-        # Over every validation video: one too short for a clip has no prediction and counts as wrong.
-        correct = (video_probabilities.argmax(-1) == labels[first]).sum()
-        return {"cross_entropy": float(per_example["cross_entropy"].mean()),
-                "clip_accuracy": float((probabilities.argmax(-1) == labels).mean()),
-                "video_accuracy": float(correct / self.val_videos)}
+    def validation_summary(self):
+        return VideoAccuracy(self.val_labels, self.settings.num_classes)
 
     def summary_name(self, name):
         return f"accuracy/{name}" if name.endswith("accuracy") else f"loss/{name}"
@@ -263,6 +259,38 @@ def pretrained_run(init_from):
     if not checkpoint and not os.path.isfile(os.path.join(model_dir, "checkpoints", "checkpoint")):
         raise ConfigError(f"`init_from` {init_from!r} has no checkpoint yet")
     return model_dir, checkpoint
+
+
+class VideoAccuracy:
+    """Clip and video accuracy of the whole validation set, accumulated as batches of clips arrive: per video, the
+    sum of its clips' probabilities (videos x classes numbers, whatever the number of clips). A video with no clip
+    (shorter than `clip_length`) has no prediction and counts as wrong.
+
+    Args:
+      video_labels: the label of every validation video (V,).
+      num_classes: classes.
+    """
+
+    def __init__(self, video_labels, num_classes):
+        self.video_labels = np.asarray(video_labels)
+        self.sums = np.zeros((len(self.video_labels), num_classes), np.float64)
+        self.clip_counts = np.zeros(len(self.video_labels), np.int64)
+        self.right_clips = 0
+        self.means = base.MeanSummary()
+
+    def add(self, per_example):
+        probabilities, labels, videos = (np.asarray(per_example[k]) for k in ("probabilities", "labels", "videos"))
+        np.add.at(self.sums, videos, probabilities)
+        np.add.at(self.clip_counts, videos, 1)
+        self.right_clips += int((probabilities.argmax(-1) == labels).sum())
+        self.means.add({"cross_entropy": per_example["cross_entropy"]})
+
+    def result(self):
+        seen = self.clip_counts > 0
+        video_probabilities = self.sums[seen] / self.clip_counts[seen, None]
+        right_videos = int((video_probabilities.argmax(-1) == self.video_labels[seen]).sum())
+        return {**self.means.result(), "clip_accuracy": self.right_clips / max(1, int(self.clip_counts.sum())),
+                "video_accuracy": right_videos / len(self.video_labels)}
 
 
 def step_cross_entropy(step_logits, labels):

@@ -173,29 +173,30 @@ class Task(base.SequenceBaselines, base.Task):
     def prepare_data(self):
         s = self.settings
         self.source = frame_utils.training_source(s, self.config.seed)
-        # Everything is read and checked now, so that bad input stops the run before it starts. Generated Bouncing
-        # MNIST (a pure function of the settings and seed) opens its held-out digits now but draws its sequences at
-        # the first validation, not before the first step (the paper's 1,000 take about a second).
-        self._val_sequences, self._val_generator = None, None
-        if s.data == "bouncing_mnist" and s.val_dataset == "generated":
-            self._val_generator = frame_utils.bouncing_generator(s, self.config.seed, "test")
-        else:
-            self._val_sequences = self._read_validation()
+        # Files (and held-out digits) are opened and checked now, so that bad input stops the run before it starts;
+        # sequences are read, or drawn, batch by batch at every validation.
+        self._val = self._open_validation()
 
-    def _read_validation(self):
+    def _open_validation(self):
         s = self.settings
-        if self._val_generator is not None:
-            sequences = self._val_generator.sequences(np.arange(s.val_sequences))
-        else:
-            sequences = frame_utils.validation_sequences(s, self.config.seed, self.source)
-        return frame_utils.check_frames(sequences, s.frame_shape, f"`val_dataset` {s.val_dataset}",
-                                        s.input_frames + s.future_frames)
+        read, count = frame_utils.validation_reader(s, self.config.seed, getattr(self, "source", None))
+        if s.val_dataset != "generated":  # generated sequences have the settings' shape
+            frame_utils.check_frames(read(np.arange(min(1, count))), s.frame_shape, f"`val_dataset` {s.val_dataset}",
+                                     s.input_frames + s.future_frames)
+        return read, count
+
+    @property
+    def val_reader(self):
+        """(read, count) of the validation sequences (see `frames.validation_reader`)."""
+        if self._val is None:
+            self._val = self._open_validation()
+        return self._val
 
     @property
     def val_sequences(self):
-        if self._val_sequences is None:
-            self._val_sequences = self._read_validation()
-        return self._val_sequences
+        """The whole validation set as one array (for small sets: pictures, tests)."""
+        read, count = self.val_reader
+        return read(np.arange(count))
 
     def train_signature(self, batch_size):
         s = self.settings
@@ -224,7 +225,9 @@ class Task(base.SequenceBaselines, base.Task):
         return {"scheduled_sampling/truth_probability": self.settings.truth_probability(step)}
 
     def validation_set(self):
-        return frame_utils.split_frames(self.val_sequences, self.settings.input_frames, self.settings.future_frames)
+        s, (read, count) = self.settings, self.val_reader
+        return base.StreamedSet(lambda ids: frame_utils.split_frames(read(ids), s.input_frames, s.future_frames),
+                                count)
 
     def build_model(self):
         return composite.from_settings(self.settings, self.config.seed)
@@ -247,8 +250,8 @@ class Task(base.SequenceBaselines, base.Task):
             out["future_teacher_forced"] = losses.composite_losses(model, inputs, futures, forced)["future"]
         return out
 
-    def summarize_validation(self, per_example):
-        means = super().summarize_validation(per_example)
+    def summarize_validation(self, summary):
+        means = super().summarize_validation(summary)
         if "reconstruction" in means and "future" in means:
             means["total"] = means["reconstruction"] + means["future"]
         return means
@@ -262,7 +265,8 @@ class Task(base.SequenceBaselines, base.Task):
         s = self.settings
         if len(s.frame_shape) == 1:
             return []  # feature vectors: nothing to look at
-        shown = self.val_sequences[:IMAGE_SEQUENCES]
+        read, count = self.val_reader
+        shown = read(np.arange(min(IMAGE_SEQUENCES, count)))
         truth_in, truth_out = shown[:, :s.input_frames], shown[:, s.input_frames:s.input_frames + s.future_frames]
         inputs, _ = frame_utils.split_frames(shown, s.input_frames, s.future_frames)
         outputs = {k: frame_utils.unflatten(ops.convert_to_numpy(v), s.frame_shape)

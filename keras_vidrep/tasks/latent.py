@@ -103,7 +103,7 @@ class Task(base.SequenceBaselines, base.Task):
     def prepare_data(self):
         s = self.settings
         self.source = frame_sets.SequenceSource(s, self.config.seed, self.length, s.frame_skip)
-        self.val_sequences = self.source.validation(s.val_sequences)
+        self.val_reader = self.source.validation_reader(s.val_sequences)
 
     def train_signature(self, batch_size):
         return [((batch_size, self.length, int(np.prod(self.settings.frame_shape))), "float32")]
@@ -112,7 +112,8 @@ class Task(base.SequenceBaselines, base.Task):
         return (frame_utils.flatten(self.source.batch(step, global_batch_size, start, count)),)
 
     def validation_set(self):
-        return (frame_utils.flatten(self.val_sequences),)
+        read, count = self.val_reader
+        return base.StreamedSet(lambda ids: (frame_utils.flatten(read(ids)),), count)
 
     def build_model(self):
         s = self.settings
@@ -147,7 +148,8 @@ class Task(base.SequenceBaselines, base.Task):
 
     def pictures(self, model):
         s = self.settings
-        shown = self.val_sequences[:IMAGE_SEQUENCES]
+        read, count = self.val_reader
+        shown = read(np.arange(min(IMAGE_SEQUENCES, count)))
         truth_in, truth_out = shown[:, :s.input_frames], shown[:, s.input_frames:]
         flat = frame_utils.flatten(truth_in)
         recon = model.activate(model.decode_logits(model.encode_frames(flat)[0]))

@@ -100,7 +100,7 @@ class Task(base.Task):
 
     def prepare_data(self):
         self.source = frame_sets.FrameSource(self.settings, self.config.seed)
-        self.val_images = self.source.validation(self.settings.val_frames)
+        self.val_read, self.val_count = self.source.validation_reader(self.settings.val_frames)
 
     @property
     def prior_per_example(self):
@@ -134,9 +134,11 @@ class Task(base.Task):
         return {}
 
     def validation_set(self):
-        """(frames, their reparameterisation noise): the same sampled codes at every validation."""
+        """(frames, their reparameterisation noise), read batch by batch: the same sampled codes at every
+        validation."""
         rng = np.random.default_rng([self.config.seed, VALIDATION_NOISE_STREAM])
-        return (self.val_images, rng.standard_normal((len(self.val_images), self.settings.latent_dim), np.float32))
+        noise = rng.standard_normal((self.val_count, self.settings.latent_dim), np.float32)
+        return base.StreamedSet(lambda ids: (self.val_read(ids), noise[ids]), self.val_count)
 
     def build_model(self):
         return build_vae(self.settings, self.config.seed)
@@ -158,10 +160,13 @@ class Task(base.Task):
                 "reconstruction_at_mean": frame_losses(model.output_kind, images, model.decode_logits(mean)),
                 "kl": vae.kl_divergence(mean, log_variance), "codes": codes}
 
-    def summarize_validation(self, per_example):
+    def validation_summary(self):
+        return base.MeanSummary(keep=("codes",))  # the MMD compares all `val_frames` codes with the prior at once
+
+    def summarize_validation(self, summary):
         s = self.settings
-        codes = per_example.pop("codes")
-        out = super().summarize_validation(per_example)
+        codes = summary.gathered("codes")
+        out = summary.result()
         prior = np.random.default_rng([self.config.seed, PRIOR_STREAM]).standard_normal(
             (VALIDATION_PRIOR, s.latent_dim)).astype(np.float32)
         out["mmd"] = float(vae.maximum_mean_discrepancy(codes, prior, s.mmd_bandwidth or float(s.latent_dim)))
@@ -174,13 +179,15 @@ class Task(base.Task):
         return source.batch(0, 512, 0, 512).astype(np.float64).mean(axis=0)
 
     def baselines(self):
-        mean = np.broadcast_to(self.mean_training_frame(), self.val_images.shape)
-        value = baselines.loss_of(self.settings.output)(self.val_images.reshape(len(mean), -1),
-                                                        mean.reshape(len(mean), -1))
-        return {"baseline/mean_training_frame": float(value.mean())}
+        mean, loss = self.mean_training_frame().astype(np.float32), baselines.loss_of(self.settings.output)
+        summary = base.MeanSummary()
+        for (images, _) in self.validation_set().batches(256):
+            summary.add({"baseline/mean_training_frame": loss(
+                images.reshape(len(images), -1), np.broadcast_to(mean.reshape(-1), (len(images), mean.size)))})
+        return summary.result()
 
     def pictures(self, model):
-        shown = spread(self.val_images, SHOWN)
+        shown = self.val_read(spread(np.arange(self.val_count), SHOWN))
         recon = ops.convert_to_numpy(model.decode(model.encode(shown)[0]))
         samples = ops.convert_to_numpy(model.sample(SAMPLES, self.config.seed)[0])
         return [base.Picture("reconstructions", "images", [frame_grid([("data", shown), ("model", recon)],

@@ -149,7 +149,7 @@ class Trainer:
 
     @functools.cached_property
     def validation_set(self):
-        """The task's fixed validation set (tuple of arrays), made at the first validation."""
+        """The task's fixed validation set (a StreamedSet or a tuple of arrays), opened at the first validation."""
         return self.task.validation_set()
 
     def build_model(self):
@@ -192,16 +192,15 @@ class Trainer:
                                                input_context=ctx)))
 
     def evaluate(self):
-        """The task's validation numbers (e.g. losses per frame, averaged over the validation set)."""
-        parts = {}
-        source, size = self.validation_set, self.config.batch_size
-        batches = source.batches(size) if isinstance(source, StreamedSet) else \
-            pipeline.array_dataset(source, size)
-        for batch in batches:
-            for name, value in self._eval_step(*batch).items():
-                parts.setdefault(name, []).append(np.asarray(value))
+        """The task's validation numbers (e.g. losses per frame, averaged over the validation set), accumulated
+        batch by batch as the set is read from its files."""
+        source = self.validation_set
+        source = source if isinstance(source, StreamedSet) else StreamedSet.of_arrays(source)
+        summary = self.task.validation_summary()
+        for batch in pipeline.streamed_dataset(source, self.config.batch_size):
+            summary.add({name: np.asarray(value) for name, value in self._eval_step(*batch).items()})
             self._kick()
-        return self.task.summarize_validation({name: np.concatenate(values) for name, values in parts.items()})
+        return self.task.summarize_validation(summary)
 
     @functools.cached_property
     def baselines(self):
