@@ -7,6 +7,10 @@ learned-pattern heat map, and the learning curve of the run that made them. nump
   * `timeline.png`   one row per video: its k-means cluster over time;
   * `patterns.png`   the codes over time, one row per code unit (videos side by side, split by white lines);
   * `learning_curve.png`  training and validation losses from the run's TensorBoard logs.
+
+A file of more than `max_points` codes is drawn from a seeded random subsample of that many (in file order; the
+maps' titles and the printed summary say so): t-SNE and Ward clustering grow with the square of the points. The
+file is checked whole, block by block, and never read whole into memory.
 """
 import csv
 import os
@@ -14,20 +18,24 @@ import os
 import numpy as np
 
 from keras_vidrep.data.checks import check_values
+from keras_vidrep.data.rows import take_rows
 from keras_vidrep.errors import ConfigError, DataError
 
 MAX_VIDEO_COLOURS = 20
+MAX_POINTS = 5000
 
 
-def load_codes(path):
+def load_codes(path, max_points=None, seed=0):
     """{codes (N, C), video_index (N,), frame_number (N,), end_frame_number (N,) or None, videos [names],
-    attrs {}} from a `.h5` or `.npy` file of vidrep-embed (frame VAEs write `means`)."""
+    attrs {}, total (codes in the file), subsample (a line saying what was drawn, or "")} from a `.h5` or `.npy`
+    file of vidrep-embed (frame VAEs write `means`). With more than `max_points` codes in the file, a seeded random
+    subsample of `max_points` of them, in file order."""
     if not os.path.isfile(path):
         raise DataError(f"`codes` {path!r}: no such file")
     if path.endswith(".npy"):
         stem = os.path.splitext(path)[0]
         try:
-            out = {"codes": np.load(path, allow_pickle=False), "attrs": {}}
+            out = {"codes": np.load(path, mmap_mode="r", allow_pickle=False), "attrs": {}}
         except (OSError, ValueError, EOFError) as e:
             raise DataError(f"`codes` {path!r} is not a readable .npy file ({str(e).splitlines()[0]})") from None
         for name in ("video_index", "frame_number", "end_frame_number"):
@@ -39,29 +47,49 @@ def load_codes(path):
         import h5py
 
         try:
-            with h5py.File(path, "r") as f:
-                key = "codes" if "codes" in f else "means"
-                if key not in f:
-                    raise DataError(f"`codes` {path!r} has neither `codes` nor `means`; write it with vidrep-embed")
-                out = {"codes": f[key][...], "attrs": dict(f.attrs)}
-                for name in ("video_index", "frame_number", "end_frame_number"):
-                    out[name] = f[name][...] if name in f else None
-                out["videos"] = ([v.decode() if isinstance(v, bytes) else str(v) for v in f["videos"][...]]
-                                 if "videos" in f else None)
+            f = h5py.File(path, "r")  # open until the codes are read below, block by block and at the rows drawn
+            key = "codes" if "codes" in f else "means"
+            if key not in f:
+                f.close()
+                raise DataError(f"`codes` {path!r} has neither `codes` nor `means`; write it with vidrep-embed")
+            out = {"codes": f[key], "attrs": dict(f.attrs)}
+            for name in ("video_index", "frame_number", "end_frame_number"):
+                out[name] = f[name][...] if name in f else None
+            out["videos"] = ([v.decode() if isinstance(v, bytes) else str(v) for v in f["videos"][...]]
+                             if "videos" in f else None)
         except OSError as e:
             raise DataError(f"`codes` {path!r} is not a readable HDF5 file ({e})") from None
+    codes = out["codes"]
+    try:
+        return _drawn(out, path, max_points, seed)
+    finally:
+        if not isinstance(codes, np.ndarray):
+            codes.file.close()
+
+
+def _drawn(out, path, max_points, seed):
+    """`out` of `load_codes` checked, with the codes (and their index) of the rows drawn read into memory."""
     codes = out["codes"]
     if codes.ndim != 2 or len(codes) < 3:
         raise DataError(f"`codes` {path!r}: expected at least 3 codes (N, C), got shape {codes.shape}")
     if not np.issubdtype(codes.dtype, np.number):
         raise DataError(f"`codes` {path!r}: expected numbers, got {codes.dtype}")
     check_values(codes, path, "code value")
+    out["total"], out["subsample"] = len(codes), ""
+    rows = np.arange(len(codes))
+    if max_points and len(codes) > max_points:
+        rows = np.sort(np.random.default_rng(seed).choice(len(codes), max_points, replace=False))
+        out["subsample"] = f"a random {max_points:,} of {len(codes):,} codes (seed {seed}; --max_points)"
+    out["codes"] = np.asarray(take_rows(codes, rows), np.float64)
     if out["video_index"] is None:
         out["video_index"] = np.zeros(len(codes), np.int64)
     if out["frame_number"] is None:
         out["frame_number"] = np.arange(len(codes))
     if out["videos"] is None:
         out["videos"] = [f"video {i}" for i in range(int(out["video_index"].max()) + 1)]
+    for name in ("video_index", "frame_number", "end_frame_number"):
+        if out[name] is not None:
+            out[name] = np.asarray(out[name])[rows]
     return out
 
 
@@ -133,21 +161,21 @@ def clusters(codes, k, seed=0):
     return kmeans, AgglomerativeClustering(k, linkage="ward").fit_predict(codes)
 
 
-def plot_tsne(maps, groups, names, path, what):
+def plot_tsne(maps, groups, names, path, what, note=""):
     plt = _plt()
     fig, axes = plt.subplots(1, len(maps), figsize=(4 * len(maps), 4.2), squeeze=False)
     for ax, (p, points) in zip(axes[0], maps.items()):
         _scatter(ax, points, groups, names, f"t-SNE, perplexity {p:g}")
     if len(names) <= MAX_VIDEO_COLOURS:
         axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), title=what)
-    fig.suptitle(f"{len(groups)} codes coloured by {what}", fontsize=10)
+    fig.suptitle(f"{note or f'{len(groups)} codes'} coloured by {what}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def plot_clusters(points, kmeans, agglomerative, path):
+def plot_clusters(points, kmeans, agglomerative, path, note=""):
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(8.5, 4.2))
     k = int(kmeans.max()) + 1
@@ -155,6 +183,8 @@ def plot_clusters(points, kmeans, agglomerative, path):
     _scatter(axes[0], points, kmeans, names, f"k-means, k={k}")
     _scatter(axes[1], points, agglomerative, names, f"agglomerative (Ward), k={k}")
     axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if note:
+        fig.suptitle(note, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -255,9 +285,11 @@ def plot_learning_curve(model_dir, path):
     return path
 
 
-def write_all(codes_path, out_dir, perplexities=(5, 30, 50), k=6, labels_file="", model_dir="", seed=0):
-    """Every picture (and clusters.csv) of the codes in `codes_path` into `out_dir`; returns the paths written."""
-    data = load_codes(codes_path)  # every input is checked before `out_dir` is made
+def write_all(codes_path, out_dir, perplexities=(5, 30, 50), k=6, labels_file="", model_dir="", seed=0,
+              max_points=MAX_POINTS):
+    """Every picture (and clusters.csv) of the codes in `codes_path` (a subsample of `max_points` of a larger file,
+    see `load_codes`) into `out_dir`; returns the paths written, after a line about the subsample if one was drawn."""
+    data = load_codes(codes_path, max_points, seed)  # every input is checked before `out_dir` is made
     check_perplexities(perplexities, len(data["codes"]))
     check_clusters(k, len(data["codes"]))
     if labels_file:
@@ -270,8 +302,10 @@ def write_all(codes_path, out_dir, perplexities=(5, 30, 50), k=6, labels_file=""
     os.makedirs(out_dir, exist_ok=True)
     maps = tsne_maps(data["codes"], perplexities, seed)
     kmeans, agglomerative = clusters(data["codes"], k, seed)
-    out = [plot_tsne(maps, groups, names, os.path.join(out_dir, "tsne.png"), what),
-           plot_clusters(next(iter(maps.values())), kmeans, agglomerative, os.path.join(out_dir, "clusters.png")),
+    note = data["subsample"]
+    out = [plot_tsne(maps, groups, names, os.path.join(out_dir, "tsne.png"), what, note),
+           plot_clusters(next(iter(maps.values())), kmeans, agglomerative, os.path.join(out_dir, "clusters.png"),
+                         note),
            plot_timeline(data, kmeans, os.path.join(out_dir, "timeline.png")),
            plot_patterns(data, os.path.join(out_dir, "patterns.png"))]
     table = os.path.join(out_dir, "clusters.csv")

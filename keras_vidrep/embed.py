@@ -5,13 +5,13 @@ Output `CODES.h5`: `means` (F, z) float32, optionally `log_variances` (F, z) and
 uint8, and `video_index` (F,), `frame_number` (F,), `videos` (V,) names copied from the frames file; attributes name
 the model directory, checkpoint and data file. Output `CODES.npy`: the means, with `CODES_video_index.npy`,
 `CODES_frame_number.npy`, `CODES_videos.txt` (and `CODES_log_variances.npy`, `CODES_reconstructions.npy`) beside it.
-Either way two pictures go beside the output: `CODES_samples.png` (frames decoded from prior samples) and
+Files are written batch by batch (memory holds one batch, whatever the file's size) under temporary names, renamed
+when complete. Either way two pictures go beside the output: `CODES_samples.png` (frames decoded from prior samples) and
 `CODES_reconstructions.png` (frames of the file over their reconstructions).
 
 For a composite model of feature windows, `codes` (W, C) holds one code per window of `seq_length` consecutive
 vectors inside one video (the bottleneck code, or the encoder's final states), with `video_index`, `frame_number`
-(the window's first frame) and `end_frame_number` (its last). Files are written under temporary names and renamed
-when complete.
+(the window's first frame) and `end_frame_number` (its last).
 """
 import os
 
@@ -51,79 +51,110 @@ def frame_vae(model):
     return vae
 
 
-def embed_frames(vae, frames, batch_size=256, log_variances=False, reconstructions=False):
-    """Encodes a FrameFile batch by batch under a progress bar.
+class ChunkedWriter:
+    """Writes named arrays of `rows` rows, batch by batch, to `output` (.h5: one dataset each; .npy: the main array
+    at `output` and the others beside it, see `side_files`) under temporary names that `finish` renames when all is
+    written; `abort` removes them. Memory holds one batch whatever the number of rows."""
 
-    Returns:
-      dict `means` (F, z), and `log_variances` (F, z) / `reconstructions` (F, H, W, C) uint8 when asked for.
-    """
+    def __init__(self, output, rows, main):
+        self.output, self.rows, self.main = output, int(rows), main
+        self.h5 = output.endswith(".h5")
+        self._arrays, self._paths = {}, {}  # name -> dataset or memory map; final path -> temporary path
+        self._file = None
+        if self.h5:
+            import h5py
+
+            self._file = h5py.File(output + ".tmp", "w")
+            self._paths[output] = output + ".tmp"
+
+    def _array(self, name, values):
+        if name not in self._arrays:
+            shape, dtype = (self.rows, *values.shape[1:]), values.dtype
+            if self.h5:
+                self._arrays[name] = self._file.create_dataset(name, shape, dtype)
+            else:
+                path = self.output if name == self.main else side_files(self.output)[name]
+                self._paths[path] = path + ".tmp"
+                self._arrays[name] = np.lib.format.open_memmap(path + ".tmp", "w+", dtype, shape)
+        return self._arrays[name]
+
+    def write(self, start, values):
+        """Rows [start, start + n) of each named array in `values`."""
+        for name, batch in values.items():
+            batch = np.asarray(batch)
+            self._array(name, batch)[start:start + len(batch)] = batch
+
+    def finish(self, index, videos, attributes):
+        """Writes the whole-file arrays `index` ({name: (rows,)}), the video names and (.h5) `attributes`, then
+        renames every file into place. Returns the paths written."""
+        import h5py
+
+        self.write(0, index)
+        if self.h5:
+            self._file.create_dataset("videos", data=np.array(videos, dtype=h5py.string_dtype()))
+            self._file.attrs.update(attributes)
+            self._file.close()
+        else:
+            for array in self._arrays.values():
+                array.flush()
+            names = side_files(self.output)["videos"]
+            with open(names + ".tmp", "w", encoding="utf-8") as f:
+                f.write("".join(f"{name}\n" for name in videos))
+            self._paths[names] = names + ".tmp"
+        self._arrays.clear()
+        for path, tmp in self._paths.items():
+            os.replace(tmp, path)
+        return list(self._paths)
+
+    def abort(self):
+        """Removes whatever was written (the outputs of an earlier run stay as they were)."""
+        self._arrays.clear()
+        if self._file is not None:
+            self._file.close()
+        for tmp in self._paths.values():
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+
+def embed_frames(vae, frames, writer, batch_size=256, log_variances=False, reconstructions=False):
+    """Encodes every frame of a FrameFile batch by batch under a progress bar, writing `means` (F, z), and
+    `log_variances` (F, z) / `reconstructions` (F, H, W, C) uint8 when asked for, to a `ChunkedWriter`."""
     from keras import ops
 
-    out = {"means": []}
-    if log_variances:
-        out["log_variances"] = []
-    if reconstructions:
-        out["reconstructions"] = []
     for first in tqdm(range(0, len(frames), batch_size), desc="vidrep-embed", unit="batch", dynamic_ncols=True):
         images = frames.read(np.arange(first, min(first + batch_size, len(frames))))
         mean, log_variance = (ops.convert_to_numpy(t) for t in vae.encode(images))
-        out["means"].append(mean)
+        out = {"means": mean}
         if log_variances:
-            out["log_variances"].append(log_variance)
+            out["log_variances"] = log_variance
         if reconstructions:
-            out["reconstructions"].append(viz.to_uint8(ops.convert_to_numpy(vae.decode(mean))))
-    return {k: np.concatenate(v) for k, v in out.items()}
+            out["reconstructions"] = viz.to_uint8(ops.convert_to_numpy(vae.decode(mean)))
+        writer.write(first, out)
 
 
-def embed_windows(model, file, length, stride=1, batch_size=256, transform=None):
-    """Codes of every `stride`-th window of `length` rows of a FeatureFile (never across videos), read through
-    `transform` (the model's input standardization, if any).
+def window_starts(file, length, stride=1):
+    """Start rows of every `stride`-th window of `length` rows of a FeatureFile (never across videos)."""
+    return file.windows(np.arange(len(file)), length)[::stride]
 
-    Returns:
-      (dict `codes`, index dict `video_index`, `frame_number`, `end_frame_number`)."""
+
+def embed_windows(model, file, starts, length, writer, batch_size=256, transform=None):
+    """Writes `codes` of the windows of `length` rows at `starts` of a FeatureFile, read through `transform` (the
+    model's input standardization, if any), to a `ChunkedWriter`. Returns the window index (`video_index`,
+    `frame_number`, `end_frame_number`)."""
     from keras import ops
 
-    starts = file.windows(np.arange(len(file)), length)[::stride]
-    codes = []
     for first in tqdm(range(0, len(starts), batch_size), desc="vidrep-embed", unit="batch", dynamic_ncols=True):
         windows = file.sequences(starts[first:first + batch_size], length)
         windows = transform(windows) if transform else windows
-        codes.append(ops.convert_to_numpy(model.code(np.asarray(windows, np.float32))))
-    index = {"video_index": file.video_index[starts], "frame_number": file.frame_number[starts],
-             "end_frame_number": file.frame_number[starts + length - 1]}
-    return {"codes": np.concatenate(codes)}, index
+        writer.write(first, {"codes": ops.convert_to_numpy(model.code(np.asarray(windows, np.float32)))})
+    return {"video_index": file.video_index[starts], "frame_number": file.frame_number[starts],
+            "end_frame_number": file.frame_number[starts + length - 1]}
 
 
-def write_embeddings(result, frames, output, attributes, index=None):
-    """Writes `result` and the index (default: every row's of `frames`) to `output` (.h5 or .npy)."""
-    import h5py
-
-    index = index or {"video_index": np.asarray(frames.video_index, np.int64),
-                      "frame_number": np.asarray(frames.frame_number, np.int64)}
-    if output.endswith(".h5"):
-        tmp = output + ".tmp"
-        try:
-            with h5py.File(tmp, "w") as f:
-                for name, values in {**result, **index}.items():
-                    f.create_dataset(name, data=values)
-                f.create_dataset("videos", data=np.array(frames.videos, dtype=h5py.string_dtype()))
-                f.attrs.update(attributes)
-            os.replace(tmp, output)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return [output]
-    side = side_files(output)
-    main = "means" if "means" in result else "codes"
-    targets = {output: result[main], **{side[k]: v for k, v in result.items() if k != main},
-               **{side[k]: v for k, v in index.items()}}
-    for path, values in targets.items():
-        with open(path + ".tmp", "wb") as f:
-            np.save(f, values)
-        os.replace(path + ".tmp", path)
-    with open(side["videos"], "w", encoding="utf-8") as f:
-        f.write("".join(f"{name}\n" for name in frames.videos))
-    return list(targets) + [side["videos"]]
+def frame_index(frames):
+    """Every row's `video_index` and `frame_number` of a per-frame file."""
+    return {"video_index": np.asarray(frames.video_index, np.int64),
+            "frame_number": np.asarray(frames.frame_number, np.int64)}
 
 
 def write_pictures(vae, frames, output, seed=0, samples=40):
@@ -170,15 +201,25 @@ def embed(model_dir, data_file, output, checkpoint="", batch_size=256, log_varia
                               f"{task.config.feature_dim}-d")
         length = task.config.seq_length
         task.prepare_data()  # the input standardization comes from the training data
-        result, index = embed_windows(model, file, length, stride, batch_size, task.source.standardize)
-        files = write_embeddings(result, file, output, {**attributes, "window": length, "stride": stride}, index)
-        return {"windows": len(result["codes"]), "code_size": int(result["codes"].shape[1]), "files": files}
+        starts = window_starts(file, length, stride)
+        writer = ChunkedWriter(output, len(starts), "codes")
+        try:
+            index = embed_windows(model, file, starts, length, writer, batch_size, task.source.standardize)
+            files = writer.finish(index, file.videos, {**attributes, "window": length, "stride": stride})
+        finally:
+            writer.abort()
+        code_size = int(model.code(np.zeros((1, length, file.dim), np.float32)).shape[-1])
+        return {"windows": len(starts), "code_size": code_size, "files": files}
     vae = frame_vae(model)
     frames = FrameFile(data_file, vae.frame_shape[2])
     if frames.frame_shape != tuple(vae.frame_shape):
         raise ConfigError(f"`data_file` {data_file!r} holds frames of {frames.frame_shape[:2]}, but the VAE reads "
                           f"{tuple(vae.frame_shape[:2])}")
-    result = embed_frames(vae, frames, batch_size, log_variances, reconstructions)
-    files = write_embeddings(result, frames, output, attributes)
+    writer = ChunkedWriter(output, len(frames), "means")
+    try:
+        embed_frames(vae, frames, writer, batch_size, log_variances, reconstructions)
+        files = writer.finish(frame_index(frames), frames.videos, attributes)
+    finally:
+        writer.abort()
     files += write_pictures(vae, frames, output, seed)
-    return {"frames": len(frames), "latent_dim": int(result["means"].shape[1]), "files": files}
+    return {"frames": len(frames), "latent_dim": int(vae.latent_dim), "files": files}

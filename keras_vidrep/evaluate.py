@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
 from keras_vidrep import baselines, metrics, tasks
 from keras_vidrep.config import CONFIG_FILE, Config
@@ -124,27 +125,36 @@ class SavedModelPredictor:
         return self._call("predict_future", "future", frames, steps=tf.constant(steps, tf.int32))
 
 
-def load_sequences(dataset, count, length, frame_shape, path="", seed=0, num_digits=2, config=None):
-    """Evaluation sequences (count, >= length, *frame_shape), checked against the model's `frame_shape`.
+def open_sequences(dataset, count, length, frame_shape, path="", seed=0, num_digits=2, config=None):
+    """Evaluation sequences, opened but not read: (read, n), where `read(ids)` gives sequences (len(ids), >= length,
+    *frame_shape) of the set's first n <= `count`; files are read and Bouncing MNIST drawn when asked, so a set of
+    any size is never whole in memory. Checked against the model's `frame_shape`.
 
     `generated` draws Bouncing MNIST from the held-out digits of `config` (the model's settings; bundled digits
     when None) with `num_digits` digits and the given seed; `patches` / `features` read a sequence file; the others a
-    standard file or TFDS set.
+    standard file or TFDS set (loaded, up to `count`).
     """
     if dataset not in DATASETS:
         raise ConfigError(f"`dataset` must be one of {', '.join(DATASETS)}, got {dataset!r}")
     if dataset == "generated":
         settings = (config or Config()).settings
-        generator = frame_utils.bouncing_generator(settings, seed, "test", num_digits, length)
-        data = generator.sequences(np.arange(count))
+        read, n = frame_utils.bouncing_generator(settings, seed, "test", num_digits, length).sequences, count
     elif dataset in frame_utils.FILE_SETS:
         if len(frame_shape) != (3 if dataset == "patches" else 1):
             raise ConfigError(f"`dataset`={dataset} does not hold frames of the model's shape {frame_shape}")
-        data = SequenceFile(path, length if config is None else config.seq_length, frame_shape,
-                            flag="data_path").first(count)
+        file = SequenceFile(path, length if config is None else config.seq_length, frame_shape, flag="data_path")
+        read, n = file.read, min(count, len(file))
     else:
         data = sequences.load_named(dataset, path, limit=count)
-    return frame_utils.check_frames(data, frame_shape, f"`dataset` {dataset}", length)
+        read, n = (lambda ids: data[ids]), len(data)
+    frame_utils.check_frames(read(np.arange(min(1, n))), frame_shape, f"`dataset` {dataset}", length)
+    return read, n
+
+
+def load_sequences(dataset, count, length, frame_shape, path="", seed=0, num_digits=2, config=None):
+    """The sequences of `open_sequences` as one array (count, >= length, *frame_shape), for small sets."""
+    read, n = open_sequences(dataset, count, length, frame_shape, path, seed, num_digits, config)
+    return read(np.arange(n))
 
 
 def mean_training_frame(config):
@@ -158,40 +168,42 @@ def mean_training_frame(config):
 
 
 def evaluate(predictor, data, input_frames, future_frames, output="sigmoid", batch_size=64, mean=None):
-    """All metrics of `predictor` and of the baselines on `data` (N, T, *frame_shape).
+    """All metrics of `predictor` and of the baselines on `data`, read and scored batch by batch (memory holds one
+    batch whatever the set's size).
 
     Args:
+      data: sequences (N, T, *frame_shape), or (read, N) of a set opened by `open_sequences`.
       mean: the mean training frame for the `baseline/mean_training_frame` row (left out when None).
 
     Returns:
       dict: `future/free_running`, `future/teacher_forced` (when possible), `reconstruction`,
       `baseline/copy_last`, `baseline/mean_training_frame` → {metric: {"mean", "per_horizon"}}; plus `info`.
     """
-    inputs, futures = data[:, :input_frames], data[:, input_frames:input_frames + future_frames]
+    read, count = data if isinstance(data, tuple) else ((lambda ids: data[ids]), len(data))
+    rows = {}
 
-    def batched(fn, *arrays):
-        parts = [fn(*(a[i:i + batch_size] for a in arrays)) for i in range(0, len(data), batch_size)]
-        frames = np.concatenate([p[0] for p in parts])
-        return frames, None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
+    def score(row, targets, prediction):
+        rows.setdefault(row, metrics.HorizonMeans()).add(
+            metrics.frame_metrics(targets, prediction[0], output, logits=prediction[1]))
 
-    def scored(targets, prediction):
-        return metrics.summarize(metrics.frame_metrics(targets, prediction[0], output, logits=prediction[1]))
-
-    results = {}
-    if predictor.predicts:
-        results["future/free_running"] = scored(futures, batched(lambda x: predictor.predict(x, future_frames),
-                                                                 inputs))
-        if predictor.can_teacher_force:
-            results["future/teacher_forced"] = scored(futures, batched(
-                lambda x, y: predictor.predict(x, future_frames, truth=y), inputs, futures))
-    if predictor.reconstructs:
-        results["reconstruction"] = scored(inputs, batched(predictor.reconstruct, inputs))
-    copy_last = np.repeat(inputs[:, -1:], future_frames, axis=1)
-    results["baseline/copy_last"] = scored(futures, (copy_last, None))
-    if mean is not None:
-        results["baseline/mean_training_frame"] = scored(
-            futures, (np.broadcast_to(np.asarray(mean, np.float32), futures.shape), None))
-    results["info"] = {"sequences": int(len(data)), "input_frames": int(input_frames),
+    starts = range(0, count, batch_size)
+    if count > 20 * batch_size:
+        starts = tqdm(starts, desc="vidrep-eval", unit="batch", dynamic_ncols=True)
+    for start in starts:
+        batch = np.asarray(read(np.arange(start, min(start + batch_size, count))), np.float32)
+        inputs, futures = batch[:, :input_frames], batch[:, input_frames:input_frames + future_frames]
+        if predictor.predicts:
+            score("future/free_running", futures, predictor.predict(inputs, future_frames))
+            if predictor.can_teacher_force:
+                score("future/teacher_forced", futures, predictor.predict(inputs, future_frames, truth=futures))
+        if predictor.reconstructs:
+            score("reconstruction", inputs, predictor.reconstruct(inputs))
+        score("baseline/copy_last", futures, (np.repeat(inputs[:, -1:], future_frames, axis=1), None))
+        if mean is not None:
+            score("baseline/mean_training_frame", futures,
+                  (np.broadcast_to(np.asarray(mean, np.float32), futures.shape), None))
+    results = {row: means.result() for row, means in rows.items()}
+    results["info"] = {"sequences": int(count), "input_frames": int(input_frames),
                        "future_frames": int(future_frames), "output": output,
                        "loss": "Bernoulli nats per frame" if output == "sigmoid" else "0.5 * squared error per frame",
                        "probability_clip": baselines.PROBABILITY_CLIP,

@@ -15,7 +15,8 @@ from absl import flags
 from keras_vidrep.cli import common
 
 common.define_model_source_flags()
-flags.DEFINE_integer("num_sequences", 1000, "Sequences evaluated (the first N of a file).")
+flags.DEFINE_integer("num_sequences", 1000, "Sequences evaluated (the first N of a file; read batch by batch, so "
+                                            "any number fits in memory).")
 flags.DEFINE_integer("future_frames", 0, "Future frames to predict (0: the model's own); more than trained on to "
                                          "test long-range prediction.")
 flags.DEFINE_integer("batch_size", 64, "Sequences per prediction batch.")
@@ -33,14 +34,14 @@ def go():
             raise ConfigError(f"`{name}` must be a positive integer, got {FLAGS[name].value}")
     predictor = evaluate.predictor(FLAGS.model_dir, FLAGS.saved_model, FLAGS.checkpoint)
     input_frames, future = predictor.input_frames, FLAGS.future_frames or predictor.future_frames
-    data = evaluate.load_sequences(FLAGS.dataset, FLAGS.num_sequences, input_frames + future, predictor.frame_shape,
+    data = evaluate.open_sequences(FLAGS.dataset, FLAGS.num_sequences, input_frames + future, predictor.frame_shape,
                                    FLAGS.data_path, FLAGS.seed, FLAGS.num_digits, predictor.config)
     results = evaluate.evaluate(predictor, data, input_frames, future, predictor.output, FLAGS.batch_size,
                                 mean=evaluate.mean_training_frame(predictor.config))
     results["info"].update(source=predictor.source, dataset=FLAGS.dataset, num_digits=FLAGS.num_digits,
                            seed=FLAGS.seed)
     clip = results["info"]["probability_clip"]
-    print(f"{predictor.source} on {FLAGS.dataset}: {len(data)} sequences, {input_frames} input -> {future} "
+    print(f"{predictor.source} on {FLAGS.dataset}: {data[1]} sequences, {input_frames} input -> {future} "
           f"future frames; loss = {results['info']['loss']}"
           + (f" (from the model's logits; baseline probabilities clipped to [{clip:g}, 1-{clip:g}])"
              if predictor.output == "sigmoid" else ""))

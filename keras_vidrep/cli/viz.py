@@ -30,6 +30,8 @@ flags.DEFINE_list("perplexities", ["5", "30", "50"], "--codes: t-SNE perplexitie
 flags.DEFINE_integer("clusters", 6, "--codes: clusters of k-means and of agglomerative clustering.")
 flags.DEFINE_string("labels_file", "", "--codes: one label per video (a line each, in the codes' video order) to "
                                        "colour the t-SNE maps by, instead of the video.")
+flags.DEFINE_integer("max_points", 5000, "--codes: draw a seeded random subsample of this many codes from a larger "
+                                        "file (t-SNE and Ward clustering grow with the square of the points).")
 FLAGS = flags.FLAGS
 
 
@@ -42,11 +44,13 @@ def draw_codes():
     except ValueError:
         raise ConfigError(f"`perplexities` must be comma-separated numbers, got {','.join(FLAGS.perplexities)!r}") \
             from None
+    if FLAGS.max_points < 3:
+        raise ConfigError(f"`max_points` must be at least 3, got {FLAGS.max_points}")
     if not perplexities or min(perplexities) <= 0:
         raise ConfigError(f"`perplexities` must be positive, got {perplexities}")
     print("\n".join(code_maps.write_all(FLAGS.codes, FLAGS.out_dir, perplexities, FLAGS.clusters,
                                         FLAGS.labels_file, FLAGS.model_dir, FLAGS.seed if FLAGS["seed"].present
-                                        else 0)))
+                                        else 0, FLAGS.max_points)))
 
 
 def go():
