@@ -5,7 +5,7 @@ frames once, and a random batch reads one short slice per row; h5py's point sele
 """
 import numpy as np
 
-BLOCK_ROWS = 1 << 16  # rows per block of a chunked reduction
+BLOCK_BYTES = 32 << 20  # values read at once by a reduction over many rows (as float64)
 
 
 def take_rows(array, rows):
@@ -24,7 +24,7 @@ def take_rows(array, rows):
     return values[inverse].reshape(*rows.shape, *array.shape[1:])
 
 
-def row_blocks(rows, block=BLOCK_ROWS):
+def row_blocks(rows, block):
     """`rows` (a 1-d integer array) in consecutive pieces of at most `block` rows."""
     rows = np.asarray(rows, np.int64)
     for start in range(0, len(rows), block):
@@ -35,7 +35,8 @@ def mean_and_std(array, rows, transform=None):
     """Per-value mean and standard deviation (float64) of `array[rows]`, read block by block: memory stays flat in
     the number of rows. `transform` maps a block before it is counted."""
     total = squares = None
-    for block in row_blocks(rows):
+    row_bytes = 8 * max(1, int(np.prod(array.shape[1:], dtype=np.int64)))
+    for block in row_blocks(rows, max(1, BLOCK_BYTES // row_bytes)):
         values = take_rows(array, block).astype(np.float64)
         values = transform(values) if transform else values
         total = values.sum(axis=0) if total is None else total + values.sum(axis=0)

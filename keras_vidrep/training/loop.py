@@ -191,13 +191,13 @@ class Trainer:
             lambda ctx: pipeline.train_dataset(self.task, self.config.batch_size, start_step=start,
                                                input_context=ctx)))
 
-    def evaluate(self):
+    def evaluate(self, batch_size=None):
         """The task's validation numbers (e.g. losses per frame, averaged over the validation set), accumulated
-        batch by batch as the set is read from its files."""
+        batch by batch (of `batch_size`, by default the training batch) as the set is read from its files."""
         source = self.validation_set
         source = source if isinstance(source, StreamedSet) else StreamedSet.of_arrays(source)
         summary = self.task.validation_summary()
-        for batch in pipeline.streamed_dataset(source, self.config.batch_size):
+        for batch in pipeline.streamed_dataset(source, batch_size or self.config.batch_size):
             summary.add({name: np.asarray(value) for name, value in self._eval_step(*batch).items()})
             self._kick()
         return self.task.summarize_validation(summary)
