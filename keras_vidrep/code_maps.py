@@ -323,4 +323,4 @@ def write_all(codes_path, out_dir, perplexities=(5, 30, 50), k=6, labels_file=""
         curve = plot_learning_curve(model_dir, os.path.join(out_dir, "learning_curve.png"))
         if curve:
             out.append(curve)
-    return out
+    return ([f"drew {note}"] if note else []) + out
