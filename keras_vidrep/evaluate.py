@@ -125,6 +125,20 @@ class SavedModelPredictor:
         return self._call("predict_future", "future", frames, steps=tf.constant(steps, tf.int32))
 
 
+def validate_run(model_dir, checkpoint="", batch_size=128, **changes):
+    """The validation numbers of a run's checkpoint, as its training computes them, on its validation set with
+    `changes` to the settings that choose it (e.g. `val_clip_stride=1` for the classifier's every-clip video
+    accuracy after a training validated on a thinner set). Returns (numbers, checkpoint path)."""
+    from keras_vidrep.training import checkpoints, loop
+
+    model, task, path = checkpoints.restore_model(model_dir, checkpoint)
+    if changes:
+        task = tasks.create(task.config.replace(**changes).validate())
+    task.prepare_data()
+    step = tf.function(lambda *batch: task.validation_losses(model, batch), autograph=False)
+    return loop.validation_numbers(task, step, task.validation_set(), batch_size), path
+
+
 def open_sequences(dataset, count, length, frame_shape, path="", seed=0, num_digits=2, config=None):
     """Evaluation sequences, opened but not read: (read, n), where `read(ids)` gives sequences (len(ids), >= length,
     *frame_shape) of the set's first n <= `count`; files are read and Bouncing MNIST drawn when asked, so a set of

@@ -90,20 +90,6 @@ def test_videos_shorter_than_a_clip_count_in_the_video_accuracy(tmp_path):
     assert values["clip_accuracy"] == 1.0 and values["video_accuracy"] == pytest.approx(3 / 4)  # ... misses video 1
 
 
-def test_classifier_validation_streamed_from_the_file_equals_the_in_memory_one(tmp_path):
-    config = fc6_config(tmp_path, fc6_files(tmp_path, [10, 12, 9, 7]))
-    trainer = loop.Trainer(config.validate())
-    trainer.train()
-    streamed = trainer.validation_set
-    assert len(streamed) == 7 + 9 + 6 + 4  # every clip at stride 1, read 4 at a time
-    streamed_values = trainer.evaluate()
-    trainer.validation_set = tuple(np.concatenate(part) for part in zip(*streamed.batches(1000)))  # all in memory
-    in_memory = trainer.evaluate()
-    assert streamed_values.keys() == in_memory.keys()
-    for name, value in in_memory.items():
-        assert streamed_values[name] == pytest.approx(value, rel=1e-6, abs=1e-7), name
-
-
 @pytest.mark.parametrize("task, changes, flag", [
     ("composite", {"data_file": "x.npy"}, "data_file"),  # data=bouncing_mnist generates its digits
     ("composite", {"val_path": "v.npy"}, "val_path"),  # val_dataset=generated

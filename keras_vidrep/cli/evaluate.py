@@ -3,9 +3,11 @@
   vidrep-eval --model_dir=runs/quickstart --dataset=generated --num_sequences=1000 --output_json=eval.json
   vidrep-eval --saved_model=saved_models/quickstart --dataset=mnist_test_seq --data_path=mnist_test_seq.npy
   vidrep-eval --model_dir=runs/quickstart --num_digits=3 --future_frames=30      # out of domain
+  vidrep-eval --model_dir=runs/ucf_fc6_classifier --val_clip_stride=1     # a classifier: every clip of its files
 
 Prints a table of overall means, writes every number (with per-horizon values) to --output_json and per-horizon
-curves to --plot.
+curves to --plot. For a classifier run it computes its validation numbers (clip and video accuracy) on its
+validation files, at --val_clip_stride, batch by batch, and writes them to --output_json.
 """
 import json
 import os
@@ -20,6 +22,8 @@ flags.DEFINE_integer("num_sequences", 1000, "Sequences evaluated (the first N of
 flags.DEFINE_integer("future_frames", 0, "Future frames to predict (0: the model's own); more than trained on to "
                                          "test long-range prediction.")
 flags.DEFINE_integer("batch_size", 64, "Sequences per prediction batch.")
+flags.DEFINE_integer("val_clip_stride", 0, "A classifier run: frames between the clips of a validation video (1: "
+                                           "every clip, the original evaluation; 0: the run's own).")
 flags.DEFINE_string("output_json", "", "Write all results here.")
 flags.DEFINE_string("plot", "", "Write per-horizon curves (PNG) here.")
 FLAGS = flags.FLAGS
@@ -32,6 +36,8 @@ def go():
     for name in ("num_sequences", "num_digits", "batch_size"):
         if FLAGS[name].value <= 0:
             raise ConfigError(f"`{name}` must be a positive integer, got {FLAGS[name].value}")
+    if FLAGS.model_dir and _task_of(FLAGS.model_dir) == "classifier":
+        return validate_classifier()
     predictor = evaluate.predictor(FLAGS.model_dir, FLAGS.saved_model, FLAGS.checkpoint)
     input_frames, future = predictor.input_frames, FLAGS.future_frames or predictor.future_frames
     data = evaluate.open_sequences(FLAGS.dataset, FLAGS.num_sequences, input_frames + future, predictor.frame_shape,
@@ -52,6 +58,29 @@ def go():
             print(f"wrote {write(results, path)}")
     if not FLAGS.output_json:
         print(json.dumps({k: {m: v["mean"] for m, v in r.items()} for k, r in results.items() if k != "info"}))
+
+
+def _task_of(model_dir):
+    from keras_vidrep.config import CONFIG_FILE, Config
+
+    return Config.load(model_dir).task if os.path.isfile(os.path.join(model_dir, CONFIG_FILE)) else ""
+
+
+def validate_classifier():
+    from keras_vidrep import evaluate
+    from keras_vidrep.errors import ConfigError
+
+    if FLAGS.val_clip_stride < 0:
+        raise ConfigError(f"`val_clip_stride` must be positive (or 0: the run's own), got {FLAGS.val_clip_stride}")
+    changes = {"val_clip_stride": FLAGS.val_clip_stride} if FLAGS.val_clip_stride else {}
+    numbers, path = evaluate.validate_run(FLAGS.model_dir, FLAGS.checkpoint, FLAGS.batch_size, **changes)
+    print(f"{path}: " + ", ".join(f"{k} {v:.4f}" for k, v in numbers.items()))
+    if FLAGS.output_json:
+        os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output_json)), exist_ok=True)
+        evaluate.write_json({"validation": numbers, "checkpoint": path, **changes}, FLAGS.output_json)
+        print(f"wrote {FLAGS.output_json}")
+    else:
+        print(json.dumps(numbers))
 
 
 def run():

@@ -194,13 +194,8 @@ class Trainer:
     def evaluate(self, batch_size=None):
         """The task's validation numbers (e.g. losses per frame, averaged over the validation set), accumulated
         batch by batch (of `batch_size`, by default the training batch) as the set is read from its files."""
-        source = self.validation_set
-        source = source if isinstance(source, StreamedSet) else StreamedSet.of_arrays(source)
-        summary = self.task.validation_summary()
-        for batch in pipeline.streamed_dataset(source, batch_size or self.config.batch_size):
-            summary.add({name: np.asarray(value) for name, value in self._eval_step(*batch).items()})
-            self._kick()
-        return self.task.summarize_validation(summary)
+        return validation_numbers(self.task, self._eval_step, self.validation_set,
+                                  batch_size or self.config.batch_size, self._kick)
 
     @functools.cached_property
     def baselines(self):
@@ -337,6 +332,29 @@ class Trainer:
         copy = self.build_model()
         copy.set_weights(self.model.get_weights())
         return copy
+
+
+LONG_VALIDATION_BATCHES = 200
+
+
+def validation_numbers(task, eval_step, source, batch_size, each_batch=None):
+    """The task's whole-set validation numbers of `source` (a StreamedSet or a tuple of arrays), read and scored
+    batch by batch by `eval_step(*batch)`; `each_batch()` is called after every batch. A long validation shows a
+    progress bar; the time it took is logged."""
+    source = source if isinstance(source, StreamedSet) else StreamedSet.of_arrays(source)
+    summary, start = task.validation_summary(), time.perf_counter()
+    batches, count = pipeline.streamed_dataset(source, batch_size), -(-len(source) // batch_size)
+    if count > LONG_VALIDATION_BATCHES:
+        batches = tqdm(batches, total=count, desc="validation", unit="batch", dynamic_ncols=True, leave=False,
+                       mininterval=1.0)
+    for batch in batches:
+        summary.add({name: np.asarray(value) for name, value in eval_step(*batch).items()})
+        if each_batch:
+            each_batch()
+    seconds = time.perf_counter() - start
+    logging.info("validation: %d examples in %.1f s (%.0f examples/s)", len(source), seconds,
+                 len(source) / max(seconds, 1e-9))
+    return task.summarize_validation(summary)
 
 
 @contextlib.contextmanager
