@@ -180,7 +180,7 @@ class FeatureFile(VideoRows):
         self.dim = int(self.data.shape[1])
 
     def read(self, rows):
-        return take_rows(self.data, rows).astype(np.float32)
+        return take_rows(self.data, rows).astype(np.float32, copy=False)
 
 
 class WindowStream:
