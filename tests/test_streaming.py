@@ -178,3 +178,35 @@ def test_code_maps_draw_a_seeded_subsample_of_a_large_file(tmp_path):
     assert code_maps.load_codes(str(tmp_path / "codes.h5"), max_points=1000)["subsample"] == ""
     written = code_maps.write_all(str(tmp_path / "codes.h5"), str(tmp_path / "maps"), (5,), 3, max_points=40)
     assert written[0].startswith("drew a random 40 of 500 codes")
+
+
+def test_vidrep_eval_gives_a_classifier_run_its_every_clip_accuracy(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    files = fc6_files(tmp_path, 9)
+    config = Config("classifier", model_dir=str(tmp_path / "run"), feature_dim=16, num_classes=3, clip_length=4,
+                    units=(8,), batch_size=4, train_steps=1, export=False, val_clip_stride=3, **files).validate()
+    loop.train(config)
+    from keras_vidrep import tasks
+    from keras_vidrep.training import checkpoints
+
+    model = checkpoints.restore_model(config.model_dir)[0]
+    task = tasks.create(config.replace(val_clip_stride=1))
+    task.prepare_data()
+    clips, labels, videos = task.validation_set().whole()  # every clip, in memory
+    probabilities = np.asarray(task.validation_losses(model, (clips, labels, videos))["probabilities"])
+    ids, pooled = pool_by_video(probabilities, videos)
+    expected = {"video_accuracy": (pooled.argmax(-1) == np.asarray(task.val_labels)[ids]).mean(),
+                "clip_accuracy": (probabilities.argmax(-1) == labels).mean()}
+    out = subprocess.run([os.path.join(os.path.dirname(sys.executable), "vidrep-eval"),
+                          f"--model_dir={tmp_path / 'run'}", "--val_clip_stride=1", "--batch_size=5",
+                          f"--output_json={tmp_path / 'eval.json'}"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["val_clip_stride"] == 1 and result["checkpoint"].endswith("ckpt-1")
+    assert len(clips) == sum(9 + (i % 5) - 3 for i in range(12))  # stride 1, not the run's 3
+    assert result["validation"]["video_accuracy"] == pytest.approx(expected["video_accuracy"], abs=1e-12)
+    assert result["validation"]["clip_accuracy"] == pytest.approx(expected["clip_accuracy"], abs=1e-12)
