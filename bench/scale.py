@@ -45,6 +45,7 @@ flags.DEFINE_list("embed_fractions", ["0.125", "0.25"], "vae: fractions at which
 flags.DEFINE_list("eval_fractions", ["0.125", "0.25"], "classifier: fractions at which vidrep-eval computes the "
                                                       "stride-1 (every clip) video accuracy.")
 flags.DEFINE_bool("pipeline", True, "Time the training input pipeline at the largest fraction.")
+flags.DEFINE_string("from_json", "", "Only draw the plot and print the tables of results written before.")
 flags.DEFINE_string("output_json", os.path.join(HERE, "results", "scale.json"), "Results.")
 flags.DEFINE_string("plot", os.path.join(HERE, "results", "scale.png"), "Memory against size.")
 FLAGS = flags.FLAGS
@@ -213,7 +214,7 @@ def measure(family, fraction, data_flags, work, files):
                    "--batch_size=128", f"--output_json={run_dir}/eval.json"]
     elif family == "patches":
         command = [os.path.join(BIN, "vidrep-eval"), f"--model_dir={run_dir}", "--dataset=patches",
-                   f"--data_path={files[1]}", "--num_sequences=20000", f"--output_json={run_dir}/eval.json"]
+                   f"--data_path={files[1]}", "--num_sequences=1000", f"--output_json={run_dir}/eval.json"]
     elif family == "vae" and f"{fraction:g}" in chosen:
         command = [os.path.join(BIN, "vidrep-embed"), f"--model_dir={run_dir}", f"--data_file={files[0]}",
                    f"--output={os.path.join(work, 'codes.h5')}"]
@@ -267,6 +268,11 @@ def need_bytes(family, fraction):
 
 def main(argv):
     del argv
+    if FLAGS.from_json:
+        with open(FLAGS.from_json, encoding="utf-8") as f:
+            results = json.load(f)
+        plot(results)
+        return table(results)
     fractions = sorted((float(f) for f in FLAGS.fractions), reverse=True)
     os.makedirs(FLAGS.dir, exist_ok=True)
     results = {"cpu": cpu_name(), "date": time.strftime("%Y-%m-%d"), "runs": [], "pipeline": {}}
@@ -315,9 +321,14 @@ def main(argv):
 
 
 def cpu_name():
+    """The CPU's model, its vector extensions and the number of cores, from /proc/cpuinfo."""
     with open("/proc/cpuinfo", encoding="utf-8") as f:
-        names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-    return f"{names[0]} x{len(names)}" if names else "unknown"
+        lines = f.read().splitlines()
+    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
+    cpu_flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    vector = [name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx512_bf16", "BF16"),
+                                      ("amx_tile", "AMX")) if flag in cpu_flags]
+    return f"{names[0]} ({', '.join(vector) or 'no AVX2'}), {len(names)} cores" if names else "unknown"
 
 
 def write(results):
@@ -358,14 +369,22 @@ def plot(results):
 
 
 def table(results):
-    print(f"{'family':12s}{'size':>7s}{'files GB':>10s}{'peak GB':>9s}{'anon GB':>9s}{'val ex':>9s}{'val s':>8s}"
-          f"{'tool':>14s}{'tool GB':>9s}{'tool s':>8s}")
+    """The results as a Markdown table (one row per family and size) and the pipeline's rates."""
+    print(f"{results['cpu']}, {results['date']}\n")
+    print("| family | size | data files | vidrep-train peak (anonymous) | validation | tool | tool peak | tool time |")
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |")
     for r in results["runs"]:
-        tool = next((k for k in ("vidrep-eval", "vidrep-embed") if k in r), None)
         t = r["train"]
-        print(f"{r['family']:12s}{r['fraction']:7g}{r['files_gb']:10.1f}{t['peak_rss_gb']:9.2f}{t['peak_anon_gb']:9.2f}"
-              f"{t['validation_examples'] or 0:9d}{t['validation_s'] or 0:8.1f}{tool or '-':>14s}"
-              f"{r[tool]['peak_rss_gb'] if tool else 0:9.2f}{r[tool]['wall_s'] if tool else 0:8.1f}")
+        tool = next((k for k in ("vidrep-eval", "vidrep-embed") if k in r), None)
+        done = f"{t['validation_examples']:,} in {t['validation_s']:.1f} s" if t["validation_s"] is not None else "-"
+        extra = (f"| {tool} | {r[tool]['peak_rss_gb']:.2f} GB ({r[tool]['peak_anon_gb']:.2f}) | "
+                 f"{r[tool]['wall_s']:.0f} s |") if tool else "| - | - | - |"
+        print(f"| {r['family']} | {r['fraction']:g} | {r['files_gb']:.1f} GB | {t['peak_rss_gb']:.2f} GB "
+              f"({t['peak_anon_gb']:.2f}) | {done} {extra}")
+    for family, p in results.get("pipeline", {}).items():
+        print(f"\npipeline {family}: {p['examples_per_second_one_core']:,.0f} examples/s on one core, "
+              f"{p['examples_per_second_tf_data']:,.0f} through tf.data (batch {p['batch_size']}; page cache dropped: "
+              f"{p['page_cache_dropped']})")
 
 
 if __name__ == "__main__":

@@ -188,7 +188,7 @@ class Task(base.SequenceBaselines, base.Task):
     @property
     def val_reader(self):
         """(read, count) of the validation sequences (see `frames.validation_reader`)."""
-        if self._val is None:
+        if getattr(self, "_val", None) is None:
             self._val = self._open_validation()
         return self._val
 
