@@ -134,7 +134,7 @@ def validate_run(model_dir, checkpoint="", batch_size=128, **changes):
     model, task, path = checkpoints.restore_model(model_dir, checkpoint)
     if changes:
         task = tasks.create(task.config.replace(**changes).validate())
-    task.prepare_data()
+    task.prepare_validation()  # the training files are not opened
     step = tf.function(lambda *batch: task.validation_losses(model, batch), autograph=False)
     return loop.validation_numbers(task, step, task.validation_set(), batch_size), path
 

@@ -67,6 +67,10 @@ class Task:
     def prepare_data(self):
         """Opens the training and validation data."""
 
+    def prepare_validation(self):
+        """Opens the validation data only (for tools that evaluate a trained model); by default all of it."""
+        self.prepare_data()
+
     def train_signature(self, batch_size):
         """[(shape, dtype)] of one element of `train_batch` with `batch_size` rows."""
         raise NotImplementedError

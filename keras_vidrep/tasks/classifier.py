@@ -112,27 +112,24 @@ class Task(base.Task):
 
     def prepare_data(self):
         s = self.settings
+        self.prepare_validation()
         if s.data == "fc6":
-            train = feature_data.FeatureClips(s.data_file, s.num_frames_file, s.labels_file, s.clip_length)
-            val = feature_data.FeatureClips(s.val_data_file, s.val_num_frames_file, s.val_labels_file,
-                                            s.clip_length, s.val_clip_stride, flag="val_data_file")
-            for name, source in (("data_file", train), ("val_data_file", val)):
-                if source.feature_dim != s.feature_dim:
-                    raise DataError(f"`{name}` holds {source.feature_dim} features per frame, but `feature_dim` is "
-                                    f"{s.feature_dim}")
-            self._check_labels(train.labels, s.labels_file)
-            self._check_labels(val.labels, s.val_labels_file)
+            train = self._clips("data_file", s.data_file, s.num_frames_file, s.labels_file)
             self.stream = feature_data.ClipStream(train, self.config.seed, TRAIN_STREAM)
-            # Read batch by batch at every validation: UCF-101's test list at stride 1 is ~620k clips (~160 GB).
-            self.val = base.StreamedSet(lambda ids: (*val.clips(ids), val.videos[ids]), len(val))
-            self.val_labels = val.labels
-            for name, source in (("data_file", train), ("val_data_file", val)):
-                if len(source.short_videos):
-                    logging.warning("%s: %d of %d videos are shorter than `clip_length`=%d and have no clip%s",
-                                    name, len(source.short_videos), len(source.num_frames), s.clip_length,
-                                    "; they count as misclassified in video_accuracy" if source is val else "")
         else:
             self.stream = LabelledDigitStream(s, self.config.seed)
+        if s.init_from:
+            pretrained_run(s.init_from)  # a bad path or run stops the run before anything is written
+
+    def prepare_validation(self):
+        s = self.settings
+        if s.data == "fc6":
+            val = self._clips("val_data_file", s.val_data_file, s.val_num_frames_file, s.val_labels_file,
+                              s.val_clip_stride)
+            # Read batch by batch at every validation: UCF-101's test list at stride 1 is ~650k clips (~160 GB).
+            self.val = base.StreamedSet(lambda ids: (*val.clips(ids), val.videos[ids]), len(val))
+            self.val_labels = val.labels
+        else:
             generator, labels = digit_generator(s, self.config.seed, "test")
             self.val_labels = labels[generator.digit_indices(np.arange(s.val_sequences))[:, 0]].astype(np.int32)
 
@@ -142,8 +139,19 @@ class Task(base.Task):
 
             self.val = base.StreamedSet(read, s.val_sequences)
 
-        if s.init_from:
-            pretrained_run(s.init_from)  # a bad path or run stops the run before anything is written
+    def _clips(self, flag, data_file, num_frames_file, labels_file, stride=1):
+        """The checked FeatureClips of one set of fc6 files."""
+        s = self.settings
+        clips = feature_data.FeatureClips(data_file, num_frames_file, labels_file, s.clip_length, stride, flag=flag)
+        if clips.feature_dim != s.feature_dim:
+            raise DataError(f"`{flag}` holds {clips.feature_dim} features per frame, but `feature_dim` is "
+                            f"{s.feature_dim}")
+        self._check_labels(clips.labels, labels_file)
+        if len(clips.short_videos):
+            logging.warning("%s: %d of %d videos are shorter than `clip_length`=%d and have no clip%s", flag,
+                            len(clips.short_videos), len(clips.num_frames), s.clip_length,
+                            "; they count as misclassified in video_accuracy" if flag.startswith("val_") else "")
+        return clips
 
     def _check_labels(self, labels, path):
         if labels.max() >= self.settings.num_classes:
