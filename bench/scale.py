@@ -349,7 +349,8 @@ def plot(results):
         if not runs:
             continue
         sizes = [r["files_gb"] for r in runs]
-        axes[0].plot(sizes, [r["train"]["peak_rss_gb"] for r in runs], marker="o", label=f"{family}: all (with mapped file pages)")
+        axes[0].plot(sizes, [r["train"]["peak_rss_gb"] for r in runs], marker="o",
+                     label=f"{family}: all (with mapped file pages)")
         axes[0].plot(sizes, [r["train"]["peak_anon_gb"] for r in runs], marker="s", linestyle="--",
                      label=f"{family}: anonymous")
         if runs[0]["train"]["validation_s"] is not None:

@@ -89,7 +89,8 @@ class FeatureClips:
         """(features (n, clip_length, D) float32, labels (n,) int32) of the given clips."""
         clip_ids = np.asarray(clip_ids, np.int64).reshape(-1)
         rows = self.starts[clip_ids][:, None] + np.arange(self.clip_length)  # overlapping clips read once
-        return take_rows(self.features, rows).astype(np.float32, copy=False), self.labels[self.videos[clip_ids]].astype(np.int32)
+        features = take_rows(self.features, rows).astype(np.float32, copy=False)
+        return features, self.labels[self.videos[clip_ids]].astype(np.int32)
 
 
 class ClipStream(ShuffledStream):

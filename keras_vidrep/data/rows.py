@@ -15,9 +15,9 @@ def take_rows(array, rows):
     flat = rows.reshape(-1)
     if not len(flat):
         return np.zeros((*rows.shape, *array.shape[1:]), array.dtype)
-    unique, inverse = np.unique(flat, return_inverse=True)
     if isinstance(array, np.ndarray):  # in memory or a memory map: numpy reads it directly
         return np.asarray(array[flat]).reshape(*rows.shape, *array.shape[1:])
+    unique, inverse = np.unique(flat, return_inverse=True)
     breaks = np.flatnonzero(np.diff(unique) != 1) + 1
     parts = [np.asarray(array[int(run[0]):int(run[-1]) + 1]) for run in np.split(unique, breaks)]
     values = np.concatenate(parts) if len(parts) > 1 else parts[0]
@@ -31,14 +31,13 @@ def row_blocks(rows, block):
         yield rows[start:start + block]
 
 
-def mean_and_std(array, rows, transform=None):
+def mean_and_std(array, rows):
     """Per-value mean and standard deviation (float64) of `array[rows]`, read block by block: memory stays flat in
-    the number of rows. `transform` maps a block before it is counted."""
+    the number of rows."""
     total = squares = None
     row_bytes = 8 * max(1, int(np.prod(array.shape[1:], dtype=np.int64)))
     for block in row_blocks(rows, max(1, BLOCK_BYTES // row_bytes)):
         values = take_rows(array, block).astype(np.float64)
-        values = transform(values) if transform else values
         total = values.sum(axis=0) if total is None else total + values.sum(axis=0)
         squares = (values ** 2).sum(axis=0) if squares is None else squares + (values ** 2).sum(axis=0)
     mean = total / len(rows)
