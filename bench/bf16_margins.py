@@ -13,7 +13,6 @@ summary gives the worst of each over the seeds.
 """
 import argparse
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -22,20 +21,14 @@ import numpy as np
 
 from report import emit
 
+from keras_vidrep import cpu
+
 TASKS = {
     "composite": {"conditional_future": True, "peepholes": True},
     "vae": {"latent_dim": 6, "filters": (8, 16), "val_frames": 32},
 }
 COMMON = dict(canvas_size=32, digit_size=14, batch_size=8, train_steps=8, export=False, eval_every=8,
               checkpoint_every=8, summary_every=4, image_every=8)
-
-
-def cpu_name():
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def model_margins(seed):
@@ -123,7 +116,7 @@ def main():
                       + [f"| {r['task']} | {r['seed']} | {r['min_weight_cosine']:.5f} | "
                          f"{r['all_weights_cosine']:.6f} | {r['max_validation_relative_difference']:.5f} |"
                          for r in rows])
-    emit({"cpu": cpu_name(), "date": time.strftime("%Y-%m-%d"), "seconds": round(time.time() - start, 1),
+    emit({"cpu": cpu.describe(), "date": time.strftime("%Y-%m-%d"), "seconds": round(time.time() - start, 1),
           "models": models, "rows": rows, "summary": summary}, args.output_json, table)
 
 

@@ -30,6 +30,8 @@ import time
 import numpy as np
 from absl import app, flags
 
+from keras_vidrep import cpu
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BIN = os.path.dirname(sys.executable)
@@ -275,7 +277,7 @@ def main(argv):
         return table(results)
     fractions = sorted((float(f) for f in FLAGS.fractions), reverse=True)
     os.makedirs(FLAGS.dir, exist_ok=True)
-    results = {"cpu": cpu_name(), "date": time.strftime("%Y-%m-%d"), "runs": [], "pipeline": {}}
+    results = {"cpu": cpu.describe(), "date": time.strftime("%Y-%m-%d"), "runs": [], "pipeline": {}}
     for family in FLAGS.families:
         need = need_bytes(family, fractions[0])
         free = shutil.disk_usage(FLAGS.dir).free
@@ -318,17 +320,6 @@ def main(argv):
     write(results)
     plot(results)
     table(results)
-
-
-def cpu_name():
-    """The CPU's model, its vector extensions and the number of cores, from /proc/cpuinfo."""
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-        lines = f.read().splitlines()
-    names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    cpu_flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
-    vector = [name for flag, name in (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx512_bf16", "BF16"),
-                                      ("amx_tile", "AMX")) if flag in cpu_flags]
-    return f"{names[0]} ({', '.join(vector) or 'no AVX2'}), {len(names)} cores" if names else "unknown"
 
 
 def write(results):

@@ -193,3 +193,20 @@ def test_fused_adam_matches_keras_adam():
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="amsgrad"):
         FusedAdam(amsgrad=True)
+
+
+@pytest.mark.parametrize("flags, warned", [("fma avx2", True), ("avx2 avx512f avx512_bf16", False),
+                                           ("avx2 amx_bf16", False)])
+def test_mixed_bfloat16_says_when_the_cpu_has_no_native_bfloat16(tiny_config, monkeypatch, flags, warned):
+    from absl import logging as absl_logging
+
+    from keras_vidrep import cpu
+
+    monkeypatch.setattr(cpu, "facts", lambda: {"model": "Test CPU", "cores": 2, "flags": frozenset(flags.split())})
+    messages = []
+    monkeypatch.setattr(absl_logging, "warning", lambda msg, *args: messages.append(msg % args))
+    loop.Trainer(tiny_config.replace(precision="mixed_bfloat16").validate()).close()
+    said = [m for m in messages if "no native bfloat16" in m]
+    assert bool(said) == warned, messages
+    if warned:
+        assert "Test CPU (AVX2, FMA), 2 cores" in said[0] and "--precision=float32" in said[0]

@@ -24,7 +24,7 @@ import tensorflow as tf
 from absl import logging
 from tqdm import tqdm
 
-from keras_vidrep import tasks
+from keras_vidrep import cpu, tasks
 from keras_vidrep.data import pipeline
 from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.export import check_export_target, export_saved_model
@@ -129,6 +129,11 @@ class Trainer:
         if self.chief:
             self.run_dir.write_config(config)
         self.summaries = SummaryWriters(config.model_dir, enabled=self.chief)
+        if config.precision == "mixed_bfloat16" and not tf.config.list_physical_devices("GPU") \
+                and cpu.native_bfloat16() is False:
+            logging.warning("--precision=mixed_bfloat16 on %s: this CPU has no native bfloat16 (AVX512_BF16 or "
+                            "AMX), so bfloat16 products are emulated and expected to be slower than float32; use "
+                            "--precision=float32", cpu.describe())
         params = sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)
         replicas = self.strategy.num_replicas_in_sync
         logging.info("%s, %s parameters; global batch %d = %d replica(s) x %d per replica",

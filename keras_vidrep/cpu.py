@@ -1,0 +1,50 @@
+"""What the CPU this runs on can do, read from the operating system (Linux /proc/cpuinfo; elsewhere only the core
+count is known): its model, cores and the vector extensions that decide which formulation of a product is fastest.
+"""
+import functools
+import os
+import platform
+
+# cpuinfo flag -> the name the README and benchmarks use
+EXTENSIONS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("fma", "FMA"), ("avx512_bf16", "AVX512_BF16"),
+              ("amx_bf16", "AMX_BF16"))
+
+
+@functools.lru_cache(maxsize=None)
+def facts(cpuinfo="/proc/cpuinfo"):
+    """{"model": str, "cores": int, "flags": frozenset of cpuinfo flags (empty where unknown)}."""
+    model, flags = platform.processor() or platform.machine(), frozenset()
+    try:
+        with open(cpuinfo, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            model = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = frozenset(value.split())
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return {"model": model, "cores": cores, "flags": flags}
+
+
+def extensions(info=None):
+    """The vector extensions of the CPU, by their usual names."""
+    info = info or facts()
+    return [name for flag, name in EXTENSIONS if flag in info["flags"]]
+
+
+def native_bfloat16(info=None):
+    """Whether the CPU multiplies bfloat16 in hardware (AVX512_BF16 or AMX); None where its flags are unknown."""
+    info = info or facts()
+    if not info["flags"]:
+        return None
+    return bool({"avx512_bf16", "amx_bf16"} & info["flags"])
+
+
+def describe(info=None):
+    """One line: `AMD EPYC (AVX2, FMA), 2 cores`."""
+    info = info or facts()
+    vector = extensions(info)
+    return f"{info['model']} ({', '.join(vector) if vector else 'no AVX2'}), {info['cores']} cores"
