@@ -90,6 +90,8 @@ class TrainerSettings:
     precision: str = setting("float32", "Keras dtype policy of the model: float32, or mixed_bfloat16 (matrix "
                                         "products in bfloat16; weights, states, losses and optimizer in float32).",
                              PRECISIONS)
+    autotune: bool = setting(True, "Time the formulations of the LSTMs' recurrent products on this CPU at start-up "
+                                   "(about a second, cached per CPU) and use the fastest; false: the default one.")
     jit_compile: bool = setting(False, "XLA-compile the forward and backward pass, and with one replica the "
                                        "optimizer update (off by default on CPUs; see the README's speed table).")
 

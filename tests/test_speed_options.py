@@ -76,6 +76,71 @@ def test_fused_lstm_matches_the_unrolled_one(peepholes, with_input):
         assert relative_error(got, want) < 1e-5
 
 
+def test_every_formulation_of_the_recurrent_products_matches_the_unrolled_lstm():
+    """The autotuner may pick any formulation on any CPU: each gives the plain path's numbers to float32 rounding,
+    eagerly and inside a compiled graph (where the optimizer may fold a transpose into the product)."""
+    from itertools import product
+
+    from keras_vidrep.models import fused_lstm
+
+    rng = np.random.default_rng(1)
+    batch, steps, dim, units = 3, 5, 7, (6,)
+    stacks = {}
+    for implementation in ("fused", "unrolled"):
+        stacks[implementation] = LSTMStack(units, True, seed=11, implementation=implementation)
+        stacks[implementation].build((None, dim))
+    x = tf.constant(rng.normal(size=(batch, steps, dim)), tf.float32)
+    start = [(tf.constant(rng.normal(size=(batch, 6)) * 0.5, tf.float32),
+              tf.constant(rng.normal(size=(batch, 6)) * 0.5, tf.float32))]
+    weights = tf.constant(rng.normal(size=(batch, steps, 6)), tf.float32)
+
+    def run(stack):
+        with tf.GradientTape() as tape:
+            tape.watch([x, start])
+            hidden, final = stack.run(x, start, steps=steps)
+            loss = tf.reduce_sum(hidden * weights) + tf.reduce_sum(final[0][0] * final[0][1])
+        return [hidden] + tape.gradient(loss, [x, *start[0], *stack.trainable_variables])
+
+    want = run(stacks["unrolled"])
+    try:
+        for forward, backward in product(fused_lstm.FORWARD, fused_lstm.BACKWARD):
+            fused_lstm.set_formulation(6, "float32", forward, backward)
+            for mode, got in (("eager", run(stacks["fused"])),
+                              ("graph", tf.function(lambda: run(stacks["fused"]), autograph=False)())):
+                for g, w in zip(got, want):
+                    assert relative_error(g, w) < 1e-5, (forward, backward, mode)
+    finally:
+        fused_lstm.set_formulation(6, "float32", None, None)
+    assert fused_lstm.formulation(6) == fused_lstm.DEFAULT
+    with pytest.raises(ValueError, match="formulation must be one of"):
+        fused_lstm.set_formulation(6, "float32", "sideways", "folded")
+
+
+def test_autotune_picks_the_fastest_measured_formulation_and_every_process_reuses_it(monkeypatch, tmp_path):
+    from keras_vidrep.models import fused_lstm
+    from keras_vidrep.training import autotune
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    rates = {"forward": {"plain": 10.0, "transposed": 30.0},
+             "backward": {"materialized": 5.0, "folded": 50.0, "transposed": 20.0}}
+    measured = []
+    monkeypatch.setattr(autotune, "measure", lambda *shape: measured.append(shape) or rates)
+    model = make_composite()
+    try:
+        assert autotune.tune(model, 8) == {(12, "float32"): ("transposed", "folded")}
+        assert fused_lstm.formulation(12) == ("transposed", "folded")
+        fused_lstm.set_formulation(12, "float32", None, None)
+        assert autotune.tune(model, 8) == {(12, "float32"): ("transposed", "folded")}  # from the cache
+        assert measured == [(8, 12, "float32")]
+        assert fused_lstm.formulation(12) == ("transposed", "folded")
+    finally:
+        fused_lstm.set_formulation(12, "float32", None, None)
+    real = autotune.measure(4, 8, "float32")  # the real measurement: every formulation, a positive rate
+    assert {k: set(v) for k, v in real.items()} == {"forward": set(fused_lstm.FORWARD),
+                                                    "backward": set(fused_lstm.BACKWARD)}
+    assert all(v > 0 for r in real.values() for v in r.values())
+
+
 def composite_gradients(model, inputs, futures):
     with tf.GradientTape() as tape:
         logits = model.forward(inputs, futures, teacher_forcing=True)

@@ -19,12 +19,66 @@ def matmul(a, b, compute_dtype="float32"):
     return ops.cast(ops.matmul(ops.cast(a, compute_dtype), ops.cast(b, compute_dtype)), "float32")
 
 
-def _transposed(kernel):
+# How the two recurrent products of a step are formed; which is fastest depends on the CPU and its kernel library
+# (measured on an AMD EPYC with AVX2 at 80 x 2048 x 8192: the backward product as (K . dz^T)^T ran 2.4x faster
+# than with a materialised K^T, while on an AVX-512 Intel CPU the materialised K^T was the fastest). The trainer
+# times them at start-up (keras_vidrep.training.autotune) and sets the choice per (units, compute dtype); every
+# formulation computes the same dot products (results equal to float32 rounding).
+FORWARD = ("plain", "transposed")  # z = h . K, or (K^T . h^T)^T with K^T materialised once per sequence
+BACKWARD = ("materialized", "folded", "transposed")  # dh = dz . K^T: K^T materialised, left to the optimizer
+#                                                     (MatMul transpose_b), or (K . dz^T)^T
+DEFAULT = ("plain", "materialized")
+_choices = {}
+
+
+def formulation(units, compute_dtype="float32"):
+    """(forward, backward) formulation of the recurrent products of `units` units."""
+    return _choices.get((int(units), compute_dtype), DEFAULT)
+
+
+def set_formulation(units, compute_dtype, forward, backward):
+    """Chooses the formulation of the recurrent products of `units` units (None: back to the default)."""
+    if forward is None:
+        _choices.pop((int(units), compute_dtype), None)
+        return
+    if forward not in FORWARD or backward not in BACKWARD:
+        raise ValueError(f"formulation must be one of {FORWARD} and one of {BACKWARD}, got {forward!r}, {backward!r}")
+    _choices[(int(units), compute_dtype)] = (forward, backward)
+
+
+def forward_operand(kernel, name):
+    """What `forward_product` multiplies by: the kernel (units, 4 units), or its materialised transpose."""
+    return kernel if name == "plain" else _transposed(kernel, always=True)
+
+
+def forward_product(h, operand, name, compute_dtype="float32"):
+    """h . K (batch, 4 units) in formulation `name`, from `forward_operand`."""
+    if name == "plain":
+        return matmul(h, operand, compute_dtype)
+    return ops.transpose(matmul(operand, ops.transpose(h), compute_dtype))
+
+
+def backward_operand(kernel, name):
+    """What `backward_product` multiplies by."""
+    if name == "materialized":
+        return _transposed(kernel)
+    return ops.transpose(kernel) if name == "folded" else kernel
+
+
+def backward_product(dz, operand, name, compute_dtype="float32"):
+    """dz . K^T (batch, units) in formulation `name`, from `backward_operand`."""
+    if name == "transposed":
+        return ops.transpose(matmul(operand, ops.transpose(dz), compute_dtype))
+    return matmul(dz, operand, compute_dtype)
+
+
+def _transposed(kernel, always=False):
     """kernel^T, materialised for float32. TensorFlow's graph optimizer folds a plain 2-D transpose into the product
     (MatMul transpose_b), whose float32 CPU kernel runs the (batch x 4 units) x (4 units x units) product at ~40% of
     the speed of the product with a materialised transpose (measured: 77 vs 195 GFLOP/s at 80 x 8192 x 2048); a
-    3-D transpose is not folded. In bfloat16 the folded product is the faster one, so it is left to the optimizer."""
-    if kernel.dtype != "float32":
+    3-D transpose is not folded. In bfloat16 the folded product is the faster one, so it is left to the optimizer
+    (unless `always`)."""
+    if kernel.dtype != "float32" and not always:
         return ops.transpose(kernel)
     rows, cols = kernel.shape
     return ops.reshape(ops.transpose(ops.reshape(kernel, (rows, cols, 1)), (1, 0, 2)), (cols, rows))
@@ -59,8 +113,10 @@ def _fused(with_input, with_peepholes, steps, compute_dtype):
         h, c = h0, c0
         hs, cs, tanh_cs, gates = [], [c0], [], []
         kernel_c = ops.cast(kernel, compute_dtype)  # cast once, not once a step
+        forward, backward = formulation(kernel.shape[0], compute_dtype)
+        kernel_f = forward_operand(kernel_c, forward)
         for t in range(steps):
-            z = matmul(h, kernel_c, compute_dtype) + bias  # in `LSTMCell.step`'s order: the same float32 result
+            z = forward_product(h, kernel_f, forward, compute_dtype) + bias  # in `LSTMCell.step`'s order
             zi, zf, zg, zo = ops.split(z + inputs[t] if with_input else z, 4, axis=-1)
             if with_peepholes:
                 zi, zf = zi + pi * c, zf + pf * c
@@ -96,13 +152,13 @@ def _fused(with_input, with_peepholes, steps, compute_dtype):
             dh = ops.zeros_like(h0)
             dc = ops.zeros_like(c0) if d_c_last is None else d_c_last
             dzs = [None] * steps
-            kernel_t = _transposed(kernel_c)
+            kernel_b = backward_operand(kernel_c, backward)
             for t in reversed(range(steps)):
                 if d_hs is not None:
                     dh = dh + d_hs[t]
                 dc = dc + dh * dc_dh[t]
                 dzs[t] = ops.concatenate([dc, dc, dc, dh], axis=-1) * dz_d[t]
-                dh = matmul(dzs[t], kernel_t, compute_dtype)
+                dh = backward_product(dzs[t], kernel_b, backward, compute_dtype)
                 dc = dc * dc_carry[t]
             d_z = ops.stack(dzs, axis=1)  # (batch, steps, 4 * units)
             units = ops.shape(h0)[-1]

@@ -29,7 +29,7 @@ from keras_vidrep.data import pipeline
 from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.export import check_export_target, export_saved_model
 from keras_vidrep.tasks.base import StreamedSet
-from keras_vidrep.training import checkpoints, step as train_step_lib
+from keras_vidrep.training import autotune, checkpoints, step as train_step_lib
 from keras_vidrep.training.checkpoints import NonFiniteError
 from keras_vidrep.training.model_dir import ModelDir
 from keras_vidrep.training.optimizers import FusedAdam
@@ -139,6 +139,8 @@ class Trainer:
         logging.info("%s, %s parameters; global batch %d = %d replica(s) x %d per replica",
                      self.task.describe(self.model), f"{params:,}", config.batch_size, replicas,
                      config.batch_size // replicas)
+        if config.autotune:  # before the steps are traced: they read the chosen formulations
+            autotune.tune(self.model, config.batch_size // replicas)
         # One optimizer step on the next global batch of an iterator from `batches()`: {name: summed value}.
         self.train_step = self._make_train_step()
         # No autograph: tasks and models are plain Python over keras.ops, traced as they are.

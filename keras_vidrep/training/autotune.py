@@ -1,0 +1,110 @@
+"""The fastest formulation of each recurrent product on the CPU this runs on, chosen by a short measurement.
+
+For every (units, compute dtype) of a model's fused LSTMs, each formulation of the forward product h . K and of
+the backward product dz . K^T (`keras_vidrep.models.fused_lstm.FORWARD` / `BACKWARD`) is timed as the trainer runs
+it — a compiled graph of a few chained steps at the training batch — and the fastest is used. A choice is cached per
+CPU, batch and shape (`$XDG_CACHE_HOME/keras_vidrep/formulations.json`, under a file lock), so that every process on
+a machine — a resumed run, the workers of one job — computes the same products the same way.
+"""
+import fcntl
+import json
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from keras_vidrep import cpu
+from keras_vidrep.models import fused_lstm
+from keras_vidrep.models.lstm import LSTMCell
+
+STEPS = 4  # products per timed graph
+REPEATS = 3  # timings per formulation; the best is kept
+
+
+def cache_path():
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "keras_vidrep", "formulations.json")
+
+
+def fused_shapes(model):
+    """Sorted (units, compute dtype) of the model's LSTM cells that run fused."""
+    cells = [layer for layer in model._flatten_layers() if isinstance(layer, LSTMCell)]
+    return sorted({(int(c.units), c.compute_dtype) for c in cells if c.implementation == "fused"})
+
+
+def _seconds(fn, *args):
+    graph = tf.function(fn, autograph=False)
+    graph(*args).numpy()  # traced and warmed up
+    best = float("inf")
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        graph(*args).numpy()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def measure(batch, units, compute_dtype):
+    """{"forward": {name: GFLOP/s}, "backward": {name: GFLOP/s}} at this batch and shape."""
+    rng = np.random.default_rng(0)
+    h = tf.constant(rng.standard_normal((batch, units), np.float32))
+    dz = tf.constant(rng.standard_normal((batch, 4 * units), np.float32))
+    kernel = tf.constant(rng.standard_normal((units, 4 * units), np.float32) * 0.01)
+    flops = 2.0 * batch * units * 4 * units * STEPS
+    out = {"forward": {}, "backward": {}}
+    for name in fused_lstm.FORWARD:
+        def forward(h, kernel, name=name):
+            operand = fused_lstm.forward_operand(tf.cast(kernel, compute_dtype), name)
+            return tf.add_n([fused_lstm.forward_product(h * (1.0 + 0.01 * t), operand, name, compute_dtype)
+                             for t in range(STEPS)])  # distinct operands: no step is computed once for all
+        out["forward"][name] = flops / _seconds(forward, h, kernel) / 1e9
+    for name in fused_lstm.BACKWARD:
+        def backward(dz, kernel, name=name):
+            operand = fused_lstm.backward_operand(tf.cast(kernel, compute_dtype), name)
+            return tf.add_n([fused_lstm.backward_product(dz * (1.0 + 0.01 * t), operand, name, compute_dtype)
+                             for t in range(STEPS)])
+        out["backward"][name] = flops / _seconds(backward, dz, kernel) / 1e9
+    return out
+
+
+def tune(model, batch):
+    """Chooses the formulation of every fused LSTM shape of `model` at per-replica `batch` (cached per CPU) and
+    logs the choice. Returns {(units, dtype): (forward, backward)}."""
+    shapes = fused_shapes(model)
+    if not shapes or not tf.config.list_physical_devices("CPU") or tf.config.list_physical_devices("GPU"):
+        return {}
+    start, chosen, path = time.perf_counter(), {}, cache_path()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path + ".lock", "a", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one process measures; the others read its choice
+        cache = _read(path)
+        for units, dtype in shapes:
+            key = f"{cpu.describe()} | batch {batch} | units {units} | {dtype}"
+            if key not in cache:
+                rates = measure(batch, units, dtype)
+                cache[key] = {"rates": rates, "forward": max(rates["forward"], key=rates["forward"].get),
+                              "backward": max(rates["backward"], key=rates["backward"].get)}
+                _write(path, cache)
+            entry = cache[key]
+            fused_lstm.set_formulation(units, dtype, entry["forward"], entry["backward"])
+            chosen[(units, dtype)] = (entry["forward"], entry["backward"])
+            logging.info("recurrent products, %s: forward %s, backward %s (GFLOP/s %s)", key, entry["forward"],
+                         entry["backward"], "; ".join(f"{role} " + ", ".join(f"{n} {v:.0f}" for n, v in r.items())
+                                                      for role, r in entry["rates"].items()))
+    logging.info("formulations chosen in %.1f s", time.perf_counter() - start)
+    return chosen
+
+
+def _read(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def _write(path, cache):
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(cache, f, indent=1)
+    os.replace(path + ".tmp", path)
