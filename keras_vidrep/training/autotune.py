@@ -19,8 +19,8 @@ from keras_vidrep import cpu
 from keras_vidrep.models import fused_lstm
 from keras_vidrep.models.lstm import LSTMCell
 
-STEPS = 4  # products per timed graph
-REPEATS = 3  # timings per formulation; the best is kept
+STEPS = 2  # products per timed graph
+REPEATS = 2  # timings per formulation; the best is kept
 
 
 def cache_path():
