@@ -135,6 +135,9 @@ def test_autotune_picks_the_fastest_measured_formulation_and_every_process_reuse
         assert fused_lstm.formulation(12) == ("transposed", "folded")
     finally:
         fused_lstm.set_formulation(12, "float32", None, None)
+    monkeypatch.setenv("XDG_CACHE_HOME", "/proc/no-such-cache")  # not writable: measured, not cached
+    assert autotune.tune(model, 8) == {(12, "float32"): ("transposed", "folded")} and len(measured) == 2
+    fused_lstm.set_formulation(12, "float32", None, None)
     real = autotune.measure(4, 8, "float32")  # the real measurement: every formulation, a positive rate
     assert {k: set(v) for k, v in real.items()} == {"forward": set(fused_lstm.FORWARD),
                                                     "backward": set(fused_lstm.BACKWARD)}

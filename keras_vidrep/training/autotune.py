@@ -72,27 +72,37 @@ def tune(model, batch):
     """Chooses the formulation of every fused LSTM shape of `model` at per-replica `batch` (cached per CPU) and
     logs the choice. Returns {(units, dtype): (forward, backward)}."""
     shapes = fused_shapes(model)
-    if not shapes or not tf.config.list_physical_devices("CPU") or tf.config.list_physical_devices("GPU"):
+    if not shapes or tf.config.list_physical_devices("GPU"):
         return {}
-    start, chosen, path = time.perf_counter(), {}, cache_path()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".lock", "a", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one process measures; the others read its choice
-        cache = _read(path)
-        for units, dtype in shapes:
-            key = f"{cpu.describe()} | batch {batch} | units {units} | {dtype}"
-            if key not in cache:
-                rates = measure(batch, units, dtype)
-                cache[key] = {"rates": rates, "forward": max(rates["forward"], key=rates["forward"].get),
-                              "backward": max(rates["backward"], key=rates["backward"].get)}
-                _write(path, cache)
-            entry = cache[key]
-            fused_lstm.set_formulation(units, dtype, entry["forward"], entry["backward"])
-            chosen[(units, dtype)] = (entry["forward"], entry["backward"])
-            logging.info("recurrent products, %s: forward %s, backward %s (GFLOP/s %s)", key, entry["forward"],
-                         entry["backward"], "; ".join(f"{role} " + ", ".join(f"{n} {v:.0f}" for n, v in r.items())
-                                                      for role, r in entry["rates"].items()))
+    start, path = time.perf_counter(), cache_path()
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".lock", "a", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # one process measures; the others read its choice
+            chosen = _choose(shapes, batch, path)
+    except OSError as e:  # no writable cache: measured for this process only
+        logging.warning("formulation cache %s not usable (%s); measuring for this run only", path, e)
+        chosen = _choose(shapes, batch, None)
     logging.info("formulations chosen in %.1f s", time.perf_counter() - start)
+    return chosen
+
+
+def _choose(shapes, batch, path):
+    cache, chosen = _read(path) if path else {}, {}
+    for units, dtype in shapes:
+        key = f"{cpu.describe()} | batch {batch} | units {units} | {dtype}"
+        if key not in cache:
+            rates = measure(batch, units, dtype)
+            cache[key] = {"rates": rates, "forward": max(rates["forward"], key=rates["forward"].get),
+                          "backward": max(rates["backward"], key=rates["backward"].get)}
+            if path:
+                _write(path, cache)
+        entry = cache[key]
+        fused_lstm.set_formulation(units, dtype, entry["forward"], entry["backward"])
+        chosen[(units, dtype)] = (entry["forward"], entry["backward"])
+        logging.info("recurrent products, %s: forward %s, backward %s (GFLOP/s %s)", key, entry["forward"],
+                     entry["backward"], "; ".join(f"{role} " + ", ".join(f"{n} {v:.0f}" for n, v in r.items())
+                                                  for role, r in entry["rates"].items()))
     return chosen
 
 
