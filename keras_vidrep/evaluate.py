@@ -129,14 +129,15 @@ def validate_run(model_dir, checkpoint="", batch_size=128, **changes):
     """The validation numbers of a run's checkpoint, as its training computes them, on its validation set with
     `changes` to the settings that choose it (e.g. `val_clip_stride=1` for the classifier's every-clip video
     accuracy after a training validated on a thinner set). Returns (numbers, checkpoint path)."""
-    from keras_vidrep.training import checkpoints, loop
+    from keras_vidrep.training import checkpoints
+    from keras_vidrep.training.validation import validation_numbers
 
     model, task, path = checkpoints.restore_model(model_dir, checkpoint)
     if changes:
         task = tasks.create(task.config.replace(**changes).validate())
     task.prepare_validation()  # the training files are not opened
     step = tf.function(lambda *batch: task.validation_losses(model, batch), autograph=False)
-    return loop.validation_numbers(task, step, task.validation_set(), batch_size), path
+    return validation_numbers(task, step, task.validation_set(), batch_size), path
 
 
 def open_sequences(dataset, count, length, frame_shape, path="", seed=0, num_digits=2, config=None):
