@@ -70,6 +70,9 @@ class TrainerSettings:
 
     batch_size: int = setting(16, "Global batch size (summed over all replicas).")
     train_steps: int = setting(1000, "Total optimizer steps; a resumed run continues up to this number.")
+    train_minutes: float = setting(0.0, "Train for this many minutes of wall time instead of `train_steps`: the "
+                                        "run times its steps and a validation, then fixes `train_steps` and the "
+                                        "schedule once (model_dir/budget.json; a resume keeps it). 0: off.")
     optimizer: str = setting("adam", "Optimizer.", OPTIMIZERS)
     learning_rate: float = setting(1e-3, "Learning rate (the peak, with a schedule).")
     learning_rate_schedule: str = setting("constant", "constant, or cosine decay from `learning_rate` to "
@@ -113,6 +116,10 @@ class TrainerSettings:
                               f"{self.warmup_steps}")
         if self.warmup_steps and self.learning_rate_schedule == "constant":
             raise ConfigError("`warmup_steps` needs `learning_rate_schedule`=cosine")
+        if self.train_minutes < 0:
+            raise ConfigError(f"`train_minutes` must be >= 0, got {self.train_minutes}")
+        if self.train_minutes and self.strategy == "multi_worker":
+            raise ConfigError("`train_minutes` runs on one machine (default or mirrored strategy), not multi_worker")
         if self.clipnorm < 0:
             raise ConfigError(f"`clipnorm` must be >= 0, got {self.clipnorm}")
         if self.cpu_replicas < 0:

@@ -28,34 +28,16 @@ from keras_vidrep import cpu, tasks
 from keras_vidrep.data import pipeline
 from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.export import check_export_target, export_saved_model
-from keras_vidrep.training import autotune, checkpoints, step as train_step_lib
+from keras_vidrep.training import autotune, budget as budget_lib, checkpoints, step as train_step_lib
 from keras_vidrep.training.checkpoints import NonFiniteError
 from keras_vidrep.training.model_dir import ModelDir
-from keras_vidrep.training.optimizers import FusedAdam
+from keras_vidrep.training.optimizers import build_optimizer
 from keras_vidrep.training.strategy import build_strategy, gather_replicas, is_chief, task_of
-from keras_vidrep.training.summaries import SummaryWriters
+from keras_vidrep.training.summaries import RunningMeans, SummaryWriters
 from keras_vidrep.training.validation import validation_numbers
 from keras_vidrep.training.watchdog import Watchdog
 
 NonFiniteLossError = NonFiniteError  # the name earlier versions raised
-
-
-def build_optimizer(config, scale=1.0):
-    """The Keras optimizer a config names, at `scale` times its learning rate (and schedule). The schedule reads
-    the optimizer's own step count, which checkpoints keep, so a resumed run continues it."""
-    rate = config.learning_rate * scale
-    if config.learning_rate_schedule == "cosine":
-        warmup = config.warmup_steps
-        rate = keras.optimizers.schedules.CosineDecay(
-            0.0 if warmup else rate, config.train_steps - warmup, alpha=config.learning_rate_floor,
-            warmup_target=rate if warmup else None, warmup_steps=warmup)
-    if config.optimizer == "adam":
-        return FusedAdam(rate, name="adam")
-    if config.optimizer == "sgd":
-        return keras.optimizers.SGD(rate, momentum=config.momentum)
-    if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(rate, momentum=config.momentum)
-    raise ConfigError(f"`optimizer` must be adam, sgd or rmsprop, got {config.optimizer!r}")
 
 
 class Trainer:
@@ -66,6 +48,14 @@ class Trainer:
     """
 
     def __init__(self, config):
+        self._started = budget_lib.clock()
+        self.budget = None
+        if config.train_minutes:  # a resumed budgeted run trains to the steps its first run fixed
+            fixed = budget_lib.stored_steps(config.model_dir)
+            if fixed:
+                config = config.replace(train_steps=fixed)
+            else:
+                self.budget = budget_lib.TimeBudget(config.train_minutes, self._started, config.eval_every)
         self.config = config
         self.task = tasks.create(config)
         self.task.all_examples = gather_replicas
@@ -108,8 +98,9 @@ class Trainer:
             scales = self.task.learning_rate_scales(self.model)
             factors = [scales.get(v.path, 1.0) for v in self.model.trainable_variables]
             self.optimizer_groups = []
+            self.schedules = []  # the cosine schedules whose length a time budget sets
             for factor in sorted(set(factors), key=lambda f: f != 1.0):
-                optimizer = build_optimizer(config, factor)
+                optimizer = build_optimizer(config, factor, self.schedules if self.budget else None)
                 indices = [i for i, f in enumerate(factors) if f == factor]
                 optimizer.build([self.model.trainable_variables[i] for i in indices])
                 self.optimizer_groups.append((optimizer, indices))
@@ -250,11 +241,13 @@ class Trainer:
         if start >= cfg.train_steps:
             logging.info("model_dir already at step %d >= train_steps %d; nothing to train", start, cfg.train_steps)
         iterator = self.batches(start)
-        window, val = _RunningMeans(), {}
+        window, val = RunningMeans(), {}
         bar = tqdm(total=cfg.train_steps, initial=start, desc="train", unit="step", dynamic_ncols=True,
                    mininterval=1.0)
+        step = start
         try:
-            for step in range(start + 1, cfg.train_steps + 1):
+            while step < self.config.train_steps:  # a time budget fixes train_steps on the way
+                step += 1
                 results = {k: float(v) for k, v in self.train_step(iterator).items()}
                 self._check_step(step, results)
                 self._kick()
@@ -262,6 +255,13 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{results[self.task.progress_key]:.4g}", refresh=False)
                 val = self._periodic_work(step, window, bar) or val
+                if self.budget and self.budget.measured():
+                    self._fix_budget(step, bar)
+                elif self.budget and self.budget.over() and step < self.config.train_steps:
+                    bar.write(f"step {step}: the {cfg.train_minutes:g}-minute budget is spent before step "
+                              f"{self.config.train_steps}; stopping here")
+                    self.config, val = self.config.replace(train_steps=step), {}
+                    break
         except KeyboardInterrupt:
             bar.close()
             path = self.save(int(self.step.numpy()))
@@ -270,6 +270,23 @@ class Trainer:
         finally:
             bar.close()  # before any error message, so that the bar does not end the output
         return self._finish(val)
+
+    def _fix_budget(self, step, bar):
+        """Times a validation, then fixes `train_steps` and the schedules' length to what fits the budget."""
+        start = time.perf_counter()
+        self.validate(step)
+        seconds = time.perf_counter() - start
+        total = self.budget.fix(step, seconds)
+        self.config = self.config.replace(train_steps=total)
+        for schedule in self.schedules:
+            schedule.decay_steps.assign(float(max(1, total - self.config.warmup_steps)))
+        if self.chief:
+            self.budget.write(self.config.model_dir, total, seconds)
+            self.config.save(self.config.model_dir)
+        bar.total = total
+        bar.write(f"step {step}: {self.config.train_minutes:g} minutes fit {total} steps "
+                  f"({self.budget.step_seconds:.3f} s a step, {seconds:.1f} s a validation); train_steps and the "
+                  f"schedule are fixed to them ({budget_lib.BUDGET_FILE})")
 
     def _check_step(self, step, results):
         """NonFiniteError if a loss or any replica's gradient was NaN or Inf (the flag is removed from
@@ -351,25 +368,6 @@ def dtype_policy(name):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-class _RunningMeans:
-    """Averages of per-step losses since the last `pop()`, plus the steps per second over that window."""
-
-    def __init__(self):
-        self._sums, self._steps, self._start = {}, 0, time.perf_counter()
-
-    def add(self, values):
-        for k, v in values.items():
-            self._sums[k] = self._sums.get(k, 0.0) + v
-        self._steps += 1
-
-    def pop(self):
-        elapsed = time.perf_counter() - self._start
-        out = {(k if k == "gradient_norm" else f"loss/{k}"): v / self._steps for k, v in self._sums.items()}
-        out["steps_per_second"] = self._steps / elapsed
-        self._sums, self._steps, self._start = {}, 0, time.perf_counter()
-        return out
 
 
 def train(config):

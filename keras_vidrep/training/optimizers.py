@@ -8,6 +8,8 @@ update is a memory-bound share of every step; see the README's speed table.
 import keras
 import tensorflow as tf
 
+from keras_vidrep.errors import ConfigError
+
 
 class FusedAdam(keras.optimizers.Adam):
     """`keras.optimizers.Adam` (without amsgrad) updated by `tf.raw_ops.ResourceApplyAdam`.
@@ -38,3 +40,26 @@ def _handle(variable):
     """The resource handle of a Keras variable (its TensorFlow variable; under a distribution strategy, the copy on
     the device being updated)."""
     return (variable.value if isinstance(variable, keras.Variable) else variable).handle
+
+
+def build_optimizer(config, scale=1.0, schedules=None):
+    """The Keras optimizer a config names, at `scale` times its learning rate (and schedule). The schedule reads
+    the optimizer's own step count, which checkpoints keep, so a resumed run continues it. A cosine schedule is
+    appended to the list `schedules` if given, with its length in a variable (`decay_steps`) that a time budget
+    sets once the run's steps are known."""
+    rate = config.learning_rate * scale
+    if config.learning_rate_schedule == "cosine":
+        warmup = config.warmup_steps
+        rate = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else rate, max(1, config.train_steps - warmup), alpha=config.learning_rate_floor,
+            warmup_target=rate if warmup else None, warmup_steps=warmup)
+        if schedules is not None:
+            rate.decay_steps = tf.Variable(float(rate.decay_steps), trainable=False, name="schedule_steps")
+            schedules.append(rate)
+    if config.optimizer == "adam":
+        return FusedAdam(rate, name="adam")
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(rate, momentum=config.momentum)
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(rate, momentum=config.momentum)
+    raise ConfigError(f"`optimizer` must be adam, sgd or rmsprop, got {config.optimizer!r}")

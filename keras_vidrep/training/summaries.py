@@ -1,5 +1,6 @@
 """TensorBoard summaries: one writer per split (train/, validation/) under the model directory."""
 import os
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -56,3 +57,22 @@ class SummaryWriters:
     def flush(self):
         for writer in self._writers.values():
             writer.flush()
+
+
+class RunningMeans:
+    """Averages of per-step losses since the last `pop()`, plus the steps per second over that window."""
+
+    def __init__(self):
+        self._sums, self._steps, self._start = {}, 0, time.perf_counter()
+
+    def add(self, values):
+        for k, v in values.items():
+            self._sums[k] = self._sums.get(k, 0.0) + v
+        self._steps += 1
+
+    def pop(self):
+        elapsed = time.perf_counter() - self._start
+        out = {(k if k == "gradient_norm" else f"loss/{k}"): v / self._steps for k, v in self._sums.items()}
+        out["steps_per_second"] = self._steps / elapsed
+        self._sums, self._steps, self._start = {}, 0, time.perf_counter()
+        return out
