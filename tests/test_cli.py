@@ -116,8 +116,8 @@ def test_shipped_configs_parse_and_validate(name, monkeypatch):
         assert (config.output, config.initializer, config.input_frames, config.future_frames) == \
             ("linear", "original", 10, 10)
     if name == "cpu_15min":
-        assert (config.units, config.batch_size, config.learning_rate_schedule, config.train_steps) == \
-            ((512,), 32, "cosine", 4000)
+        assert (config.units, config.batch_size, config.learning_rate_schedule, config.train_steps,
+                config.train_minutes) == ((512,), 32, "cosine", 4000, 14.5)
     if name == "ucf_fc6_classifier":
         assert (config.task, config.data, config.clip_length, config.num_classes, config.units) == \
             ("classifier", "fc6", 16, 101, (2048,))
