@@ -9,6 +9,8 @@ their logits, exactly as in training (`keras_vidrep.losses`), with no clipping.
 """
 import numpy as np
 
+from keras_vidrep.accumulate import MeanSummary
+
 PROBABILITY_CLIP = 1e-4
 NAMES = ("mean_training_frame", "copy_last")
 
@@ -51,18 +53,14 @@ def baseline_losses(mean, val_sequences, input_frames, future_frames, output="si
     loss = loss_of(output)
     mean = np.asarray(mean, np.float32).reshape(-1)
     batches = [val_sequences] if isinstance(val_sequences, np.ndarray) else val_sequences
-    sums, counts = {}, {}
-
-    def add(name, values):
-        sums[name] = sums.get(name, 0.0) + float(values.sum(dtype=np.float64))
-        counts[name] = counts.get(name, 0) + values.size
-
+    summary = MeanSummary()
     for val in batches:
         val = np.asarray(val, np.float32)
         val = val.reshape(len(val), val.shape[1], -1)
         inputs, futures = val[:, :input_frames], val[:, input_frames:input_frames + future_frames]
-        add("mean_training_frame/reconstruction", loss(inputs, np.broadcast_to(mean, inputs.shape)))
+        out = {"mean_training_frame/reconstruction": loss(inputs, np.broadcast_to(mean, inputs.shape))}
         if future_frames:
-            add("mean_training_frame/future", loss(futures, np.broadcast_to(mean, futures.shape)))
-            add("copy_last/future", loss(futures, np.broadcast_to(inputs[:, -1:], futures.shape)))
-    return {f"baseline/{k}": sums[k] / counts[k] for k in sums}
+            out["mean_training_frame/future"] = loss(futures, np.broadcast_to(mean, futures.shape))
+            out["copy_last/future"] = loss(futures, np.broadcast_to(inputs[:, -1:], futures.shape))
+        summary.add({f"baseline/{k}": v for k, v in out.items()})
+    return summary.result()

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from keras_vidrep import baselines, metrics, tasks
+from keras_vidrep import accumulate, baselines, metrics, tasks
 from keras_vidrep.config import CONFIG_FILE, Config
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data import sequences
@@ -198,7 +198,7 @@ def evaluate(predictor, data, input_frames, future_frames, output="sigmoid", bat
     rows = {}
 
     def score(row, targets, prediction):
-        rows.setdefault(row, metrics.HorizonMeans()).add(
+        rows.setdefault(row, accumulate.HorizonMeans()).add(
             metrics.frame_metrics(targets, prediction[0], output, logits=prediction[1]))
 
     starts = range(0, count, batch_size)

@@ -69,23 +69,6 @@ def _metrics_of_batch(targets, predictions, output, logits):
     return out
 
 
-class HorizonMeans:
-    """`summarize` of per-frame metrics added batch by batch ({metric: (n, K)}): float64 sums per horizon, so that
-    the whole set's numbers come without the set in memory."""
-
-    def __init__(self):
-        self.sums, self.count = {}, 0
-
-    def add(self, per_frame):
-        for name, values in per_frame.items():
-            self.sums[name] = self.sums.get(name, 0.0) + np.asarray(values, np.float64).sum(axis=0)
-        self.count += len(next(iter(per_frame.values())))
-
-    def result(self):
-        return {name: {"mean": float(sums.mean() / self.count), "per_horizon": [float(v) for v in sums / self.count]}
-                for name, sums in self.sums.items()}
-
-
 def summarize(per_frame):
     """{metric: (N, K) array} → {metric: {"mean": float, "per_horizon": [K floats]}}."""
     return {name: {"mean": float(values.mean()), "per_horizon": [float(v) for v in values.mean(axis=0)]}

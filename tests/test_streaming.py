@@ -6,12 +6,19 @@ import h5py
 import numpy as np
 import pytest
 
-from keras_vidrep import code_maps, evaluate, metrics
+from keras_vidrep import accumulate, code_maps, evaluate, metrics
 from keras_vidrep.config import Config
 from keras_vidrep.data.features import pool_by_video
 from keras_vidrep.data.frame_file import FeatureFile, FrameFile, WindowStream
 from keras_vidrep.tasks.base import StreamedSet
 from keras_vidrep.training import loop
+
+
+def near_ties(probabilities, margin=1e-5):
+    """Rows whose two most probable classes are closer than float32 rounding of different graphs could decide:
+    an accuracy computed by another graph may count them either way."""
+    top = np.sort(np.asarray(probabilities), axis=-1)
+    return int((top[:, -1] - top[:, -2] < margin).sum())
 
 
 def fc6_files(tmp_path, frames_per_video, videos=12, dim=16, classes=3):
@@ -75,15 +82,18 @@ def test_streamed_validation_equals_the_set_in_memory(tmp_path, vae_run, task):
     assert in_batches.keys() == in_memory.keys() and in_batches
     for name, value in in_memory.items():
         assert np.isfinite(value), name
-        assert in_batches[name] == pytest.approx(value, rel=1e-5, abs=1e-6), name
+        if not name.endswith("accuracy"):  # accuracies: below, allowing for near-ties
+            assert in_batches[name] == pytest.approx(value, rel=1e-5, abs=1e-6), name
     if task == "classifier":  # the video accuracy from every clip's probabilities, pooled in memory
         clips, labels, videos = streamed.whole()
         probabilities = np.asarray(trainer.task.validation_losses(trainer.model, (clips, labels, videos))
                                    ["probabilities"])
         ids, pooled = pool_by_video(probabilities, videos)
         video_labels = np.asarray(trainer.task.val_labels)[ids]
-        assert in_batches["video_accuracy"] == (pooled.argmax(-1) == video_labels).sum() / len(ids)
-        assert in_batches["clip_accuracy"] == (probabilities.argmax(-1) == labels).mean()
+        assert abs(in_batches["video_accuracy"] - (pooled.argmax(-1) == video_labels).sum() / len(ids)) \
+            <= near_ties(pooled) / len(ids)
+        assert abs(in_batches["clip_accuracy"] - (probabilities.argmax(-1) == labels).mean()) \
+            <= near_ties(probabilities) / len(labels)
 
 
 def _peak_bytes(fn):
@@ -138,12 +148,12 @@ def test_evaluation_in_batches_equals_the_whole_set():
     rng = np.random.default_rng(3)
     targets, predictions = rng.random((10, 4, 8, 8)).astype(np.float32), rng.random((10, 4, 8, 8)).astype(np.float32)
     whole = metrics.summarize(metrics.frame_metrics(targets, predictions, "linear"))
-    means = metrics.HorizonMeans()
+    means = accumulate.HorizonMeans()
     for start in range(0, 10, 3):
         means.add(metrics.frame_metrics(targets[start:start + 3], predictions[start:start + 3], "linear"))
     for name, values in whole.items():
-        assert means.result()[name]["mean"] == pytest.approx(values["mean"], rel=1e-6)
-        np.testing.assert_allclose(means.result()[name]["per_horizon"], values["per_horizon"], rtol=1e-6)
+        assert means.result()[name]["mean"] == pytest.approx(values["mean"], rel=1e-5)
+        np.testing.assert_allclose(means.result()[name]["per_horizon"], values["per_horizon"], rtol=1e-5)
 
     class Copy:  # predicts the last input frame: its future loss is the copy-last baseline's
         predicts, reconstructs, can_teacher_force = True, False, False
@@ -158,7 +168,7 @@ def test_evaluation_in_batches_equals_the_whole_set():
     whole = evaluate.evaluate(Copy(), data, 3, 3, "linear", batch_size=9)["baseline/copy_last"]
     for name, values in whole.items():
         np.testing.assert_allclose(streamed["future/free_running"][name]["per_horizon"], values["per_horizon"],
-                                   rtol=1e-6)
+                                   rtol=1e-5)
 
 
 def test_code_maps_draw_a_seeded_subsample_of_a_large_file(tmp_path):
@@ -201,6 +211,7 @@ def test_vidrep_eval_gives_a_classifier_run_its_every_clip_accuracy(tmp_path):
     ids, pooled = pool_by_video(probabilities, videos)
     expected = {"video_accuracy": (pooled.argmax(-1) == np.asarray(task.val_labels)[ids]).mean(),
                 "clip_accuracy": (probabilities.argmax(-1) == labels).mean()}
+    allowed = {"video_accuracy": near_ties(pooled) / len(ids), "clip_accuracy": near_ties(probabilities) / len(labels)}
     out = subprocess.run([os.path.join(os.path.dirname(sys.executable), "vidrep-eval"),
                           f"--model_dir={tmp_path / 'run'}", "--val_clip_stride=1", "--batch_size=5",
                           f"--output_json={tmp_path / 'eval.json'}"], capture_output=True, text=True, timeout=300)
@@ -208,5 +219,5 @@ def test_vidrep_eval_gives_a_classifier_run_its_every_clip_accuracy(tmp_path):
     result = json.loads((tmp_path / "eval.json").read_text())
     assert result["val_clip_stride"] == 1 and result["checkpoint"].endswith("ckpt-1")
     assert len(clips) == sum(9 + (i % 5) - 3 for i in range(12))  # stride 1, not the run's 3
-    assert result["validation"]["video_accuracy"] == pytest.approx(expected["video_accuracy"], abs=1e-12)
-    assert result["validation"]["clip_accuracy"] == pytest.approx(expected["clip_accuracy"], abs=1e-12)
+    for name in ("video_accuracy", "clip_accuracy"):  # exact but for near-ties, which another graph may break
+        assert abs(result["validation"][name] - expected[name]) <= allowed[name] + 1e-12, name

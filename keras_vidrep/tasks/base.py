@@ -18,6 +18,7 @@ from typing import Any, Callable, List
 
 import numpy as np
 
+from keras_vidrep import accumulate
 from keras_vidrep.errors import ConfigError
 
 
@@ -102,8 +103,8 @@ class Task:
 
     def validation_summary(self):
         """A fresh accumulator of `validation_losses`, batch by batch (`add`), for `summarize_validation`. By
-        default every value is averaged over the whole set without the set in memory (`MeanSummary`)."""
-        return MeanSummary()
+        default every value is averaged over the whole set without the set in memory (`accumulate.MeanSummary`)."""
+        return accumulate.MeanSummary()
 
     def summarize_validation(self, summary):
         """{name: number} of the whole validation set from the accumulator `summary` (default: its means); a task
@@ -186,32 +187,6 @@ class StreamedSet:
             yield self.read(np.arange(start, min(start + batch_size, self.count)))
 
 
-class MeanSummary:
-    """Whole-set means of per-example values added batch by batch (float64 running sums: memory does not grow
-    with the set). Values named in `keep` are gathered whole instead (`kept`), for numbers of a bounded set that
-    need every example at once (an MMD of codes)."""
-
-    def __init__(self, keep=()):
-        self.sums, self.counts = {}, {}
-        self.kept = {name: [] for name in keep}
-
-    def add(self, per_example):
-        for name, values in per_example.items():
-            values = np.asarray(values)
-            if name in self.kept:
-                self.kept[name].append(values)
-            else:
-                self.sums[name] = self.sums.get(name, 0.0) + float(values.sum(dtype=np.float64))
-                self.counts[name] = self.counts.get(name, 0) + values.size
-
-    def gathered(self, name):
-        """The kept values of `name`, concatenated in order."""
-        return np.concatenate(self.kept[name])
-
-    def result(self):
-        return {name: total / self.counts[name] for name, total in self.sums.items()}
-
-
 class SequenceBaselines:
     """`baselines` for a task of sequences split into input and future frames: the mean training frame and the
     copy-last-frame predictors on the validation sequences, read batch by batch (the task gives
@@ -219,9 +194,7 @@ class SequenceBaselines:
 
     def validation_sequences(self, batch_size=256):
         """The validation sequences (n, T, *frame_shape), batch by batch."""
-        read, count = self.val_reader
-        for start in range(0, count, batch_size):
-            yield read(np.arange(start, min(start + batch_size, count)))
+        return StreamedSet(*self.val_reader).batches(batch_size)
 
     def baselines(self):
         from keras_vidrep import baselines

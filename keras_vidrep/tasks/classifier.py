@@ -13,6 +13,7 @@ import numpy as np
 from absl import logging
 from keras import ops
 
+from keras_vidrep import accumulate
 from keras_vidrep.config import check_choices, check_positive, refuse_unread, setting
 from keras_vidrep.data import features as feature_data
 from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST
@@ -284,7 +285,7 @@ class VideoAccuracy:
         self.sums = np.zeros((len(self.video_labels), num_classes), np.float64)
         self.clip_counts = np.zeros(len(self.video_labels), np.int64)
         self.right_clips = 0
-        self.means = base.MeanSummary()
+        self.means = accumulate.MeanSummary()
 
     def add(self, per_example):
         probabilities, labels, videos = (np.asarray(per_example[k]) for k in ("probabilities", "labels", "videos"))

@@ -20,7 +20,7 @@ from typing import Tuple
 import numpy as np
 from keras import ops
 
-from keras_vidrep import baselines, losses, viz
+from keras_vidrep import accumulate, baselines, losses, viz
 from keras_vidrep.config import check_choices, check_positive, setting
 from keras_vidrep.data import frame_sets
 from keras_vidrep.data.streams import spread
@@ -161,7 +161,7 @@ class Task(base.Task):
                 "kl": vae.kl_divergence(mean, log_variance), "codes": codes}
 
     def validation_summary(self):
-        return base.MeanSummary(keep=("codes",))  # the MMD compares all `val_frames` codes with the prior at once
+        return accumulate.MeanSummary(keep=("codes",))  # the MMD compares all `val_frames` codes with the prior at once
 
     def summarize_validation(self, summary):
         s = self.settings
@@ -180,7 +180,7 @@ class Task(base.Task):
 
     def baselines(self):
         mean, loss = self.mean_training_frame().astype(np.float32), baselines.loss_of(self.settings.output)
-        summary = base.MeanSummary()
+        summary = accumulate.MeanSummary()
         for (images, _) in self.validation_set().batches(256):
             summary.add({"baseline/mean_training_frame": loss(
                 images.reshape(len(images), -1), np.broadcast_to(mean.reshape(-1), (len(images), mean.size)))})
