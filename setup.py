@@ -36,6 +36,7 @@ setup(
             "vidrep-fewlabel=keras_vidrep.cli.fewlabel:run",
             "vidrep-embed=keras_vidrep.cli.embed:run",
             "vidrep-features=keras_vidrep.cli.features:run",
+            "vidrep-probe=keras_vidrep.cli.probe:run",
         ]
     },
 )

@@ -115,13 +115,27 @@ def write_videos(folder):
         writer.release()
 
 
+# The rows recorded before results were kept per CPU: measured on 2026-11-23 on the reference machine, whose model
+# name was not recorded.
+EARLIER_CPU = "Intel Xeon (AVX-512, AVX512_BF16), 2 cores; model name not recorded"
+
+
 def update(name, rows):
+    """Adds `rows` to bench/results/`name` under this machine's CPU (rows of other CPUs are kept); returns the
+    whole file's content: {"machines": {cpu: {"date", "machine", "rows"}}}."""
+    from keras_vidrep import cpu
+
     path = os.path.join(RESULTS, name)
-    old = {}
+    data = {"machines": {}}
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
-            old = json.load(f).get("rows", {})
-    data = {"date": datetime.date.today().isoformat(), "machine": machine(), "rows": {**old, **rows}}
+            data = json.load(f)
+        if "rows" in data:  # one machine's results, from before they were kept per CPU
+            data = {"machines": {EARLIER_CPU: data}}
+    here = cpu.describe()
+    old = data["machines"].get(here, {}).get("rows", {})
+    data["machines"][here] = {"date": datetime.date.today().isoformat(), "machine": machine(),
+                              "rows": {**old, **rows}}
     with open(path, "w", encoding="utf-8") as f:
         json.dump(data, f, indent=1)
     return data
@@ -155,17 +169,19 @@ def main():
             out = os.path.join(work, f"train_{r}.json")
             result = run([python, os.path.join(HERE, "train_speed.py"), *[f.format(**data) for f in TRAIN_ROWS[r][1]],
                           f"--output_json={out}"], out)
-            trained = update("train_speed.json", {r: {"what": TRAIN_ROWS[r][0], **result}})["rows"]
+            trained = update("train_speed.json", {r: {"what": TRAIN_ROWS[r][0], **result}})
         print_train(trained)
     if "pipeline" in only:
+        from keras_vidrep import cpu
+
         with open(os.path.join(RESULTS, "train_speed.json"), encoding="utf-8") as f:
-            trained = json.load(f)["rows"]
+            trained = json.load(f)["machines"][cpu.describe()]["rows"]
         for r in (r for r in PIPELINE_ROWS if r in rows):
             flags = [f for f in TRAIN_ROWS[r][1] if not f.startswith("--steps")]
             out = os.path.join(work, f"pipeline_{r}.json")
             result = run([python, os.path.join(HERE, "pipeline_speed.py"), *[f.format(**data) for f in flags],
                           f"--consumed={trained[r]['examples_per_second']}", f"--output_json={out}"], out)
-            piped = update("pipeline_speed.json", {r: result})["rows"]
+            piped = update("pipeline_speed.json", {r: result})
         print_pipeline(piped)
     if "rollout" in only:
         out = os.path.join(RESULTS, "rollout_speed.json")
@@ -173,27 +189,37 @@ def main():
              f"--output_json={out}"])
 
 
-def print_train(rows):
-    print("| run | steps/s | examples/s | first step (s) | peak memory (GB) | GFLOP/s | of the matmul peak in its "
-          "precision | × PyTorch f32 (× PyTorch bf16) |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for name, r in rows.items():
-        flops = r.get("achieved_gflops", "")
-        dtype = "bfloat16" if r.get("precision") == "mixed_bfloat16" else "float32"
-        peaks = (f"{r[f'utilisation_of_{dtype}_peak']:.0%} ({dtype})" if f"utilisation_of_{dtype}_peak" in r
-                 else "")
-        torch = str(r.get("speedup_over_torch_float32", ""))
-        if "speedup_over_torch_bfloat16" in r:
-            torch += f" ({r['speedup_over_torch_bfloat16']})"
-        print(f"| `{name}` {r.get('what', '')} | {r['steps_per_second']} | {r['examples_per_second']:,} | "
-              f"{r['seconds_to_first_step']} | {r['peak_resident_gb']} | {flops} | {peaks} | {torch} |")
+def print_train(data):
+    """The training table of the README: one block of rows per CPU, newest first."""
+    print("| CPU, date | run | steps/s | examples/s | first step (s) | peak memory (GB) | GFLOP/s | of the best "
+          "library GEMM / of the float32 limit | × PyTorch f32 (× PyTorch bf16) |\n"
+          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name_cpu, machine_rows in sorted(data["machines"].items(), key=lambda kv: kv[1]["date"], reverse=True):
+        for name, r in machine_rows["rows"].items():
+            dtype = "bfloat16" if r.get("precision") == "mixed_bfloat16" else "float32"
+            if "of_best_library_gemm" in r and dtype == "float32":
+                share = f"{r['of_best_library_gemm']:.0%} / " + (f"{r['of_float32_limit']:.0%}"
+                                                                  if "of_float32_limit" in r else "?")
+            elif f"utilisation_of_{dtype}_peak" in r:  # older rows: against the tf.matmul peak in its precision
+                share = f"{r[f'utilisation_of_{dtype}_peak']:.0%} of tf.matmul ({dtype})"
+            else:
+                share = ""
+            torch = str(r.get("speedup_over_torch_float32", ""))
+            if "speedup_over_torch_bfloat16" in r:
+                torch += f" ({r['speedup_over_torch_bfloat16']})"
+            print(f"| {name_cpu}, {r.get('date', machine_rows['date'])} | `{name}` {r.get('what', '')} | "
+                  f"{r['steps_per_second']} | {r['examples_per_second']:,} | {r['seconds_to_first_step']} | "
+                  f"{r['peak_resident_gb']} | {r.get('achieved_gflops', '')} | {share} | {torch} |")
 
 
-def print_pipeline(rows):
-    print("| run | examples/s, one core | through tf.data | training consumes | ahead (one core) |\n"
-          "| --- | ---: | ---: | ---: | ---: |")
-    for name, r in rows.items():
-        print(f"| `{name}` | {r['examples_per_second_one_core']:,} | {r['examples_per_second_tf_data']:,} | "
-              f"{r.get('consumed_per_second', '')} | {r.get('ratio_one_core', '')}× |")
+def print_pipeline(data):
+    print("| CPU | run | examples/s, one core | through tf.data | training consumes | ahead (one core) |\n"
+          "| --- | --- | ---: | ---: | ---: | ---: |")
+    for name_cpu, machine_rows in data["machines"].items():
+        for name, r in machine_rows["rows"].items():
+            print(f"| {name_cpu} | `{name}` | {r['examples_per_second_one_core']:,} | "
+                  f"{r['examples_per_second_tf_data']:,} | {r.get('consumed_per_second', '')} | "
+                  f"{r.get('ratio_one_core', '')}× |")
 
 
 if __name__ == "__main__":

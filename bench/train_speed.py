@@ -124,12 +124,30 @@ def matmul_peaks(shapes, seconds=2.0):
     return out
 
 
+def numpy_gemm(shapes, seconds=2.0):
+    """{"m x k x n": GFLOP/s} of NumPy's float32 matmul (its BLAS, OpenBLAS in the PyPI wheel) for each shape."""
+    import numpy as np
+
+    out = {}
+    for m, k, n in shapes:
+        a, b = np.random.rand(m, k).astype(np.float32), np.random.rand(k, n).astype(np.float32)
+        a @ b
+        calls, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            a @ b
+            calls += 1
+        out[f"{m}x{k}x{n}"] = round(2 * m * k * n * calls / (time.perf_counter() - start) / 1e9, 1)
+    return out
+
+
 def main(argv):
     del argv
     started = process_start()
     FLAGS.model_dir = tempfile.mkdtemp(prefix="vidrep-bench-")
     FLAGS.export = False
     config = common.config_from_flags()
+    from keras_vidrep import cpu, kernel_library
+    from keras_vidrep.models import fused_lstm
     from keras_vidrep.training import loop
 
     imported = time.time() - started
@@ -144,7 +162,11 @@ def main(argv):
         float(trainer.train_step(batches)["total"])
     elapsed = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # kB on Linux -> GB
-    result = {"task": config.task, "batch_size": config.batch_size,
+    result = {"cpu": cpu.describe(), "date": time.strftime("%Y-%m-%d"), "kernel_library": kernel_library.current(),
+              "formulations": {f"{units} {dtype}": "/".join(choice)
+                               for (units, dtype), choice in sorted(fused_lstm.chosen().items())},
+              "float32_limit": cpu.float32_limit(),
+              "task": config.task, "batch_size": config.batch_size,
               "replicas": trainer.strategy.num_replicas_in_sync,
               "steps_per_second": round(FLAGS.steps / elapsed, 3),
               "examples_per_second": round(FLAGS.steps * config.batch_size / elapsed, 1),
@@ -163,6 +185,14 @@ def main(argv):
         h = list(config.settings.units)[0] if hasattr(config.settings, "units") else 1024
         gate = (config.batch_size, h, 4 * h)
         result["matmul_peak_gflops"] = peaks = matmul_peaks([(2048, 2048, 2048), gate])
+        result["numpy_gemm_gflops"] = numpy_gemm([(2048, 2048, 2048), gate])
+        best = max(list(peaks["float32"].values()) + list(result["numpy_gemm_gflops"].values()))
+        result["best_library_gemm_float32"] = best
+        limit = result["float32_limit"]["gflops"]
+        if "achieved_gflops" in result:
+            result["of_best_library_gemm"] = round(result["achieved_gflops"] / best, 3)
+            if limit:
+                result["of_float32_limit"] = round(result["achieved_gflops"] / limit, 3)
         if "achieved_gflops" in result:
             for dtype in ("float32", "bfloat16"):
                 result[f"utilisation_of_{dtype}_peak"] = round(result["achieved_gflops"] /
@@ -179,7 +209,15 @@ def main(argv):
 
 
 def table(result):
-    rows = [("task / model", f"{result['task']} {result.get('model', '')} units={result.get('units', '')}"),
+    limit = result["float32_limit"]
+    rows = [("CPU", result["cpu"]),
+            ("float32 limit GFLOP/s (cores x lanes x FMA units x 2 x GHz)",
+             f"{limit['gflops']} = {limit['cores']} x {limit['lanes']} x {limit['fma_units']} x 2 x {limit['ghz']} "
+             f"({limit['clock_from']})"),
+            ("kernel library; formulations (forward/backward)",
+             f"{result['kernel_library']}; " + (", ".join(f"{k}: {v}" for k, v in result["formulations"].items())
+                                                or "none fused")),
+            ("task / model", f"{result['task']} {result.get('model', '')} units={result.get('units', '')}"),
             ("precision, XLA", f"{result['precision']}, jit_compile={result['jit_compile']}"),
             ("batch x replicas", f"{result['batch_size']} x {result['replicas']}"),
             ("steps/s", result["steps_per_second"]),
@@ -192,6 +230,12 @@ def table(result):
         rows.append(("achieved GFLOP/s (matmuls)", result["achieved_gflops"]))
     for dtype, values in result.get("matmul_peak_gflops", {}).items():
         rows += [(f"{dtype} matmul peak GFLOP/s, {shape}", value) for shape, value in values.items()]
+    for shape, value in result.get("numpy_gemm_gflops", {}).items():
+        rows.append((f"NumPy float32 GEMM GFLOP/s, {shape}", value))
+    for name, what in (("of_best_library_gemm", "the best library GEMM in this run"),
+                       ("of_float32_limit", "the float32 limit")):
+        if name in result:
+            rows.append((f"achieved / {what}", result[name]))
     for dtype in ("float32", "bfloat16"):
         if f"utilisation_of_{dtype}_peak" in result:
             rows.append((f"utilisation of the {dtype} peak", result[f"utilisation_of_{dtype}_peak"]))

@@ -48,3 +48,37 @@ def describe(info=None):
     info = info or facts()
     vector = extensions(info)
     return f"{info['model']} ({', '.join(vector) if vector else 'no AVX2'}), {info['cores']} cores"
+
+
+def clock_ghz(cpufreq="/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq", cpuinfo="/proc/cpuinfo"):
+    """(GHz, where it was read): the highest clock cpufreq reports, else the `cpu MHz` of /proc/cpuinfo (a virtual
+    machine's nominal clock); (None, None) where neither is readable."""
+    try:
+        with open(cpufreq, encoding="ascii") as f:
+            return int(f.read().strip()) / 1e6, "cpufreq maximum"
+    except (OSError, ValueError):
+        pass
+    try:
+        with open(cpuinfo, encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "cpu MHz":
+                    return float(value) / 1e3, "/proc/cpuinfo cpu MHz"
+    except (OSError, ValueError):
+        pass
+    return None, None
+
+
+def float32_limit(info=None, ghz=None):
+    """The float32 multiply-add limit of the CPU from what the machine says: cores x float32 lanes per vector
+    (16 with AVX-512, 8 with AVX2, 4 otherwise) x 2 FMA units per core (the usual x86 server core since Haswell and
+    Zen 2; older or smaller cores have one, and then the limit is half) x 2 FLOPs x clock.
+    {"gflops", "cores", "lanes", "fma_units", "ghz", "clock_from"}; gflops None where the clock is unknown."""
+    info = info or facts()
+    lanes = 16 if "avx512f" in info["flags"] else 8 if {"avx2", "avx"} & info["flags"] else 4
+    source = "given"
+    if ghz is None:
+        ghz, source = clock_ghz()
+    gflops = None if ghz is None else round(info["cores"] * lanes * 2 * 2 * ghz, 1)
+    return {"gflops": gflops, "cores": info["cores"], "lanes": lanes, "fma_units": 2,
+            "ghz": None if ghz is None else round(ghz, 3), "clock_from": source}

@@ -18,6 +18,8 @@ import tempfile
 
 from absl import logging as absl_logging
 
+from keras_vidrep import kernel_library
+
 # Keras imports these at its own import time only for its scikit-learn wrappers and image-gallery plotting, which
 # no command here uses: 1.0-1.8 s of a 3.5-4 s start-up on the reference machine (bench/train_speed.py, "imports").
 KERAS_OPTIONAL_IMPORTS = ("sklearn", "matplotlib")
@@ -104,6 +106,7 @@ def import_keras():
 
 
 def prepare():
+    kernel_library.apply()  # TF_ENABLE_ONEDNN_OPTS from the choice measured on this CPU, before TensorFlow loads
     wanted = native_logs_wanted()
     quiet_tensorflow()
     if wanted or "keras" in sys.modules:

@@ -30,10 +30,13 @@ class BouncingMNIST:
       step_length: distance per frame as a fraction of the free range (canvas_size - digit_size).
       seed: base seed.
       stream: separates independent streams that share a seed (training vs validation).
+      speed_range: None (the original: every digit moves `step_length` a frame), or (low, high): each digit's step
+        length drawn uniformly from it, for a speed to learn or probe. The other draws, and so the pixels of the
+        original rules, are the same either way.
     """
 
     def __init__(self, digits, canvas_size=64, num_digits=2, seq_length=20, step_length=0.1, seed=0,
-                 stream=TRAIN_STREAM):
+                 stream=TRAIN_STREAM, speed_range=None):
         digits = np.asarray(digits, np.float32)
         if digits.ndim != 3 or digits.shape[1] != digits.shape[2] or len(digits) == 0:
             raise ConfigError(f"`digits` must be a non-empty (N, S, S) array, got shape {digits.shape}")
@@ -50,24 +53,39 @@ class BouncingMNIST:
         self.step_length = float(step_length)
         self.seed = int(seed)
         self.stream = int(stream)
+        if speed_range is not None:
+            low, high = (float(v) for v in speed_range)
+            if not 0.0 < low <= high:
+                raise ConfigError(f"`speed_range` must be (low, high) with 0 < low <= high, got {speed_range!r}")
+            speed_range = (low, high)
+        self.speed_range = speed_range
         self._walk = PermutationWalk(len(self.digits), self.seed, self.stream)
 
     def positions(self, sample_ids):
         """Float trajectories in [0, 1]: (y, x), each (n, num_digits, seq_length)."""
+        ys, xs, _, _ = self.trajectories(sample_ids)
+        return ys, xs
+
+    def trajectories(self, sample_ids):
+        """(y, x, v_y, v_x), each (n, num_digits, seq_length): the positions of every frame and the velocity the
+        digit leaves that frame with (after a bounce), in fractions of the free range per frame."""
         sample_ids = np.asarray(sample_ids, np.int64).reshape(-1)
-        draws = np.stack([np.random.default_rng([self.seed, self.stream, int(i)]).random((3, self.num_digits))
-                          for i in sample_ids]) if len(sample_ids) else np.zeros((0, 3, self.num_digits))
+        rows = 3 + (self.speed_range is not None)
+        draws = np.stack([np.random.default_rng([self.seed, self.stream, int(i)]).random((rows, self.num_digits))
+                          for i in sample_ids]) if len(sample_ids) else np.zeros((0, rows, self.num_digits))
         y, x, theta = draws[:, 0].copy(), draws[:, 1].copy(), draws[:, 2] * 2.0 * np.pi
-        v_y, v_x = np.sin(theta), np.cos(theta)
-        ys = np.empty(y.shape + (self.seq_length,))
-        xs = np.empty_like(ys)
+        step = self.step_length if self.speed_range is None else (
+            self.speed_range[0] + (self.speed_range[1] - self.speed_range[0]) * draws[:, 3])
+        v_y, v_x = np.sin(theta) * step, np.cos(theta) * step
+        ys, xs = np.empty(y.shape + (self.seq_length,)), np.empty(y.shape + (self.seq_length,))
+        vys, vxs = np.empty_like(ys), np.empty_like(ys)
         for t in range(self.seq_length):
-            y = y + v_y * self.step_length
-            x = x + v_x * self.step_length
+            y = y + v_y
+            x = x + v_x
             y, v_y = _bounce(y, v_y)
             x, v_x = _bounce(x, v_x)
-            ys[..., t], xs[..., t] = y, x
-        return ys, xs
+            ys[..., t], xs[..., t], vys[..., t], vxs[..., t] = y, x, v_y, v_x
+        return ys, xs, vys, vxs
 
     def pixel_offsets(self, sample_ids):
         """Top-left corners (rows, cols) of each digit, int arrays (n, num_digits, seq_length)."""

@@ -36,6 +36,11 @@ def formulation(units, compute_dtype="float32"):
     return _choices.get((int(units), compute_dtype), DEFAULT)
 
 
+def chosen():
+    """{(units, compute dtype): (forward, backward)} of every formulation chosen so far."""
+    return dict(_choices)
+
+
 def set_formulation(units, compute_dtype, forward, backward):
     """Chooses the formulation of the recurrent products of `units` units (None: back to the default)."""
     if forward is None:

@@ -3,8 +3,10 @@
 For every (units, compute dtype) of a model's fused LSTMs, each formulation of the forward product h . K and of
 the backward product dz . K^T (`keras_vidrep.models.fused_lstm.FORWARD` / `BACKWARD`) is timed as the trainer runs
 it — a compiled graph of a few chained steps at the training batch — and the fastest is used. A choice is cached per
-CPU, batch and shape (`$XDG_CACHE_HOME/keras_vidrep/formulations.json`, under a file lock), so that every process on
-a machine — a resumed run, the workers of one job — computes the same products the same way.
+CPU, kernel library, batch and shape (`$XDG_CACHE_HOME/keras_vidrep/formulations.json`, under a file lock), so
+that every process on a machine — a resumed run, the workers of one job — computes the same products the same way.
+For products large enough to matter, the kernel library itself (oneDNN or Eigen) is measured once per CPU too
+(`keras_vidrep.kernel_library`).
 """
 import fcntl
 import json
@@ -15,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_vidrep import cpu
+from keras_vidrep import cpu, kernel_library
 from keras_vidrep.models import fused_lstm
 from keras_vidrep.models.lstm import LSTMCell
 
@@ -24,8 +26,7 @@ REPEATS = 2  # timings per formulation; the best is kept
 
 
 def cache_path():
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(root, "keras_vidrep", "formulations.json")
+    return os.path.join(kernel_library.cache_dir(), "formulations.json")
 
 
 def fused_shapes(model):
@@ -75,6 +76,7 @@ def tune(model, batch):
     if not shapes or tf.config.list_physical_devices("GPU"):
         return {}
     start, path = time.perf_counter(), cache_path()
+    choose_library(batch, max(units for units, _ in shapes))
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path + ".lock", "a", encoding="utf-8") as lock:
@@ -87,10 +89,30 @@ def tune(model, batch):
     return chosen
 
 
+def choose_library(batch, units):
+    """Measures oneDNN against Eigen for the largest recurrent product once per CPU (cached), and logs the choice."""
+    entry, measured = kernel_library.measure_and_choose(batch, units)
+    running = kernel_library.current()
+    if entry is None:
+        return
+    if "error" in entry:
+        logging.warning("kernel library not measured (%s); running %s", entry["error"], running)
+        return
+    rates = "; ".join(f"{name} " + ", ".join(f"{role} {v:.0f}" for role, v in r.items())
+                      for name, r in entry["rates"].items())
+    how = f"measured in {entry['seconds']} s" if measured else f"measured earlier, {kernel_library.cache_path()}"
+    logging.info("kernel library for %s: %s (GFLOP/s at batch %d, units %d: %s; %s)", kernel_library.key(),
+                 entry["library"], entry["batch"], entry["units"], rates, how)
+    if entry["library"] != running:
+        logging.warning("this process runs %s: every later start on this CPU runs %s, measured faster here "
+                        "(or set %s=%s now)", running, entry["library"], kernel_library.ENV,
+                        kernel_library.LIBRARIES[entry["library"]])
+
+
 def _choose(shapes, batch, path):
     cache, chosen = _read(path) if path else {}, {}
     for units, dtype in shapes:
-        key = f"{cpu.describe()} | batch {batch} | units {units} | {dtype}"
+        key = f"{cpu.describe()} | {kernel_library.current()} | batch {batch} | units {units} | {dtype}"
         if key not in cache:
             rates = measure(batch, units, dtype)
             cache[key] = {"rates": rates, "forward": max(rates["forward"], key=rates["forward"].get),

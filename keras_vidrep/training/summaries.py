@@ -76,3 +76,24 @@ class RunningMeans:
         out["steps_per_second"] = self._steps / elapsed
         self._sums, self._steps, self._start = {}, 0, time.perf_counter()
         return out
+
+
+def write_probe(logdir, result, pictures=()):
+    """vidrep-probe's numbers for TensorBoard, in `logdir`: `probe/<factor>/<representation>` (the mean over seeds,
+    all labels; random pooled) at the run's checkpoint step, `probe_labels/<factor>/<representation>` at step =
+    labels per class, and the probe pictures."""
+    from keras_vidrep import probing
+
+    step = int(result["checkpoint"].rsplit("-", 1)[-1]) if result["checkpoint"].rsplit("-", 1)[-1].isdigit() else 0
+    writer = tf.summary.create_file_writer(logdir)
+    with writer.as_default():
+        for factor in result["factors"]:
+            for key, (mean, _) in probing.grouped(result, factor).items():
+                tf.summary.scalar(f"probe/{factor}/{key}", mean, step=step)
+            for k in (k for k in result["scores"][factor]["trained"] if k):
+                for key, (mean, _) in probing.grouped(result, factor, k).items():
+                    tf.summary.scalar(f"probe_labels/{factor}/{key}", mean, step=k)
+        for path in pictures:
+            image = tf.io.decode_png(tf.io.read_file(path), channels=3)
+            tf.summary.image(f"probe/{os.path.basename(path)[:-4]}", image[None], step=step)
+    writer.close()

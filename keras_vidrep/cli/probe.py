@@ -1,0 +1,105 @@
+"""vidrep-probe: what a trained run's representation knows — linear probes for the factors of Bouncing MNIST,
+beside an untrained copy of the same model and pixel controls, on held-out sequences.
+
+  vidrep-probe --model_dir=runs/cpu_15min [--representation=code] [--labels_per_class=1,5,10,all]
+      [--num_digits=1] [--ahead=5] [--speed_range=0.05,0.15] [--out_dir=runs/cpu_15min/probe]
+
+Works for composite models, frame VAEs and latent LSTMs trained on generated Bouncing MNIST
+(keras_vidrep.probing). Writes probe.json, probe.md, probe_factors.png, probe_labels.png and TensorBoard scalars
+(`probe/<factor>/<representation>`) to `out_dir`.
+"""
+import json
+import os
+
+from absl import flags
+
+from keras_vidrep.cli import common
+
+flags.DEFINE_string("model_dir", None, "Model directory of a composite model, frame VAE or latent LSTM trained on "
+                                     "bouncing_mnist.", required=True)
+flags.DEFINE_string("checkpoint", "", "A checkpoint prefix instead of the latest.")
+flags.DEFINE_string("representation", "", "What to probe (empty: the model's default): composite code, h, c, h1, "
+                                          "c1, ...; latent LSTM state, h, c, code; VAE code, codes.")
+flags.DEFINE_list("labels_per_class", ["1", "5", "10", "all"], "Labelled training sequences per class for the class "
+                                                               "factors (`all`: the whole training part).")
+flags.DEFINE_list("seeds", ["0", "1", "2"], "Probe seeds (labelled subsets).")
+flags.DEFINE_integer("random_controls", 3, "Untrained initialisations of the same architecture probed as controls.")
+flags.DEFINE_integer("train_sequences", 2000, "Labelled training sequences (training digits).")
+flags.DEFINE_integer("test_sequences", 1000, "Held-out sequences the probes are scored on (held-out digits).")
+flags.DEFINE_integer("num_digits", 1, "Digits per probe sequence (0: the run's).")
+flags.DEFINE_integer("input_frames", 0, "Frames the encoder reads (0: the run's; 10 for a frame VAE).")
+flags.DEFINE_list("ahead", ["5"], "Future positions probed, in frames after the last input frame.")
+flags.DEFINE_list("speed_range", [], "low,high: each digit's step length drawn from it (a speed factor to probe); "
+                                     "empty: the run's fixed step length.")
+flags.DEFINE_integer("batch_size", 256, "Sequences encoded at a time.")
+flags.DEFINE_string("out_dir", "", "Where the results go (empty: <model_dir>/probe).")
+FLAGS = flags.FLAGS
+
+
+def parse_labels(values):
+    from keras_vidrep.errors import ConfigError
+
+    out = []
+    for value in values:
+        if value == "all":
+            out.append(0)
+        elif value.isdigit() and int(value) > 0:
+            out.append(int(value))
+        else:
+            raise ConfigError(f"`labels_per_class` takes positive integers and `all`, got {value!r}")
+    return tuple(out)
+
+
+def go():
+    from keras_vidrep import probing, representations, tasks
+    from keras_vidrep.errors import ConfigError
+    from keras_vidrep.training import checkpoints, summaries
+
+    for name in ("train_sequences", "test_sequences", "batch_size"):
+        if FLAGS[name].value <= 0:
+            raise ConfigError(f"`{name}` must be a positive integer, got {FLAGS[name].value}")
+    if FLAGS.random_controls < 0 or FLAGS.num_digits < 0 or FLAGS.input_frames < 0:
+        raise ConfigError("`random_controls`, `num_digits` and `input_frames` must be >= 0")
+    labels = parse_labels(FLAGS.labels_per_class)
+    try:
+        seeds, ahead = [int(s) for s in FLAGS.seeds], [int(a) for a in FLAGS.ahead]
+        speed_range = tuple(float(v) for v in FLAGS.speed_range) or None
+    except ValueError as e:
+        raise ConfigError(f"`seeds`, `ahead` and `speed_range` take numbers: {e}") from None
+    if speed_range is not None and len(speed_range) != 2:
+        raise ConfigError(f"`speed_range` must be low,high, got {','.join(FLAGS.speed_range)!r}")
+    model, task, path = checkpoints.restore_model(FLAGS.model_dir, FLAGS.checkpoint)
+    settings = task.settings
+    representations.check(model, FLAGS.representation or representations.names(model)[0])
+    input_frames = FLAGS.input_frames or getattr(settings, "input_frames", 10)
+    randoms = []
+    for k in range(FLAGS.random_controls):
+        control = tasks.create(task.config.replace(seed=10_000 + k))
+        randoms.append(control.build_model())
+        if representations.family(model) == "latent":
+            control.initialize(randoms[-1])  # the trained VAE under an untrained LSTM
+    out_dir = FLAGS.out_dir or os.path.join(FLAGS.model_dir, "probe")
+    os.makedirs(out_dir, exist_ok=True)
+    result = probing.run_probes(model, randoms, settings, input_frames, FLAGS.representation,
+                                FLAGS.num_digits or settings.num_digits, ahead, speed_range, labels, seeds,
+                                FLAGS.train_sequences, FLAGS.test_sequences, FLAGS.batch_size)
+    result.update(model_dir=os.path.abspath(FLAGS.model_dir), checkpoint=path, task=task.config.task)
+    what = f"{task.config.task} run {os.path.basename(os.path.abspath(FLAGS.model_dir))}"
+    text = probing.markdown(result, what)
+    with open(os.path.join(out_dir, "probe.json"), "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=1)
+    with open(os.path.join(out_dir, "probe.md"), "w", encoding="utf-8") as f:
+        f.write(text)
+    files = probing.pictures(result, os.path.join(out_dir, "probe"), what)
+    summaries.write_probe(out_dir, result, files)
+    print(text)
+    print(f"wrote {', '.join(os.path.join(out_dir, n) for n in ('probe.json', 'probe.md'))}, {', '.join(files)} "
+          f"and TensorBoard scalars in {out_dir}")
+
+
+def run():
+    common.run_app(go, __name__, "vidrep-probe")
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,169 @@
+"""Which matrix-product library TensorFlow uses on this CPU: oneDNN (TensorFlow's default on x86) or Eigen.
+
+Which is faster depends on the CPU and on the product's shape: on one AMD EPYC (AVX2) Eigen ran the paper-size
+recurrent product (80 x 2048 x 8192) at 74-87 GFLOP/s and oneDNN at 43-45, while on an AVX-512 Intel CPU oneDNN was
+the faster. The library is fixed when TensorFlow loads (`TF_ENABLE_ONEDNN_OPTS`), so the choice is made in two steps:
+
+- `measure_and_choose` (the trainer, for products large enough to matter): times the model's recurrent products
+  with each library in a child process and caches the winner for this CPU and TensorFlow version;
+- `apply` (every command, before TensorFlow loads): sets `TF_ENABLE_ONEDNN_OPTS` from that cache.
+
+So the first run on a new CPU measures, and every later start uses the faster library. A user's own
+`TF_ENABLE_ONEDNN_OPTS` always wins. This module does not import TensorFlow (the child process does).
+"""
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from importlib import metadata
+
+from keras_vidrep import cpu
+
+ENV = "TF_ENABLE_ONEDNN_OPTS"
+LIBRARIES = {"onednn": "1", "eigen": "0"}
+# A recurrent product smaller than this (FLOPs, batch x units x 4 units x 2) is not worth two child processes:
+# its step is dominated by everything but the product.
+MIN_FLOPS = 2e8
+WARMUP = 3  # untimed calls first: a library's first calls also build its kernels and fill its buffers
+SECONDS = 1.0  # timed calls per product for this long; the fastest is kept (noise only slows a call down)
+
+
+def cache_dir():
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "keras_vidrep")
+
+
+def cache_path():
+    return os.path.join(cache_dir(), "kernel_library.json")
+
+
+def key():
+    """This CPU and TensorFlow version: a choice holds for both."""
+    try:
+        version = metadata.version("tensorflow")
+    except metadata.PackageNotFoundError:
+        version = "?"
+    return f"{cpu.describe()} | tensorflow {version}"
+
+
+# Without TF_ENABLE_ONEDNN_OPTS, TensorFlow's x86 Linux build turns oneDNN on only on CPUs with these features
+# (its IsMKLEnabled): on an AVX2-only CPU it runs Eigen.
+ONEDNN_BY_DEFAULT = frozenset({"avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_bf16", "amx_int8"})
+
+
+def tensorflow_default(info=None):
+    """The library TensorFlow runs on this CPU when TF_ENABLE_ONEDNN_OPTS is not set."""
+    return "onednn" if ONEDNN_BY_DEFAULT & (info or cpu.facts())["flags"] else "eigen"
+
+
+def current():
+    """The library this process runs (or will run) with: what a loaded TensorFlow says, else TF_ENABLE_ONEDNN_OPTS
+    if set, else TensorFlow's default for this CPU."""
+    if "tensorflow" in sys.modules:
+        try:
+            from tensorflow.python.util import _pywrap_util_port
+
+            return "onednn" if _pywrap_util_port.IsMklEnabled() else "eigen"
+        except (ImportError, AttributeError):
+            pass
+    value = os.environ.get(ENV)
+    if value is not None:
+        return "eigen" if value.strip().lower() in ("0", "false", "off") else "onednn"
+    return tensorflow_default()
+
+
+def apply():
+    """Sets TF_ENABLE_ONEDNN_OPTS from the cached choice for this CPU (unless the user set it, or TensorFlow is
+    already loaded). Returns the library chosen from the cache, or None."""
+    if ENV in os.environ or "tensorflow" in sys.modules:
+        return None
+    entry = _read().get(key())
+    if not entry or entry.get("library") not in LIBRARIES:
+        return None
+    os.environ[ENV] = LIBRARIES[entry["library"]]
+    os.environ["VIDREP_KERNEL_LIBRARY_FROM_CACHE"] = entry["library"]  # the trainer logs where it came from
+    return entry["library"]
+
+
+def measure_in_child(library, batch, units, timeout=120):
+    """GFLOP/s of the forward (batch, units) x (units, 4 units) and backward (batch, 4 units) x (4 units, units)
+    recurrent products with `library`, timed in a fresh Python process."""
+    env = dict(os.environ, **{ENV: LIBRARIES[library], "TF_CPP_MIN_LOG_LEVEL": "3"})
+    env.pop("VIDREP_KERNEL_LIBRARY_FROM_CACHE", None)
+    done = subprocess.run([sys.executable, "-m", "keras_vidrep.kernel_library", str(batch), str(units)],
+                          env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode:
+        raise RuntimeError(f"timing the {library} products failed: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def measure_and_choose(batch, units, measure=measure_in_child):
+    """Chooses the library for recurrent products of `batch` x `units` on this CPU, by measurement when the cache has
+    no choice yet. Returns (entry, measured_now), or (None, False) when the products are too small to matter or the
+    user fixed TF_ENABLE_ONEDNN_OPTS. Never raises: a failed measurement keeps the current library."""
+    if 2.0 * batch * units * 4 * units < MIN_FLOPS or (ENV in os.environ and
+                                                        "VIDREP_KERNEL_LIBRARY_FROM_CACHE" not in os.environ):
+        return None, False
+    try:
+        os.makedirs(cache_dir(), exist_ok=True)
+        with open(cache_path() + ".lock", "a", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            cache = _read()
+            if key() in cache:
+                return cache[key()], False
+            start = time.perf_counter()
+            rates = {name: measure(name, batch, units) for name in LIBRARIES}
+            # a step runs each product once: the library with the shorter total time of the two wins
+            seconds = {name: sum(1.0 / max(r, 1e-9) for r in rs.values()) for name, rs in rates.items()}
+            best = min(seconds, key=seconds.get)
+            cache[key()] = {"library": best, "batch": batch, "units": units, "rates": rates,
+                            "seconds": round(time.perf_counter() - start, 1)}
+            _write(cache)
+            return cache[key()], True
+    except (OSError, RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+        return {"library": current(), "error": str(e)}, False
+
+
+def _read():
+    try:
+        with open(cache_path(), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def _write(cache):
+    path = cache_path()
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(cache, f, indent=1)
+    os.replace(path + ".tmp", path)
+
+
+def _time_products(batch, units):
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    operands = {"forward": (rng.standard_normal((batch, units), np.float32),
+                            rng.standard_normal((units, 4 * units), np.float32)),
+                "backward": (rng.standard_normal((batch, 4 * units), np.float32),
+                             rng.standard_normal((4 * units, units), np.float32))}
+    out = {}
+    for name, (a, b) in operands.items():
+        a, b = tf.constant(a), tf.constant(b)
+        product = tf.function(lambda a=a, b=b: tf.reduce_sum(tf.matmul(a, b)[:1, :1]))
+        for _ in range(WARMUP):
+            float(product())
+        best, begin = float("inf"), time.perf_counter()
+        while time.perf_counter() - begin < SECONDS or best == float("inf"):
+            start = time.perf_counter()
+            float(product())
+            best = min(best, time.perf_counter() - start)
+        out[name] = float(f"{2.0 * batch * units * 4 * units / best / 1e9:.3g}")
+    return out
+
+
+if __name__ == "__main__":  # the child process of `measure_in_child`
+    print(json.dumps(_time_products(int(sys.argv[1]), int(sys.argv[2]))))
