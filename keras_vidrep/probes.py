@@ -32,6 +32,7 @@ def fit_probe(x, y, is_class, seed=0):
     model = make_pipeline(StandardScaler(), probe)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # scikit-learn's notices of changing defaults
         model.fit(x, y)
     return model
 

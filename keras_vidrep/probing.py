@@ -94,7 +94,9 @@ def run_probes(model, random_models, settings, input_frames, representation="", 
               "speed_range": list(speed_range) if speed_range else None}
     for factor, train_y in train_factors.items():
         is_class = factors_lib.is_class(factor)
-        if (is_class and factor.rstrip("0123456789") == "digit" and train_labels is None) or np.ptp(train_y) == 0:
+        spread = np.ptp(train_y)
+        if (is_class and factor.rstrip("0123456789") == "digit" and train_labels is None) or \
+                spread <= 1e-9 * max(1.0, float(np.abs(train_y).max())):
             result["constant"].append(factor)  # no labels, or the same value for every sequence
             continue
         test_y = test_factors[factor]

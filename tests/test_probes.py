@@ -1,0 +1,124 @@
+"""Linear probes: they find a factor planted in codes and nothing in shuffled labels; the generator's factors agree
+with its frames; every family's representation; vidrep-probe on a tiny run."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_vidrep import probes, representations, tasks
+from keras_vidrep.config import Config
+from keras_vidrep.data import factors
+from keras_vidrep.data.bouncing import BouncingMNIST
+from keras_vidrep.errors import ConfigError
+from keras_vidrep.models.latent import LatentPredictor
+from keras_vidrep.training import loop
+
+BIN = os.path.dirname(sys.executable)
+
+
+def planted(n, seed):
+    """Codes (n, 16) with a class (4 classes, argmax of a linear map) and a number (a linear map plus noise)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 16)).astype(np.float32)
+    w = np.random.default_rng(99).normal(size=(16, 5))
+    return x, np.argmax(x @ w[:, :4], axis=1), x @ w[:, 4] + 0.1 * rng.normal(size=n)
+
+
+def test_probes_recover_a_planted_factor_and_score_chance_on_shuffled_labels():
+    train_x, train_c, train_r = planted(600, 0)
+    test_x, test_c, test_r = planted(400, 1)
+    accuracy = probes.probe_factor(train_x, train_c, test_x, test_c, True, probes.ALL, seeds=(0, 1))
+    r2 = probes.probe_factor(train_x, train_r, test_x, test_r, False, probes.ALL, seeds=(0, 1))
+    assert min(accuracy) > 0.85 and min(r2) > 0.95
+    few = probes.probe_factor(train_x, train_c, test_x, test_c, True, 5, seeds=(0, 1, 2))
+    assert probes.chance(test_c, True) + 0.1 < np.mean(few) < np.mean(accuracy)  # 5 a class: above chance, below all
+    shuffled = np.random.default_rng(2).permutation
+    accuracy = probes.probe_factor(train_x, shuffled(train_c), test_x, test_c, True, probes.ALL, seeds=(0, 1))
+    r2 = probes.probe_factor(train_x, shuffled(train_r), test_x, test_r, False, probes.ALL, seeds=(0, 1))
+    assert max(accuracy) < probes.chance(test_c, True) + 0.08 and max(r2) < 0.05
+    # one labelled example of each class: no cross-validation possible, a fixed regularisation instead
+    one = probes.labelled_subset(train_c, 1, 0, True)
+    assert sorted(train_c[one]) == [0, 1, 2, 3]
+
+
+def test_the_generators_factors_agree_with_its_frames():
+    digits = np.zeros((3, 6, 6), np.float32)
+    digits[:, 2, 3] = 1.0  # one lit pixel: row 2, column 3 of the digit's box
+    generator = BouncingMNIST(digits, canvas_size=30, num_digits=1, seq_length=12, step_length=0.11, seed=4)
+    ids, at = np.arange(50), 7
+    frames = generator.sequences(ids)
+    got = factors.bouncing_factors(generator, np.array([5, 6, 7]), ids, at, ahead=(3,))
+    free = 30 - 6
+    for k in ids:
+        for when, (x, y) in ((at, (got["digit0_x"][k], got["digit0_y"][k])),
+                             (at + 3, (got["digit0_x_ahead3"][k], got["digit0_y_ahead3"][k]))):
+            row, col = np.argwhere(frames[k, when] > 0)[0]
+            assert (row, col) == (int(free * y) + 2, int(free * x) + 3)
+    assert set(got["digit0"]) <= {5, 6, 7}
+    np.testing.assert_allclose(got["digit0_speed"], 0.11)  # the original rules: one speed
+    # the velocity a digit leaves frame `at` with takes it to frame at + 1 unless it hits an edge
+    ys, xs = generator.positions(ids)
+    inside = (np.abs(ys[:, 0, at + 1] - ys[:, 0, at] - got["digit0_vy"]) < 1e-9) & (ys[:, 0, at + 1] % 1 != 0)
+    assert inside.sum() > 25
+    assert list(factors.direction_sector(np.array([0.0, 1, 0, -1, 0.7]), np.array([1.0, 0, -1, 0, 0.7]))) == \
+        [0, 2, 4, 6, 1]
+    np.testing.assert_array_equal(got["digit0_direction"], factors.direction_sector(got["digit0_vy"],
+                                                                                     got["digit0_vx"]))
+    # a speed range: speeds drawn within it, and the draws of the original rules unchanged
+    ranged = BouncingMNIST(digits, 30, 1, 12, 0.11, seed=4, speed_range=(0.05, 0.2))
+    speeds = factors.bouncing_factors(ranged, np.array([5, 6, 7]), ids, at)["digit0_speed"]
+    assert 0.05 <= speeds.min() < speeds.max() <= 0.2 and np.ptp(speeds) > 0.05
+    np.testing.assert_array_equal(ranged.digit_indices(ids), generator.digit_indices(ids))
+    with pytest.raises(ConfigError, match="`ahead` 5 must be in"):
+        factors.bouncing_factors(generator, np.array([5, 6, 7]), ids, 7, ahead=(5,))
+
+
+def test_every_family_has_a_representation_of_the_input_frames():
+    rng = np.random.default_rng(0)
+    sequences = rng.random((3, 4, 32, 32)).astype(np.float32)
+    vae = tasks.create(Config("vae", canvas_size=32, digit_size=14, latent_dim=6, filters=(8, 16))).build_model()
+    means = np.asarray(vae.encode(sequences.reshape(12, 32, 32, 1))[0]).reshape(3, 4, 6)
+    np.testing.assert_allclose(representations.encode(vae, sequences, "code"), means[:, -1], rtol=1e-5, atol=1e-6)
+    assert representations.encode(vae, sequences, "codes").shape == (3, 24)
+    latent = LatentPredictor(vae, units=(5,), input_frames=4, future_frames=2)
+    latent.build()
+    state = representations.encode(latent, sequences, "state")
+    assert state.shape == (3, 10) and representations.names(latent)[0] == "state"
+    np.testing.assert_allclose(representations.encode(latent, sequences, "h"), state[:, :5], rtol=1e-6)
+    composite = tasks.create(Config(canvas_size=32, digit_size=14, units=(4, 3), input_frames=4)).build_model()
+    assert representations.names(composite) == ["code", "h", "c", "h1", "c1", "h2", "c2"]
+    code = representations.encode(composite, sequences, "code")
+    assert code.shape == (3, 14)
+    np.testing.assert_allclose(representations.encode(composite, sequences, "c2"), code[:, -3:], rtol=1e-6)
+    with pytest.raises(ConfigError, match="`representation` must be one of code, h, c, h1"):
+        representations.check(composite, "bottleneck")
+
+
+def test_vidrep_probe_on_a_tiny_run(tiny_config, tmp_path):
+    trainer = loop.Trainer(tiny_config.replace(train_steps=3, eval_every=3, export=False))
+    trainer.train()
+    out = tmp_path / "probe"
+    run = subprocess.run([os.path.join(BIN, "vidrep-probe"), f"--model_dir={tiny_config.model_dir}",
+                          "--train_sequences=80", "--test_sequences=40", "--random_controls=1", "--seeds=0,1",
+                          "--labels_per_class=2,all", "--ahead=2", f"--out_dir={out}"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads((out / "probe.json").read_text())
+    assert result["representation"] == "code" and result["dim"] == 64
+    assert {"digit0", "digit0_x", "digit0_vy", "digit0_direction", "digit0_x_ahead2"} <= set(result["factors"])
+    assert result["constant"] == ["digit0_speed"]  # one speed under the original rules
+    for factor, by in result["scores"].items():
+        assert set(by) == {"trained", "random0", "pixels_last", "pixels_mean"}
+        assert all(len(seeds) == 2 for seeds in by["trained"].values())
+    assert set(result["scores"]["digit0_direction"]["trained"]) == {"2", "0"}  # labels per class: 2 and all
+    assert (out / "probe_factors.png").stat().st_size > 5000 and (out / "probe_labels.png").is_file()
+    assert "| digit0_x |" in (out / "probe.md").read_text()
+    events = [e for e in tf.compat.v1.train.summary_iterator(str(next(out.glob("events.*"))))]
+    values = {v.tag: tf.make_ndarray(v.tensor) for e in events for v in e.summary.value}
+    np.testing.assert_allclose(values["probe/digit0_x/trained"], np.mean(result["scores"]["digit0_x"]["trained"]["0"]),
+                               rtol=1e-5)
+    assert "probe_labels/digit0_direction/random" in values and "probe/probe_factors" in values
