@@ -230,3 +230,33 @@ def test_backbone_weights_from_a_local_file(tmp_path):
     with pytest.raises(ConfigError, match="`weights`=.*vgg.weights.h5 for `backbone`=vgg16_fc6 could not be loaded"):
         (tmp_path / "vgg.weights.h5").write_bytes((tmp_path / "resnet.weights.h5").read_bytes())
         Backbone("vgg16_fc6", str(tmp_path / "vgg.weights.h5"))
+
+
+def test_motion_labels_of_one_digit_sequences():
+    from keras_vidrep.data import factors
+    from keras_vidrep.tasks.classifier import LabelledDigitStream, sequence_labels
+
+    base = dict(task="classifier", data="bouncing_digits", canvas_size=32, digit_size=14, clip_length=5, units=(8,))
+    config = Config(**base, label="direction", num_classes=8, labels_per_class=2, seed=1)
+    stream = LabelledDigitStream(config.settings, 1)
+    assert stream.fixed == 16 and len(set(stream.sample_ids)) == 16
+    clips, labels = stream.batch(0, 16)
+    assert sorted(labels) == sorted(list(range(8)) * 2)  # two of each direction, every pass
+    _, _, v_y, v_x = stream.generator.trajectories(stream.sample_ids)
+    assert sorted(factors.direction_sector(v_y[:, 0, -1], v_x[:, 0, -1])) == sorted(labels)
+    speed = Config(**base, label="speed", num_classes=4, speed_spread=0.5, labels_per_class=3, seed=2)
+    stream = LabelledDigitStream(speed.settings, 2)
+    clips, labels = stream.batch(0, 12)
+    assert sorted(labels) == sorted(list(range(4)) * 3)
+    _, _, v_y, v_x = stream.generator.trajectories(stream.sample_ids)
+    speeds = np.hypot(v_y[:, 0, -1], v_x[:, 0, -1])
+    bins = sequence_labels(speed.settings, stream.generator, stream.labels, stream.sample_ids)
+    assert np.all(np.diff(bins[np.argsort(speeds)]) >= 0)  # a faster sequence is never in a slower bin
+    assert 0.05 <= speeds.min() and speeds.max() <= 0.15
+    for values, message in ((dict(label="direction", num_classes=10), "`label`=direction has 8 classes"),
+                            (dict(label="speed", num_classes=4), "`label`=speed needs `speed_spread` > 0"),
+                            (dict(label="speed", num_classes=4, speed_spread=1.5), "`speed_spread` must be in")):
+        with pytest.raises(ConfigError, match=message):
+            Config(**base, **values).validate()
+    with pytest.raises(ConfigError, match="`label`=direction is a class of generated sequences"):
+        Config(task="classifier", data="fc6", label="direction").validate()

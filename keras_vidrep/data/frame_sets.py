@@ -62,8 +62,11 @@ class FrameData(frame_utils.BouncingSettings):
             raise ConfigError(f"`val_fraction` must be in (0, 1), got {self.val_fraction}")
         if self.digit_size > self.canvas_size:
             raise ConfigError(f"`digit_size` ({self.digit_size}) must not exceed `canvas_size` ({self.canvas_size})")
+        frame_utils.speed_range(self)  # checks speed_spread
         if self.data == "bouncing_mnist":
             refuse_unread(self, ("data_file",), "`data`=bouncing_mnist (generated digits)")
+        else:
+            refuse_unread(self, ("speed_spread",), f"`data`={self.data} (only generated digits move at a speed)")
         frame_utils.check_digits_path(self)
 
 

@@ -32,6 +32,8 @@ class BouncingSettings:
     num_digits: int = setting(2, "Bouncing MNIST: digits bouncing in each sequence.")
     step_length: float = setting(0.1, "Bouncing MNIST: distance a digit moves per frame, as a fraction of the free "
                                       "range.")
+    speed_spread: float = setting(0.0, "Bouncing MNIST: each digit's speed drawn uniformly from step_length x "
+                                       "[1 - spread, 1 + spread] (0: the original rules, one speed).")
 
 
 def check_digits_path(settings):
@@ -40,12 +42,21 @@ def check_digits_path(settings):
         refuse_unread(settings, ("digits_path",), f"`digits`={settings.digits}")
 
 
+def speed_range(settings, spread=None):
+    """The (low, high) step lengths of `speed_spread` (or `spread`), or None for the original rules' one speed."""
+    spread = settings.speed_spread if spread is None else spread
+    if not 0.0 <= spread < 1.0:
+        raise ConfigError(f"`speed_spread` must be in [0, 1), got {spread}")
+    return (settings.step_length * (1 - spread), settings.step_length * (1 + spread)) if spread else None
+
+
 def bouncing_generator(settings, seed, split="train", num_digits=None, seq_length=None):
     """The Bouncing MNIST generator the settings describe, on the train or held-out (test) digits."""
     digits = load_digits(settings.digits, split, settings.digits_path, settings.digit_size)
     return BouncingMNIST(digits, settings.canvas_size, num_digits or settings.num_digits,
                          seq_length or settings.seq_length, settings.step_length, seed=seed,
-                         stream=TRAIN_STREAM if split == "train" else VALIDATION_STREAM)
+                         stream=TRAIN_STREAM if split == "train" else VALIDATION_STREAM,
+                         speed_range=speed_range(settings))
 
 
 def feature_windows(settings, seed):

@@ -1,8 +1,9 @@
 """Action recognition with an LSTM classifier of clips, optionally started from a composite model's encoder.
 
 Data: per-frame CNN features in the original format (`hidden6` + num_frames + labels files; 16-frame clips at
-stride 1 inside each video), or Bouncing MNIST sequences of one digit labelled by the digit (a few-label benchmark
-that needs no download). Loss: cross-entropy at every step; a clip's prediction is the mean of its per-step
+stride 1 inside each video), or Bouncing MNIST sequences of one digit labelled by the digit, by its direction of
+motion at the last frame (8 sectors) or by its speed (with `speed_spread`; `num_classes` equal bins) — few-label
+benchmarks of appearance and of motion that need no download. Loss: cross-entropy at every step; a clip's prediction is the mean of its per-step
 softmaxes, a video's the mean over its clips. Validation reports clip and video accuracy; the best checkpoint by
 video accuracy is kept in model_dir/best/.
 """
@@ -15,7 +16,9 @@ from keras import ops
 
 from keras_vidrep import accumulate
 from keras_vidrep.config import check_choices, check_positive, refuse_unread, setting
+from keras_vidrep.data import factors
 from keras_vidrep.data import features as feature_data
+from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST
 from keras_vidrep.data.streams import PermutationWalk, batch_ids
 from keras_vidrep.data.digits import load_digit_labels, load_digits
@@ -27,6 +30,7 @@ from keras_vidrep.tasks import base
 DATA = ("fc6", "bouncing_digits")
 DROPOUT_STREAM = 0x4450  # random stream of the input dropout noise
 LABELLED_DIGITS = ("sklearn", "mnist_npz", "tfds")
+LABELS = ("digit", "direction", "speed")
 
 
 @dataclasses.dataclass
@@ -52,6 +56,11 @@ class Settings:
     canvas_size: int = setting(64, "data=bouncing_digits: canvas height and width.")
     digit_size: int = setting(28, "data=bouncing_digits: digit height and width.")
     step_length: float = setting(0.1, "data=bouncing_digits: distance a digit moves per frame.")
+    speed_spread: float = setting(0.0, "data=bouncing_digits: each digit's speed drawn uniformly from step_length "
+                                       "x [1 - spread, 1 + spread] (0: one speed).")
+    label: str = setting("digit", "data=bouncing_digits: what a sequence's class is: its digit (10 classes), its "
+                                  "direction of motion at the last frame (8 sectors of 45 degrees), or its speed "
+                                  "(`num_classes` equal bins of the speed range; needs `speed_spread`).", LABELS)
     labels_per_class: int = setting(0, "data=bouncing_digits: labelled training sequences per class (0: a fresh "
                                        "sequence every step).")
     val_sequences: int = setting(500, "data=bouncing_digits: held-out validation sequences.")
@@ -100,8 +109,19 @@ class Settings:
                 refuse_unread(self, ("digits_path",), f"`digits`={self.digits}")
         else:
             refuse_unread(self, ("digits_path",), "`data`=fc6")
-        if self.data == "bouncing_digits" and self.num_classes != 10:
-            raise ConfigError(f"`data`=bouncing_digits has 10 classes, got `num_classes`={self.num_classes}")
+        frame_utils.speed_range(self)  # checks speed_spread
+        if self.data != "bouncing_digits":
+            refuse_unread(self, ("speed_spread",), f"`data`={self.data}")
+            if self.label != "digit":
+                raise ConfigError(f"`label`={self.label} is a class of generated sequences (`data`=bouncing_digits); "
+                                  f"`data`={self.data} reads its labels from `labels_file`")
+        elif self.label in ("digit", "direction"):
+            classes = 10 if self.label == "digit" else factors.SECTORS
+            if self.num_classes != classes:
+                raise ConfigError(f"`label`={self.label} has {classes} classes, got `num_classes`={self.num_classes}")
+        elif self.num_classes < 2 or not self.speed_spread:
+            raise ConfigError(f"`label`=speed needs `speed_spread` > 0 and `num_classes` >= 2 speed bins, got "
+                              f"{self.speed_spread} and {self.num_classes}")
 
 
 class Task(base.Task):
@@ -132,7 +152,7 @@ class Task(base.Task):
             self.val_labels = val.labels
         else:
             generator, labels = digit_generator(s, self.config.seed, "test")
-            self.val_labels = labels[generator.digit_indices(np.arange(s.val_sequences))[:, 0]].astype(np.int32)
+            self.val_labels = sequence_labels(s, generator, labels, np.arange(s.val_sequences)).astype(np.int32)
 
             def read(ids):  # one clip per sequence, drawn when read
                 clips = generator.sequences(ids).reshape(len(ids), s.clip_length, -1)
@@ -320,26 +340,51 @@ def digit_generator(settings, seed, split, digit_ids=None):
     if digit_ids is not None:
         images, labels = images[digit_ids], labels[digit_ids]
     generator = BouncingMNIST(images, settings.canvas_size, 1, settings.clip_length, settings.step_length, seed=seed,
-                              stream=TRAIN_STREAM if split == "train" else VALIDATION_STREAM)
+                              stream=TRAIN_STREAM if split == "train" else VALIDATION_STREAM,
+                              speed_range=frame_utils.speed_range(settings))
     return generator, labels
 
 
-class LabelledDigitStream:
-    """Training clips of one-digit Bouncing MNIST with their digit's label.
+def sequence_labels(settings, generator, digit_labels, ids):
+    """The class (`label`) of one-digit sequences `ids` of `generator`: the digit's (`digit_labels` of its
+    images), the direction sector it leaves the last frame in, or its speed's bin among `num_classes` equal bins
+    of the speed range."""
+    if settings.label == "digit":
+        return digit_labels[generator.digit_indices(ids)[:, 0]]
+    _, _, v_y, v_x = generator.trajectories(ids)
+    v_y, v_x = v_y[:, 0, -1], v_x[:, 0, -1]
+    if settings.label == "direction":
+        return factors.direction_sector(v_y, v_x)
+    low, high = generator.speed_range
+    bins = np.floor((np.hypot(v_y, v_x) - low) / (high - low) * settings.num_classes)
+    return np.clip(bins, 0, settings.num_classes - 1).astype(np.int64)
 
-    With `labels_per_class` = K > 0 the labelled set is fixed: K digits of each class (a seeded choice), one
-    sequence each, revisited in a fresh order every pass; with 0 every step draws fresh sequences."""
+
+class LabelledDigitStream:
+    """Training clips of one-digit Bouncing MNIST with their label (`sequence_labels`).
+
+    With `labels_per_class` = K > 0 the labelled set is fixed, revisited in a fresh order every pass: for digit
+    labels K digits of each class (a seeded choice), one sequence each; for motion labels the first K sequences of
+    each class in a seeded order of sample ids. With 0 every step draws fresh sequences."""
 
     def __init__(self, settings, seed):
         all_labels = load_digit_labels(settings.digits, "train", settings.digits_path)
-        chosen = None
-        if settings.labels_per_class:
+        chosen, self.sample_ids, k = None, None, settings.labels_per_class
+        if k and settings.label == "digit":
             order = np.random.default_rng([seed, 7]).permutation(len(all_labels))
-            chosen = np.concatenate([order[all_labels[order] == c][:settings.labels_per_class] for c in range(10)])
-            if len(chosen) < 10 * settings.labels_per_class:
-                raise DataError(f"`labels_per_class`={settings.labels_per_class}: some class has fewer digits")
+            chosen = np.concatenate([order[all_labels[order] == c][:k] for c in range(10)])
+            if len(chosen) < 10 * k:
+                raise DataError(f"`labels_per_class`={k}: some class has fewer digits")
         self.generator, self.labels = digit_generator(settings, seed, "train", chosen)
-        self.fixed = len(chosen) if chosen is not None else 0
+        self.settings = settings
+        if k and settings.label != "digit":  # a pool of sequences, K of each class from it
+            pool = np.random.default_rng([seed, 7]).permutation(100 * k * settings.num_classes)
+            pool_labels = sequence_labels(settings, self.generator, self.labels, pool)
+            picked = [pool[pool_labels == c][:k] for c in range(settings.num_classes)]
+            if min(len(p) for p in picked) < k:
+                raise DataError(f"`labels_per_class`={k}: some {settings.label} class is too rare to find {k}")
+            self.sample_ids = np.sort(np.concatenate(picked))
+        self.fixed = len(chosen) if chosen is not None else 0 if self.sample_ids is None else len(self.sample_ids)
         self._walk = PermutationWalk(self.fixed, seed, TRAIN_STREAM) if self.fixed else None
         self.clip_length = settings.clip_length
 
@@ -347,5 +392,7 @@ class LabelledDigitStream:
         ids = batch_ids(step, batch_size, start, count)
         if self.fixed:  # sample ids 0..fixed-1 are the fixed labelled set (the digit walk's first pass)
             ids = self._walk.indices(ids)
+            if self.sample_ids is not None:
+                ids = self.sample_ids[ids]
         clips = self.generator.sequences(ids).reshape(len(ids), self.clip_length, -1)
-        return clips, self.labels[self.generator.digit_indices(ids)[:, 0]].astype(np.int32)
+        return clips, sequence_labels(self.settings, self.generator, self.labels, ids).astype(np.int32)

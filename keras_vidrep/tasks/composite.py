@@ -112,6 +112,7 @@ class Settings(frame_utils.BouncingSettings):
             raise ConfigError(f"`model`={self.model} predicts the future, so `future_frames` must be > 0")
         if self.step_length <= 0:
             raise ConfigError(f"`step_length` must be positive, got {self.step_length}")
+        frame_utils.speed_range(self)  # checks speed_spread
         if self.data in frame_utils.FILE_SETS and not self.data_file:
             raise ConfigError(f"`data`={self.data} needs `data_file`")
         if self.data in frame_utils.FILE_SETS and self.val_dataset != self.data:
@@ -131,6 +132,8 @@ class Settings(frame_utils.BouncingSettings):
             raise ConfigError(f"`bottleneck` must be >= 0, got {self.bottleneck}")
         if self.data == "bouncing_mnist":
             refuse_unread(self, ("data_file",), "`data`=bouncing_mnist (generated digits)")
+        else:
+            refuse_unread(self, ("speed_spread",), f"`data`={self.data} (only generated digits move at a speed)")
         if self.val_dataset in ("generated", "tfds_moving_mnist"):
             refuse_unread(self, ("val_path",), f"`val_dataset`={self.val_dataset}")
         frame_utils.check_digits_path(self)
