@@ -1,16 +1,22 @@
-"""vidrep-probe's protocol: what a trained run's representation knows of the factors of Bouncing MNIST, beside
+"""vidrep-probe's protocol: what a trained run's representation knows of known factors of its data, beside
 controls, on held-out sequences.
 
-Labelled sequences are generated with the run's own rules (canvas, digit size, step length; optionally other
-`num_digits` and a `speed_range`): a training part on the training digits and a held-out part on the held-out digits
-(another stream). The encoder reads the first `input_frames` frames; factors are taken at the last of them
-(`keras_vidrep.data.factors`). Each representation is probed the same way (`keras_vidrep.probes`):
+Two kinds of labelled data (`BouncingProbe`, `WindowProbe`), each a training part and a held-out part:
+
+  * generated Bouncing MNIST, with the run's own rules (canvas, digit size, step length; optionally other
+    `num_digits` and a speed range): the training part on the training digits, the held-out part on the held-out
+    digits (another stream); factors at the last input frame (`keras_vidrep.data.factors`);
+  * windows of a features file (a composite model of feature windows, `data=video_features`): factors `video`
+    (which video, a class) and `time` (where the window starts, as a fraction of its video); every fifth window of
+    each video is held out, so both parts see every video.
+
+Each representation is probed the same way (`keras_vidrep.probes`):
 
   * `trained`: the run's representation (`keras_vidrep.representations`);
   * `random`: the same architecture untrained, one initialisation per control seed (a latent LSTM's VAE stays the
     trained one: the control is the LSTM);
-  * `pixels_last` / `pixels_mean`: the last input frame, and the mean of the input frames, reduced by a PCA fitted
-    on the training part to the trained representation's size.
+  * `input_last` / `input_mean`: the last input frame (pixels or features), and the mean of the input frames,
+    reduced by a PCA fitted on the training part to the trained representation's size.
 """
 import numpy as np
 
@@ -20,87 +26,130 @@ from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, Bouncing
 from keras_vidrep.data.digits import load_digit_labels, load_digits
 from keras_vidrep.errors import ConfigError, DataError
 
-CONTROLS = ("random", "pixels_last", "pixels_mean")
+CONTROLS = ("random", "input_last", "input_mean")
+PARTS = ("train", "test")
 
 
-def probe_generators(settings, num_digits, seq_length, speed_range, seed):
-    """(train generator, train labels or None, held-out generator, held-out labels or None)."""
-    out = []
-    for split, stream in (("train", TRAIN_STREAM), ("test", VALIDATION_STREAM)):
-        digits = load_digits(settings.digits, split, settings.digits_path, settings.digit_size)
-        try:
-            labels = load_digit_labels(settings.digits, split, settings.digits_path)
-        except DataError:  # mnist.h5 holds no labels: every factor but the digit's class
-            labels = None
-        out += [BouncingMNIST(digits, settings.canvas_size, num_digits, seq_length, settings.step_length,
-                              seed=seed, stream=stream, speed_range=speed_range), labels]
-    return out
+class BouncingProbe:
+    """Labelled Bouncing MNIST sequences: `read(part, ids)` (n, input_frames, H, W), `factors(part)`, `kind`."""
+
+    def __init__(self, settings, input_frames, num_digits=1, ahead=(5,), speed_range=None, train=2000, test=1000,
+                 seed=1234):
+        if (data := getattr(settings, "data", "bouncing_mnist")) != "bouncing_mnist":
+            raise ConfigError(f"vidrep-probe reads runs of generated Bouncing MNIST or of feature windows; this "
+                              f"run's `data` is {data!r}")
+        self.input_frames, self.ahead, self.counts = input_frames, tuple(ahead), {"train": train, "test": test}
+        self.generators, self.labels = {}, {}
+        for part, split, stream in (("train", "train", TRAIN_STREAM), ("test", "test", VALIDATION_STREAM)):
+            digits = load_digits(settings.digits, split, settings.digits_path, settings.digit_size)
+            try:
+                self.labels[part] = load_digit_labels(settings.digits, split, settings.digits_path)
+            except DataError:  # mnist.h5 holds no labels: every factor but the digit's class
+                self.labels[part] = None
+            self.generators[part] = BouncingMNIST(digits, settings.canvas_size, num_digits,
+                                                  input_frames + max(self.ahead, default=0), settings.step_length,
+                                                  seed=seed, stream=stream, speed_range=speed_range)
+        self.describe = (f"{train} training and {test} held-out sequences (held-out digits), {num_digits} digit(s), "
+                         f"the encoder reads {input_frames} frames")
+
+    def read(self, part, ids):
+        return self.generators[part].sequences(ids)[:, :self.input_frames]
+
+    def factors(self, part):
+        generator, labels = self.generators[part], self.labels[part]
+        out = factors_lib.bouncing_factors(generator, labels if labels is not None else
+                                           np.zeros(len(generator.digits), np.int64),
+                                           np.arange(self.counts[part]), self.input_frames - 1, self.ahead)
+        if labels is None:
+            out = {k: v for k, v in out.items() if k.rstrip("0123456789") != "digit"}
+        return out
+
+    @staticmethod
+    def kind(factor):
+        return "class" if factors_lib.is_class(factor) else "number"
 
 
-def encode_parts(models, generator, count, input_frames, name, batch_size):
-    """Each model's representation of sequences 0..count-1 of `generator`, and the pixel features (last input
-    frame, mean input frame): ({key: (count, dim)}, last (count, pixels), mean (count, pixels))."""
+class WindowProbe:
+    """Windows of a features file labelled by their video and time, from at most `max_videos` videos (an even
+    spread of the file's): every fifth window of a video held out."""
+
+    def __init__(self, file, length, standardize, stride=1, max_videos=20):
+        self.file, self.length, self.standardize = file, length, standardize
+        starts = file.windows(np.arange(len(file)), length)[::stride]
+        videos = np.unique(file.video_index[starts])
+        keep = videos[np.unique(np.linspace(0, len(videos) - 1, min(max_videos, len(videos))).round().astype(int))]
+        starts = starts[np.isin(file.video_index[starts], keep)]
+        order = np.arange(len(starts)) - np.searchsorted(file.video_index[starts], file.video_index[starts])
+        held = order % 5 == 4
+        self.starts = {"train": starts[~held], "test": starts[held]}
+        self.counts = {part: len(v) for part, v in self.starts.items()}
+        if min(self.counts.values()) == 0:
+            raise DataError(f"`data_file` {file.path!r}: too few windows of {length} frames to hold out every fifth")
+        self.describe = (f"{self.counts['train']} training and {self.counts['test']} held-out windows of {length} "
+                         f"frames (every fifth window held out) from {len(keep)} videos")
+
+    def read(self, part, ids):
+        return self.standardize(self.file.sequences(self.starts[part][np.asarray(ids)], self.length))
+
+    def factors(self, part):
+        starts = self.starts[part]
+        video = self.file.video_index[starts]
+        first = np.array([self.file.video_rows[v][0] for v in video])
+        end = np.array([self.file.video_rows[v][1] for v in video])
+        return {"video": video.astype(np.int64), "time": (starts - first) / np.maximum(end - first - self.length, 1)}
+
+    @staticmethod
+    def kind(factor):
+        return "class" if factor == "video" else "number"
+
+
+def encode_parts(models, data, part, name, batch_size):
+    """Each model's representation of `part`, and the input features (last input frame, mean input frame):
+    ({key: (count, dim)}, last (count, values), mean (count, values))."""
     codes = {key: [] for key in models}
     last, mean = [], []
+    count = data.counts[part]
     for start in range(0, count, batch_size):
-        sequences = generator.sequences(np.arange(start, min(count, start + batch_size)))[:, :input_frames]
+        sequences = data.read(part, np.arange(start, min(count, start + batch_size)))
         for key, model in models.items():
             codes[key].append(representations.encode(model, sequences, name))
-        flat = sequences.reshape(len(sequences), input_frames, -1)
+        flat = sequences.reshape(len(sequences), sequences.shape[1], -1)
         last.append(flat[:, -1])
         mean.append(flat.mean(axis=1))
     return ({k: np.concatenate(v).astype(np.float32) for k, v in codes.items()}, np.concatenate(last),
             np.concatenate(mean))
 
 
-def run_probes(model, random_models, settings, input_frames, representation="", num_digits=1, ahead=(5,),
-               speed_range=None, labels_per_class=(1, 5, 10, probes.ALL), seeds=(0, 1, 2), train_sequences=2000,
-               test_sequences=1000, batch_size=256, seed=1234, log=print):
-    """Probes `model`'s representation and the controls for every factor.
+def run_probes(model, random_models, data, representation="", labels_per_class=(1, 5, 10, probes.ALL),
+               seeds=(0, 1, 2), batch_size=256, seed=1234, log=print):
+    """Probes `model`'s representation and the controls for every factor of `data` (a `BouncingProbe` or
+    `WindowProbe`).
 
     Returns:
       dict: "representation", "dim", "factors" {name: "class" or "number"}, "constant" (factors left out: the
       same for every sequence), "chance" {factor: score}, "scores" {factor: {representation: {labels per class
-      (0 = all): [score per seed]}}}.
+      (0 = all): [score per seed]}}}, "data" (what was probed).
     """
     name = representation or representations.names(model)[0]
     representations.check(model, name)
-    if (data := getattr(settings, "data", "bouncing_mnist")) != "bouncing_mnist":
-        raise ConfigError(f"vidrep-probe reads runs trained on generated Bouncing MNIST, whose factors are known; "
-                          f"this run's `data` is {data!r}")
-    seq_length = input_frames + max(ahead, default=0)
-    train_gen, train_labels, test_gen, test_labels = probe_generators(settings, num_digits, seq_length, speed_range,
-                                                                      seed)
     models = {"trained": model, **{f"random{k}": m for k, m in enumerate(random_models)}}
-    log(f"encoding {train_sequences} + {test_sequences} sequences ({name}) with the run and "
-        f"{len(random_models)} untrained copies")
-    train_codes, train_last, train_mean = encode_parts(models, train_gen, train_sequences, input_frames, name,
-                                                       batch_size)
-    test_codes, test_last, test_mean = encode_parts(models, test_gen, test_sequences, input_frames, name, batch_size)
+    log(f"encoding {data.describe} ({name}) with the run and {len(random_models)} untrained copies")
+    train_codes, train_last, train_mean = encode_parts(models, data, "train", name, batch_size)
+    test_codes, test_last, test_mean = encode_parts(models, data, "test", name, batch_size)
     dim = train_codes["trained"].shape[1]
-    for key, (train_pixels, test_pixels) in (("pixels_last", (train_last, test_last)),
-                                             ("pixels_mean", (train_mean, test_mean))):
-        train_codes[key], test_codes[key] = probes.pca_control(train_pixels, test_pixels, dim, seed)
-    at = input_frames - 1
-    train_factors = factors_lib.bouncing_factors(train_gen, train_labels if train_labels is not None else
-                                                 np.zeros(len(train_gen.digits), np.int64), np.arange(train_sequences),
-                                                 at, ahead)
-    test_factors = factors_lib.bouncing_factors(test_gen, test_labels if test_labels is not None else
-                                                np.zeros(len(test_gen.digits), np.int64), np.arange(test_sequences),
-                                                at, ahead)
-    result = {"representation": name, "dim": int(dim), "factors": {}, "constant": [], "chance": {}, "scores": {},
-              "train_sequences": train_sequences, "test_sequences": test_sequences, "seeds": list(seeds),
-              "input_frames": input_frames, "num_digits": num_digits, "ahead": list(ahead),
-              "speed_range": list(speed_range) if speed_range else None}
+    for key, (train_inputs, test_inputs) in (("input_last", (train_last, test_last)),
+                                             ("input_mean", (train_mean, test_mean))):
+        train_codes[key], test_codes[key] = probes.pca_control(train_inputs, test_inputs, dim, seed)
+    train_factors, test_factors = data.factors("train"), data.factors("test")
+    result = {"representation": name, "dim": int(dim), "data": data.describe, "factors": {}, "constant": [],
+              "chance": {}, "scores": {}, "seeds": list(seeds)}
     for factor, train_y in train_factors.items():
-        is_class = factors_lib.is_class(factor)
-        spread = np.ptp(train_y)
-        if (is_class and factor.rstrip("0123456789") == "digit" and train_labels is None) or \
-                spread <= 1e-9 * max(1.0, float(np.abs(train_y).max())):
-            result["constant"].append(factor)  # no labels, or the same value for every sequence
+        is_class = data.kind(factor) == "class"
+        if np.ptp(train_y) <= 1e-9 * max(1.0, float(np.abs(train_y).max())):
+            result["constant"].append(factor)  # the same value for every sequence: nothing to probe
             continue
         test_y = test_factors[factor]
-        result["factors"][factor] = "class" if is_class else "number"
+        result["factors"][factor] = data.kind(factor)
         result["chance"][factor] = probes.chance(test_y, is_class)
         ks = labels_per_class if is_class else (probes.ALL,)
         result["scores"][factor] = {
@@ -112,14 +161,14 @@ def run_probes(model, random_models, settings, input_frames, representation="", 
 
 
 def grouped(result, factor, k=probes.ALL):
-    """{"trained" / "random" / "pixels_last" / "pixels_mean": (mean, std)} of one factor (random pooled over its
+    """{"trained" / "random" / "input_last" / "input_mean": (mean, std)} of one factor (random pooled over its
     initialisations and seeds)."""
     by = result["scores"][factor]
     out = {"trained": probes.summary(by["trained"][k])}
     randoms = [s for key, v in by.items() if key.startswith("random") for s in v[k]]
     if randoms:
         out["random"] = probes.summary(randoms)
-    for key in ("pixels_last", "pixels_mean"):
+    for key in ("input_last", "input_mean"):
         out[key] = probes.summary(by[key][k])
     return out
 
@@ -128,17 +177,16 @@ def markdown(result, what):
     """The probe tables: every factor at all labels, and the class factors against labels per class."""
     columns = ["trained"] + [c for c in CONTROLS]
     lines = [f"Linear probes of {what}: representation `{result['representation']}` ({result['dim']} numbers); "
-             f"{result['train_sequences']} training and {result['test_sequences']} held-out sequences (held-out "
-             f"digits), {result['num_digits']} digit(s), the encoder reads {result['input_frames']} frames; "
-             f"accuracy (classes) or R² (numbers), mean ± std over seeds {result['seeds']} "
-             f"(random: over its initialisations too).", "",
+             f"{result['data']}; accuracy (classes) or R² (numbers), mean ± std over seeds {result['seeds']} "
+             f"(random: over its initialisations too); input_last / input_mean: the last / mean input frame, "
+             f"PCA to {result['dim']} dimensions.", "",
              "| factor | chance | " + " | ".join(columns) + " |", "| --- | ---: |" + " ---: |" * len(columns)]
     for factor in result["factors"]:
         g = grouped(result, factor)
         cells = [f"{g[c][0]:.3f} ± {g[c][1]:.3f}" if c in g else "" for c in columns]
         lines.append(f"| {factor} | {result['chance'][factor]:.3f} | " + " | ".join(cells) + " |")
     if result["constant"]:
-        lines += ["", f"Not probed (no labels, or the same for every sequence): {', '.join(result['constant'])}."]
+        lines += ["", f"Not probed (the same for every sequence): {', '.join(result['constant'])}."]
     classes = [f for f, kind in result["factors"].items() if kind == "class"]
     ks = sorted({k for f in classes for k in result["scores"][f]["trained"]}, key=lambda k: (k == 0, k))
     if classes and len(ks) > 1:
@@ -160,7 +208,7 @@ def pictures(result, path_prefix, what):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = {"trained": "tab:blue", "random": "tab:orange", "pixels_last": "tab:green", "pixels_mean": "tab:gray"}
+    colours = {"trained": "tab:blue", "random": "tab:orange", "input_last": "tab:green", "input_mean": "tab:gray"}
     factors = list(result["factors"])
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(factors) + 2), 3.6))
     width = 0.8 / len(colours)

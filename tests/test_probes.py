@@ -112,7 +112,7 @@ def test_vidrep_probe_on_a_tiny_run(tiny_config, tmp_path):
     assert {"digit0", "digit0_x", "digit0_vy", "digit0_direction", "digit0_x_ahead2"} <= set(result["factors"])
     assert result["constant"] == ["digit0_speed"]  # one speed under the original rules
     for factor, by in result["scores"].items():
-        assert set(by) == {"trained", "random0", "pixels_last", "pixels_mean"}
+        assert set(by) == {"trained", "random0", "input_last", "input_mean"}
         assert all(len(seeds) == 2 for seeds in by["trained"].values())
     assert set(result["scores"]["digit0_direction"]["trained"]) == {"2", "0"}  # labels per class: 2 and all
     assert (out / "probe_factors.png").stat().st_size > 5000 and (out / "probe_labels.png").is_file()
@@ -122,3 +122,31 @@ def test_vidrep_probe_on_a_tiny_run(tiny_config, tmp_path):
     np.testing.assert_allclose(values["probe/digit0_x/trained"], np.mean(result["scores"]["digit0_x"]["trained"]["0"]),
                                rtol=1e-5)
     assert "probe_labels/digit0_direction/random" in values and "probe/probe_factors" in values
+
+
+def test_feature_windows_are_probed_for_their_video_and_time(tmp_path):
+    import h5py
+
+    from keras_vidrep import probing
+    from keras_vidrep.data.frame_file import FeatureFile
+    from keras_vidrep.models.composite import CompositeModel
+
+    frames, videos = 40, 4
+    values = np.random.default_rng(0).normal(0, 0.01, (videos * frames, 8)).astype(np.float32)
+    values[:, 0] += np.tile(np.arange(frames) / frames, videos)
+    values[np.arange(videos * frames), 1 + np.repeat(np.arange(videos), frames)] += 1.0
+    with h5py.File(tmp_path / "f.h5", "w") as f:
+        f["features"] = values
+        f["video_index"] = np.repeat(np.arange(videos), frames)
+        f["frame_number"] = np.tile(np.arange(frames), videos)
+        f["videos"] = [f"v{i}.mp4".encode() for i in range(videos)]
+    data = probing.WindowProbe(FeatureFile(str(tmp_path / "f.h5")), 3, lambda x: x, max_videos=3)
+    assert data.counts == {"train": 3 * 31, "test": 3 * 7}  # 38 windows a video, every fifth held out
+    test = data.factors("test")
+    assert set(test["video"]) == {0, 2, 3} and 0.0 <= test["time"].min() and test["time"].max() <= 1.0
+    np.testing.assert_allclose(data.read("test", [0])[0, :, 0], values[4:7, 0])  # video 0's fifth window
+    model = CompositeModel(8, (4,), input_frames=3, future_frames=2, seed=0)
+    model.build((None, 3, 8))
+    result = probing.run_probes(model, [], data, labels_per_class=(probes.ALL,), seeds=(0,), log=lambda _: None)
+    assert result["factors"] == {"video": "class", "time": "number"}
+    assert result["scores"]["video"]["input_last"][0] == [1.0] and result["scores"]["time"]["input_mean"][0][0] > 0.9

@@ -1,12 +1,14 @@
-"""vidrep-probe: what a trained run's representation knows — linear probes for the factors of Bouncing MNIST,
-beside an untrained copy of the same model and pixel controls, on held-out sequences.
+"""vidrep-probe: what a trained run's representation knows — linear probes for known factors, beside untrained
+copies of the same model and the raw input, on held-out sequences.
 
   vidrep-probe --model_dir=runs/cpu_15min [--representation=code] [--labels_per_class=1,5,10,all]
-      [--num_digits=1] [--ahead=5] [--speed_range=0.05,0.15] [--out_dir=runs/cpu_15min/probe]
+      [--num_digits=1] [--ahead=5] [--speed_spread=0.5] [--out_dir=runs/cpu_15min/probe]
+  vidrep-probe --model_dir=runs/video_features_ae [--data_file=features.h5] [--max_videos=20]
 
-Works for composite models, frame VAEs and latent LSTMs trained on generated Bouncing MNIST
-(keras_vidrep.probing). Writes probe.json, probe.md, probe_factors.png, probe_labels.png and TensorBoard scalars
-(`probe/<factor>/<representation>`) to `out_dir`.
+Composite models, frame VAEs and latent LSTMs trained on generated Bouncing MNIST are probed for the digits'
+class, position, velocity, direction, speed and future position; composite models of feature windows for which
+video a window comes from and when in it (keras_vidrep.probing). Writes probe.json, probe.md, probe_factors.png,
+probe_labels.png and TensorBoard scalars (`probe/<factor>/<representation>`) to `out_dir`.
 """
 import json
 import os
@@ -29,8 +31,11 @@ flags.DEFINE_integer("test_sequences", 1000, "Held-out sequences the probes are 
 flags.DEFINE_integer("num_digits", 1, "Digits per probe sequence (0: the run's).")
 flags.DEFINE_integer("input_frames", 0, "Frames the encoder reads (0: the run's; 10 for a frame VAE).")
 flags.DEFINE_list("ahead", ["5"], "Future positions probed, in frames after the last input frame.")
-flags.DEFINE_list("speed_range", [], "low,high: each digit's step length drawn from it (a speed factor to probe); "
-                                     "empty: the run's fixed step length.")
+flags.DEFINE_float("speed_spread", -1.0, "Each digit's speed drawn from step_length x [1 - spread, 1 + spread] (a "
+                   "speed to probe); -1: the run's own rules.")
+flags.DEFINE_string("data_file", "", "Feature-window runs: the features file to probe (empty: the run's).")
+flags.DEFINE_integer("max_videos", 20, "Feature-window runs: videos probed (an even spread of the file's).")
+flags.DEFINE_integer("stride", 1, "Feature-window runs: probe every N-th window.")
 flags.DEFINE_integer("batch_size", 256, "Sequences encoded at a time.")
 flags.DEFINE_string("out_dir", "", "Where the results go (empty: <model_dir>/probe).")
 FLAGS = flags.FLAGS
@@ -50,6 +55,34 @@ def parse_labels(values):
     return tuple(out)
 
 
+def probe_data(task, settings, ahead):
+    """The labelled data of the run's kind: generated sequences, or windows of a features file."""
+    from keras_vidrep import probing
+    from keras_vidrep.data import frames as frame_utils
+    from keras_vidrep.data.frame_file import FeatureFile
+    from keras_vidrep.errors import ConfigError
+
+    if getattr(settings, "data", "") == frame_utils.VIDEO_FEATURES:
+        if FLAGS.max_videos < 2 or FLAGS.stride <= 0:
+            raise ConfigError(f"`max_videos` must be >= 2 and `stride` positive, got {FLAGS.max_videos} and "
+                              f"{FLAGS.stride}")
+        file = FeatureFile(FLAGS.data_file or settings.data_file)
+        if file.dim != settings.feature_dim:
+            raise ConfigError(f"`data_file` {file.path!r} holds {file.dim}-d features, but the model reads "
+                              f"{settings.feature_dim}-d")
+        task.prepare_data()  # the input standardization comes from the training data
+        return probing.WindowProbe(file, settings.input_frames, task.source.standardize, FLAGS.stride,
+                                   FLAGS.max_videos)
+    if FLAGS.data_file:
+        raise ConfigError(f"`data_file` {FLAGS.data_file!r} is read only for runs of feature windows; this run's "
+                          f"sequences are generated")
+    spread = None if FLAGS.speed_spread < 0 else FLAGS.speed_spread
+    return probing.BouncingProbe(settings, FLAGS.input_frames or getattr(settings, "input_frames", 10),
+                                 FLAGS.num_digits or settings.num_digits, ahead,
+                                 frame_utils.speed_range(settings, spread), FLAGS.train_sequences,
+                                 FLAGS.test_sequences)
+
+
 def go():
     from keras_vidrep import probing, representations, tasks
     from keras_vidrep.errors import ConfigError
@@ -63,15 +96,12 @@ def go():
     labels = parse_labels(FLAGS.labels_per_class)
     try:
         seeds, ahead = [int(s) for s in FLAGS.seeds], [int(a) for a in FLAGS.ahead]
-        speed_range = tuple(float(v) for v in FLAGS.speed_range) or None
     except ValueError as e:
-        raise ConfigError(f"`seeds`, `ahead` and `speed_range` take numbers: {e}") from None
-    if speed_range is not None and len(speed_range) != 2:
-        raise ConfigError(f"`speed_range` must be low,high, got {','.join(FLAGS.speed_range)!r}")
+        raise ConfigError(f"`seeds` and `ahead` take integers: {e}") from None
     model, task, path = checkpoints.restore_model(FLAGS.model_dir, FLAGS.checkpoint)
     settings = task.settings
     representations.check(model, FLAGS.representation or representations.names(model)[0])
-    input_frames = FLAGS.input_frames or getattr(settings, "input_frames", 10)
+    data = probe_data(task, settings, ahead)
     randoms = []
     for k in range(FLAGS.random_controls):
         control = tasks.create(task.config.replace(seed=10_000 + k))
@@ -80,9 +110,7 @@ def go():
             control.initialize(randoms[-1])  # the trained VAE under an untrained LSTM
     out_dir = FLAGS.out_dir or os.path.join(FLAGS.model_dir, "probe")
     os.makedirs(out_dir, exist_ok=True)
-    result = probing.run_probes(model, randoms, settings, input_frames, FLAGS.representation,
-                                FLAGS.num_digits or settings.num_digits, ahead, speed_range, labels, seeds,
-                                FLAGS.train_sequences, FLAGS.test_sequences, FLAGS.batch_size)
+    result = probing.run_probes(model, randoms, data, FLAGS.representation, labels, seeds, FLAGS.batch_size)
     result.update(model_dir=os.path.abspath(FLAGS.model_dir), checkpoint=path, task=task.config.task)
     what = f"{task.config.task} run {os.path.basename(os.path.abspath(FLAGS.model_dir))}"
     text = probing.markdown(result, what)
