@@ -21,7 +21,7 @@ def fewlabel_table(runs, labels_per_class, seeds, inits=("scratch", "pretrained"
     for k in labels_per_class:
         values = [np.array([runs[f"{init}_k{k}_s{s}"] for s in seeds]) * 100 for init in inits]
         cells = values + [v - values[0] for v in values[1:]]
-        lines.append(f"| {k} | " + " | ".join(f"{v.mean():.1f} ± {v.std(ddof=1) if len(v) > 1 else 0:.1f} %"
+        lines.append(f"| {k or 'all (a fresh sequence every step)'} | " + " | ".join(f"{v.mean():.1f} ± {v.std(ddof=1) if len(v) > 1 else 0:.1f} %"
                                             for v in cells) + " |")
     return "\n".join(lines)
 
@@ -34,10 +34,15 @@ def fewlabel_picture(runs, labels_per_class, seeds, inits, chance, path, title):
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(4.6, 3.3))
-    for init in inits:
-        values = np.array([[runs[f"{init}_k{k}_s{s}"] for s in seeds] for k in labels_per_class]) * 100
-        ax.errorbar(labels_per_class, values.mean(1), yerr=values.std(1), marker="o", capsize=2,
-                    label=INIT_NAMES.get(init, init))
+    few = [k for k in labels_per_class if k]
+    for j, init in enumerate(inits):
+        values = np.array([[runs[f"{init}_k{k}_s{s}"] for s in seeds] for k in few]) * 100
+        line = ax.errorbar(few, values.mean(1), yerr=values.std(1), marker="o", capsize=2,
+                           label=INIT_NAMES.get(init, init))
+        if 0 in labels_per_class:  # all labels: a dashed level in the same colour
+            ax.axhline(100 * np.mean([runs[f"{init}_k0_s{s}"] for s in seeds]), color=line[0].get_color(),
+                       lw=0.8, ls="--")
+    labels_per_class = few
     ax.axhline(100 * chance, color="k", lw=0.8, ls=":", label="chance")
     ax.set_xscale("log")
     ax.set_xticks(labels_per_class, [str(k) for k in labels_per_class])

@@ -215,6 +215,20 @@ def test_fewlabel_table():
     assert lines[2] == "| 1 | 11.0 ± 1.0 % | 21.0 ± 1.0 % | 10.0 ± 0.0 % |"
 
 
+def test_fewlabel_table_and_picture_of_three_initialisations_and_all_labels(tmp_path):
+    from keras_vidrep.reports import fewlabel_picture, fewlabel_table
+
+    inits = ("scratch", "finetune", "frozen")
+    runs = {f"{init}_k{k}_s{s}": 0.1 * (j + 1) + 0.01 * s + 0.001 * k for k in (1, 0) for s in (0, 1)
+            for j, init in enumerate(inits)}
+    lines = fewlabel_table(runs, [1, 0], [0, 1], inits).splitlines()
+    assert lines[0].count("|") == 7 and "pretrained, frozen (linear head) − scratch" in lines[0]
+    assert lines[2] == "| 1 | 10.6 ± 0.7 % | 20.6 ± 0.7 % | 30.6 ± 0.7 % | 10.0 ± 0.0 % | 20.0 ± 0.0 % |"
+    assert lines[3].startswith("| all (a fresh sequence every step) | 10.5 ± 0.7 % |")
+    path = fewlabel_picture(runs, [1, 0], [0, 1], inits, 0.125, str(tmp_path / "f.png"), "direction")
+    assert os.path.getsize(path) > 5000
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Keras warns about each layer of the mismatched file
 def test_backbone_weights_from_a_local_file(tmp_path):
     from keras_vidrep.data.backbone import Backbone

@@ -24,7 +24,8 @@ from keras_vidrep.cli import common
 from keras_vidrep.reports import fewlabel_picture, fewlabel_table
 
 flags.DEFINE_string("out_dir", "runs/fewlabel", "Model directories, fewlabel.md and fewlabel.json go here.")
-flags.DEFINE_list("labels_per_class", ["1", "5", "10"], "Labelled training sequences per class.")
+flags.DEFINE_list("labels_per_class", ["1", "5", "10"], "Labelled training sequences per class; `all`: a fresh "
+                  "labelled sequence every step (the supervised upper bound).")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds (labelled subset, initialisation, data order).")
 flags.DEFINE_list("units", ["256"], "LSTM units (encoder and classifier).")
 flags.DEFINE_integer("pretrain_steps", 2000, "Steps of the unsupervised composite model.")
@@ -86,7 +87,13 @@ def main(argv):
 
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    labels_per_class, seeds = [int(k) for k in FLAGS.labels_per_class], [int(s) for s in FLAGS.seeds]
+    try:
+        labels_per_class = [0 if k == "all" else int(k) for k in FLAGS.labels_per_class]
+        seeds = [int(s) for s in FLAGS.seeds]
+    except ValueError as e:
+        raise ConfigError(f"`labels_per_class` takes positive integers and `all`, `seeds` integers: {e}") from None
+    if any(k < 0 for k in labels_per_class):
+        raise ConfigError(f"`labels_per_class` must be positive, got {','.join(FLAGS.labels_per_class)}")
     inits = ["scratch", {"finetune": "finetune", "freeze": "frozen"}[FLAGS.encoder]] if FLAGS["encoder"].present \
         else list(FLAGS.inits)
     if not inits or inits[0] != "scratch" or not set(inits) <= {"scratch", "finetune", "frozen"}:
