@@ -16,7 +16,8 @@ from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-C_GRID = np.logspace(-3, 2, 6)
+C_GRID = np.logspace(-3, 1, 5)
+TOLERANCE = 1e-3  # of the logistic fits: 3x faster than scikit-learn's 1e-4, accuracies within 0.01 (measured)
 ALPHA_GRID = np.logspace(-3, 4, 15)
 ALL = 0  # labels_per_class meaning "the whole training part"
 
@@ -25,10 +26,10 @@ def fit_probe(x, y, is_class, seed=0):
     """A fitted probe (scikit-learn pipeline) of `y` from `x`."""
     if is_class:
         smallest = np.bincount(np.unique(y, return_inverse=True)[1]).min()
-        probe = (LogisticRegressionCV(Cs=C_GRID, cv=3, max_iter=500, random_state=seed) if smallest >= 3 else
-                 LogisticRegression(C=1.0, max_iter=500, random_state=seed))
-    else:
-        probe = RidgeCV(alphas=ALPHA_GRID)
+        probe = (LogisticRegressionCV(Cs=C_GRID, cv=3, max_iter=200, tol=TOLERANCE, random_state=seed)
+                 if smallest >= 3 else LogisticRegression(C=1.0, max_iter=200, tol=TOLERANCE, random_state=seed))
+    else:  # one or several numbers (columns of y), each with its own regularisation
+        probe = RidgeCV(alphas=ALPHA_GRID, alpha_per_target=np.ndim(y) > 1)
     model = make_pipeline(StandardScaler(), probe)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -54,6 +55,22 @@ def labelled_subset(y, labels_per_class, seed, is_class, fraction=0.8):
         chosen = [order[y[order] == c][:labels_per_class] for c in np.unique(y)]
         return np.sort(np.concatenate(chosen))
     return np.sort(order[:max(2, int(fraction * len(y)))])
+
+
+def probe_numbers(train_x, train_ys, test_x, test_ys, seeds=(0, 1, 2)):
+    """{name: [R² per seed]} of ridge probes for several numbers at once ({name: (n,) array} each), fitted on
+    each seed's subset of the training part: one fit, a regularisation per number."""
+    names = list(train_ys)
+    train_y = np.stack([train_ys[n] for n in names], axis=1)
+    test_y = np.stack([test_ys[n] for n in names], axis=1)
+    out = {n: [] for n in names}
+    for seed in seeds:
+        chosen = labelled_subset(train_y[:, 0], ALL, seed, False)
+        predicted = fit_probe(train_x[chosen], train_y[chosen], False, seed).predict(test_x).reshape(test_y.shape)
+        for j, n in enumerate(names):
+            residual = np.sum((test_y[:, j] - predicted[:, j]) ** 2)
+            out[n].append(float(1.0 - residual / max(np.sum((test_y[:, j] - test_y[:, j].mean()) ** 2), 1e-12)))
+    return out
 
 
 def probe_factor(train_x, train_y, test_x, test_y, is_class, labels_per_class=ALL, seeds=(0, 1, 2)):

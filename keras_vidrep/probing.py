@@ -143,20 +143,29 @@ def run_probes(model, random_models, data, representation="", labels_per_class=(
     train_factors, test_factors = data.factors("train"), data.factors("test")
     result = {"representation": name, "dim": int(dim), "data": data.describe, "factors": {}, "constant": [],
               "chance": {}, "scores": {}, "seeds": list(seeds)}
+    numbers, ks = {}, tuple(k for k in labels_per_class if k != probes.ALL) + (probes.ALL,)  # always all labels
     for factor, train_y in train_factors.items():
         is_class = data.kind(factor) == "class"
         if np.ptp(train_y) <= 1e-9 * max(1.0, float(np.abs(train_y).max())):
             result["constant"].append(factor)  # the same value for every sequence: nothing to probe
             continue
-        test_y = test_factors[factor]
         result["factors"][factor] = data.kind(factor)
-        result["chance"][factor] = probes.chance(test_y, is_class)
-        ks = labels_per_class if is_class else (probes.ALL,)
+        result["chance"][factor] = probes.chance(test_factors[factor], is_class)
+        if not is_class:
+            numbers[factor] = train_y
+            continue
         result["scores"][factor] = {
-            key: {int(k): probes.probe_factor(train_codes[key], train_y, test_codes[key], test_y, is_class, k, seeds)
-                  for k in ks} for key in train_codes}
+            key: {int(k): probes.probe_factor(train_codes[key], train_y, test_codes[key], test_factors[factor],
+                                              True, k, seeds) for k in ks} for key in train_codes}
         log(f"{factor}: " + ", ".join(f"{key} {np.mean(v[probes.ALL]):.3f}"
                                       for key, v in result["scores"][factor].items()))
+    if numbers:  # one ridge fit per representation and seed for all numbers
+        by_key = {key: probes.probe_numbers(train_codes[key], numbers, test_codes[key],
+                                            {f: test_factors[f] for f in numbers}, seeds) for key in train_codes}
+        for factor in numbers:
+            result["scores"][factor] = {key: {probes.ALL: by_key[key][factor]} for key in train_codes}
+            log(f"{factor}: " + ", ".join(f"{key} {np.mean(by_key[key][factor]):.3f}" for key in train_codes))
+    result["factors"] = {f: result["factors"][f] for f in train_factors if f in result["factors"]}  # data order
     return result
 
 
