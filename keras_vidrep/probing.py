@@ -19,6 +19,7 @@ Each representation is probed the same way (`keras_vidrep.probes`):
     reduced by a PCA fitted on the training part to the trained representation's size.
 """
 import numpy as np
+from tqdm import tqdm
 
 from keras_vidrep import probes, representations
 from keras_vidrep.data import factors as factors_lib
@@ -121,7 +122,7 @@ def encode_parts(models, data, part, name, batch_size):
 
 
 def run_probes(model, random_models, data, representation="", labels_per_class=(1, 5, 10, probes.ALL),
-               seeds=(0, 1, 2), batch_size=256, seed=1234, log=print):
+               seeds=(0, 1, 2), batch_size=256, seed=1234, log=print, show_progress=True):
     """Probes `model`'s representation and the controls for every factor of `data` (a `BouncingProbe` or
     `WindowProbe`).
 
@@ -144,6 +145,9 @@ def run_probes(model, random_models, data, representation="", labels_per_class=(
     result = {"representation": name, "dim": int(dim), "data": data.describe, "factors": {}, "constant": [],
               "chance": {}, "scores": {}, "seeds": list(seeds)}
     numbers, ks = {}, tuple(k for k in labels_per_class if k != probes.ALL) + (probes.ALL,)  # always all labels
+    classes = sum(data.kind(f) == "class" for f in train_factors)
+    bar = tqdm(total=len(train_codes) * (classes + 1), desc="vidrep-probe", unit="probe", dynamic_ncols=True,
+               disable=not show_progress)
     for factor, train_y in train_factors.items():
         is_class = data.kind(factor) == "class"
         if np.ptp(train_y) <= 1e-9 * max(1.0, float(np.abs(train_y).max())):
@@ -154,17 +158,23 @@ def run_probes(model, random_models, data, representation="", labels_per_class=(
         if not is_class:
             numbers[factor] = train_y
             continue
-        result["scores"][factor] = {
-            key: {int(k): probes.probe_factor(train_codes[key], train_y, test_codes[key], test_factors[factor],
-                                              True, k, seeds) for k in ks} for key in train_codes}
+        result["scores"][factor] = {}
+        for key in train_codes:
+            result["scores"][factor][key] = {int(k): probes.probe_factor(
+                train_codes[key], train_y, test_codes[key], test_factors[factor], True, k, seeds) for k in ks}
+            bar.update()
         log(f"{factor}: " + ", ".join(f"{key} {np.mean(v[probes.ALL]):.3f}"
                                       for key, v in result["scores"][factor].items()))
     if numbers:  # one ridge fit per representation and seed for all numbers
-        by_key = {key: probes.probe_numbers(train_codes[key], numbers, test_codes[key],
-                                            {f: test_factors[f] for f in numbers}, seeds) for key in train_codes}
+        by_key = {}
+        for key in train_codes:
+            by_key[key] = probes.probe_numbers(train_codes[key], numbers, test_codes[key],
+                                               {f: test_factors[f] for f in numbers}, seeds)
+            bar.update()
         for factor in numbers:
             result["scores"][factor] = {key: {probes.ALL: by_key[key][factor]} for key in train_codes}
             log(f"{factor}: " + ", ".join(f"{key} {np.mean(by_key[key][factor]):.3f}" for key in train_codes))
+    bar.close()
     result["factors"] = {f: result["factors"][f] for f in train_factors if f in result["factors"]}  # data order
     return result
 
