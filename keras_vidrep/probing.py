@@ -229,7 +229,7 @@ def pictures(result, path_prefix, what):
 
     colours = {"trained": "tab:blue", "random": "tab:orange", "input_last": "tab:green", "input_mean": "tab:gray"}
     factors = list(result["factors"])
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(factors) + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(factors) + 3), 3.6))
     width = 0.8 / len(colours)
     for j, key in enumerate(colours):
         values = [grouped(result, f).get(key, (np.nan, 0.0)) for f in factors]
@@ -242,7 +242,7 @@ def pictures(result, path_prefix, what):
     ax.set_ylabel("accuracy (classes) / R² (numbers)")
     ax.set_title(f"linear probes: {what}, `{result['representation']}` ({result['dim']}-d), held-out sequences",
                  fontsize=9)
-    ax.legend(fontsize=7, ncol=5, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     paths = [f"{path_prefix}_factors.png"]
     fig.savefig(paths[0], dpi=110)
