@@ -33,7 +33,7 @@ def fewlabel_picture(runs, labels_per_class, seeds, inits, chance, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(4.6, 3.3))
+    fig, ax = plt.subplots(figsize=(4.6, 3.5))
     few = [k for k in labels_per_class if k]
     for j, init in enumerate(inits):
         values = np.array([[runs[f"{init}_k{k}_s{s}"] for s in seeds] for k in few]) * 100
@@ -42,13 +42,14 @@ def fewlabel_picture(runs, labels_per_class, seeds, inits, chance, path, title):
         if 0 in labels_per_class:  # all labels: a dashed level in the same colour
             ax.axhline(100 * np.mean([runs[f"{init}_k0_s{s}"] for s in seeds]), color=line[0].get_color(),
                        lw=0.8, ls="--")
-    labels_per_class = few
+    all_labels, labels_per_class = 0 in labels_per_class, few
     ax.axhline(100 * chance, color="k", lw=0.8, ls=":", label="chance")
     ax.set_xscale("log")
     ax.set_xticks(labels_per_class, [str(k) for k in labels_per_class])
     ax.set_xlabel("labelled sequences per class")
     ax.set_ylabel("held-out accuracy (%)")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title + ("\n(dashed: all labels, a fresh sequence every step)" if all_labels else ""),
+                 fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
