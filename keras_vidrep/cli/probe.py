@@ -18,7 +18,7 @@ from absl import flags
 from keras_vidrep.cli import common
 
 flags.DEFINE_string("model_dir", None, "Model directory of a composite model, frame VAE or latent LSTM trained on "
-                                     "bouncing_mnist.", required=True)
+                                     "bouncing_mnist, or of a composite model of feature windows.", required=True)
 flags.DEFINE_string("checkpoint", "", "A checkpoint prefix instead of the latest.")
 flags.DEFINE_string("representation", "", "What to probe (empty: the model's default): composite code, h, c, h1, "
                                           "c1, ...; latent LSTM state, h, c, code; VAE code, codes.")
@@ -108,9 +108,9 @@ def go():
         randoms.append(control.build_model())
         if representations.family(model) == "latent":
             control.initialize(randoms[-1])  # the trained VAE under an untrained LSTM
-    out_dir = FLAGS.out_dir or os.path.join(FLAGS.model_dir, "probe")
-    os.makedirs(out_dir, exist_ok=True)
     result = probing.run_probes(model, randoms, data, FLAGS.representation, labels, seeds, FLAGS.batch_size)
+    out_dir = FLAGS.out_dir or os.path.join(FLAGS.model_dir, "probe")
+    os.makedirs(out_dir, exist_ok=True)  # only once there is something to write
     result.update(model_dir=os.path.abspath(FLAGS.model_dir), checkpoint=path, task=task.config.task)
     what = f"{task.config.task} run {os.path.basename(os.path.abspath(FLAGS.model_dir))}"
     text = probing.markdown(result, what)
