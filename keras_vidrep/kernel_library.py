@@ -1,8 +1,8 @@
-"""Which matrix-product library TensorFlow uses on this CPU: oneDNN (TensorFlow's default on x86) or Eigen.
+"""Which matrix-product library TensorFlow uses on this CPU: oneDNN or Eigen.
 
-Which is faster depends on the CPU and on the product's shape: on one AMD EPYC (AVX2) Eigen ran the paper-size
-recurrent product (80 x 2048 x 8192) at 74-87 GFLOP/s and oneDNN at 43-45, while on an AVX-512 Intel CPU oneDNN was
-the faster. The library is fixed when TensorFlow loads (`TF_ENABLE_ONEDNN_OPTS`), so the choice is made in two steps:
+TensorFlow's x86 build runs oneDNN by default only on CPUs with AVX512_VNNI, AVX512_BF16, AVX-VNNI or AMX, and Eigen
+elsewhere. Which is faster depends on the CPU and on the product's shape: on AMD EPYC machines (AVX2) Eigen ran the
+paper-size recurrent product (80 x 2048 x 8192) at 54-87 GFLOP/s and oneDNN at 22-45. The library is fixed when TensorFlow loads (`TF_ENABLE_ONEDNN_OPTS`), so the choice is made in two steps:
 
 - `measure_and_choose` (the trainer, for products large enough to matter): times the model's recurrent products
   with each library in a child process and caches the winner for this CPU and TensorFlow version;
