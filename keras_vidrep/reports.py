@@ -21,8 +21,8 @@ def fewlabel_table(runs, labels_per_class, seeds, inits=("scratch", "pretrained"
     for k in labels_per_class:
         values = [np.array([runs[f"{init}_k{k}_s{s}"] for s in seeds]) * 100 for init in inits]
         cells = values + [v - values[0] for v in values[1:]]
-        lines.append(f"| {k or 'all (a fresh sequence every step)'} | " + " | ".join(f"{v.mean():.1f} ± {v.std(ddof=1) if len(v) > 1 else 0:.1f} %"
-                                            for v in cells) + " |")
+        lines.append(f"| {k or 'all (a fresh sequence every step)'} | " + " | ".join(
+            f"{v.mean():.1f} ± {v.std(ddof=1) if len(v) > 1 else 0:.1f} %" for v in cells) + " |")
     return "\n".join(lines)
 
 

@@ -122,7 +122,8 @@ def main(argv):
                        f"a composite model pretrained without labels for {FLAGS.pretrain_steps} steps")
     numbers = ", ".join(f"{k} {validation[k]:.1f}" for k in ("reconstruction", "future") if k in validation)
     text = (f"Few labels: one-digit Bouncing MNIST labelled by {what}; encoder: {pretrained_what}"
-            f"{f' (validation, nats/frame: {numbers})' if numbers else ''}; classifiers {' '.join(model_flags)}, trained {FLAGS.train_steps} steps; "
+            f"{f' (validation, nats/frame: {numbers})' if numbers else ''}; classifiers {' '.join(model_flags)}, "
+            f"trained {FLAGS.train_steps} steps; "
             f"accuracy on {FLAGS.val_sequences} held-out sequences (held-out digits), mean ± std over seeds "
             f"{','.join(map(str, seeds))}; chance {100 / classes:.1f} %.\n\n"
             f"{fewlabel_table(runs, labels_per_class, seeds, inits)}\n")

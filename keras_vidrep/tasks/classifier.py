@@ -4,8 +4,8 @@ Data: per-frame CNN features in the original format (`hidden6` + num_frames + la
 stride 1 inside each video), or Bouncing MNIST sequences of one digit labelled by the digit, by its direction of
 motion at the last frame (8 sectors) or by its speed (with `speed_spread`; `num_classes` equal bins) — few-label
 benchmarks of appearance and of motion that need no download. Loss: cross-entropy at every step; a clip's
-prediction is the mean of its per-step softmaxes, a video's the mean over its clips. Validation reports clip and video accuracy; the best checkpoint by
-video accuracy is kept in model_dir/best/.
+prediction is the mean of its per-step softmaxes, a video's the mean over its clips. Validation reports clip and
+video accuracy; the best checkpoint by video accuracy is kept in model_dir/best/.
 """
 import dataclasses
 from typing import Tuple
