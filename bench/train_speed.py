@@ -104,6 +104,16 @@ def torch_port(config, precision):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def gflops(product, flops, seconds):
+    """GFLOP/s of calling `product` (one product of `flops`) repeatedly for `seconds`, after one untimed call."""
+    product()
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        product()
+        calls += 1
+    return round(flops * calls / (time.perf_counter() - start) / 1e9, 1)
+
+
 def matmul_peaks(shapes, seconds=2.0):
     """{dtype: {"m x k x n": GFLOP/s}} of tf.matmul for each shape, in float32 and bfloat16."""
     import tensorflow as tf
@@ -115,12 +125,7 @@ def matmul_peaks(shapes, seconds=2.0):
             a = tf.cast(tf.random.normal((m, k)), dtype)
             b = tf.cast(tf.random.normal((k, n)), dtype)
             product = tf.function(lambda a=a, b=b: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], tf.float32)))
-            float(product())
-            calls, start = 0, time.perf_counter()
-            while time.perf_counter() - start < seconds:
-                float(product())
-                calls += 1
-            out[dtype.name][f"{m}x{k}x{n}"] = round(2 * m * k * n * calls / (time.perf_counter() - start) / 1e9, 1)
+            out[dtype.name][f"{m}x{k}x{n}"] = gflops(lambda: float(product()), 2 * m * k * n, seconds)
     return out
 
 
@@ -131,12 +136,7 @@ def numpy_gemm(shapes, seconds=2.0):
     out = {}
     for m, k, n in shapes:
         a, b = np.random.rand(m, k).astype(np.float32), np.random.rand(k, n).astype(np.float32)
-        a @ b
-        calls, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            a @ b
-            calls += 1
-        out[f"{m}x{k}x{n}"] = round(2 * m * k * n * calls / (time.perf_counter() - start) / 1e9, 1)
+        out[f"{m}x{k}x{n}"] = gflops(lambda a=a, b=b: a @ b, 2 * m * k * n, seconds)
     return out
 
 

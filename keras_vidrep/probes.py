@@ -38,12 +38,17 @@ def fit_probe(x, y, is_class, seed=0):
     return model
 
 
+def r_squared(y, predicted):
+    """1 - residual sum of squares / total sum of squares of `y` (n,)."""
+    residual = np.sum((y - predicted) ** 2)
+    return float(1.0 - residual / max(np.sum((y - y.mean()) ** 2), 1e-12))
+
+
 def score(model, x, y, is_class):
     """Accuracy (classes) or R² (numbers) of a fitted probe on (x, y)."""
     if is_class:
         return float(np.mean(model.predict(x) == y))
-    residual = np.sum((y - model.predict(x)) ** 2)
-    return float(1.0 - residual / max(np.sum((y - y.mean()) ** 2), 1e-12))
+    return r_squared(y, model.predict(x))
 
 
 def labelled_subset(y, labels_per_class, seed, is_class, fraction=0.8):
@@ -68,8 +73,7 @@ def probe_numbers(train_x, train_ys, test_x, test_ys, seeds=(0, 1, 2)):
         chosen = labelled_subset(train_y[:, 0], ALL, seed, False)
         predicted = fit_probe(train_x[chosen], train_y[chosen], False, seed).predict(test_x).reshape(test_y.shape)
         for j, n in enumerate(names):
-            residual = np.sum((test_y[:, j] - predicted[:, j]) ** 2)
-            out[n].append(float(1.0 - residual / max(np.sum((test_y[:, j] - test_y[:, j].mean()) ** 2), 1e-12)))
+            out[n].append(r_squared(test_y[:, j], predicted[:, j]))
     return out
 
 

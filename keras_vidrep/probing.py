@@ -23,8 +23,8 @@ from tqdm import tqdm
 
 from keras_vidrep import probes, representations
 from keras_vidrep.data import factors as factors_lib
-from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST
-from keras_vidrep.data.digits import load_digit_labels, load_digits
+from keras_vidrep.data import frames as frame_utils
+from keras_vidrep.data.digits import load_digit_labels
 from keras_vidrep.errors import ConfigError, DataError
 
 CONTROLS = ("random", "input_last", "input_mean")
@@ -34,22 +34,20 @@ PARTS = ("train", "test")
 class BouncingProbe:
     """Labelled Bouncing MNIST sequences: `read(part, ids)` (n, input_frames, H, W), `factors(part)`, `kind`."""
 
-    def __init__(self, settings, input_frames, num_digits=1, ahead=(5,), speed_range=None, train=2000, test=1000,
+    def __init__(self, settings, input_frames, num_digits=1, ahead=(5,), spread=None, train=2000, test=1000,
                  seed=1234):
         if (data := getattr(settings, "data", "bouncing_mnist")) != "bouncing_mnist":
             raise ConfigError(f"vidrep-probe reads runs of generated Bouncing MNIST or of feature windows; this "
                               f"run's `data` is {data!r}")
         self.input_frames, self.ahead, self.counts = input_frames, tuple(ahead), {"train": train, "test": test}
         self.generators, self.labels = {}, {}
-        for part, split, stream in (("train", "train", TRAIN_STREAM), ("test", "test", VALIDATION_STREAM)):
-            digits = load_digits(settings.digits, split, settings.digits_path, settings.digit_size)
+        for part in PARTS:  # the training digits, and the held-out ("test") digits in the validation stream
             try:
-                self.labels[part] = load_digit_labels(settings.digits, split, settings.digits_path)
+                self.labels[part] = load_digit_labels(settings.digits, part, settings.digits_path)
             except DataError:  # mnist.h5 holds no labels: every factor but the digit's class
                 self.labels[part] = None
-            self.generators[part] = BouncingMNIST(digits, settings.canvas_size, num_digits,
-                                                  input_frames + max(self.ahead, default=0), settings.step_length,
-                                                  seed=seed, stream=stream, speed_range=speed_range)
+            self.generators[part] = frame_utils.bouncing_generator(
+                settings, seed, part, num_digits, input_frames + max(self.ahead, default=0), spread)
         self.describe = (f"{train} training and {test} held-out sequences (held-out digits), {num_digits} digit(s), "
                          f"the encoder reads {input_frames} frames")
 

@@ -76,10 +76,9 @@ def probe_data(task, settings, ahead):
     if FLAGS.data_file:
         raise ConfigError(f"`data_file` {FLAGS.data_file!r} is read only for runs of feature windows; this run's "
                           f"sequences are generated")
-    spread = None if FLAGS.speed_spread < 0 else FLAGS.speed_spread
     return probing.BouncingProbe(settings, FLAGS.input_frames or getattr(settings, "input_frames", 10),
                                  FLAGS.num_digits or settings.num_digits, ahead,
-                                 frame_utils.speed_range(settings, spread), FLAGS.train_sequences,
+                                 None if FLAGS.speed_spread < 0 else FLAGS.speed_spread, FLAGS.train_sequences,
                                  FLAGS.test_sequences)
 
 

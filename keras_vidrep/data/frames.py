@@ -50,13 +50,14 @@ def speed_range(settings, spread=None):
     return (settings.step_length * (1 - spread), settings.step_length * (1 + spread)) if spread else None
 
 
-def bouncing_generator(settings, seed, split="train", num_digits=None, seq_length=None):
-    """The Bouncing MNIST generator the settings describe, on the train or held-out (test) digits."""
+def bouncing_generator(settings, seed, split="train", num_digits=None, seq_length=None, spread=None):
+    """The Bouncing MNIST generator the settings describe, on the train or held-out (test) digits (`spread`: another
+    `speed_spread` than the settings')."""
     digits = load_digits(settings.digits, split, settings.digits_path, settings.digit_size)
     return BouncingMNIST(digits, settings.canvas_size, num_digits or settings.num_digits,
                          seq_length or settings.seq_length, settings.step_length, seed=seed,
                          stream=TRAIN_STREAM if split == "train" else VALIDATION_STREAM,
-                         speed_range=speed_range(settings))
+                         speed_range=speed_range(settings, spread))
 
 
 def feature_windows(settings, seed):
