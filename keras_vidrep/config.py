@@ -95,6 +95,8 @@ class TrainerSettings:
                              PRECISIONS)
     autotune: bool = setting(True, "Time the formulations of the LSTMs' recurrent products on this CPU at start-up "
                                    "(about a second, cached per CPU) and use the fastest; false: the default one.")
+    profile_steps: str = setting("", "START,END: record a Profiler trace of these training steps for TensorBoard's "
+                                     "Profile tab (in model_dir/plugins/profile; the tab needs the `profile` extra).")
     jit_compile: bool = setting(False, "XLA-compile the forward and backward pass, and with one replica the "
                                        "optimizer update (off by default on CPUs; see the README's speed table).")
 
@@ -124,6 +126,20 @@ class TrainerSettings:
             raise ConfigError(f"`clipnorm` must be >= 0, got {self.clipnorm}")
         if self.cpu_replicas < 0:
             raise ConfigError(f"`cpu_replicas` must be >= 0, got {self.cpu_replicas}")
+        profile_window(self.profile_steps)
+
+
+def profile_window(text):
+    """`profile_steps` "START,END" → (START, END) with 1 <= START <= END; "" → None; else ConfigError."""
+    if not text:
+        return None
+    try:
+        start, end = (int(v) for v in str(text).split(","))
+    except ValueError:
+        raise ConfigError(f"`profile_steps` must be START,END (two step numbers), got {text!r}") from None
+    if not 1 <= start <= end:
+        raise ConfigError(f"`profile_steps` must have 1 <= START <= END, got {text!r}")
+    return start, end
 
 
 TRAINER_FIELDS = tuple(f.name for f in dataclasses.fields(TrainerSettings))

@@ -12,10 +12,16 @@ when complete. Either way two pictures go beside the output: `CODES_samples.png`
 For a composite model of feature windows, `codes` (W, C) holds one code per window of `seq_length` consecutive
 vectors inside one video (the bottleneck code, or the encoder's final states), with `video_index`, `frame_number`
 (the window's first frame) and `end_frame_number` (its last).
+
+Beside the output goes `CODES_projector/`, a log directory for TensorBoard's Embedding Projector
+(`keras_vidrep.board.projector`): up to `projector_points` codes evenly spread over the file, each with its video,
+frame number, label (the name of the video's folder: the class in a UCF-101-style tree) and k-means cluster, and
+its thumbnail (the frame; for a window, its first frame, decoded from the video file).
 """
 import os
 
 import numpy as np
+from absl import logging
 from tqdm import tqdm
 
 from keras_vidrep import viz
@@ -174,10 +180,59 @@ def write_pictures(vae, frames, output, seed=0, samples=40):
     return [side["samples_png"], side["reconstructions_png"]]
 
 
+def read_rows(output, name, rows):
+    """Rows `rows` (sorted) of the array `name` of a finished output (.h5, or .npy with its side files)."""
+    if output.endswith(".h5"):
+        import h5py
+
+        with h5py.File(output, "r") as f:
+            return f[name][rows]
+    return np.load(output if name in ("means", "codes") else side_files(output)[name], mmap_mode="r")[rows]
+
+
+def window_thumbnails(videos, video_index, frame_number, side=64):
+    """The first frame of each window, decoded from its video file; None (and a log line) if one cannot be read."""
+    from keras_vidrep.data.video import frames_at
+    from keras_vidrep.errors import DataError
+
+    out = np.zeros((len(video_index), side, side, 3), np.uint8)
+    try:
+        for video in np.unique(video_index):
+            rows = np.flatnonzero(video_index == video)
+            out[rows] = frames_at(videos[video], frame_number[rows], side)
+    except DataError as e:
+        logging.warning("projector without thumbnails: %s", e)
+        return None
+    return out
+
+
+def write_projector(output, main, videos, thumbnails, points, clusters, seed=0):
+    """`<stem>_projector/`: up to `points` codes of the finished `output` (array `main`) evenly spread, with their
+    video, frame, label (the video's folder name) and k-means cluster (`clusters`), and thumbnails
+    (`thumbnails(rows, video_index, frame_number)` → images or None). Returns its path."""
+    from sklearn.cluster import KMeans
+
+    from keras_vidrep.board import projector
+
+    count = len(read_rows(output, "video_index", slice(None)))
+    rows = spread(np.arange(count), points)
+    codes = np.asarray(read_rows(output, main, rows), np.float32)
+    video_index = np.asarray(read_rows(output, "video_index", rows))
+    frame_number = np.asarray(read_rows(output, "frame_number", rows))
+    k = min(clusters, len(rows))
+    cluster = KMeans(k, n_init=4, random_state=seed).fit_predict(codes) if k >= 2 else np.zeros(len(rows), int)
+    names = [str(videos[v]) for v in video_index]
+    columns = {"video": [os.path.basename(n) for n in names], "frame": frame_number.tolist(),
+               "label": [os.path.basename(os.path.dirname(n)) or "-" for n in names], "cluster": cluster.tolist()}
+    return projector.write(f"{_stem(output)}_projector", codes, columns,
+                           thumbnails(rows, video_index, frame_number))
+
+
 def embed(model_dir, data_file, output, checkpoint="", batch_size=256, log_variances=False, reconstructions=False,
-          seed=0, stride=1):
+          seed=0, stride=1, projector_points=10000, clusters=8):
     """Embeds `data_file` with the model of `model_dir` and writes `output`: every frame by a frame VAE (with its
-    pictures), or every `stride`-th window by a composite model of feature windows.
+    pictures), or every `stride`-th window by a composite model of feature windows; then (`projector_points` > 0)
+    the Projector log directory of up to that many codes, `clusters` k-means clusters.
 
     Returns:
       dict: `frames` and `latent_dim`, or `windows` and `code_size`; `files` written.
@@ -209,6 +264,10 @@ def embed(model_dir, data_file, output, checkpoint="", batch_size=256, log_varia
         finally:
             writer.abort()
         code_size = int(model.code(np.zeros((1, length, file.dim), np.float32)).shape[-1])
+        if projector_points:
+            files.append(write_projector(output, "codes", file.videos, lambda rows, videos, numbers:
+                                         window_thumbnails(file.videos, videos, numbers), projector_points,
+                                         clusters, seed))
         return {"windows": len(starts), "code_size": code_size, "files": files}
     vae = frame_vae(model)
     frames = FrameFile(data_file, vae.frame_shape[2])
@@ -222,4 +281,7 @@ def embed(model_dir, data_file, output, checkpoint="", batch_size=256, log_varia
     finally:
         writer.abort()
     files += write_pictures(vae, frames, output, seed)
+    if projector_points:
+        files.append(write_projector(output, "means", frames.videos, lambda rows, *_: frames.read(rows),
+                                     projector_points, clusters, seed))
     return {"frames": len(frames), "latent_dim": int(vae.latent_dim), "files": files}

@@ -27,6 +27,7 @@ from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.digits import load_digit_labels
 from keras_vidrep.errors import ConfigError, DataError
 
+GENERATED = ("bouncing_mnist", "bouncing_digits")  # what composite/latent/VAE runs and classifiers generate
 CONTROLS = ("random", "input_last", "input_mean")
 PARTS = ("train", "test")
 
@@ -36,7 +37,7 @@ class BouncingProbe:
 
     def __init__(self, settings, input_frames, num_digits=1, ahead=(5,), spread=None, train=2000, test=1000,
                  seed=1234):
-        if (data := getattr(settings, "data", "bouncing_mnist")) != "bouncing_mnist":
+        if (data := getattr(settings, "data", "bouncing_mnist")) not in GENERATED:
             raise ConfigError(f"vidrep-probe reads runs of generated Bouncing MNIST or of feature windows; this "
                               f"run's `data` is {data!r}")
         self.input_frames, self.ahead, self.counts = input_frames, tuple(ahead), {"train": train, "test": test}
@@ -175,6 +176,24 @@ def run_probes(model, random_models, data, representation="", labels_per_class=(
     bar.close()
     result["factors"] = {f: result["factors"][f] for f in train_factors if f in result["factors"]}  # data order
     return result
+
+
+def projector_rows(model, data, name, count=1000, batch_size=256):
+    """The first `count` held-out sequences for the Embedding Projector: (codes (n, dim), {column: n values} —
+    the sequence and every factor, numbers to 3 decimals —, thumbnails: the last input frames, or None for
+    feature windows)."""
+    count = min(count, data.counts["test"])
+    codes, frames = [], []
+    for start in range(0, count, batch_size):
+        sequences = data.read("test", np.arange(start, min(count, start + batch_size)))
+        codes.append(representations.encode(model, sequences, name))
+        frames.append(sequences[:, -1] if isinstance(data, BouncingProbe) else np.zeros((len(sequences), 0)))
+    columns = {"sequence": list(range(count))}
+    for factor, values in data.factors("test").items():
+        values = values[:count]
+        columns[factor] = values.tolist() if data.kind(factor) == "class" else np.round(values, 3).tolist()
+    thumbnails = np.concatenate(frames) if isinstance(data, BouncingProbe) else None
+    return np.concatenate(codes).astype(np.float32), columns, thumbnails
 
 
 def grouped(result, factor, k=probes.ALL):

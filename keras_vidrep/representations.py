@@ -4,7 +4,9 @@
     the h or the c of every layer; `h1`, `c1`, `h2`, ... — one layer's;
   * latent LSTM: `state` — its final h and c after reading the input frames' code means; `h`, `c` likewise;
     `code` — its VAE's code mean of the last input frame (what the LSTM adds is the difference);
-  * frame VAE: `code` — the code mean of the last input frame; `codes` — of every input frame, concatenated.
+  * frame VAE: `code` — the code mean of the last input frame; `codes` — of every input frame, concatenated;
+  * LSTM classifier (trained on labels: the supervised upper bound): `state` — its encoder's final h and c of every
+    layer; `h`, `c`, `h1`, ... likewise.
 """
 import numpy as np
 from keras import ops
@@ -13,9 +15,11 @@ from keras_vidrep.errors import ConfigError
 
 
 def family(model):
-    """`composite`, `latent` or `vae`: how `model` represents a sequence."""
+    """`composite`, `latent`, `vae` or `classifier`: how `model` represents a sequence."""
     if hasattr(model, "encoder_states"):
         return "composite"
+    if hasattr(model, "step_logits"):
+        return "classifier"
     if hasattr(model, "predict_codes"):
         return "latent"
     if hasattr(model, "encode") and hasattr(model, "latent_dim"):
@@ -26,9 +30,10 @@ def family(model):
 def names(model):
     """The representations `model` offers, the default first."""
     kind = family(model)
-    if kind == "composite":
+    if kind in ("composite", "classifier"):
         layers = range(1, len(model.units) + 1)
-        return ["code", "h", "c"] + [f"{part}{k}" for k in layers for part in "hc"] * (len(model.units) > 1)
+        first = "code" if kind == "composite" else "state"
+        return [first, "h", "c"] + [f"{part}{k}" for k in layers for part in "hc"] * (len(model.units) > 1)
     if kind == "latent":
         return ["state", "h", "c", "code"]
     return ["code", "codes"]
@@ -59,6 +64,10 @@ def encode(model, sequences, name):
         if name == "code":
             return np.asarray(model.code(flat))
         return np.asarray(_states(model.encoder_states(flat), name))
+    if kind == "classifier":
+        flat = ops.convert_to_tensor(sequences.reshape(n, steps, -1))
+        _, states = model.encoder.run(flat, model.encoder.zero_state(n, flat.dtype))
+        return np.asarray(_states(states, name))
     vae = model.vae if kind == "latent" else model
     frames = sequences.reshape(n * steps, *vae.frame_shape)
     means = np.asarray(vae.encode(ops.convert_to_tensor(frames))[0]).reshape(n, steps, -1)

@@ -14,6 +14,7 @@ from keras_vidrep.config import Config
 from keras_vidrep.data import factors
 from keras_vidrep.data.bouncing import BouncingMNIST
 from keras_vidrep.errors import ConfigError
+from keras_vidrep.models.classifier import LSTMClassifier
 from keras_vidrep.models.latent import LatentPredictor
 from keras_vidrep.training import loop
 
@@ -96,6 +97,13 @@ def test_every_family_has_a_representation_of_the_input_frames():
     np.testing.assert_allclose(representations.encode(composite, sequences, "c2"), code[:, -3:], rtol=1e-6)
     with pytest.raises(ConfigError, match="`representation` must be one of code, h, c, h1"):
         representations.check(composite, "bottleneck")
+    classifier = LSTMClassifier(32 * 32, 8, units=(4, 3))
+    classifier.build()
+    assert representations.family(classifier) == "classifier" and representations.names(classifier)[0] == "state"
+    state = representations.encode(classifier, sequences, "state")
+    _, states = classifier.encoder.run(sequences.reshape(3, 4, -1), classifier.encoder.zero_state(3, "float32"))
+    np.testing.assert_allclose(state[:, -3:], np.asarray(states[1][1]), rtol=1e-6)  # the last layer's c
+    np.testing.assert_allclose(representations.encode(classifier, sequences, "h1"), state[:, :4], rtol=1e-6)
 
 
 def test_vidrep_probe_on_a_tiny_run(tiny_config, tmp_path):
@@ -122,6 +130,15 @@ def test_vidrep_probe_on_a_tiny_run(tiny_config, tmp_path):
     np.testing.assert_allclose(values["probe/digit0_x/trained"], np.mean(result["scores"]["digit0_x"]["trained"]["0"]),
                                rtol=1e-5)
     assert "probe_labels/digit0_direction/random" in values and "probe/probe_factors" in values
+    session = out / "hparams" / "trained_k2_s1"  # one HParams session per representation, labels and seed
+    events = [e for f in session.glob("events.*") for e in tf.compat.v1.train.summary_iterator(str(f))]
+    values = {v.tag: v for e in events for v in e.summary.value}
+    assert "_hparams_/session_start_info" in values
+    assert float(tf.make_ndarray(values["probe/digit0_direction"].tensor)) == pytest.approx(
+        result["scores"]["digit0_direction"]["trained"]["2"][1])
+    assert len(list((out / "hparams").iterdir())) == 4 * 2 * 2  # representations x labels (2, all) x seeds
+    rows = [line.split("\t") for line in (out / "projector" / "metadata.tsv").read_text().splitlines()]
+    assert rows[0][:3] == ["sequence", "digit0", "digit0_x"] and len(rows) == 41  # the 40 held-out sequences
 
 
 def test_feature_windows_are_probed_for_their_video_and_time(tmp_path):

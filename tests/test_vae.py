@@ -9,6 +9,7 @@ import textwrap
 import h5py
 import numpy as np
 import pytest
+import tensorflow as tf
 from keras import ops
 
 from conftest import WITHOUT_PACKAGE, write_video
@@ -187,6 +188,17 @@ def test_train_on_a_frames_file_embed_and_export_without_the_package(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "codes_video_index.npy"), index)
     for picture in ("codes_samples.png", "codes_reconstructions.png"):
         assert (tmp_path / picture).stat().st_size > 1000
+    projector = tmp_path / "codes_projector"  # every frame's code, metadata and thumbnail for TensorBoard
+    rows = [line.split("\t") for line in (projector / "metadata.tsv").read_text().splitlines()]
+    assert rows[0] == ["video", "frame", "label", "cluster"] and len(rows) == 76
+    assert rows[25][:3] == ["clip1.avi", "0", "videos"] and {r[3] for r in rows[1:]} <= set(map(str, range(8)))
+    np.testing.assert_array_equal(tf.train.load_variable(str(projector), "embedding/.ATTRIBUTES/VARIABLE_VALUE"),
+                                  means)
+    sprite = tf.io.decode_png(tf.io.read_file(str(projector / "sprite.png"))).numpy()
+    assert sprite.shape == (9 * 32, 9 * 32, 3)  # 75 frames of 32 x 32 in a 9 x 9 grid
+    with h5py.File(data, "r") as f:
+        np.testing.assert_array_equal(sprite[32:64, 32:64], f["frames"][10])  # row 1, column 1: frame 10
+    assert 'image_path: "sprite.png"' in (projector / "projector_config.pbtxt").read_text()
 
     with h5py.File(data, "r") as f:
         frames = f["frames"][:5].astype(np.float32) / 255.0

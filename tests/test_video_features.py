@@ -8,10 +8,12 @@ import textwrap
 import h5py
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from conftest import WITHOUT_PACKAGE, write_video
 from keras_vidrep import tasks
 from keras_vidrep.config import Config
+from keras_vidrep.data import video
 from keras_vidrep.data.frame_file import FeatureFile
 from keras_vidrep.training import checkpoints, loop
 
@@ -115,7 +117,7 @@ def test_windows_never_cross_videos(feature_file, tmp_path):
     assert train.shape == (8, 3, 2048) and abs(float(train.mean())) < 1.0  # standardized
 
 
-def test_train_export_embed_and_draw(feature_file, tmp_path):
+def test_train_export_embed_and_draw(feature_file, folder, tmp_path):
     cfg = config(feature_file, tmp_path)
     initial = tasks.create(cfg).build_model()
     loop.train(cfg)
@@ -155,6 +157,16 @@ def test_train_export_embed_and_draw(feature_file, tmp_path):
         assert list(f["video_index"][...]) == [0] * 3 + [1] * 4 + [2] * 5
         assert list(f["frame_number"][:3]) == [0, 4, 8] and list(f["end_frame_number"][:3]) == [8, 12, 16]
         np.testing.assert_allclose(f["codes"][:1], got["code"][:1], rtol=1e-4, atol=1e-5)
+        all_codes = f["codes"][...]
+    projector = tmp_path / "codes_projector"  # each window's first frame, decoded from its video, as thumbnail
+    rows = [line.split("\t") for line in (projector / "metadata.tsv").read_text().splitlines()]
+    assert rows[0] == ["video", "frame", "label", "cluster"] and rows[4][:2] == ["clip1.avi", "0"] and len(rows) == 13
+    np.testing.assert_array_equal(tf.train.load_variable(str(projector), "embedding/.ATTRIBUTES/VARIABLE_VALUE"),
+                                  all_codes)
+    sprite = tf.io.decode_png(tf.io.read_file(str(projector / "sprite.png"))).numpy()
+    first = video.read_video(str(folder / "clip1.avi"), size=(64, 64), crop_square=True)[0]
+    assert sprite.shape == (4 * 64, 4 * 64, 3)
+    np.testing.assert_allclose(sprite[0:64, 192:256], first, atol=2)  # window 3 (row 0, column 3): clip1 frame 0
 
     labels = tmp_path / "labels.txt"
     labels.write_text("walk\nrest\nwalk\n")

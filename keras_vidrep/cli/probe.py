@@ -8,7 +8,9 @@ copies of the same model and the raw input, on held-out sequences.
 Composite models, frame VAEs and latent LSTMs trained on generated Bouncing MNIST are probed for the digits'
 class, position, velocity, direction, speed and future position; composite models of feature windows for which
 video a window comes from and when in it (keras_vidrep.probing). Writes probe.json, probe.md, probe_factors.png,
-probe_labels.png and TensorBoard scalars (`probe/<factor>/<representation>`) to `out_dir`.
+probe_labels.png and TensorBoard scalars (`probe/<factor>/<representation>`) to `out_dir`, one HParams session per
+representation, labels per class and seed to `out_dir/hparams/` (compare them in the HParams dashboard), and the
+trained representation of held-out sequences with their factors to `out_dir/projector/` (Projector tab).
 """
 import json
 import os
@@ -18,10 +20,12 @@ from absl import flags
 from keras_vidrep.cli import common
 
 flags.DEFINE_string("model_dir", None, "Model directory of a composite model, frame VAE or latent LSTM trained on "
-                                     "bouncing_mnist, or of a composite model of feature windows.", required=True)
+                                     "bouncing_mnist, of an LSTM classifier of generated digits (the supervised "
+                                     "upper bound), or of a composite model of feature windows.", required=True)
 flags.DEFINE_string("checkpoint", "", "A checkpoint prefix instead of the latest.")
 flags.DEFINE_string("representation", "", "What to probe (empty: the model's default): composite code, h, c, h1, "
-                                          "c1, ...; latent LSTM state, h, c, code; VAE code, codes.")
+                                          "c1, ...; latent LSTM state, h, c, code; VAE code, codes; classifier "
+                                          "state, h, c, h1, ...")
 flags.DEFINE_list("labels_per_class", ["1", "5", "10", "all"], "Labelled training sequences per class for the class "
                                                                "factors (`all`: the whole training part).")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Probe seeds (labelled subsets).")
@@ -38,6 +42,9 @@ flags.DEFINE_integer("max_videos", 20, "Feature-window runs: videos probed (an e
 flags.DEFINE_integer("stride", 1, "Feature-window runs: probe every N-th window.")
 flags.DEFINE_integer("batch_size", 256, "Sequences encoded at a time.")
 flags.DEFINE_string("out_dir", "", "Where the results go (empty: <model_dir>/probe).")
+flags.DEFINE_integer("projector_points", 1000, "Held-out sequences whose trained representation goes to a "
+                     "TensorBoard Projector log directory (<out_dir>/projector: factors as metadata, the last input "
+                     "frame as thumbnail); 0: none.")
 FLAGS = flags.FLAGS
 
 
@@ -76,20 +83,24 @@ def probe_data(task, settings, ahead):
     if FLAGS.data_file:
         raise ConfigError(f"`data_file` {FLAGS.data_file!r} is read only for runs of feature windows; this run's "
                           f"sequences are generated")
-    return probing.BouncingProbe(settings, FLAGS.input_frames or getattr(settings, "input_frames", 10),
-                                 FLAGS.num_digits or settings.num_digits, ahead,
+    run_frames = getattr(settings, "input_frames", 0) or getattr(settings, "clip_length", 10)
+    return probing.BouncingProbe(settings, FLAGS.input_frames or run_frames,
+                                 FLAGS.num_digits or getattr(settings, "num_digits", 1), ahead,
                                  None if FLAGS.speed_spread < 0 else FLAGS.speed_spread, FLAGS.train_sequences,
                                  FLAGS.test_sequences)
 
 
 def go():
     from keras_vidrep import probing, representations, tasks
+    from keras_vidrep.board import hparams, projector
     from keras_vidrep.errors import ConfigError
     from keras_vidrep.training import checkpoints, summaries
 
     for name in ("train_sequences", "test_sequences", "batch_size"):
         if FLAGS[name].value <= 0:
             raise ConfigError(f"`{name}` must be a positive integer, got {FLAGS[name].value}")
+    if FLAGS.projector_points < 0:
+        raise ConfigError(f"`projector_points` must be >= 0, got {FLAGS.projector_points}")
     if FLAGS.random_controls < 0 or FLAGS.num_digits < 0 or FLAGS.input_frames < 0:
         raise ConfigError("`random_controls`, `num_digits` and `input_frames` must be >= 0")
     labels = parse_labels(FLAGS.labels_per_class)
@@ -119,9 +130,14 @@ def go():
         f.write(text)
     files = probing.pictures(result, os.path.join(out_dir, "probe"), what)
     summaries.write_probe(out_dir, result, files)
+    hparams.write_probe_sweep(os.path.join(out_dir, "hparams"), result)
+    if FLAGS.projector_points:
+        codes, columns, thumbnails = probing.projector_rows(model, data, result["representation"],
+                                                            FLAGS.projector_points, FLAGS.batch_size)
+        files.append(projector.write(os.path.join(out_dir, "projector"), codes, columns, thumbnails))
     print(text)
-    print(f"wrote {', '.join(os.path.join(out_dir, n) for n in ('probe.json', 'probe.md'))}, {', '.join(files)} "
-          f"and TensorBoard scalars in {out_dir}")
+    print(f"wrote {', '.join(os.path.join(out_dir, n) for n in ('probe.json', 'probe.md'))}, {', '.join(files)}, "
+          f"TensorBoard scalars in {out_dir} and HParams sessions in {os.path.join(out_dir, 'hparams')}")
 
 
 def run():

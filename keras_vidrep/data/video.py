@@ -98,6 +98,28 @@ def read_video(path, frame_skip=1, size=None, short_side=0, max_frames=None, cro
     return np.stack(frames)
 
 
+def frames_at(path, numbers, side):
+    """The frames numbered `numbers` (any order, repeats allowed) of a video file, each its centred square resized
+    to side × side: uint8 RGB (len(numbers), side, side, 3). Reads the file once, front to back; DataError if it
+    cannot be decoded or ends before the largest number."""
+    wanted = {int(n) for n in numbers}
+    capture = cv2.VideoCapture(path) if os.path.isfile(path) else None
+    if capture is None or not capture.isOpened():
+        raise DataError(f"{path!r}: no video file OpenCV decodes")
+    found, index = {}, 0
+    try:
+        while len(found) < len(wanted):
+            ok, frame = capture.read()
+            if not ok:
+                raise DataError(f"{path}: the video ends at frame {index}, before frame {max(wanted)}")
+            if index in wanted:
+                found[index] = resize_frame(center_square(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)), side, side)
+            index += 1
+    finally:
+        capture.release()
+    return np.stack([found[int(n)] for n in numbers])
+
+
 def patch_sequences(frames, seq_length, patch_size, crops="random", count=10, rng=None, name="video"):
     """Cuts sequences of `seq_length` frames and `patch_size` x `patch_size` pixels out of a video's frames.
 

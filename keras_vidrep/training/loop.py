@@ -25,6 +25,8 @@ from absl import logging
 from tqdm import tqdm
 
 from keras_vidrep import cpu, tasks
+from keras_vidrep.board import hparams
+from keras_vidrep.board.profile import StepProfiler
 from keras_vidrep.data import pipeline
 from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.export import check_export_target, export_saved_model
@@ -120,6 +122,9 @@ class Trainer:
         if self.chief:
             self.run_dir.write_config(config)
         self.summaries = SummaryWriters(config.model_dir, enabled=self.chief)
+        if self.chief:  # the run as a session of TensorBoard's HParams dashboard
+            hparams.write_session(config.model_dir, hparams.settings(config))
+        self.profiler = StepProfiler(config.model_dir, config.profile_steps, enabled=self.chief)
         if config.precision == "mixed_bfloat16" and not tf.config.list_physical_devices("GPU") \
                 and cpu.native_bfloat16() is False:
             logging.warning("--precision=mixed_bfloat16 on %s: this CPU has no native bfloat16 (AVX512_BF16 or "
@@ -248,7 +253,8 @@ class Trainer:
         try:
             while step < self.config.train_steps:  # a time budget fixes train_steps on the way
                 step += 1
-                results = {k: float(v) for k, v in self.train_step(iterator).items()}
+                with self.profiler.step(step):
+                    results = {k: float(v) for k, v in self.train_step(iterator).items()}
                 self._check_step(step, results)
                 self._kick()
                 window.add(results)
@@ -268,6 +274,7 @@ class Trainer:
             logging.warning("interrupted: saved %s; run the same command again to resume", path)
             raise
         finally:
+            self.profiler.close()
             bar.close()  # before any error message, so that the bar does not end the output
         return self._finish(val)
 
