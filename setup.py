@@ -23,7 +23,9 @@ setup(
         "tqdm",
     ],
     # bench: the PyTorch port of bench/train_speed.py (CPU wheel; not needed by the package or its tests).
-    extras_require={"test": ["pytest", "pytest-xdist"], "bench": ["torch==2.13.0"]},
+    # profile: TensorBoard's Profile tab for the traces of --profile_steps.
+    extras_require={"test": ["pytest", "pytest-xdist"], "bench": ["torch==2.13.0"],
+                    "profile": ["tensorboard-plugin-profile"]},
     entry_points={
         "console_scripts": [
             "vidrep-train=keras_vidrep.cli.train:run",

@@ -1,9 +1,11 @@
 """Linear probes: they find a factor planted in codes and nothing in shuffled labels; the generator's factors agree
 with its frames; every family's representation; vidrep-probe on a tiny run."""
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+import urllib.parse
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from keras_vidrep.errors import ConfigError
 from keras_vidrep.models.classifier import LSTMClassifier
 from keras_vidrep.models.latent import LatentPredictor
 from keras_vidrep.training import loop
+from tensorboard_server import tensorboard
 
 BIN = os.path.dirname(sys.executable)
 
@@ -106,9 +109,10 @@ def test_every_family_has_a_representation_of_the_input_frames():
     np.testing.assert_allclose(representations.encode(classifier, sequences, "h1"), state[:, :4], rtol=1e-6)
 
 
-def test_vidrep_probe_on_a_tiny_run(tiny_config, tmp_path):
-    trainer = loop.Trainer(tiny_config.replace(train_steps=3, eval_every=3, export=False))
-    trainer.train()
+def test_vidrep_probe_on_a_tiny_run_seen_in_a_running_tensorboard(tiny_config, tmp_path):
+    trainer = loop.Trainer(tiny_config.replace(train_steps=3, eval_every=3, image_every=3, export=False,
+                                               profile_steps="2,3"))
+    final = trainer.train()
     out = tmp_path / "probe"
     run = subprocess.run([os.path.join(BIN, "vidrep-probe"), f"--model_dir={tiny_config.model_dir}",
                           "--train_sequences=80", "--test_sequences=40", "--random_controls=1", "--seeds=0,1",
@@ -139,6 +143,52 @@ def test_vidrep_probe_on_a_tiny_run(tiny_config, tmp_path):
     assert len(list((out / "hparams").iterdir())) == 4 * 2 * 2  # representations x labels (2, all) x seeds
     rows = [line.split("\t") for line in (out / "projector" / "metadata.tsv").read_text().splitlines()]
     assert rows[0][:3] == ["sequence", "digit0", "digit0_x"] and len(rows) == 41  # the 40 held-out sequences
+    assert list((tmp_path / "run" / "plugins" / "profile").glob("*/*.xplane.pb"))  # the trace of steps 2-3
+    seen_in_tensorboard(tmp_path, final, result)
+
+
+def seen_in_tensorboard(logdir, final, result):
+    """A running TensorBoard on `logdir` serves the run's scalars and pictures, the probe's Projector log directory
+    and HParams sessions (and the Profile tab's trace, with the profile plugin installed)."""
+    with tensorboard(logdir) as board:
+        def enabled(b):  # each plugin says it has data once it has found some
+            plugins = {name: v["enabled"] for name, v in b.get("/data/plugins_listing").items()}
+            return all(plugins[name] for name in ("scalars", "images", "hparams", "projector")) and plugins
+
+        board.wait_for(lambda b: "probe/projector" in b.get("/data/plugin/projector/runs")
+                       and "run/validation" in b.get("/data/plugin/images/tags") and enabled(b))
+        plugins = enabled(board)
+        values = board.get("/data/plugin/scalars/scalars?run=run/validation&tag=loss/future")
+        assert values[-1][1] == 3 and values[-1][2] == pytest.approx(final["future"], rel=1e-5)
+        image = board.get("/data/plugin/images/images?run=run/validation&tag=sequences")[-1]
+        assert board.get("/data/plugin/images/individualImage?" + image["query"], raw=True)[:4] == b"\x89PNG"
+
+        info = board.get("/data/plugin/projector/info?run=probe/projector")["embeddings"][0]
+        assert info["tensorShape"] == [40, 64] and info["sprite"]["singleImageDim"] == [32, 32]
+        name = f"run=probe/projector&name={urllib.parse.quote(info['tensorName'])}"
+        codes = np.frombuffer(board.get(f"/data/plugin/projector/tensor?{name}", raw=True), np.float32)
+        np.testing.assert_array_equal(codes.reshape(40, 64), tf.train.load_variable(
+            str(logdir / "probe" / "projector"), info["tensorName"]))
+        metadata = board.get(f"/data/plugin/projector/metadata?{name}", raw=True).decode().splitlines()
+        assert metadata[0].startswith("sequence\tdigit0\t") and len(metadata) == 41
+        assert board.get(f"/data/plugin/projector/sprite_image?{name}", raw=True)[:4] == b"\x89PNG"
+
+        experiment = board.post("/data/plugin/hparams/experiment", {"experimentName": ""})
+        assert {"units", "learning_rate", "representation", "labels_per_class"} <= {
+            h["name"] for h in experiment["hparamInfos"]}
+        metric = {"tag": "probe/digit0_direction", "group": ""}
+        groups = board.post("/data/plugin/hparams/session_groups", {
+            "experimentName": "", "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_RUNNING"],
+            "colParams": [{"metric": metric}, {"metric": {"tag": "loss/future", "group": "validation"}},
+                          {"hparam": "representation"}, {"hparam": "units"}], "startIndex": 0, "sliceSize": 100})
+        sessions = {s["name"]: s for g in groups["sessionGroups"] for s in g["sessions"]}
+        probe = {m["name"]["tag"]: m["value"] for m in sessions["probe/hparams/trained_k2_s1"]["metricValues"]}
+        assert probe["probe/digit0_direction"] == pytest.approx(
+            result["scores"]["digit0_direction"]["trained"]["2"][1], abs=1e-6)
+        run = {m["name"]["tag"]: m["value"] for m in sessions["run"]["metricValues"]}
+        assert run["loss/future"] == pytest.approx(final["future"], rel=1e-5)  # the final validation number
+        if importlib.util.find_spec("tensorboard_plugin_profile"):  # the optional extra `profile` is installed
+            assert any(r.startswith("run/") for r in board.get("/data/plugin/profile/runs"))
 
 
 def test_feature_windows_are_probed_for_their_video_and_time(tmp_path):

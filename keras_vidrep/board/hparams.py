@@ -51,6 +51,8 @@ def write_probe_sweep(logdir, result):
             for labels, scores in per_labels.items():
                 for seed, score in zip(result["seeds"], scores):
                     sessions.setdefault((key, int(labels), seed), {})[f"probe/{factor}"] = score
+    if os.path.isdir(logdir):  # the sessions of an earlier probe into the same folder: replaced, not doubled
+        tf.io.gfile.rmtree(logdir)
     paths = []
     for (key, labels, seed), metrics in sorted(sessions.items()):
         paths.append(os.path.join(logdir, f"{key}_k{labels}_s{seed}"))

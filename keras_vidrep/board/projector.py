@@ -5,7 +5,9 @@ row of metadata per code (coloured or searched by any column) and a thumbnail pe
   * `embedding.ckpt-1.*` — the codes (N, D) as a checkpointed variable (`checkpoint` names it);
   * `metadata.tsv` — a header, then one row per code (e.g. video, frame, label, cluster);
   * `sprite.png` — the thumbnails (N, h, w[, 3]) in one square grid, at most 8,192 pixels a side;
-  * `projector_config.pbtxt` — what ties them together.
+  * `projector_config.pbtxt` — what ties them together;
+  * an event file with one text summary saying what the codes are (it makes `logdir` a run, which the Projector
+    needs to find it under a parent `--logdir`).
 Open with `tensorboard --logdir=LOGDIR` (or any parent), tab Projector. A directory written before is replaced as
 a whole, so its files always belong together.
 """
@@ -83,6 +85,11 @@ def write(logdir, codes, columns, thumbnails=None):
             embedding.sprite.image_path = "sprite.png"
             embedding.sprite.single_image_dim.extend([side, side])
         projector.visualize_embeddings(staging, config)
+        writer = tf.summary.create_file_writer(staging)  # an event file makes the folder a run under any --logdir
+        with writer.as_default():
+            tf.summary.text("projector", f"{len(codes)} codes of {codes.shape[1]} values; metadata columns: "
+                            f"{', '.join(columns)}; open the Projector tab", step=0)
+        writer.close()
         if os.path.isdir(logdir):
             shutil.rmtree(logdir)
         os.replace(staging, logdir)
