@@ -1,11 +1,11 @@
-"""Every benchmark of the README's speed tables, in one command, on this machine.
+"""Every benchmark of the speed tables of docs/speed.md, in one command, on this machine.
 
 Usage:
   .venv/bin/python bench/suite.py                       # all (~25 minutes on 2 CPU cores)
   .venv/bin/python bench/suite.py --only=train --rows=paper,paper_bf16
 Runs bench/train_speed.py for each row, then bench/pipeline_speed.py against what that row's training consumed,
 then bench/rollout_speed.py; writes bench/results/{train_speed,pipeline_speed,rollout_speed}.json (rows not run
-keep their earlier results) and prints the README's tables in markdown. The file-based rows read data made here
+keep their earlier results) and prints those tables in markdown. The file-based rows read data made here
 first: synthetic videos written with OpenCV, turned into a frames file (vidrep-preprocess) and a features file
 (vidrep-features, random weights: the speed does not depend on the weights); the latent LSTM's row reads a VAE
 trained for one step.
@@ -190,7 +190,7 @@ def main():
 
 
 def print_train(data):
-    """The training table of the README: one block of rows per CPU, newest first."""
+    """The training table of docs/speed.md: one block of rows per CPU, newest first."""
     print("| CPU, date | run | steps/s | examples/s | first step (s) | peak memory (GB) | GFLOP/s | of the best "
           "library GEMM / of the float32 limit | × PyTorch f32 (× PyTorch bf16) |\n"
           "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")

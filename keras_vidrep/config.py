@@ -98,7 +98,7 @@ class TrainerSettings:
     profile_steps: str = setting("", "START,END: record a Profiler trace of these training steps for TensorBoard's "
                                      "Profile tab (in model_dir/plugins/profile; the tab needs the `profile` extra).")
     jit_compile: bool = setting(False, "XLA-compile the forward and backward pass, and with one replica the "
-                                       "optimizer update (off by default on CPUs; see the README's speed table).")
+                                       "optimizer update (off by default on CPUs; see docs/speed.md).")
 
     strategy: str = setting("default", "tf.distribute strategy.", STRATEGIES)
     cpu_replicas: int = setting(0, "Split the CPU into this many logical devices (mirrored without GPUs).")

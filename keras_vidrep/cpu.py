@@ -5,7 +5,7 @@ import functools
 import os
 import platform
 
-# cpuinfo flag -> the name the README and benchmarks use
+# cpuinfo flag -> the name the docs and benchmarks use
 EXTENSIONS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("fma", "FMA"), ("avx512_bf16", "AVX512_BF16"),
               ("amx_bf16", "AMX_BF16"))
 

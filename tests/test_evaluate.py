@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from keras_vidrep import baselines, evaluate, metrics
@@ -164,9 +165,14 @@ def test_vidrep_eval_on_files_and_generated(trained):
         "--data_path=bouncing_mnist_test.npy", "--output_json=bm.json", cwd=root)
     assert "future/teacher_forced" in json.loads((root / "bm.json").read_text())
     run("vidrep-eval", f"--model_dir={config.model_dir}", "--num_digits=1", "--num_sequences=8",
-        "--future_frames=12", "--output_json=gen.json", "--plot=gen.png", cwd=root)
+        "--future_frames=12", "--output_json=gen.json", "--plot=gen.png", "--summary_dir=gen_tb", cwd=root)
     gen = json.loads((root / "gen.json").read_text())
     assert len(gen["future/free_running"]["mae"]["per_horizon"]) == 12 and gen["info"]["num_digits"] == 1
+    events = [e for f in (root / "gen_tb").glob("events.*") for e in tf.compat.v1.train.summary_iterator(str(f))]
+    scalars = {v.tag: (e.step, float(tf.make_ndarray(v.tensor))) for e in events for v in e.summary.value}
+    step = int(tf.train.latest_checkpoint(os.path.join(config.model_dir, "checkpoints")).rsplit("-", 1)[1])
+    assert scalars["future/free_running/mae"] == (step, pytest.approx(gen["future/free_running"]["mae"]["mean"]))
+    assert os.path.isdir(os.path.join(config.model_dir, "eval"))  # the default: beside the run's own summaries
     assert Image.open(root / "gen.png").size[0] > 1000
 
 

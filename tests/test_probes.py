@@ -157,7 +157,6 @@ def seen_in_tensorboard(logdir, final, result):
 
         board.wait_for(lambda b: "probe/projector" in b.get("/data/plugin/projector/runs")
                        and "run/validation" in b.get("/data/plugin/images/tags") and enabled(b))
-        plugins = enabled(board)
         values = board.get("/data/plugin/scalars/scalars?run=run/validation&tag=loss/future")
         assert values[-1][1] == 3 and values[-1][2] == pytest.approx(final["future"], rel=1e-5)
         image = board.get("/data/plugin/images/images?run=run/validation&tag=sequences")[-1]

@@ -26,6 +26,8 @@ flags.DEFINE_integer("val_clip_stride", 0, "A classifier run: frames between the
                                            "every clip, the original evaluation; 0: the run's own).")
 flags.DEFINE_string("output_json", "", "Write all results here.")
 flags.DEFINE_string("plot", "", "Write per-horizon curves (PNG) here.")
+flags.DEFINE_string("summary_dir", "", "With --model_dir: TensorBoard scalars of the overall means go here, at the "
+                    "checkpoint's step (empty: <model_dir>/eval; `none`: not written).")
 FLAGS = flags.FLAGS
 
 
@@ -56,6 +58,13 @@ def go():
         if path:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             print(f"wrote {write(results, path)}")
+    if FLAGS.model_dir and FLAGS.summary_dir != "none":
+        from keras_vidrep.training import summaries
+
+        step = predictor.source.rsplit("-", 1)[-1]
+        summary_dir = FLAGS.summary_dir or os.path.join(FLAGS.model_dir, "eval")
+        summaries.write_eval(summary_dir, results, int(step) if step.isdigit() else 0)
+        print(f"wrote TensorBoard scalars to {summary_dir}")
     if not FLAGS.output_json:
         print(json.dumps({k: {m: v["mean"] for m, v in r.items()} for k, r in results.items() if k != "info"}))
 

@@ -3,7 +3,7 @@
 `FusedAdam` is Keras's Adam with the same variables, checkpoints and arithmetic, whose per-variable update is
 TensorFlow's fused `ResourceApplyAdam` kernel: one multithreaded pass over the weight and its two moments instead
 of about a dozen element-wise operations, each a pass over memory. At the paper's model size (134 M weights) the
-update is a memory-bound share of every step; see the README's speed table.
+update is a memory-bound share of every step; see docs/speed.md.
 """
 import keras
 import tensorflow as tf

@@ -97,3 +97,17 @@ def write_probe(logdir, result, pictures=()):
             image = tf.io.decode_png(tf.io.read_file(path), channels=3)
             tf.summary.image(f"probe/{os.path.basename(path)[:-4]}", image[None], step=step)
     writer.close()
+
+
+def write_eval(logdir, results, step):
+    """vidrep-eval's overall means as scalars `<part>/<metric>` (e.g. `future/free_running/loss`,
+    `baseline/copy_last/ssim`) at the checkpoint's `step`, in `logdir`: the evaluation of a run beside its
+    training curves, and metrics of its HParams session (group `eval`)."""
+    writer = tf.summary.create_file_writer(logdir)
+    with writer.as_default():
+        for part, metrics in results.items():
+            if part == "info":
+                continue
+            for metric, value in metrics.items():
+                tf.summary.scalar(f"{part}/{metric}", float(value["mean"]), step=int(step))
+    writer.close()
