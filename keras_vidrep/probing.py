@@ -121,9 +121,9 @@ def encode_parts(models, data, part, name, batch_size):
 
 
 def run_probes(model, random_models, data, representation="", labels_per_class=(1, 5, 10, probes.ALL),
-               seeds=(0, 1, 2), batch_size=256, seed=1234, log=print, show_progress=True):
+               seeds=(0, 1, 2), batch_size=256, seed=1234, log=print, show_progress=True, only=()):
     """Probes `model`'s representation and the controls for every factor of `data` (a `BouncingProbe` or
-    `WindowProbe`).
+    `WindowProbe`), or only those named in `only`.
 
     Returns:
       dict: "representation", "dim", "factors" {name: "class" or "number"}, "constant" (factors left out: the
@@ -141,6 +141,11 @@ def run_probes(model, random_models, data, representation="", labels_per_class=(
                                              ("input_mean", (train_mean, test_mean))):
         train_codes[key], test_codes[key] = probes.pca_control(train_inputs, test_inputs, dim, seed)
     train_factors, test_factors = data.factors("train"), data.factors("test")
+    if only:
+        unknown = sorted(set(only) - set(train_factors))
+        if unknown:
+            raise ConfigError(f"`factors` {','.join(unknown)} not among this data's: {', '.join(train_factors)}")
+        train_factors = {f: v for f, v in train_factors.items() if f in only}
     result = {"representation": name, "dim": int(dim), "data": data.describe, "factors": {}, "constant": [],
               "chance": {}, "scores": {}, "seeds": list(seeds)}
     numbers, ks = {}, tuple(k for k in labels_per_class if k != probes.ALL) + (probes.ALL,)  # always all labels

@@ -216,3 +216,8 @@ def test_feature_windows_are_probed_for_their_video_and_time(tmp_path):
     result = probing.run_probes(model, [], data, labels_per_class=(probes.ALL,), seeds=(0,), log=lambda _: None)
     assert result["factors"] == {"video": "class", "time": "number"}
     assert result["scores"]["video"]["input_last"][0] == [1.0] and result["scores"]["time"]["input_mean"][0][0] > 0.9
+    only = probing.run_probes(model, [], data, labels_per_class=(probes.ALL,), seeds=(0,), log=lambda _: None,
+                              only=("time",))
+    assert only["factors"] == {"time": "number"} and only["scores"]["time"] == result["scores"]["time"]
+    with pytest.raises(ConfigError, match="`factors` speed not among this data's: video, time"):
+        probing.run_probes(model, [], data, seeds=(0,), log=lambda _: None, only=("speed",))

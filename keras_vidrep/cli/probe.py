@@ -29,6 +29,7 @@ flags.DEFINE_string("representation", "", "What to probe (empty: the model's def
 flags.DEFINE_list("labels_per_class", ["1", "5", "10", "all"], "Labelled training sequences per class for the class "
                                                                "factors (`all`: the whole training part).")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Probe seeds (labelled subsets).")
+flags.DEFINE_list("factors", [], "Probe only these factors (e.g. digit0_direction; empty: every factor).")
 flags.DEFINE_integer("random_controls", 3, "Untrained initialisations of the same architecture probed as controls.")
 flags.DEFINE_integer("train_sequences", 2000, "Labelled training sequences (training digits).")
 flags.DEFINE_integer("test_sequences", 1000, "Held-out sequences the probes are scored on (held-out digits).")
@@ -118,7 +119,8 @@ def go():
         randoms.append(control.build_model())
         if representations.family(model) == "latent":
             control.initialize(randoms[-1])  # the trained VAE under an untrained LSTM
-    result = probing.run_probes(model, randoms, data, FLAGS.representation, labels, seeds, FLAGS.batch_size)
+    result = probing.run_probes(model, randoms, data, FLAGS.representation, labels, seeds, FLAGS.batch_size,
+                                only=FLAGS.factors)
     out_dir = FLAGS.out_dir or os.path.join(FLAGS.model_dir, "probe")
     os.makedirs(out_dir, exist_ok=True)  # only once there is something to write
     result.update(model_dir=os.path.abspath(FLAGS.model_dir), checkpoint=path, task=task.config.task)
