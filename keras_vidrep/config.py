@@ -17,6 +17,7 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LEARNING_RATE_SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("float32", "mixed_bfloat16")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
+CLUSTERS = ("tf_config", "slurm")
 EXPORT_SUBDIR = "export"
 
 
@@ -102,12 +103,16 @@ class TrainerSettings:
 
     strategy: str = setting("default", "tf.distribute strategy.", STRATEGIES)
     cpu_replicas: int = setting(0, "Split the CPU into this many logical devices (mirrored without GPUs).")
+    cluster: str = setting("tf_config", "multi_worker: where the cluster comes from: tf_config (TF_CONFIG, as "
+                                        "vidrep-launch, Kubernetes TFJobs and Vertex AI set it) or slurm (the "
+                                        "environment srun gives each task).", CLUSTERS)
+    cluster_port: int = setting(8888, "cluster=slurm: task k on a node listens on this port + k.")
     worker_timeout: int = setting(600, "multi_worker: seconds without progress before a worker gives up with an "
                                        "error (a peer never came or died).")
 
     def validate(self):
         check_positive(self, ("batch_size", "train_steps", "checkpoint_every", "keep_checkpoints", "summary_every",
-                              "eval_every", "image_every", "worker_timeout"))
+                              "eval_every", "image_every", "worker_timeout", "cluster_port"))
         check_choices(self)
         if self.learning_rate <= 0:
             raise ConfigError(f"`learning_rate` must be positive, got {self.learning_rate}")
@@ -120,6 +125,9 @@ class TrainerSettings:
             raise ConfigError("`warmup_steps` needs `learning_rate_schedule`=cosine")
         if self.train_minutes < 0:
             raise ConfigError(f"`train_minutes` must be >= 0, got {self.train_minutes}")
+        if self.cluster != "tf_config" and self.strategy != "multi_worker":
+            raise ConfigError(f"`cluster`={self.cluster} describes the workers of `strategy`=multi_worker, got "
+                              f"`strategy`={self.strategy}")
         if self.train_minutes and self.strategy == "multi_worker":
             raise ConfigError("`train_minutes` runs on one machine (default or mirrored strategy), not multi_worker")
         if self.clipnorm < 0:

@@ -2,6 +2,7 @@
 with identical weights, and a worker whose peer never comes ends with a clear error instead of hanging."""
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -170,3 +171,59 @@ def test_workers_that_restore_different_steps_stop_with_one_line(tmp_path, one_r
     assert "this one step 4" in errors[0] and "this one step 0" in errors[1]
     assert sorted(os.listdir(shared / "checkpoints")) == sorted(
         ["checkpoint", *(f"ckpt-{s}.{e}" for s in (2, 4) for e in ("index", "data-00000-of-00001"))])
+
+
+def test_cluster_from_kubernetes_vertex_and_slurm_conventions(monkeypatch):
+    from keras_vidrep.config import Config
+    from keras_vidrep.errors import ConfigError
+    from keras_vidrep.training.strategy import chief_task, cluster_resolver
+
+    tfjob = {"cluster": {"worker": ["job-worker-0:2222", "job-worker-1:2222"]}, "task": {"type": "worker", "index": 1}}
+    vertex = {"cluster": {"chief": ["cmle-training-workerpool0-0:2222"], "worker": [
+        "cmle-training-workerpool1-0:2222"]}, "task": {"type": "worker", "index": 0}, "environment": "cloud"}
+    for spec, chiefs in ((tfjob, [("worker", 0)]), (vertex, [("chief", 0)])):
+        monkeypatch.setenv("TF_CONFIG", json.dumps(spec))
+        resolver = cluster_resolver("tf_config")
+        assert resolver.cluster_spec().as_dict() == spec["cluster"]
+        assert (resolver.task_type, resolver.task_id) == (spec["task"]["type"], spec["task"]["index"])
+        tasks = [(kind, i) for kind, hosts in spec["cluster"].items() for i in range(len(hosts))]
+        assert [t for t in tasks if chief_task(*t, spec["cluster"])] == chiefs
+    # What srun sets for task 3 of `sbatch --nodes=2 --ntasks-per-node=2`:
+    for name, value in (("SLURM_PROCID", "3"), ("SLURM_STEP_NUM_TASKS", "4"), ("SLURM_NTASKS", "4"),
+                        ("SLURM_STEP_NODELIST", "node[07-08]"), ("SLURM_STEP_TASKS_PER_NODE", "2(x2)")):
+        monkeypatch.setenv(name, value)
+    resolver = cluster_resolver("slurm", port=20000)
+    assert resolver.cluster_spec().as_dict() == {"worker": ["node07:20000", "node07:20001", "node08:20000",
+                                                            "node08:20001"]}
+    assert (resolver.task_type, resolver.task_id) == ("worker", 3)
+    monkeypatch.delenv("SLURM_STEP_NODELIST")
+    with pytest.raises(ConfigError, match="SLURM_STEP_NODELIST missing"):
+        cluster_resolver("slurm")
+    with pytest.raises(ConfigError, match="`cluster`=slurm describes the workers of `strategy`=multi_worker"):
+        Config(cluster="slurm").validate()
+
+
+def test_two_workers_started_the_way_srun_starts_them(tmp_path):
+    from tensorflow.python.distribute.cluster_resolver.slurm_cluster_resolver import expand_hostlist
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert expand_hostlist("localhost") == ["localhost"]
+    command = [os.path.join(BIN, "vidrep-train"), *TINY, f"--model_dir={tmp_path / 'slurm'}",
+               "--strategy=multi_worker", "--cluster=slurm", f"--cluster_port={port}", "--worker_timeout=120"]
+    slurm = {"SLURM_STEP_NUM_TASKS": "2", "SLURM_NTASKS": "2", "SLURM_STEP_NODELIST": "localhost",
+             "SLURM_STEP_TASKS_PER_NODE": "2", "TMPDIR": str(tmp_path)}
+    workers = [subprocess.Popen(command, env=dict(os.environ, SLURM_PROCID=str(k), **slurm), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for k in (0, 1)]
+    try:
+        outputs = [w.communicate(timeout=400) for w in workers]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+    assert all(w.returncode == 0 for w in workers), outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    chief, other = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
+    assert chief["chief"] and not other["chief"] and chief["step"] == other["step"] == 4
+    assert chief["weights_sha256"] == other["weights_sha256"]
+    assert (tmp_path / "slurm" / "checkpoints" / "checkpoint").exists()

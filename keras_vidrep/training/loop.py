@@ -64,7 +64,8 @@ class Trainer:
         multi_worker = config.strategy == "multi_worker"
         self.watchdog = Watchdog(config.worker_timeout) if multi_worker else None
         self.strategy = build_strategy(config.strategy, config.cpu_replicas,
-                                       config.worker_timeout if multi_worker else None)
+                                       config.worker_timeout if multi_worker else None, config.cluster,
+                                       config.cluster_port)
         self.chief = is_chief(self.strategy)
         replicas = self.strategy.num_replicas_in_sync
         if config.batch_size % replicas:

@@ -5,6 +5,7 @@ import os
 import tensorflow as tf
 from absl import logging
 
+from keras_vidrep.config import CLUSTERS
 from keras_vidrep.errors import ConfigError
 
 
@@ -24,7 +25,7 @@ def split_cpu(replicas):
                           f"longer be split ({e})") from None
 
 
-def build_strategy(name="default", cpu_replicas=0, timeout=None):
+def build_strategy(name="default", cpu_replicas=0, timeout=None, cluster="tf_config", port=8888):
     """Returns a tf.distribute.Strategy.
 
     Args:
@@ -33,13 +34,15 @@ def build_strategy(name="default", cpu_replicas=0, timeout=None):
       cpu_replicas: if > 0, first split the CPU into this many logical devices so that `mirrored` runs that many
         replicas on a machine without GPUs.
       timeout: multi_worker: seconds a collective may wait for its peers before failing.
+      cluster, port: multi_worker: where the cluster comes from (see `cluster_resolver`).
     """
     if cpu_replicas:
         split_cpu(cpu_replicas)
     if name == "multi_worker":  # first: collective ops must be configured before TensorFlow initializes
-        _check_tf_config()
+        resolver = cluster_resolver(cluster, port)
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
-        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver,
+                                                             communication_options=options)
     elif name == "default":
         strategy = tf.distribute.get_strategy()
     elif name == "one_device":
@@ -57,6 +60,36 @@ def build_strategy(name="default", cpu_replicas=0, timeout=None):
         raise ConfigError(f"`strategy` must be one of default, one_device, mirrored, multi_worker, got {name!r}")
     logging.info("strategy %s with %d replica(s)", type(strategy).__name__, strategy.num_replicas_in_sync)
     return strategy
+
+
+def cluster_resolver(kind="tf_config", port=8888):
+    """The cluster of a multi-worker run, from the scheduler's own conventions:
+
+      * `tf_config`: the TF_CONFIG environment variable, as `vidrep-launch`, Kubernetes (Kubeflow's TFJob) and
+        Vertex AI set it (`{"cluster": {"chief": [...], "worker": [...]}, "task": {"type": ..., "index": ...}}`);
+      * `slurm`: the environment `srun` gives each task (SLURM_PROCID, SLURM_STEP_NODELIST,
+        SLURM_STEP_TASKS_PER_NODE, ...), through `tf.distribute.cluster_resolver.SlurmClusterResolver`; task k on a
+        node listens on `port` + k. On nodes without GPUs the resolver is told that each task has one GPU slot of
+        its own (`gpus_per_node` = tasks on the node) but sets no CUDA_VISIBLE_DEVICES: its pairing of tasks with
+        GPUs would otherwise leave no task at all.
+    """
+    if kind == "tf_config":
+        _check_tf_config()
+        return tf.distribute.cluster_resolver.TFConfigClusterResolver()
+    if kind != "slurm":
+        raise ConfigError(f"`cluster` must be one of {', '.join(CLUSTERS)}, got {kind!r}")
+    missing = [v for v in ("SLURM_PROCID", "SLURM_STEP_NODELIST", "SLURM_STEP_TASKS_PER_NODE")
+               if v not in os.environ]
+    if missing:
+        raise ConfigError(f"`cluster`=slurm needs the environment srun sets; {', '.join(missing)} missing (start "
+                          f"every task with srun inside an sbatch job)")
+    from tensorflow.python.distribute.cluster_resolver.slurm_cluster_resolver import expand_tasks_per_node
+
+    if tf.config.list_physical_devices("GPU"):
+        return tf.distribute.cluster_resolver.SlurmClusterResolver(port_base=port)
+    tasks = max(expand_tasks_per_node(os.environ["SLURM_STEP_TASKS_PER_NODE"]))
+    return tf.distribute.cluster_resolver.SlurmClusterResolver(port_base=port, gpus_per_node=tasks,
+                                                               gpus_per_task=1, auto_set_gpu=False)
 
 
 def _check_tf_config():
@@ -82,10 +115,15 @@ def task_of(strategy):
 def is_chief(strategy):
     """True for the one process that writes checkpoints, summaries and exports."""
     task_type, task_id = task_of(strategy)
-    if task_type is None or task_type == "chief":
+    if task_type is None:
         return True
-    cluster = strategy.cluster_resolver.cluster_spec().as_dict()
-    return task_type == "worker" and task_id == 0 and "chief" not in cluster
+    return chief_task(task_type, task_id, strategy.cluster_resolver.cluster_spec().as_dict())
+
+
+def chief_task(task_type, task_id, cluster):
+    """Whether task (`task_type`, `task_id`) of `cluster` ({type: [addresses]}) is the chief: the `chief` task,
+    or worker 0 of a cluster that has none (Slurm's, and TFJobs without a chief replica)."""
+    return task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in cluster)
 
 
 def gather_replicas(values):
