@@ -2,7 +2,7 @@
 headless Chromium (not run in CI: it needs the `chromium` Debian package or any Chromium on PATH).
 
 Usage:
-  .venv/bin/python bench/tensorboard_screenshots.py --logdir=runs/ --out_dir=docs/images [--pages=scalars,images]
+  .venv/bin/python bench/tensorboard_screenshots.py --logdir=runs/ --out_dir=docs/images [--pages=timeseries,hparams]
 
 Starts TensorBoard in this process (tensorboard.program, a free localhost port), waits until it has loaded the
 event files, then lets Chromium render each page for `--seconds` of virtual time and save a PNG
@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 PAGES = ("timeseries", "scalars", "images", "projector", "hparams", "profile")
@@ -59,9 +60,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--logdir", required=True)
     parser.add_argument("--out_dir", default="docs/images")
-    parser.add_argument("--pages", default="scalars,images,projector,hparams")
+    parser.add_argument("--pages", default="timeseries,projector,hparams")
     parser.add_argument("--seconds", type=float, default=20.0, help="virtual time each page gets to render")
     parser.add_argument("--size", default="1400,900", help="window width,height")
+    parser.add_argument("--tag_filter", default="^loss/(future|reconstruction)$|animation", help="scalars and images pages: show the tags this regex matches")
     args = parser.parse_args()
     pages = args.pages.split(",")
     unknown = sorted(set(pages) - set(PAGES))
@@ -73,7 +75,9 @@ def main():
     os.makedirs(args.out_dir, exist_ok=True)
     url = start_tensorboard(args.logdir)
     for page in pages:
-        path = screenshot(browser, f"{url}/#{page}", os.path.join(args.out_dir, f"tensorboard_{page}.png"),
+        fragment = f"{page}&tagFilter={urllib.parse.quote(args.tag_filter, safe='')}" if page in (
+            "scalars", "images") and args.tag_filter else page
+        path = screenshot(browser, f"{url}/#{fragment}", os.path.join(args.out_dir, f"tensorboard_{page}.png"),
                           args.seconds, args.size)
         print(f"{page}: {path}")
 
