@@ -16,7 +16,8 @@ Each representation is probed the same way (`keras_vidrep.probes`):
   * `random`: the same architecture untrained, one initialisation per control seed (a latent LSTM's VAE stays the
     trained one: the control is the LSTM);
   * `input_last` / `input_mean`: the last input frame (pixels or features), and the mean of the input frames,
-    reduced by a PCA fitted on the training part to the trained representation's size.
+    reduced by a PCA fitted on the training part to the trained representation's size;
+  * `supervised` (optional): an LSTM classifier of the same data trained on labels (the upper bound), its state.
 """
 import numpy as np
 from tqdm import tqdm
@@ -28,7 +29,7 @@ from keras_vidrep.data.digits import load_digit_labels
 from keras_vidrep.errors import ConfigError, DataError
 
 GENERATED = ("bouncing_mnist", "bouncing_digits")  # what composite/latent/VAE runs and classifiers generate
-CONTROLS = ("random", "input_last", "input_mean")
+CONTROLS = ("random", "input_last", "input_mean", "supervised")
 PARTS = ("train", "test")
 
 
@@ -104,15 +105,15 @@ class WindowProbe:
 
 
 def encode_parts(models, data, part, name, batch_size):
-    """Each model's representation of `part`, and the input features (last input frame, mean input frame):
-    ({key: (count, dim)}, last (count, values), mean (count, values))."""
+    """Each model's representation of `part` (`name`: one name for all, or {key: name}), and the input features
+    (last input frame, mean input frame): ({key: (count, dim)}, last (count, values), mean (count, values))."""
     codes = {key: [] for key in models}
     last, mean = [], []
     count = data.counts[part]
     for start in range(0, count, batch_size):
         sequences = data.read(part, np.arange(start, min(count, start + batch_size)))
         for key, model in models.items():
-            codes[key].append(representations.encode(model, sequences, name))
+            codes[key].append(representations.encode(model, sequences, name[key] if isinstance(name, dict) else name))
         flat = sequences.reshape(len(sequences), sequences.shape[1], -1)
         last.append(flat[:, -1])
         mean.append(flat.mean(axis=1))
@@ -121,9 +122,10 @@ def encode_parts(models, data, part, name, batch_size):
 
 
 def run_probes(model, random_models, data, representation="", labels_per_class=(1, 5, 10, probes.ALL),
-               seeds=(0, 1, 2), batch_size=256, seed=1234, log=print, show_progress=True, only=()):
+               seeds=(0, 1, 2), batch_size=256, seed=1234, log=print, show_progress=True, only=(), supervised=None):
     """Probes `model`'s representation and the controls for every factor of `data` (a `BouncingProbe` or
-    `WindowProbe`), or only those named in `only`.
+    `WindowProbe`), or only those named in `only`; `supervised`: a classifier trained on labels, probed beside
+    them (its representation of the same name, else its `state`).
 
     Returns:
       dict: "representation", "dim", "factors" {name: "class" or "number"}, "constant" (factors left out: the
@@ -133,9 +135,15 @@ def run_probes(model, random_models, data, representation="", labels_per_class=(
     name = representation or representations.names(model)[0]
     representations.check(model, name)
     models = {"trained": model, **{f"random{k}": m for k, m in enumerate(random_models)}}
-    log(f"encoding {data.describe} ({name}) with the run and {len(random_models)} untrained copies")
-    train_codes, train_last, train_mean = encode_parts(models, data, "train", name, batch_size)
-    test_codes, test_last, test_mean = encode_parts(models, data, "test", name, batch_size)
+    names = {key: name for key in models}
+    if supervised is not None:
+        models["supervised"] = supervised
+        names["supervised"] = name if name in representations.names(supervised) else \
+            representations.names(supervised)[0]
+    log(f"encoding {data.describe} ({name}) with the run and {len(random_models)} untrained copies"
+        + (" and the supervised run" if supervised is not None else ""))
+    train_codes, train_last, train_mean = encode_parts(models, data, "train", names, batch_size)
+    test_codes, test_last, test_mean = encode_parts(models, data, "test", names, batch_size)
     dim = train_codes["trained"].shape[1]
     for key, (train_inputs, test_inputs) in (("input_last", (train_last, test_last)),
                                              ("input_mean", (train_mean, test_mean))):
@@ -209,14 +217,16 @@ def grouped(result, factor, k=probes.ALL):
     randoms = [s for key, v in by.items() if key.startswith("random") for s in v[k]]
     if randoms:
         out["random"] = probes.summary(randoms)
-    for key in ("input_last", "input_mean"):
-        out[key] = probes.summary(by[key][k])
+    for key in ("input_last", "input_mean", "supervised"):
+        if key in by:
+            out[key] = probes.summary(by[key][k])
     return out
 
 
 def markdown(result, what):
     """The probe tables: every factor at all labels, and the class factors against labels per class."""
-    columns = ["trained"] + [c for c in CONTROLS]
+    columns = ["trained"] + [c for c in CONTROLS if c != "supervised" or "supervised" in
+                             next(iter(result["scores"].values()), {})]
     lines = [f"Linear probes of {what}: representation `{result['representation']}` ({result['dim']} numbers); "
              f"{result['data']}; accuracy (classes) or R² (numbers), mean ± std over seeds {result['seeds']} "
              f"(random: over its initialisations too); input_last / input_mean: the last / mean input frame, "
@@ -250,12 +260,14 @@ def pictures(result, path_prefix, what):
     import matplotlib.pyplot as plt
 
     colours = {"trained": "tab:blue", "random": "tab:orange", "input_last": "tab:green", "input_mean": "tab:gray"}
+    if "supervised" in next(iter(result["scores"].values()), {}):
+        colours["supervised"] = "tab:red"
     factors = list(result["factors"])
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(factors) + 3), 3.6))
     width = 0.8 / len(colours)
     for j, key in enumerate(colours):
         values = [grouped(result, f).get(key, (np.nan, 0.0)) for f in factors]
-        ax.bar(np.arange(len(factors)) + (j - 1.5) * width, [v[0] for v in values], width,
+        ax.bar(np.arange(len(factors)) + (j - (len(colours) - 1) / 2) * width, [v[0] for v in values], width,
                yerr=[v[1] for v in values], color=colours[key], label=key, capsize=2)
     ax.scatter(np.arange(len(factors)), [result["chance"][f] for f in factors], marker="_", s=300, color="k",
                label="chance", zorder=3)

@@ -113,18 +113,22 @@ def test_vidrep_probe_on_a_tiny_run_seen_in_a_running_tensorboard(tiny_config, t
     trainer = loop.Trainer(tiny_config.replace(train_steps=3, eval_every=3, image_every=3, export=False,
                                                profile_steps="2,3"))
     final = trainer.train()
+    supervised = Config("classifier", model_dir=str(tmp_path / "supervised"), data="bouncing_digits",
+                        label="direction", num_classes=8, canvas_size=32, digit_size=14, clip_length=10, units=(16,),
+                        batch_size=8, train_steps=2, eval_every=2, val_sequences=8, export=False)
+    loop.train(supervised.validate())
     out = tmp_path / "probe"
     run = subprocess.run([os.path.join(BIN, "vidrep-probe"), f"--model_dir={tiny_config.model_dir}",
                           "--train_sequences=80", "--test_sequences=40", "--random_controls=1", "--seeds=0,1",
-                          "--labels_per_class=2,all", "--ahead=2", f"--out_dir={out}"],
-                         capture_output=True, text=True, timeout=300)
+                          "--labels_per_class=2,all", "--ahead=2", f"--out_dir={out}",
+                          f"--supervised_dir={supervised.model_dir}"], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads((out / "probe.json").read_text())
     assert result["representation"] == "code" and result["dim"] == 64
     assert {"digit0", "digit0_x", "digit0_vy", "digit0_direction", "digit0_x_ahead2"} <= set(result["factors"])
     assert result["constant"] == ["digit0_speed"]  # one speed under the original rules
     for factor, by in result["scores"].items():
-        assert set(by) == {"trained", "random0", "input_last", "input_mean"}
+        assert set(by) == {"trained", "random0", "input_last", "input_mean", "supervised"}
         assert all(len(seeds) == 2 for seeds in by["trained"].values())
     assert set(result["scores"]["digit0_direction"]["trained"]) == {"2", "0"}  # labels per class: 2 and all
     assert (out / "probe_factors.png").stat().st_size > 5000 and (out / "probe_labels.png").is_file()
@@ -140,7 +144,8 @@ def test_vidrep_probe_on_a_tiny_run_seen_in_a_running_tensorboard(tiny_config, t
     assert "_hparams_/session_start_info" in values
     assert float(tf.make_ndarray(values["probe/digit0_direction"].tensor)) == pytest.approx(
         result["scores"]["digit0_direction"]["trained"]["2"][1])
-    assert len(list((out / "hparams").iterdir())) == 4 * 2 * 2  # representations x labels (2, all) x seeds
+    assert len(list((out / "hparams").iterdir())) == 5 * 2 * 2  # representations x labels (2, all) x seeds
+    assert "| factor | chance | trained | random | input_last | input_mean | supervised |" in (out / "probe.md").read_text()
     rows = [line.split("\t") for line in (out / "projector" / "metadata.tsv").read_text().splitlines()]
     assert rows[0][:3] == ["sequence", "digit0", "digit0_x"] and len(rows) == 41  # the 40 held-out sequences
     assert list((tmp_path / "run" / "plugins" / "profile").glob("*/*.xplane.pb"))  # the trace of steps 2-3

@@ -31,6 +31,8 @@ flags.DEFINE_list("labels_per_class", ["1", "5", "10", "all"], "Labelled trainin
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Probe seeds (labelled subsets).")
 flags.DEFINE_list("factors", [], "Probe only these factors (e.g. digit0_direction; empty: every factor).")
 flags.DEFINE_integer("random_controls", 3, "Untrained initialisations of the same architecture probed as controls.")
+flags.DEFINE_string("supervised_dir", "", "Model directory of an LSTM classifier of the same generated digits trained "
+                    "on labels (e.g. --label=direction): its state is probed beside the controls, the upper bound.")
 flags.DEFINE_integer("train_sequences", 2000, "Labelled training sequences (training digits).")
 flags.DEFINE_integer("test_sequences", 1000, "Held-out sequences the probes are scored on (held-out digits).")
 flags.DEFINE_integer("num_digits", 1, "Digits per probe sequence (0: the run's).")
@@ -119,8 +121,17 @@ def go():
         randoms.append(control.build_model())
         if representations.family(model) == "latent":
             control.initialize(randoms[-1])  # the trained VAE under an untrained LSTM
+    supervised = None
+    if FLAGS.supervised_dir:
+        supervised, other, _ = checkpoints.restore_model(FLAGS.supervised_dir)
+        if representations.family(supervised) != "classifier" or other.settings.data != "bouncing_digits":
+            raise ConfigError(f"`supervised_dir` {FLAGS.supervised_dir!r} must hold an LSTM classifier of generated "
+                              f"digits (--task=classifier --data=bouncing_digits), got task {other.config.task!r}")
+        if other.settings.canvas_size != getattr(settings, "canvas_size", None):
+            raise ConfigError(f"`supervised_dir` {FLAGS.supervised_dir!r} reads {other.settings.canvas_size}-pixel "
+                              f"frames, the run {settings.canvas_size}-pixel ones")
     result = probing.run_probes(model, randoms, data, FLAGS.representation, labels, seeds, FLAGS.batch_size,
-                                only=FLAGS.factors)
+                                only=FLAGS.factors, supervised=supervised)
     out_dir = FLAGS.out_dir or os.path.join(FLAGS.model_dir, "probe")
     os.makedirs(out_dir, exist_ok=True)  # only once there is something to write
     result.update(model_dir=os.path.abspath(FLAGS.model_dir), checkpoint=path, task=task.config.task)
