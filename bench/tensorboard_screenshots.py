@@ -47,8 +47,8 @@ def start_tensorboard(logdir):
 def screenshot(browser, url, path, seconds, size):
     profile = tempfile.mkdtemp(prefix="vidrep-chromium-")
     try:
-        subprocess.run([browser, "--headless=new", "--no-sandbox", "--hide-scrollbars", "--ignore-gpu-blocklist", "--enable-webgl",
-                        "--use-angle=swiftshader", "--enable-unsafe-swiftshader", f"--user-data-dir={profile}",
+        subprocess.run([browser, "--headless=new", "--no-sandbox", "--hide-scrollbars", "--ignore-gpu-blocklist",
+                        "--enable-webgl", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", f"--user-data-dir={profile}",
                         f"--window-size={size}", f"--virtual-time-budget={int(seconds * 1000)}",
                         f"--screenshot={path}", url], check=True, capture_output=True, timeout=300)
     finally:
@@ -63,7 +63,8 @@ def main():
     parser.add_argument("--pages", default="timeseries,projector,hparams")
     parser.add_argument("--seconds", type=float, default=20.0, help="virtual time each page gets to render")
     parser.add_argument("--size", default="1400,900", help="window width,height")
-    parser.add_argument("--tag_filter", default="^loss/(future|reconstruction)$|animation", help="scalars and images pages: show the tags this regex matches")
+    parser.add_argument("--tag_filter", default="^loss/(future|reconstruction)$|animation",
+                        help="scalars and images pages: show the tags this regex matches")
     args = parser.parse_args()
     pages = args.pages.split(",")
     unknown = sorted(set(pages) - set(PAGES))

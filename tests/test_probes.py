@@ -145,7 +145,8 @@ def test_vidrep_probe_on_a_tiny_run_seen_in_a_running_tensorboard(tiny_config, t
     assert float(tf.make_ndarray(values["probe/digit0_direction"].tensor)) == pytest.approx(
         result["scores"]["digit0_direction"]["trained"]["2"][1])
     assert len(list((out / "hparams").iterdir())) == 5 * 2 * 2  # representations x labels (2, all) x seeds
-    assert "| factor | chance | trained | random | input_last | input_mean | supervised |" in (out / "probe.md").read_text()
+    header = "| factor | chance | trained | random | input_last | input_mean | supervised |"
+    assert header in (out / "probe.md").read_text()
     rows = [line.split("\t") for line in (out / "projector" / "metadata.tsv").read_text().splitlines()]
     assert rows[0][:3] == ["sequence", "digit0", "digit0_x"] and len(rows) == 41  # the 40 held-out sequences
     assert list((tmp_path / "run" / "plugins" / "profile").glob("*/*.xplane.pb"))  # the trace of steps 2-3
