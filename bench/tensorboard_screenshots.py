@@ -50,7 +50,8 @@ def screenshot(browser, url, path, seconds, size):
         subprocess.run([browser, "--headless=new", "--no-sandbox", "--hide-scrollbars", "--ignore-gpu-blocklist",
                         "--enable-webgl", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
                         f"--user-data-dir={profile}", f"--window-size={size}",
-                        f"--virtual-time-budget={int(seconds * 1000)}", f"--screenshot={path}", url], check=True, capture_output=True, timeout=300)
+                        f"--virtual-time-budget={int(seconds * 1000)}", f"--screenshot={path}", url],
+                       check=True, capture_output=True, timeout=300)
     finally:
         shutil.rmtree(profile, ignore_errors=True)
     return path
