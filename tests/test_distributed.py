@@ -206,9 +206,18 @@ def test_cluster_from_kubernetes_vertex_and_slurm_conventions(monkeypatch):
 def test_two_workers_started_the_way_srun_starts_them(tmp_path):
     from tensorflow.python.distribute.cluster_resolver.slurm_cluster_resolver import expand_hostlist
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    def two_free_ports():  # the workers listen on port and port + 1
+        for _ in range(50):
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", 0))
+                try:
+                    b.bind(("127.0.0.1", a.getsockname()[1] + 1))
+                except OSError:
+                    continue
+                return a.getsockname()[1]
+        raise RuntimeError("no two consecutive free ports")
+
+    port = two_free_ports()
     assert expand_hostlist("localhost") == ["localhost"]
     command = [os.path.join(BIN, "vidrep-train"), *TINY, f"--model_dir={tmp_path / 'slurm'}",
                "--strategy=multi_worker", "--cluster=slurm", f"--cluster_port={port}", "--worker_timeout=120"]
