@@ -206,15 +206,14 @@ def window_thumbnails(videos, video_index, frame_number, side=64):
     return out
 
 
-def write_projector(output, main, videos, thumbnails, points, clusters, seed=0):
-    """`<stem>_projector/`: up to `points` codes of the finished `output` (array `main`) evenly spread, with their
-    video, frame, label (the video's folder name) and k-means cluster (`clusters`), and thumbnails
-    (`thumbnails(rows, video_index, frame_number)` → images or None). Returns its path."""
+def write_projector(output, main, count, videos, thumbnails, points, clusters, seed=0):
+    """`<stem>_projector/`: up to `points` of the `count` codes of the finished `output` (array `main`) evenly
+    spread, with their video, frame, label (the video's folder name) and k-means cluster (`clusters`), and
+    thumbnails (`thumbnails(rows, video_index, frame_number)` → images or None). Returns its path."""
     from sklearn.cluster import KMeans
 
     from keras_vidrep.board import projector
 
-    count = len(read_rows(output, "video_index", slice(None)))
     rows = spread(np.arange(count), points)
     codes = np.asarray(read_rows(output, main, rows), np.float32)
     video_index = np.asarray(read_rows(output, "video_index", rows))
@@ -265,9 +264,9 @@ def embed(model_dir, data_file, output, checkpoint="", batch_size=256, log_varia
             writer.abort()
         code_size = int(model.code(np.zeros((1, length, file.dim), np.float32)).shape[-1])
         if projector_points:
-            files.append(write_projector(output, "codes", file.videos, lambda rows, videos, numbers:
-                                         window_thumbnails(file.videos, videos, numbers), projector_points,
-                                         clusters, seed))
+            files.append(write_projector(output, "codes", len(starts), file.videos,
+                                         lambda rows, video_index, numbers: window_thumbnails(
+                                             file.videos, video_index, numbers), projector_points, clusters, seed))
         return {"windows": len(starts), "code_size": code_size, "files": files}
     vae = frame_vae(model)
     frames = FrameFile(data_file, vae.frame_shape[2])
@@ -282,6 +281,6 @@ def embed(model_dir, data_file, output, checkpoint="", batch_size=256, log_varia
         writer.abort()
     files += write_pictures(vae, frames, output, seed)
     if projector_points:
-        files.append(write_projector(output, "means", frames.videos, lambda rows, *_: frames.read(rows),
+        files.append(write_projector(output, "means", len(frames), frames.videos, lambda rows, *_: frames.read(rows),
                                      projector_points, clusters, seed))
     return {"frames": len(frames), "latent_dim": int(vae.latent_dim), "files": files}

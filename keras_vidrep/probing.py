@@ -122,10 +122,12 @@ def encode_parts(models, data, part, name, batch_size):
 
 
 def run_probes(model, random_models, data, representation="", labels_per_class=(1, 5, 10, probes.ALL),
-               seeds=(0, 1, 2), batch_size=256, seed=1234, log=print, show_progress=True, only=(), supervised=None):
+               seeds=(0, 1, 2), batch_size=256, seed=1234, log=print, show_progress=True, only=(), supervised=None,
+               encoded=None):
     """Probes `model`'s representation and the controls for every factor of `data` (a `BouncingProbe` or
     `WindowProbe`), or only those named in `only`; `supervised`: a classifier trained on labels, probed beside
-    them (its representation of the same name, else its `state`).
+    them (its representation of the same name, else its `state`); `encoded`: a dict that receives the trained
+    representation of the held-out part (`test`, (count, dim)), for whoever shows it next.
 
     Returns:
       dict: "representation", "dim", "factors" {name: "class" or "number"}, "constant" (factors left out: the
@@ -145,6 +147,8 @@ def run_probes(model, random_models, data, representation="", labels_per_class=(
     train_codes, train_last, train_mean = encode_parts(models, data, "train", names, batch_size)
     test_codes, test_last, test_mean = encode_parts(models, data, "test", names, batch_size)
     dim = train_codes["trained"].shape[1]
+    if encoded is not None:
+        encoded["test"] = test_codes["trained"]
     for key, (train_inputs, test_inputs) in (("input_last", (train_last, test_last)),
                                              ("input_mean", (train_mean, test_mean))):
         train_codes[key], test_codes[key] = probes.pca_control(train_inputs, test_inputs, dim, seed)
@@ -191,22 +195,20 @@ def run_probes(model, random_models, data, representation="", labels_per_class=(
     return result
 
 
-def projector_rows(model, data, name, count=1000, batch_size=256):
-    """The first `count` held-out sequences for the Embedding Projector: (codes (n, dim), {column: n values} —
-    the sequence and every factor, numbers to 3 decimals —, thumbnails: the last input frames, or None for
-    feature windows)."""
-    count = min(count, data.counts["test"])
-    codes, frames = [], []
-    for start in range(0, count, batch_size):
-        sequences = data.read("test", np.arange(start, min(count, start + batch_size)))
-        codes.append(representations.encode(model, sequences, name))
-        frames.append(sequences[:, -1] if isinstance(data, BouncingProbe) else np.zeros((len(sequences), 0)))
+def projector_rows(codes, data, count=1000):
+    """The first `count` held-out sequences for the Embedding Projector, given their `codes` (the held-out part's,
+    as `run_probes(encoded=...)` gives them): (codes (n, dim), {column: n values} — the sequence and every factor,
+    numbers to 3 decimals —, thumbnails: the last input frames, or None for feature windows)."""
+    count = min(count, len(codes))
     columns = {"sequence": list(range(count))}
     for factor, values in data.factors("test").items():
         values = values[:count]
         columns[factor] = values.tolist() if data.kind(factor) == "class" else np.round(values, 3).tolist()
-    thumbnails = np.concatenate(frames) if isinstance(data, BouncingProbe) else None
-    return np.concatenate(codes).astype(np.float32), columns, thumbnails
+    thumbnails = None
+    if isinstance(data, BouncingProbe):  # the last input frame, read a batch at a time
+        thumbnails = np.concatenate([data.read("test", np.arange(start, min(count, start + 256)))[:, -1]
+                                     for start in range(0, count, 256)])
+    return np.asarray(codes[:count], np.float32), columns, thumbnails
 
 
 def grouped(result, factor, k=probes.ALL):

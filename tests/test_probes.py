@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import tensorboard
 from keras_vidrep import probes, representations, tasks
 from keras_vidrep.config import Config
 from keras_vidrep.data import factors
@@ -19,7 +20,6 @@ from keras_vidrep.errors import ConfigError
 from keras_vidrep.models.classifier import LSTMClassifier
 from keras_vidrep.models.latent import LatentPredictor
 from keras_vidrep.training import loop
-from tensorboard_server import tensorboard
 
 BIN = os.path.dirname(sys.executable)
 

@@ -130,8 +130,9 @@ def go():
         if other.settings.canvas_size != getattr(settings, "canvas_size", None):
             raise ConfigError(f"`supervised_dir` {FLAGS.supervised_dir!r} reads {other.settings.canvas_size}-pixel "
                               f"frames, the run {settings.canvas_size}-pixel ones")
+    encoded = {}
     result = probing.run_probes(model, randoms, data, FLAGS.representation, labels, seeds, FLAGS.batch_size,
-                                only=FLAGS.factors, supervised=supervised)
+                                only=FLAGS.factors, supervised=supervised, encoded=encoded)
     out_dir = FLAGS.out_dir or os.path.join(FLAGS.model_dir, "probe")
     os.makedirs(out_dir, exist_ok=True)  # only once there is something to write
     result.update(model_dir=os.path.abspath(FLAGS.model_dir), checkpoint=path, task=task.config.task)
@@ -145,8 +146,7 @@ def go():
     summaries.write_probe(out_dir, result, files)
     hparams.write_probe_sweep(os.path.join(out_dir, "hparams"), result)
     if FLAGS.projector_points:
-        codes, columns, thumbnails = probing.projector_rows(model, data, result["representation"],
-                                                            FLAGS.projector_points, FLAGS.batch_size)
+        codes, columns, thumbnails = probing.projector_rows(encoded["test"], data, FLAGS.projector_points)
         files.append(projector.write(os.path.join(out_dir, "projector"), codes, columns, thumbnails))
     print(text)
     print(f"wrote {', '.join(os.path.join(out_dir, n) for n in ('probe.json', 'probe.md'))}, {', '.join(files)}, "

@@ -86,6 +86,12 @@ def restore_latest(checkpoint, model_dir):
     return path
 
 
+def step_of(path):
+    """The step in a checkpoint path (`.../ckpt-1355` → 1355); 0 if it names none."""
+    tail = str(path).rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
 def restore_model(model_dir, checkpoint="", best=False):
     """Rebuilds the model of `model_dir` from its config.json and restores its weights (no optimizer).
 

@@ -84,7 +84,9 @@ def write_probe(logdir, result, pictures=()):
     labels per class, and the probe pictures."""
     from keras_vidrep import probing
 
-    step = int(result["checkpoint"].rsplit("-", 1)[-1]) if result["checkpoint"].rsplit("-", 1)[-1].isdigit() else 0
+    from keras_vidrep.training.checkpoints import step_of
+
+    step = step_of(result["checkpoint"])
     writer = tf.summary.create_file_writer(logdir)
     with writer.as_default():
         for factor in result["factors"]:
