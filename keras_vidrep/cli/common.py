@@ -125,3 +125,25 @@ def run_main(main, program):
         terminated = isinstance(e, Terminated)
         print(f"{program}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
         sys.exit(143 if terminated else 130)
+
+
+def define_shard_flags():
+    """The flags of the tools that write datasets in shards (vidrep-preprocess, vidrep-features)."""
+    flags.DEFINE_integer("shards", 0, "Write the dataset as this many shard files OUTPUT-0000k-of-0000N.h5 and an "
+                                      "index at `output` that every --data_file reads as the whole (0: one file). "
+                                      "The content does not depend on `workers`; a re-run skips complete shards.")
+    flags.DEFINE_integer("workers", 1, "With `shards`: processes writing shards at once, on Apache Beam's "
+                                       "DirectRunner when more than 1 (pip install 'keras_vidrep[beam]').")
+    flags.DEFINE_string("beam_options", "", "With `shards`: Apache Beam pipeline options, e.g. "
+                                            "\"--runner=FlinkRunner --flink_master=HOST:8081\" (every worker must "
+                                            "see the output folder); default: the DirectRunner with `workers`.")
+
+
+def check_shard_flags(values):
+    """ConfigError for shard flags out of range, or Beam settings without `shards`."""
+    if values.shards < 0:
+        raise ConfigError(f"`shards` must be >= 0, got {values.shards}")
+    if values.workers <= 0:
+        raise ConfigError(f"`workers` must be a positive integer, got {values.workers}")
+    if not values.shards and (values.workers != 1 or values.beam_options):
+        raise ConfigError("`workers` and `beam_options` write shards: give `shards` too (e.g. --shards=16)")

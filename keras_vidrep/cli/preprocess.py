@@ -4,6 +4,7 @@
   vidrep-preprocess --videos="clips/*.mp4,more/a.avi" --output=frames.h5 --kind=frames --size=64 --keep_aspect
   vidrep-preprocess --tfds=ucf101 --tfds_split=train --output=ucf_train_patches.h5   # a prepared TFDS ucf101
   vidrep-preprocess --videos=UCF-101/ --output=train_fc6.h5 --kind=features --backbone=vgg16_fc6
+  vidrep-preprocess --videos=kinetics/ --output=kinetics.h5 --shards=256 --workers=16       # Beam, 16 processes
 
 Train on the result with `vidrep-train --data=patches --data_file=ucf_patches.h5`, a frame VAE with
 `vidrep-train --flagfile=configs/mmd_vae.cfg --data_file=frames.h5`, or for features
@@ -19,7 +20,7 @@ flags.DEFINE_string("tfds", "", "Instead of --videos: a prepared TFDS video data
                                 "on this machine.")
 flags.DEFINE_string("tfds_split", "train", "With --tfds: the split.")
 flags.DEFINE_string("tfds_data_dir", None, "With --tfds: the TFDS data directory (default: TFDS's own).")
-flags.DEFINE_string("output", None, "The HDF5 file to write (FILE.h5).", required=True)
+flags.DEFINE_string("output", None, "The HDF5 file to write (FILE.h5; with `shards`, the index).", required=True)
 flags.DEFINE_enum("kind", "patches", ["patches", "frames", "features"],
                   "patches: sequences of square patches; frames: every kept frame resized to size x size; "
                   "features: per-frame CNN features in the original fc6 format (labels from folder names).")
@@ -39,6 +40,7 @@ flags.DEFINE_integer("per_video", 10, "patches with random crops: sequences cut 
 flags.DEFINE_integer("seed", 0, "Seed of the random crops.")
 flags.DEFINE_bool("skip_bad_videos", False, "Warn about and skip videos that cannot be decoded or are too short, "
                                             "instead of stopping.")
+common.define_shard_flags()
 FLAGS = flags.FLAGS
 
 
@@ -54,6 +56,10 @@ def go():
         raise ConfigError(f"`max_frames` must be >= 0, got {FLAGS.max_frames}")
     if bool(FLAGS.videos) == bool(FLAGS.tfds):
         raise ConfigError("give exactly one of `videos` and `tfds`")
+    common.check_shard_flags(FLAGS)
+    if FLAGS.shards and FLAGS.tfds:
+        raise ConfigError("`shards` splits the files of `videos`; a TFDS set is already sharded by TFDS: write it "
+                          "as one file, or give its videos with `videos`")
     check_output_path(FLAGS.output)
     frames = FLAGS.kind == "frames"  # features: frames keep their size; the backbone resizes them
     size = (FLAGS.size, FLAGS.size) if frames else None
@@ -67,6 +73,8 @@ def go():
         source, total = preprocess.tfds_videos(FLAGS.tfds, FLAGS.tfds_split, FLAGS.tfds_data_dir, **decode), None
     settings = {name: FLAGS[name].value for name in ("kind", "size", "seq_length", "frame_skip", "max_frames",
                                                      "keep_aspect", "resize", "crops", "per_video", "seed")}
+    if FLAGS.shards:
+        return sharded(files, decode, settings)
     if FLAGS.kind == "features":
         from keras_vidrep.data.backbone import Backbone
 
@@ -81,6 +89,37 @@ def go():
     print(f"wrote {FLAGS.output}: {result['rows']} {what} from {result['videos']} videos"
           + (f"; skipped {len(result['skipped'])}" if result["skipped"] else "")
           + (f"; and {', '.join(result['files'].values())}" if "files" in result else ""))
+
+
+def sharded(files, decode, settings):
+    """--shards: the jobs of every shard, run here or on Beam, then the index (and the fc6 side files)."""
+    import h5py
+
+    from keras_vidrep.data import preprocess, shard_jobs
+
+    if FLAGS.kind == "features":
+        from keras_vidrep.data.backbone import Backbone
+
+        backbone = (FLAGS.backbone, FLAGS.weights, 32, FLAGS.seed)
+        identity = Backbone(*backbone[:3], seed=FLAGS.seed).identity  # checks the weights before any work
+        specs = shard_jobs.shard_specs("fc6", files, FLAGS.output, FLAGS.shards,
+                                       {**settings, "backbone": FLAGS.backbone, "weights": identity},
+                                       decode=decode, skip_bad=FLAGS.skip_bad_videos, backbone=backbone)
+    else:
+        specs = shard_jobs.shard_specs("dataset", files, FLAGS.output, FLAGS.shards, settings, decode=decode,
+                                       skip_bad=FLAGS.skip_bad_videos)
+    dataset = "hidden6" if FLAGS.kind == "features" else FLAGS.kind
+    videos, rows, before = shard_jobs.run(specs, FLAGS.output, dataset, FLAGS.workers, FLAGS.beam_options,
+                                          f"vidrep-preprocess {FLAGS.kind}")
+    side = ""
+    if FLAGS.kind == "features":
+        with h5py.File(FLAGS.output, "r") as index:
+            names = [v.decode() if isinstance(v, bytes) else str(v) for v in index["videos"][...]]
+            counts = index["counts"][...].tolist()
+        side = "; and " + ", ".join(preprocess.write_feature_side_files(FLAGS.output, names, counts).values())
+    print(f"wrote {FLAGS.output}: an index of {FLAGS.shards} shards ({before} complete before this run) holding "
+          f"{rows} {'frame features' if FLAGS.kind == 'features' else FLAGS.kind} from {videos} of {len(files)} "
+          f"videos{side}")
 
 
 def run():

@@ -14,6 +14,7 @@ import numpy as np
 
 from keras_vidrep.data.checks import check_values, require_file
 from keras_vidrep.data.rows import take_rows
+from keras_vidrep.data.shards import open_hdf5, owned_items
 from keras_vidrep.data.streams import ShuffledStream
 from keras_vidrep.errors import DataError
 
@@ -45,13 +46,8 @@ class FeatureClips:
     """
 
     def __init__(self, data_file, num_frames_file, labels_file, clip_length=16, stride=1, flag="data_file"):
-        import h5py
-
         require_file(data_file, flag, "fc6")
-        try:
-            self._file = h5py.File(data_file, "r")
-        except OSError as e:
-            raise DataError(f"{data_file}: not a readable HDF5 file ({e})") from None
+        self._file = open_hdf5(data_file, flag)
         if FEATURES_KEY not in self._file:
             raise DataError(f"{data_file}: no dataset {FEATURES_KEY!r} (has {', '.join(sorted(self._file.keys()))})")
         self.features = self._file[FEATURES_KEY]
@@ -98,6 +94,14 @@ class ClipStream(ShuffledStream):
 
     def __init__(self, source, seed=0, stream=0):
         super().__init__(source.clips, len(source), seed, stream)
+        self.source = source
+
+    def own_shards(self, part, parts):
+        """Keeps to the clips in worker `part` of `parts`'s shards; False if the file is not sharded."""
+        items = owned_items(self.source._file, self.source.starts, part, parts)
+        if items is not None:
+            self.own(items)
+        return items is not None
 
 
 def pool_by_video(clip_probabilities, videos):

@@ -14,6 +14,7 @@ import numpy as np
 from keras_vidrep.data.bouncing import TRAIN_STREAM
 from keras_vidrep.data.checks import check_values, require_file
 from keras_vidrep.data.rows import mean_and_std, take_rows
+from keras_vidrep.data.shards import open_hdf5, owned_items
 from keras_vidrep.data.streams import PermutationWalk, batch_ids, spread
 from keras_vidrep.errors import DataError
 
@@ -88,15 +89,6 @@ class VideoRows:
         return self.read(np.asarray(starts)[:, None] + skip * np.arange(length))
 
 
-def _open_hdf5(path):
-    import h5py
-
-    try:
-        return h5py.File(path, "r")
-    except OSError as e:
-        raise DataError(f"`data_file` {path!r} is not a readable HDF5 file ({e})") from None
-
-
 class FrameFile(VideoRows):
     """The frames of a frames file, read as float32 (n, H, W, channels) in [0, 1].
 
@@ -115,7 +107,7 @@ class FrameFile(VideoRows):
         if path.endswith(".npy"):
             self._open_npy(path)
         else:
-            self._file = _open_hdf5(path)
+            self._file = open_hdf5(path)
             if self.DATASET not in self._file:
                 raise DataError(f"`data_file` {path!r} has no dataset `frames` (datasets: {', '.join(self._file)}); "
                                 f"write one with vidrep-preprocess --kind=frames")
@@ -167,7 +159,7 @@ class FeatureFile(VideoRows):
     def __init__(self, path):
         require_file(path, "data_file", "video_features")
         self.path = path
-        self._file = _open_hdf5(path)
+        self._file = open_hdf5(path)
         if self.DATASET not in self._file:
             raise DataError(f"`data_file` {path!r} has no dataset `features` (datasets: {', '.join(self._file)}); "
                             f"write one with vidrep-features")
@@ -203,6 +195,16 @@ class WindowStream:
         if standardize:  # per value: the training rows' mean and standard deviation, read block by block
             mean, std = mean_and_std(file.data, train_rows)
             self.standardization = mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
+
+    def own_shards(self, part, parts):
+        """Keeps the training windows to those in worker `part` of `parts`'s shards; False if the file is not
+        sharded. (The held-out windows and the standardization stay those of the whole file.)"""
+        items = owned_items(getattr(self.file, "_file", None), self.train_starts, part, parts)
+        if items is None:
+            return False
+        self.train_starts = self.train_starts[items]
+        self.walk = PermutationWalk(len(self.train_starts), self.walk.seed, self.walk.stream)
+        return True
 
     def standardize(self, values):
         """`values` (..., *row shape) in the units the model reads (unchanged without standardization)."""

@@ -97,6 +97,10 @@ class FrameSource:
             return self.generator.frames(ids, times)[..., None]
         return self.frames.batch(step, global_batch_size, start, count)[:, 0]
 
+    def own_shards(self, part, parts):
+        """Keeps to worker `part` of `parts`'s shards of a sharded frames file; False otherwise."""
+        return hasattr(self, "frames") and self.frames.own_shards(part, parts)
+
     def validation_reader(self, count):
         """(read, n) of `count` fixed held-out frames (fewer if the held-out videos have fewer): `read(ids)` gives
         frames ids (0 <= id < n), drawn or read from the file when asked."""
@@ -146,6 +150,10 @@ class SequenceSource:
 
     def batch(self, step, global_batch_size, start, count):
         return self.sequences(batch_ids(step, global_batch_size, start, count))
+
+    def own_shards(self, part, parts):
+        """Keeps to worker `part` of `parts`'s shards of a sharded frames file; False otherwise."""
+        return hasattr(self, "windows") and self.windows.own_shards(part, parts)
 
     def validation_reader(self, count):
         """(read, n) of `count` fixed held-out sequences (evenly spread over the held-out windows of a file):

@@ -17,6 +17,7 @@ Bouncing MNIST generator.
 import numpy as np
 
 from keras_vidrep.data.checks import check_values, require_file
+from keras_vidrep.data.shards import open_hdf5, owned_items
 from keras_vidrep.data.streams import ShuffledStream, spread
 from keras_vidrep.errors import DataError
 
@@ -36,7 +37,7 @@ class SequenceFile:
     """
 
     def __init__(self, path, seq_length=20, frame_shape=(32, 32, 3), flag="data_file"):
-        self.path = path
+        self.path, self.flag = path, flag
         self.frame_shape = tuple(int(d) for d in frame_shape)
         self.seq_length = int(seq_length)
         self.vectors = len(self.frame_shape) == 1
@@ -65,12 +66,7 @@ class SequenceFile:
         self._array, self._layout = raw, ("TD" if self.vectors else "TCHW")
 
     def _open_h5(self):
-        import h5py
-
-        try:
-            self._file = h5py.File(self.path, "r")
-        except OSError as e:
-            raise DataError(f"{self.path}: not a readable HDF5 file ({e})") from None
+        self._file = open_hdf5(self.path, self.flag)
         key = H5_SEQUENCES if self.vectors else H5_PATCHES
         if key not in self._file:
             raise DataError(f"{self.path}: no dataset {key!r} (has {', '.join(sorted(self._file.keys()))})"
@@ -125,3 +121,11 @@ class SequenceStream(ShuffledStream):
         super().__init__(source.read, len(source), seed, stream)
         self.source = source
         self.frame_shape = source.frame_shape
+
+    def own_shards(self, part, parts):
+        """Keeps to the sequences in worker `part` of `parts`'s shards; False if the file is not sharded."""
+        items = owned_items(getattr(self.source, "_file", None), np.arange(len(self.source)), part, parts,
+                            self.source.flag)
+        if items is not None:
+            self.own(items)
+        return items is not None

@@ -27,8 +27,9 @@ KINDS = ("patches", "frames")
 
 
 def video_files(spec, frame_skip=1, size=None, short_side=0, max_frames=None, crop_square=False):
-    """(name, frames) of every video file `spec` names (see `video.find_videos`), decoded lazily."""
-    for path in video.find_videos(spec):
+    """(name, frames) of every video file `spec` names (see `video.find_videos`; or a list of paths), decoded
+    lazily."""
+    for path in (spec if isinstance(spec, list) else video.find_videos(spec)):
         yield path, lambda path=path: video.read_video(path, frame_skip, size, short_side, max_frames, crop_square)
 
 
@@ -57,16 +58,17 @@ def tfds_videos(name="ucf101", split="train", data_dir=None, frame_skip=1, size=
         yield f"tfds:{name}/{split}/{int(example.get('label', 0))}/{i}", frames
 
 
-def _each_video(videos, process, skip_bad, skipped, description, total):
-    """Yields (name, process(name, frames)) for each (name, load_frames) of `videos`, under a progress bar.
+def _each_video(videos, process, skip_bad, skipped, description, total, progress=True):
+    """Yields (name, process(position, name, frames)) for each (name, load_frames) of `videos`, under a progress
+    bar (unless `progress` is False); `position` is the video's place in `videos`, skipped ones counted.
 
     A DataError (a file OpenCV cannot decode, a video too short) stops everything, or with `skip_bad` is reported
     on stderr and the video's name added to `skipped`."""
-    bar = tqdm(videos, total=total, desc=description, unit="video", dynamic_ncols=True)
+    bar = tqdm(videos, total=total, desc=description, unit="video", dynamic_ncols=True, disable=not progress)
     try:
-        for name, load in bar:
+        for position, (name, load) in enumerate(bar):
             try:
-                result = process(name, load())
+                result = process(position, name, load())
             except DataError as e:
                 if not skip_bad:
                     raise
@@ -79,7 +81,7 @@ def _each_video(videos, process, skip_bad, skipped, description, total):
 
 
 def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops="random", per_video=10, seed=0,
-                  skip_bad=False, settings=None, total=None, frame_skip=1):
+                  skip_bad=False, settings=None, total=None, frame_skip=1, first_video=0, progress=True):
     """Writes the HDF5 dataset of `kind` from `videos` ((name, load_frames) pairs) to `output`.
 
     Args:
@@ -89,6 +91,8 @@ def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops=
       settings: dict stored as attributes of the file.
       frame_skip: the frame skip the videos were decoded with (frames: for `frame_number`).
       total: number of videos, for the progress bar.
+      first_video: the number of the first of `videos` in the whole video list (a shard's first video): the random
+        crops of video number v are drawn from (seed, v), so a dataset is the same written whole or in shards.
 
     Returns:
       dict with `videos` (written), `skipped` (names) and `rows` (patches or frames written).
@@ -99,7 +103,6 @@ def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops=
         raise DataError(f"`kind` must be one of {', '.join(KINDS)}, got {kind!r}")
     check_output_path(output)
     tmp = output + ".tmp"
-    rng = np.random.default_rng(seed)
     names, counts, skipped, rows = [], [], [], 0
     try:
         with h5py.File(tmp, "w") as f:
@@ -112,15 +115,16 @@ def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops=
             starts = f.create_dataset("start_frame" if kind == "patches" else "frame_number", (0,), np.int32,
                                       maxshape=(None,))
 
-            def cut(name, frames):
+            def cut(position, name, frames):
                 if kind == "patches":
+                    rng = np.random.default_rng([seed, first_video + position])
                     return video.patch_sequences(frames, seq_length, size, crops, per_video, rng, name)
                 if frames.shape[1:] != shape:
                     raise DataError(f"{name}: frames are {frames.shape[1:]}, expected {shape}")
                 return frames, np.arange(len(frames)) * frame_skip
 
             for name, (block, first) in _each_video(videos, cut, skip_bad, skipped, f"vidrep-preprocess {kind}",
-                                                    total):
+                                                    total, progress):
                 n = len(block)
                 for dataset in (data, index, starts):
                     dataset.resize(rows + n, axis=0)
@@ -148,8 +152,23 @@ def feature_side_files(output):
     return {kind: f"{stem}_{kind}.txt" for kind in ("num_frames", "labels", "classes", "videos")}
 
 
-def write_features(videos, output, backbone, skip_bad=False, total=None):
-    """Per-frame backbone features of `videos` ((name, load_frames) pairs) in the original fc6 format.
+def write_feature_side_files(output, names, counts):
+    """The text files of the fc6 format beside `output` for videos `names` with `counts` frames: labels are the
+    sorted names of the videos' folders. Returns the files' paths."""
+    side = feature_side_files(output)
+    folders = [os.path.basename(os.path.dirname(n)) for n in names]
+    classes = sorted(set(folders))
+    for kind, lines in (("num_frames", counts), ("labels", [classes.index(c) for c in folders]),
+                        ("classes", classes), ("videos", names)):
+        with open(side[kind], "w", encoding="utf-8") as out:
+            out.write("".join(f"{line}\n" for line in lines))
+    return side
+
+
+def write_features(videos, output, backbone, skip_bad=False, total=None, side_files=True, attributes=None,
+                   progress=True):
+    """Per-frame backbone features of `videos` ((name, load_frames) pairs) in the original fc6 format, plus
+    `videos` and `counts` datasets (a shard's videos; the side files are written for the whole by its index).
 
     Returns:
       dict with `videos`, `skipped`, `rows` (frames) and `files` (the side files written).
@@ -157,14 +176,14 @@ def write_features(videos, output, backbone, skip_bad=False, total=None):
     import h5py
 
     check_output_path(output)
-    side, tmp = feature_side_files(output), output + ".tmp"
+    tmp = output + ".tmp"
     names, counts, skipped, rows = [], [], [], 0
     try:
         with h5py.File(tmp, "w") as f:
             data = f.create_dataset("hidden6", (0, backbone.dim), np.float32, maxshape=(None, backbone.dim),
                                     chunks=(16, backbone.dim))
-            for name, block in _each_video(videos, lambda name, frames: backbone(frames), skip_bad, skipped,
-                                           f"vidrep-preprocess features ({backbone.name})", total):
+            for name, block in _each_video(videos, lambda _, name, frames: backbone(frames), skip_bad, skipped,
+                                           f"vidrep-preprocess features ({backbone.name})", total, progress):
                 data.resize(rows + len(block), axis=0)
                 data[rows:rows + len(block)] = block
                 rows += len(block)
@@ -172,13 +191,11 @@ def write_features(videos, output, backbone, skip_bad=False, total=None):
                 counts.append(len(block))
             if not names:
                 raise DataError("no video could be used" + (f" ({len(skipped)} skipped)" if skipped else ""))
-            f.attrs.update({"backbone": backbone.name, "dim": backbone.dim, "weights": backbone.identity})
-        folders = [os.path.basename(os.path.dirname(n)) for n in names]
-        classes = sorted(set(folders))
-        for kind, lines in (("num_frames", counts), ("labels", [classes.index(c) for c in folders]),
-                            ("classes", classes), ("videos", names)):
-            with open(side[kind], "w", encoding="utf-8") as out:
-                out.write("".join(f"{line}\n" for line in lines))
+            f.create_dataset("videos", data=np.array(names, dtype=h5py.string_dtype()))
+            f.create_dataset("counts", data=np.array(counts, np.int64))
+            f.attrs.update({"backbone": backbone.name, "dim": backbone.dim, "weights": backbone.identity,
+                            **(attributes or {})})
+        side = write_feature_side_files(output, names, counts) if side_files else {}
         os.replace(tmp, output)
     finally:
         if os.path.exists(tmp):
@@ -186,7 +203,7 @@ def write_features(videos, output, backbone, skip_bad=False, total=None):
     return {"videos": len(names), "skipped": skipped, "rows": rows, "files": side}
 
 
-def write_video_features(paths, output, backbone, every=1, attributes=None):
+def write_video_features(paths, output, backbone, every=1, attributes=None, progress=True):
     """Per-frame backbone features of video files, every `every`-th frame, appended to `output` (resumable).
 
     Writes HDF5 `features` (F, dim) float32, `video_index` (F,), `frame_number` (F,), `videos` (V,) (absolute
@@ -233,8 +250,8 @@ def write_video_features(paths, output, backbone, every=1, attributes=None):
         todo = [p for p in paths if os.path.abspath(p) not in done]
         failed = []
         loads = ((p, lambda p=p: video.read_video(p, every)) for p in todo)
-        for path, block in _each_video(loads, lambda name, frames: backbone(frames), True, failed,
-                                       f"vidrep-features ({backbone.name})", len(todo)):
+        for path, block in _each_video(loads, lambda _, name, frames: backbone(frames), True, failed,
+                                       f"vidrep-features ({backbone.name})", len(todo), progress):
             n, v = len(block), len(f["videos"])
             for name in ("features", "video_index", "frame_number"):
                 f[name].resize(rows + n, axis=0)

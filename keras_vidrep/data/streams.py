@@ -61,12 +61,19 @@ class ShuffledStream:
     """
 
     def __init__(self, read, count, seed=0, stream=0):
-        self._read = read
+        self._read, self._seed, self._stream = read, seed, stream
+        self._items = None  # all of them
         self._walk = PermutationWalk(count, seed, stream)
+
+    def own(self, items):
+        """From now on walk only `items` (source indices): one worker's part of a sharded file."""
+        self._items = np.asarray(items, np.int64)
+        self._walk = PermutationWalk(len(self._items), self._seed, self._stream)
 
     def sequences(self, sample_ids):
         """The items at stream positions `sample_ids`."""
-        return self._read(self._walk.indices(np.asarray(sample_ids, np.int64)))
+        picked = self._walk.indices(np.asarray(sample_ids, np.int64))
+        return self._read(picked if self._items is None else self._items[picked])
 
     def batch(self, step, batch_size, start=0, count=None):
         """Rows [start, start + count) of the global batch number `step` (all of it by default)."""

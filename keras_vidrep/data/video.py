@@ -18,7 +18,7 @@ CROPS = ("random", "grid")
 def find_videos(spec):
     """The video files named by `spec`: comma-separated files, folders (searched recursively for video
     extensions) and glob patterns, in a stable order. Raises DataError for a part that matches nothing."""
-    found = []
+    found, seen = [], set()
     for part in (p.strip() for p in spec.split(",")):
         if not part:
             continue
@@ -31,7 +31,7 @@ def find_videos(spec):
             matches = sorted(p for p in glob.glob(part, recursive=True) if os.path.isfile(p))
         if not matches:
             raise DataError(f"`videos` {part!r}: no such file, no video in that folder, or no match for that pattern")
-        found.extend(m for m in matches if m not in found)
+        found.extend(m for m in matches if not (m in seen or seen.add(m)))
     if not found:
         raise DataError("`videos` is empty: give files, folders or globs, comma separated")
     return found

@@ -83,6 +83,12 @@ class Task:
         exactly."""
         raise NotImplementedError
 
+    def own_shards(self, part, parts):
+        """Keeps the training stream (`self.source`) to worker `part` of `parts`'s shards when its file is sharded
+        (see keras_vidrep.data.shards); returns False, reading everything, otherwise."""
+        own = getattr(getattr(self, "source", None), "own_shards", None)
+        return bool(own and own(part, parts))
+
     def validation_set(self):
         """The fixed validation set: a `StreamedSet`, read in batches at every validation (or, for a small set, a
         tuple of numpy arrays with the examples on the first axis)."""

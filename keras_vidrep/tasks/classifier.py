@@ -136,9 +136,9 @@ class Task(base.Task):
         self.prepare_validation()
         if s.data == "fc6":
             train = self._clips("data_file", s.data_file, s.num_frames_file, s.labels_file)
-            self.stream = feature_data.ClipStream(train, self.config.seed, TRAIN_STREAM)
+            self.source = feature_data.ClipStream(train, self.config.seed, TRAIN_STREAM)
         else:
-            self.stream = LabelledDigitStream(s, self.config.seed)
+            self.source = LabelledDigitStream(s, self.config.seed)
         if s.init_from:
             pretrained_run(s.init_from)  # a bad path or run stops the run before anything is written
 
@@ -187,7 +187,7 @@ class Task(base.Task):
     def train_batch(self, step, global_batch_size, start, count):
         """(clips, labels[, dropout noise]): the noise of example i of step `step` is drawn from (seed, step, i),
         so it does not depend on how the global batch is split or whether the run was resumed."""
-        batch = self.stream.batch(step, global_batch_size, start, count)
+        batch = self.source.batch(step, global_batch_size, start, count)
         if not self.settings.input_dropout:
             return batch
         shape = batch[0].shape[1:]

@@ -1,0 +1,154 @@
+"""Sharded datasets: the same rows whatever the number of workers (in this process or on Apache Beam), resumed
+shard by shard, read as the whole by every reader, and split by file between two MultiWorkerMirroredStrategy
+workers so that each reads its own shards, every sequence once an epoch."""
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from keras_vidrep.data import shards
+from keras_vidrep.data.features import FeatureClips
+from keras_vidrep.data.frame_file import FeatureFile, FrameFile
+from keras_vidrep.data.patches import SequenceFile
+from keras_vidrep.errors import DataError
+
+BIN = os.path.dirname(sys.executable)
+PATCHES = ["--size=16", "--seq_length=8", "--per_video=4"]
+
+
+def noise_video(path, frames, seed):
+    """An MJPG .avi of random pixels: every patch cut from it differs from every other."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (48, 40))
+    rng = np.random.default_rng(seed)
+    for _ in range(frames):
+        writer.write(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
+    writer.release()
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("videos")
+    for k in range(8):  # two classes (folders) of four videos
+        os.makedirs(folder / f"class{k // 4}", exist_ok=True)
+        noise_video(folder / f"class{k // 4}" / f"v{k}.avi", 12 + k, k)
+    return folder
+
+
+def tool(name, *args, cwd):
+    result = subprocess.run([os.path.join(BIN, name), *args], capture_output=True, text=True, cwd=cwd, timeout=400)
+    return result
+
+
+def written(name, *args, cwd):
+    result = tool(name, *args, cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def contents(path):
+    f = shards.open_hdf5(str(path))
+    return {key: np.asarray(f[key][...]) for key in f.keys()}
+
+
+def test_shards_hold_the_same_rows_whatever_the_workers_and_resume_shard_by_shard(videos, tmp_path):
+    written("vidrep-preprocess", f"--videos={videos}", "--output=one.h5", *PATCHES, cwd=tmp_path)
+    written("vidrep-preprocess", f"--videos={videos}", "--output=w1.h5", *PATCHES, "--shards=4", cwd=tmp_path)
+    out = written("vidrep-preprocess", f"--videos={videos}", "--output=w3.h5", *PATCHES, "--shards=4", "--workers=3",
+                  cwd=tmp_path)  # Apache Beam, DirectRunner, 3 processes
+    assert "an index of 4 shards (0 complete before this run) holding 32 patches from 8 of 8 videos" in out
+    one, w1, w3 = contents(tmp_path / "one.h5"), contents(tmp_path / "w1.h5"), contents(tmp_path / "w3.h5")
+    assert set(one) == set(w1) == set(w3) >= {"patches", "video_index", "start_frame", "videos", "counts"}
+    for key in one:
+        np.testing.assert_array_equal(one[key], w1[key], err_msg=key)
+        np.testing.assert_array_equal(one[key], w3[key], err_msg=key)
+    assert len(np.unique(one["patches"].reshape(32, -1), axis=0)) == 32
+    index = shards.open_hdf5(str(tmp_path / "w3.h5"))
+    assert isinstance(index, shards.ShardedFile) and index.num_shards == 4
+    np.testing.assert_array_equal(index.index["video_shard"][...], [0, 0, 1, 1, 2, 2, 3, 3])
+    for k in range(4):  # each shard is a dataset of its own
+        part = SequenceFile(str(tmp_path / f"w3-{k:05d}-of-00004.h5"), 8, (16, 16, 3))
+        np.testing.assert_array_equal(part.first(), SequenceFile(str(tmp_path / "one.h5"), 8, (16, 16, 3)).read(
+            np.arange(8 * k, 8 * k + 8)))
+
+    # Killed after two shards: only the others are written again.
+    kept = {k: os.stat(tmp_path / f"w3-{k:05d}-of-00004.h5").st_mtime_ns for k in (0, 1)}
+    for gone in ("w3-00002-of-00004.h5", "w3-00003-of-00004.h5", "w3.h5"):
+        os.remove(tmp_path / gone)
+    out = written("vidrep-preprocess", f"--videos={videos}", "--output=w3.h5", *PATCHES, "--shards=4", cwd=tmp_path)
+    assert "(2 complete before this run)" in out
+    assert kept == {k: os.stat(tmp_path / f"w3-{k:05d}-of-00004.h5").st_mtime_ns for k in (0, 1)}
+    for key, value in contents(tmp_path / "w3.h5").items():
+        np.testing.assert_array_equal(one[key], value, err_msg=key)
+
+    # Other settings into the same shards: refused in one line, nothing rewritten.
+    before = (tmp_path / "w3-00000-of-00004.h5").read_bytes()
+    result = tool("vidrep-preprocess", f"--videos={videos}", "--output=w3.h5", *PATCHES, "--shards=4", "--seed=1",
+                  cwd=tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "vidrep-preprocess: error: shard 'w3-00000-of-00004.h5' exists but holds other videos or settings")
+    assert (tmp_path / "w3-00000-of-00004.h5").read_bytes() == before
+
+
+def test_every_reader_reads_an_index_as_the_whole(videos, tmp_path):
+    frames = ["--kind=frames", "--size=16"]
+    written("vidrep-preprocess", f"--videos={videos}", "--output=frames.h5", *frames, cwd=tmp_path)
+    written("vidrep-preprocess", f"--videos={videos}", "--output=sharded.h5", *frames, "--shards=3", cwd=tmp_path)
+    one, sharded = FrameFile(str(tmp_path / "frames.h5")), FrameFile(str(tmp_path / "sharded.h5"))
+    assert one.videos == sharded.videos and one.video_rows == sharded.video_rows
+    np.testing.assert_array_equal(one.read(np.arange(len(one))), sharded.read(np.arange(len(sharded))))
+    for a, b in zip(one.split(0.25), sharded.split(0.25)):
+        np.testing.assert_array_equal(a, b)
+
+    fc6 = ["--kind=features", "--backbone=resnet50", "--weights=random", "--max_frames=5"]
+    written("vidrep-preprocess", f"--videos={videos}", "--output=fc6.h5", *fc6, cwd=tmp_path)
+    out = written("vidrep-preprocess", f"--videos={videos}", "--output=fc6s.h5", *fc6, "--shards=2", cwd=tmp_path)
+    assert "fc6s_num_frames.txt, fc6s_labels.txt" in out
+    for side in ("num_frames", "labels", "classes", "videos"):
+        assert (tmp_path / f"fc6_{side}.txt").read_text() == (tmp_path / f"fc6s_{side}.txt").read_text()
+    clips = [FeatureClips(str(tmp_path / f"{stem}.h5"), str(tmp_path / f"{stem}_num_frames.txt"),
+                          str(tmp_path / f"{stem}_labels.txt"), clip_length=4) for stem in ("fc6", "fc6s")]
+    assert len(clips[0]) == len(clips[1]) == 16
+    (a, labels_a), (b, labels_b) = (c.clips(np.arange(16)) for c in clips)
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(labels_a, labels_b)
+
+    every = ["--weights=none", "--every=3", "--batch_size=8"]
+    written("vidrep-features", f"--videos={videos}", "--output=features.h5", *every, cwd=tmp_path)
+    out = written("vidrep-features", f"--videos={videos}", "--output=fs.h5", *every, "--shards=2", "--workers=2",
+                  cwd=tmp_path)  # Apache Beam: the network is built in each worker
+    assert "holding 44 feature vectors of 8 of 8 videos" in out
+    one, sharded = FeatureFile(str(tmp_path / "features.h5")), FeatureFile(str(tmp_path / "fs.h5"))
+    assert one.videos == sharded.videos and one.video_rows == sharded.video_rows
+    np.testing.assert_array_equal(one.frame_number, sharded.frame_number)
+    np.testing.assert_allclose(one.read(np.arange(44)), sharded.read(np.arange(44)), rtol=1e-5, atol=1e-5)
+
+
+def test_two_workers_each_read_their_own_shards_every_sequence_once_an_epoch(videos, tmp_path):
+    from keras_vidrep.cli.launch import tf_configs
+
+    written("vidrep-preprocess", f"--videos={videos}", "--output=p.h5", *PATCHES, "--shards=4", cwd=tmp_path)
+    with pytest.raises(DataError, match="has 4 shards, fewer than the 5 workers"):
+        shards.owned_items(shards.open_hdf5(str(tmp_path / "p.h5")), np.arange(32), 0, 5)
+    # 32 sequences, 8 per shard; each worker owns 2 shards = 16 sequences = 8 steps of its 2 (global batch 4).
+    script = os.path.join(os.path.dirname(__file__), "two_worker_reads.py")
+    workers = [subprocess.Popen([sys.executable, script, str(tmp_path / "p.h5"), "8", "4"],
+                                env=dict(os.environ, TF_CONFIG=config), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for config in tf_configs(2)]
+    try:
+        outputs = [w.communicate(timeout=300) for w in workers]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+    assert all(w.returncode == 0 for w in workers), outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    reads = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    for k, read in enumerate(reads):
+        assert read["owned"] is not None and len(read["rows"]) == 16 and read["total"] == 32
+        assert sorted(read["rows"]) == sorted(set(read["rows"]))  # none twice
+        assert {row // 8 % 2 for row in read["rows"]} == {k}  # shards k and k + 2 only
+    assert sorted(reads[0]["rows"] + reads[1]["rows"]) == list(range(32))  # none skipped
