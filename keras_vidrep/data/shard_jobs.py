@@ -11,7 +11,6 @@ import functools
 import os
 import shlex
 import threading
-import time
 
 from tqdm import tqdm
 
