@@ -13,6 +13,7 @@ two pipelines (a worker's own shards); consumption is `bench/train_speed.py` on 
 """
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -23,20 +24,26 @@ import numpy as np
 import report
 from absl import app, flags
 
-flags.DEFINE_integer("clips", 48, "Clips in the generated corpus.")
+flags.DEFINE_integer("clips", 48, "Clips generated for the corpus.")
+flags.DEFINE_integer("copies", 12, "Each generated clip is in the corpus this many times (hard links: decoding costs "
+                                  "the same, generating does not).")
 flags.DEFINE_string("videos", "", "A folder of videos to use instead of the generated corpus.")
 flags.DEFINE_integer("shards", 8, "Shards written.")
+flags.DEFINE_integer("feature_videos", 48, "vidrep-features runs on this many of the corpus's videos (it is slow on "
+                                           "a CPU).")
 flags.DEFINE_integer("train_steps", 3, "Timed training steps of configs/ucf_patches.cfg (0: skip).")
 flags.DEFINE_string("output_json", "", "Also write the results here.")
+flags.DEFINE_string("plan_from", "", "Only (re)write the plan from the measurements in this JSON file.")
 FLAGS = flags.FLAGS
 
 BIN = os.path.dirname(sys.executable)
 HERE = os.path.dirname(os.path.abspath(__file__))
 FPS, SECONDS = 25, 6
+EVERY = 40  # vidrep-features keeps every 40th frame (1.6 s at 25 fps)
 
 
-def corpus(folder, clips):
-    """`clips` synthetic clips in 4 class folders; returns the folder."""
+def corpus(folder, clips, copies):
+    """`clips` synthetic clips, each `copies` times, in 4 class folders; returns the folder."""
     rng = np.random.default_rng(0)
     yy, xx = np.mgrid[0:240, 0:320]
     for k in range(clips):
@@ -53,22 +60,33 @@ def corpus(folder, clips):
             cv2.rectangle(frame, (int(320 - x), int(y) // 2), (int(320 - x) + 40, int(y) // 2 + 30), colour[::-1], -1)
             writer.write(frame)
         writer.release()
+        for c in range(1, copies):
+            os.link(path, path.replace(".avi", f"_copy{c}.avi"))
     return folder
 
 
-def frame_counts(folder):
+def video_list(folder):
     from keras_vidrep.data import video
 
-    paths = video.find_videos(folder)
+    return video.find_videos(folder)
+
+
+def frame_counts(folder):
+    paths = video_list(folder)
     return len(paths), sum(int(cv2.VideoCapture(p).get(cv2.CAP_PROP_FRAME_COUNT)) for p in paths)
 
 
-def timed(tool, *args):
+def timed(tool, cores, *args):
+    """Runs `tool` on the first `cores` cores (taskset); returns (wall seconds, CPU seconds, stdout)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    result = subprocess.run([os.path.join(BIN, tool), *args], capture_output=True, text=True)
+    command = ["taskset", "-c", ",".join(map(str, range(cores))), os.path.join(BIN, tool), *args]
+    result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"{tool} failed: {result.stderr[-2000:]}")
-    return time.perf_counter() - start, result.stdout.strip()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return time.perf_counter() - start, cpu, result.stdout.strip()
 
 
 def read_rate(index, batches=20):
@@ -94,35 +112,80 @@ def read_rate(index, batches=20):
     return rates
 
 
+# What the plan scales to. Kinetics-700: about 650,000 clips of up to 10 s (25-30 fps; 340x256 after the usual
+# resize, close to the corpus's 320x240). The paper: 300 hours of video at 25 fps.
+TARGETS = {"kinetics700": {"videos": 650_000, "frames": 650_000 * 10 * 25},
+           "paper_300h": {"videos": 300 * 3600 // 6, "frames": 300 * 3600 * 25}}  # as clips of 6 s
+CORES_PER_MACHINE = 32
+
+
+def plan(result):
+    """Machines, hours and storage for each target, from the measured per-core rates (1 worker on 1 core) and
+    bytes written per video or frame."""
+    rows, out = result["rows"], {"cores_per_machine": CORES_PER_MACHINE, "assumes": "the per-core rate of 1 "
+                                 "worker on 1 core of this CPU, scaled linearly (the 2-worker runs scaled as "
+                                 "measured); decoding cost grows with pixels (HD sources: several times more); "
+                                 "storage as written here (uncompressed HDF5)"}
+    for target, size in TARGETS.items():
+        jobs = {}
+        for name in ("patches", "frames", "features"):
+            row = rows[f"{name}_1w_1c"]
+            # frames the job handles: every decoded frame, or the kept frames (--every) through the network
+            handled = size["frames"] // (EVERY if name == "features" else 1)
+            core_hours = handled / row["frames_per_second"] / 3600
+            per_video, per_frame = row["bytes"] / row["videos"], row["bytes"] / row["frames"]
+            jobs[name] = {"frames_per_second_per_core": row["frames_per_second"], "core_hours": round(core_hours),
+                          "hours_on": {f"{m}_machines": round(core_hours / (m * CORES_PER_MACHINE), 1)
+                                       for m in (1, 8, 32)},
+                          # patches: --per_video sequences a video, whatever its length; the others: per frame
+                          "storage_gb": round((per_video * size["videos"] if name == "patches" else
+                                               per_frame * handled) / 1e9, 1)}
+        out[target] = {**size, "jobs": jobs}
+    return out
+
+
 def main(argv):
     del argv
+    if FLAGS.plan_from:
+        with open(FLAGS.plan_from, encoding="utf-8") as f:
+            result = json.load(f)
+        result["plan"] = plan(result)
+        return report.emit(result, FLAGS.output_json or FLAGS.plan_from)
     work = tempfile.mkdtemp(prefix="vidrep-workers-")
-    folder = FLAGS.videos or corpus(os.path.join(work, "videos"), FLAGS.clips)
+    folder = FLAGS.videos or corpus(os.path.join(work, "videos"), FLAGS.clips, FLAGS.copies)
     videos, frames = frame_counts(folder)
+    subset = os.path.join(work, "feature_videos")  # the first --feature_videos of the corpus, as hard links
+    os.makedirs(subset)
+    for k, path in enumerate(video_list(folder)[:FLAGS.feature_videos]):
+        os.link(path, os.path.join(subset, f"{k:04d}_{os.path.basename(path)}"))
     rows, result = {}, {"date": time.strftime("%Y-%m-%d"), "cpu": report_cpu(), "videos": videos, "frames": frames,
-                        "corpus": FLAGS.videos or f"{FLAGS.clips} generated clips, 320x240, {FPS} fps, {SECONDS} s, "
-                                                  f"mp4v", "shards": FLAGS.shards}
-    jobs = {"patches": ("vidrep-preprocess", ["--kind=patches", "--size=32", "--seq_length=20", "--per_video=10"],
-                        frames),
-            "frames": ("vidrep-preprocess", ["--kind=frames", "--size=64", "--keep_aspect"], frames),
-            "features": ("vidrep-features", ["--weights=none", "--every=10"], None)}
-    for name, (tool, args, decoded) in jobs.items():
-        for workers in (1, 2):
-            output = os.path.join(work, f"{name}_w{workers}.h5")
-            seconds, out = timed(tool, f"--videos={folder}", f"--output={output}", f"--shards={FLAGS.shards}",
-                                 f"--workers={workers}", *args)
+                        "corpus": FLAGS.videos or f"{FLAGS.clips} generated clips x {FLAGS.copies}, 320x240, {FPS} "
+                                                  f"fps, {SECONDS} s, mp4v", "shards": FLAGS.shards}
+    jobs = {"patches": ("vidrep-preprocess", folder, ["--kind=patches", "--size=32", "--seq_length=20",
+                                                      "--per_video=10"], frames),
+            "frames": ("vidrep-preprocess", folder, ["--kind=frames", "--size=64", "--keep_aspect"], frames),
+            "features": ("vidrep-features", subset, ["--weights=none", f"--every={EVERY}"], None)}
+    # 1 worker on 1 core, 1 worker on 2 cores (as a user runs it here), 2 workers on 2 cores.
+    for name, (tool, where, args, decoded) in jobs.items():
+        count = len(video_list(where))
+        for workers, cores in ((1, 1), (1, 2), (2, 2)):
+            output = os.path.join(work, f"{name}_w{workers}c{cores}.h5")
+            seconds, cpu, out = timed(tool, cores, f"--videos={where}", f"--output={output}",
+                                      f"--shards={FLAGS.shards}", f"--workers={workers}", *args)
             if decoded is None:  # frames through the network
                 decoded = int(out.split("holding ")[1].split()[0])
-            rows[f"{name}_{workers}"] = {"tool": tool, "workers": workers, "seconds": round(seconds, 1),
-                                         "videos_per_second": round(videos / seconds, 2),
-                                         "frames_per_second": round(decoded / seconds, 1), "frames": decoded,
-                                         "bytes": sum(os.path.getsize(os.path.join(work, f)) for f in os.listdir(work)
-                                                      if f.startswith(f"{name}_w{workers}"))}
-            print(f"{name:9s} {workers} worker(s): {seconds:6.1f} s  {videos / seconds:6.2f} videos/s  "
-                  f"{decoded / seconds:7.1f} frames/s", flush=True)
-        rows[f"{name}_scaling"] = round(rows[f"{name}_1"]["seconds"] / rows[f"{name}_2"]["seconds"], 2)
+            rows[f"{name}_{workers}w_{cores}c"] = {
+                "tool": tool, "workers": workers, "cores": cores, "seconds": round(seconds, 1),
+                "cpu_seconds": round(cpu, 1), "videos": count, "videos_per_second": round(count / seconds, 2),
+                "frames_per_second": round(decoded / seconds, 1), "frames": decoded,
+                "bytes": sum(os.path.getsize(os.path.join(work, f)) for f in os.listdir(work)
+                             if f.startswith(f"{name}_w{workers}c{cores}"))}
+            print(f"{name:9s} {workers} worker(s) on {cores} core(s): {seconds:6.1f} s ({cpu:6.1f} CPU s)  "
+                  f"{count / seconds:6.2f} videos/s  {decoded / seconds:7.1f} frames/s", flush=True)
+        rows[f"{name}_scaling_1w1c_to_2w2c"] = round(rows[f"{name}_1w_1c"]["seconds"] /
+                                                     rows[f"{name}_2w_2c"]["seconds"], 2)
     result["rows"] = rows
-    index = os.path.join(work, "patches_w2.h5")
+    index = os.path.join(work, "patches_w2c2.h5")
     result["read_sequences_per_second"] = read_rate(index)
     if FLAGS.train_steps:
         speed = os.path.join(work, "speed.json")
@@ -132,6 +195,7 @@ def main(argv):
                        check=True, capture_output=True, cwd=os.path.dirname(HERE))
         with open(speed, encoding="utf-8") as f:
             result["ucf_patches_training_sequences_per_second"] = json.load(f)["examples_per_second"]
+    result["plan"] = plan(result)
     report.emit(result, FLAGS.output_json)
 
 

@@ -11,7 +11,8 @@ from keras_vidrep.cli import common
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
 # Flags of other programs that the pages show next to ours.
-OTHER_PROGRAMS = {"logdir", "host", "port", "reload_interval", "no-deps", "headless", "upgrade"}
+OTHER_PROGRAMS = {"logdir", "host", "port", "reload_interval", "no-deps", "headless", "upgrade",
+                  "runner", "flink_master", "environment_type"}  # the last: Apache Beam's pipeline options
 ABSL = {"flagfile", "help", "helpfull", "helpshort", "undefok", "verbosity"}
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from keras_vidrep.data import shards
-from keras_vidrep.data.features import FeatureClips
-from keras_vidrep.data.frame_file import FeatureFile, FrameFile
+from keras_vidrep.data.features import ClipStream, FeatureClips
+from keras_vidrep.data.frame_file import FeatureFile, FrameFile, WindowStream
 from keras_vidrep.data.patches import SequenceFile
 from keras_vidrep.errors import DataError
 
@@ -126,6 +126,27 @@ def test_every_reader_reads_an_index_as_the_whole(videos, tmp_path):
     assert one.videos == sharded.videos and one.video_rows == sharded.video_rows
     np.testing.assert_array_equal(one.frame_number, sharded.frame_number)
     np.testing.assert_allclose(one.read(np.arange(44)), sharded.read(np.arange(44)), rtol=1e-5, atol=1e-5)
+
+    # The training streams of frames, video features and fc6 clips split their examples by file between workers.
+    frames = FrameFile(str(tmp_path / "sharded.h5"))
+    windows = [WindowStream(f, 4, 0, 0.25, "videos") for f in (frames, frames, FrameFile(str(tmp_path / "frames.h5")))]
+    assert windows[0].own_shards(0, 2) and windows[1].own_shards(1, 2) and not windows[2].own_shards(0, 2)
+    assert_partition(frames._file, [w.train_starts for w in windows[:2]], windows[2].train_starts)
+    assert windows[1].batch(0, 3).shape == (3, 4, 16, 16, 3)
+    streams = [ClipStream(clips[1]) for _ in range(2)]
+    assert streams[0].own_shards(0, 2) and streams[1].own_shards(1, 2) and not ClipStream(clips[0]).own_shards(0, 2)
+    assert_partition(clips[1]._file, [clips[1].starts[s._items] for s in streams], clips[1].starts)
+    features = [WindowStream(sharded, 2, 0, 0.25, "tail") for _ in range(2)]
+    assert features[0].own_shards(0, 2) and features[1].own_shards(1, 2)
+    assert_partition(sharded._file, [w.train_starts for w in features], WindowStream(one, 2, 0, 0.25, "tail")
+                     .train_starts)
+
+
+def assert_partition(index, parts, whole):
+    """`parts` (first rows of each worker's examples) split `whole` with no overlap, each in its own shards."""
+    np.testing.assert_array_equal(np.sort(np.concatenate(parts)), np.sort(whole))
+    for k, rows in enumerate(parts):
+        assert len(rows) and set(index.shard_of_rows(rows) % 2) == {k}
 
 
 def test_two_workers_each_read_their_own_shards_every_sequence_once_an_epoch(videos, tmp_path):

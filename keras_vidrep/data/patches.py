@@ -17,6 +17,7 @@ Bouncing MNIST generator.
 import numpy as np
 
 from keras_vidrep.data.checks import check_values, require_file
+from keras_vidrep.data.rows import take_rows
 from keras_vidrep.data.shards import open_hdf5, owned_items
 from keras_vidrep.data.streams import ShuffledStream, spread
 from keras_vidrep.errors import DataError
@@ -90,8 +91,7 @@ class SequenceFile:
     def read(self, indices):
         """Sequences at `indices` (any order, repeats allowed): float32 (n, seq_length, H, W, C) in [0, 1]."""
         indices = np.asarray(indices, np.int64).reshape(-1)
-        unique, inverse = np.unique(indices, return_inverse=True)
-        raw = np.asarray(self._array[unique])[inverse] if len(unique) else np.asarray(self._array[:0])
+        raw = take_rows(self._array, indices)  # HDF5: one slice per run of rows, ~100x h5py's point selection
         if self._layout == "TCHW":
             h, w, c = self.frame_shape
             raw = raw.reshape(len(indices), self.seq_length, c, h, w).transpose(0, 1, 3, 4, 2)
