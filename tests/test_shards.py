@@ -173,3 +173,15 @@ def test_two_workers_each_read_their_own_shards_every_sequence_once_an_epoch(vid
         assert sorted(read["rows"]) == sorted(set(read["rows"]))  # none twice
         assert {row // 8 % 2 for row in read["rows"]} == {k}  # shards k and k + 2 only
     assert sorted(reads[0]["rows"] + reads[1]["rows"]) == list(range(32))  # none skipped
+
+
+def test_a_worker_error_on_beam_is_one_line_and_the_finished_shards_stay(videos, tmp_path):
+    (tmp_path / "zz").mkdir()
+    (tmp_path / "zz" / "broken.avi").write_text("not a video")  # sorted last: in the second shard
+    result = tool("vidrep-preprocess", f"--videos={videos},zz", "--output=p.h5", *PATCHES, "--shards=2",
+                  "--workers=2", cwd=tmp_path)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == \
+        "vidrep-preprocess: error: zz/broken.avi: OpenCV cannot decode this file as a video"
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.glob("p*.h5")) == ["p-00000-of-00002.h5"]  # done, kept for a re-run

@@ -8,6 +8,7 @@ pipeline options name (Dataflow, Flink, Spark: `beam_options`), as long as every
 index is written last, by this process, from the shards themselves.
 """
 import functools
+import logging
 import os
 import shlex
 import threading
@@ -15,9 +16,10 @@ import threading
 from tqdm import tqdm
 
 from keras_vidrep.data import shards
-from keras_vidrep.errors import ConfigError, DataError
+from keras_vidrep.errors import ConfigError, DataError, VidrepError
 
 POLL_SECONDS = 1.0
+ERROR_SUFFIX = ".error"
 
 
 def shard_specs(job, videos, output, count, settings, **common):
@@ -98,12 +100,14 @@ def run(specs, output, dataset, workers=1, beam_options="", description="shards"
 
 
 def beam_arguments(workers, beam_options):
-    """The pipeline options: `beam_options`, or the DirectRunner on `workers` processes of this machine."""
+    """The pipeline options: `beam_options`, or the DirectRunner on `workers` processes of this machine (whose
+    workers log errors only)."""
     arguments = shlex.split(beam_options)
     if not any(a.startswith("--runner") for a in arguments):
         arguments = ["--runner=DirectRunner", f"--direct_num_workers={workers}",
-                     "--direct_running_mode=multi_processing", *arguments]
-    return ["--default_sdk_harness_log_level=WARNING", *arguments]
+                     "--direct_running_mode=multi_processing", "--default_sdk_harness_log_level=ERROR",
+                     *arguments]
+    return arguments
 
 
 def _on_beam(specs, workers, beam_options, bar):
@@ -122,24 +126,46 @@ def _on_beam(specs, workers, beam_options, bar):
     def pipeline():
         try:
             with beam.Pipeline(options=options) as p:
-                _ = p | beam.Create(specs) | beam.Reshuffle() | beam.Map(write_shard)  # Reshuffle: spread the jobs
-        except Exception as e:  # noqa: BLE001 - re-raised below as the worker's own error
+                _ = p | beam.Create(specs) | beam.Reshuffle() | beam.Map(report_errors)  # Reshuffle: spread the jobs
+        except Exception as e:  # noqa: BLE001 - re-raised below, in this thread
             failure.append(e)
 
     thread = threading.Thread(target=pipeline, daemon=True)
-    thread.start()
-    while thread.is_alive():
-        thread.join(POLL_SECONDS)
-        done = sum(os.path.exists(s["path"]) for s in specs)
-        bar.update(done - (bar.n - bar.initial))
+    beam_log = logging.getLogger("apache_beam")
+    level = beam_log.level
+    beam_log.setLevel(logging.ERROR)
+    try:
+        thread.start()
+        while thread.is_alive():
+            thread.join(POLL_SECONDS)
+            done = sum(os.path.exists(s["path"]) for s in specs)
+            bar.update(done - (bar.n - bar.initial))
+    finally:
+        beam_log.setLevel(level)
+    raise_reported(specs)
     if failure:
-        raise _worker_error(failure[0]) from None
+        raise failure[0]
 
 
-def _worker_error(error):
-    """The DataError a worker raised, out of the runner's wrapping; the runner's own error otherwise."""
-    text = str(error)
-    marker = "DataError: "
-    if marker in text:
-        return DataError(text[text.rindex(marker) + len(marker):].strip().splitlines()[0].strip(" '\"[]"))
-    return error
+def report_errors(spec):
+    """`write_shard` for a Beam worker: an error of the data (a video that cannot be read, a shard in the way) is
+    written beside the shard for the driver to raise in one line, rather than failing (and retrying) the bundle."""
+    try:
+        write_shard(spec)
+    except VidrepError as e:
+        with open(spec["path"] + ERROR_SUFFIX, "w", encoding="utf-8") as f:
+            f.write(str(e))
+
+
+def raise_reported(specs):
+    """DataError with the first error a worker reported (the reports are removed), if any."""
+    messages = []
+    for spec in specs:
+        report = spec["path"] + ERROR_SUFFIX
+        if os.path.exists(report):
+            with open(report, encoding="utf-8") as f:
+                messages.append(f.read().strip())
+            os.remove(report)
+    if messages:
+        more = f" (and {len(messages) - 1} more shard(s) failed)" if len(messages) > 1 else ""
+        raise DataError(messages[0] + more)
