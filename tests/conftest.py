@@ -75,6 +75,21 @@ def write_video(path, frames=30, width=48, height=40, fps=10):
     return path
 
 
+def run_workers(commands, envs, timeout=400):
+    """Starts one process per (command, extra environment) at once and waits for all; asserts that every one
+    exited 0 and returns the last line of each one's stdout, parsed as JSON."""
+    workers = [subprocess.Popen(command, env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True) for command, env in zip(commands, envs)]
+    try:
+        outputs = [w.communicate(timeout=timeout) for w in workers]
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+    assert all(w.returncode == 0 for w in workers), "\n".join(err[-2000:] for _, err in outputs)
+    return [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+
+
 # A real TensorBoard for tests: `tensorboard --logdir` on a free localhost port, asked through its HTTP API.
 
 def free_port():

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 
+from conftest import run_workers
 from keras_vidrep.training import checkpoints
 
 TINY = ["--canvas_size=32", "--digit_size=14", "--units=16", "--batch_size=8", "--train_steps=4",
@@ -223,16 +224,7 @@ def test_two_workers_started_the_way_srun_starts_them(tmp_path):
                "--strategy=multi_worker", "--cluster=slurm", f"--cluster_port={port}", "--worker_timeout=120"]
     slurm = {"SLURM_STEP_NUM_TASKS": "2", "SLURM_NTASKS": "2", "SLURM_STEP_NODELIST": "localhost",
              "SLURM_STEP_TASKS_PER_NODE": "2", "TMPDIR": str(tmp_path)}
-    workers = [subprocess.Popen(command, env=dict(os.environ, SLURM_PROCID=str(k), **slurm), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for k in (0, 1)]
-    try:
-        outputs = [w.communicate(timeout=400) for w in workers]
-    finally:
-        for w in workers:
-            if w.poll() is None:
-                w.kill()
-    assert all(w.returncode == 0 for w in workers), outputs[0][1][-2000:] + outputs[1][1][-2000:]
-    chief, other = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
+    chief, other = run_workers([command, command], [dict(slurm, SLURM_PROCID=str(k)) for k in (0, 1)])
     assert chief["chief"] and not other["chief"] and chief["step"] == other["step"] == 4
     assert chief["weights_sha256"] == other["weights_sha256"]
     assert (tmp_path / "slurm" / "checkpoints" / "checkpoint").exists()

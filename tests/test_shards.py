@@ -1,7 +1,6 @@
 """Sharded datasets: the same rows whatever the number of workers (in this process or on Apache Beam), resumed
 shard by shard, read as the whole by every reader, and split by file between two MultiWorkerMirroredStrategy
 workers so that each reads its own shards, every sequence once an epoch."""
-import json
 import os
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import run_workers
 from keras_vidrep.data import shards
 from keras_vidrep.data.features import ClipStream, FeatureClips
 from keras_vidrep.data.frame_file import FeatureFile, FrameFile, WindowStream
@@ -157,17 +157,8 @@ def test_two_workers_each_read_their_own_shards_every_sequence_once_an_epoch(vid
         shards.owned_items(shards.open_hdf5(str(tmp_path / "p.h5")), np.arange(32), 0, 5)
     # 32 sequences, 8 per shard; each worker owns 2 shards = 16 sequences = 8 steps of its 2 (global batch 4).
     script = os.path.join(os.path.dirname(__file__), "two_worker_reads.py")
-    workers = [subprocess.Popen([sys.executable, script, str(tmp_path / "p.h5"), "8", "4"],
-                                env=dict(os.environ, TF_CONFIG=config), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for config in tf_configs(2)]
-    try:
-        outputs = [w.communicate(timeout=300) for w in workers]
-    finally:
-        for w in workers:
-            if w.poll() is None:
-                w.kill()
-    assert all(w.returncode == 0 for w in workers), outputs[0][1][-2000:] + outputs[1][1][-2000:]
-    reads = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    command = [sys.executable, script, str(tmp_path / "p.h5"), "8", "4"]
+    reads = run_workers([command, command], [{"TF_CONFIG": config} for config in tf_configs(2)], timeout=300)
     for k, read in enumerate(reads):
         assert read["owned"] is not None and len(read["rows"]) == 16 and read["total"] == 32
         assert sorted(read["rows"]) == sorted(set(read["rows"]))  # none twice
@@ -185,3 +176,12 @@ def test_a_worker_error_on_beam_is_one_line_and_the_finished_shards_stay(videos,
         "vidrep-preprocess: error: zz/broken.avi: OpenCV cannot decode this file as a video"
     assert "Traceback" not in result.stderr
     assert sorted(p.name for p in tmp_path.glob("p*.h5")) == ["p-00000-of-00002.h5"]  # done, kept for a re-run
+
+
+def test_beam_options_name_the_runner_and_the_default_is_the_direct_runner_on_the_workers():
+    from keras_vidrep.data.shard_jobs import beam_arguments
+
+    default = beam_arguments(3, "")
+    assert {"--runner=DirectRunner", "--direct_num_workers=3", "--direct_running_mode=multi_processing"} <= set(default)
+    flink = beam_arguments(3, "--runner=FlinkRunner --flink_master='flink:8081' --environment_type=LOOPBACK")
+    assert flink == ["--runner=FlinkRunner", "--flink_master=flink:8081", "--environment_type=LOOPBACK"]
