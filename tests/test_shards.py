@@ -132,7 +132,10 @@ def test_every_reader_reads_an_index_as_the_whole(videos, tmp_path):
     windows = [WindowStream(f, 4, 0, 0.25, "videos") for f in (frames, frames, FrameFile(str(tmp_path / "frames.h5")))]
     assert windows[0].own_shards(0, 2) and windows[1].own_shards(1, 2) and not windows[2].own_shards(0, 2)
     assert_partition(frames._file, [w.train_starts for w in windows[:2]], windows[2].train_starts)
-    assert windows[1].batch(0, 3).shape == (3, 4, 16, 16, 3)
+    assert windows[1].own_shards(1, 2)  # again (a new input pipeline of the same run): the same examples
+    assert_partition(frames._file, [w.train_starts for w in windows[:2]], windows[2].train_starts)
+    # Worker 1's half of global batch 0 (of 6) is the first 3 positions of its own walk.
+    np.testing.assert_array_equal(windows[1].batch(0, 6, 3, 3), windows[1].sequences(np.arange(3)))
     streams = [ClipStream(clips[1]) for _ in range(2)]
     assert streams[0].own_shards(0, 2) and streams[1].own_shards(1, 2) and not ClipStream(clips[0]).own_shards(0, 2)
     assert_partition(clips[1]._file, [clips[1].starts[s._items] for s in streams], clips[1].starts)

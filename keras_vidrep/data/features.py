@@ -100,7 +100,7 @@ class ClipStream(ShuffledStream):
         """Keeps to the clips in worker `part` of `parts`'s shards; False if the file is not sharded."""
         items = owned_items(self.source._file, self.source.starts, part, parts)
         if items is not None:
-            self.own(items)
+            self.own(items, part, parts)
         return items is not None
 
 

@@ -188,9 +188,10 @@ class WindowStream:
     def __init__(self, file, length, seed, val_fraction, val_split, skip=1, standardize=False):
         self.file, self.length, self.skip = file, length, skip
         train_rows, val_rows = file.split(val_fraction, val_split)
-        self.train_starts = file.windows(train_rows, length, skip)
+        self.train_starts = self.all_train_starts = file.windows(train_rows, length, skip)
         self.val_starts = file.windows(val_rows, length, skip)
         self.walk = PermutationWalk(len(self.train_starts), seed, TRAIN_STREAM)
+        self.owner = None  # (part, parts) once it keeps to a worker's shards
         self.standardization = None
         if standardize:  # per value: the training rows' mean and standard deviation, read block by block
             mean, std = mean_and_std(file.data, train_rows)
@@ -199,10 +200,10 @@ class WindowStream:
     def own_shards(self, part, parts):
         """Keeps the training windows to those in worker `part` of `parts`'s shards; False if the file is not
         sharded. (The held-out windows and the standardization stay those of the whole file.)"""
-        items = owned_items(getattr(self.file, "_file", None), self.train_starts, part, parts)
+        items = owned_items(getattr(self.file, "_file", None), self.all_train_starts, part, parts)
         if items is None:
             return False
-        self.train_starts = self.train_starts[items]
+        self.train_starts, self.owner = self.all_train_starts[items], (part, parts)
         self.walk = PermutationWalk(len(self.train_starts), self.walk.seed, self.walk.stream)
         return True
 
@@ -219,7 +220,7 @@ class WindowStream:
                                                     self.skip))
 
     def batch(self, step, global_batch_size, start=0, count=None):
-        return self.sequences(batch_ids(step, global_batch_size, start, count))
+        return self.sequences(batch_ids(step, global_batch_size, start, count, self.owner))
 
     def validation_reader(self, count):
         """(read, n) of `count` held-out windows (fewer if there are fewer), evenly spread: `read(ids)` gives

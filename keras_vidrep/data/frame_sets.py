@@ -149,7 +149,9 @@ class SequenceSource:
         return self._framed(self.windows.sequences(ids))
 
     def batch(self, step, global_batch_size, start, count):
-        return self.sequences(batch_ids(step, global_batch_size, start, count))
+        if self.settings.data == "bouncing_mnist":
+            return self.sequences(batch_ids(step, global_batch_size, start, count))
+        return self._framed(self.windows.batch(step, global_batch_size, start, count))
 
     def own_shards(self, part, parts):
         """Keeps to worker `part` of `parts`'s shards of a sharded frames file; False otherwise."""

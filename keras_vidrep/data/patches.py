@@ -127,5 +127,5 @@ class SequenceStream(ShuffledStream):
         items = owned_items(getattr(self.source, "_file", None), np.arange(len(self.source)), part, parts,
                             self.source.flag)
         if items is not None:
-            self.own(items)
+            self.own(items, part, parts)
         return items is not None

@@ -10,9 +10,10 @@ where the interrupted one stopped.
 A sharded data file (keras_vidrep.data.shards) read by several input pipelines (MultiWorkerMirroredStrategy's
 workers) is split by file instead: pipeline p keeps to shards p, p + P, ... and walks them on its own, in a fresh
 order every pass, so that each worker opens only its own files and, in each worker's pass, reads each of its
-examples once. Its element e is then replica `e % local_replicas`'s share of its own batch of `global_batch_size /
-P` examples; the batches depend on the number of workers (not on the replicas per worker), and a resumed run with
-the same workers continues where it stopped.
+examples once: its share of a global batch is its own next `global_batch_size / P` examples (see
+`streams.batch_ids`). Which examples make a batch then depends on the number of workers (not on the replicas per
+worker); per-example noise (scheduled sampling, dropout) still follows the global example number, and a resumed run
+with the same workers continues where it stopped.
 """
 import numpy as np
 import tensorflow as tf
@@ -37,12 +38,13 @@ def train_dataset(task, global_batch_size, start_step=0, input_context=None):
     local_replicas = ctx.num_replicas_in_sync // ctx.num_input_pipelines
     first_replica = ctx.input_pipeline_id * local_replicas
     signature = task.train_signature(per_replica)
-    by_file = ctx.num_input_pipelines > 1 and task.own_shards(ctx.input_pipeline_id, ctx.num_input_pipelines)
-    batch, first = (per_replica * local_replicas, 0) if by_file else (global_batch_size, first_replica)
+    if ctx.num_input_pipelines > 1:
+        task.own_shards(ctx.input_pipeline_id, ctx.num_input_pipelines)  # a sharded file: this worker's shards
 
     def make(element):
         step, local = divmod(int(element), local_replicas)
-        arrays = task.train_batch(start_step + step, batch, (first + local) * per_replica, per_replica)
+        replica = first_replica + local
+        arrays = task.train_batch(start_step + step, global_batch_size, replica * per_replica, per_replica)
         return [a.astype(dtype, copy=False) for a, (_, dtype) in zip(arrays, signature)]
 
     def load(element):

@@ -11,9 +11,17 @@ def spread(rows, count):
     return rows[np.unique(np.linspace(0, len(rows) - 1, min(count, len(rows))).astype(np.int64))]
 
 
-def batch_ids(step, batch_size, start=0, count=None):
-    """Sample numbers of rows [start, start + count) of global batch number `step` (all of it by default)."""
+def batch_ids(step, batch_size, start=0, count=None, owner=None):
+    """Sample numbers of rows [start, start + count) of global batch number `step` (all of it by default).
+
+    With `owner` = (part, parts), the stream walks only worker `part`'s examples (a sharded file split between
+    `parts` workers): the global batch is the workers' own batches of batch_size / parts together, and the numbers
+    are positions in worker `part`'s own walk."""
     count = batch_size - start if count is None else count
+    if owner is not None:
+        part, parts = owner
+        batch_size //= parts
+        start -= part * batch_size
     first = int(step) * int(batch_size) + int(start)
     return np.arange(first, first + count)
 
@@ -62,12 +70,12 @@ class ShuffledStream:
 
     def __init__(self, read, count, seed=0, stream=0):
         self._read, self._seed, self._stream = read, seed, stream
-        self._items = None  # all of them
+        self._items = self.owner = None  # all of them
         self._walk = PermutationWalk(count, seed, stream)
 
-    def own(self, items):
-        """From now on walk only `items` (source indices): one worker's part of a sharded file."""
-        self._items = np.asarray(items, np.int64)
+    def own(self, items, part, parts):
+        """From now on walk only `items` (source indices), worker `part` of `parts`'s part of a sharded file."""
+        self._items, self.owner = np.asarray(items, np.int64), (part, parts)
         self._walk = PermutationWalk(len(self._items), self._seed, self._stream)
 
     def sequences(self, sample_ids):
@@ -77,4 +85,4 @@ class ShuffledStream:
 
     def batch(self, step, batch_size, start=0, count=None):
         """Rows [start, start + count) of the global batch number `step` (all of it by default)."""
-        return self.sequences(batch_ids(step, batch_size, start, count))
+        return self.sequences(batch_ids(step, batch_size, start, count, self.owner))
