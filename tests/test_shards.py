@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import cv2
+import h5py
 import numpy as np
 import pytest
 
@@ -94,7 +95,7 @@ def test_shards_hold_the_same_rows_whatever_the_workers_and_resume_shard_by_shar
     assert (tmp_path / "w3-00000-of-00004.h5").read_bytes() == before
 
 
-def test_every_reader_reads_an_index_as_the_whole(videos, tmp_path):
+def test_a_frames_index_reads_as_the_whole_and_its_windows_split_by_shard(videos, tmp_path):
     frames = ["--kind=frames", "--size=16"]
     written("vidrep-preprocess", f"--videos={videos}", "--output=frames.h5", *frames, cwd=tmp_path)
     written("vidrep-preprocess", f"--videos={videos}", "--output=sharded.h5", *frames, "--shards=3", cwd=tmp_path)
@@ -104,19 +105,38 @@ def test_every_reader_reads_an_index_as_the_whole(videos, tmp_path):
     for a, b in zip(one.split(0.25), sharded.split(0.25)):
         np.testing.assert_array_equal(a, b)
 
+    # The training windows split by file between workers (shards 0 and 2 / shard 1).
+    windows = [WindowStream(f, 4, 0, 0.25, "videos") for f in (sharded, sharded, one)]
+    assert windows[0].own_shards(0, 2) and windows[1].own_shards(1, 2) and not windows[2].own_shards(0, 2)
+    assert_partition(sharded._file, [w.train_starts for w in windows[:2]], windows[2].train_starts)
+    assert windows[1].own_shards(1, 2)  # again (a new input pipeline of the same run): the same examples
+    assert_partition(sharded._file, [w.train_starts for w in windows[:2]], windows[2].train_starts)
+    # Worker 1's half of global batch 0 (of 6) is the first 3 positions of its own walk.
+    np.testing.assert_array_equal(windows[1].batch(0, 6, 3, 3), windows[1].sequences(np.arange(3)))
+
+
+def test_an_fc6_index_reads_as_its_shards_with_side_files_for_the_whole(videos, tmp_path):
     fc6 = ["--kind=features", "--backbone=resnet50", "--weights=random", "--max_frames=5"]
-    written("vidrep-preprocess", f"--videos={videos}", "--output=fc6.h5", *fc6, cwd=tmp_path)
     out = written("vidrep-preprocess", f"--videos={videos}", "--output=fc6s.h5", *fc6, "--shards=2", cwd=tmp_path)
     assert "fc6s_num_frames.txt, fc6s_labels.txt" in out
-    for side in ("num_frames", "labels", "classes", "videos"):
-        assert (tmp_path / f"fc6_{side}.txt").read_text() == (tmp_path / f"fc6s_{side}.txt").read_text()
-    clips = [FeatureClips(str(tmp_path / f"{stem}.h5"), str(tmp_path / f"{stem}_num_frames.txt"),
-                          str(tmp_path / f"{stem}_labels.txt"), clip_length=4) for stem in ("fc6", "fc6s")]
-    assert len(clips[0]) == len(clips[1]) == 16
-    (a, labels_a), (b, labels_b) = (c.clips(np.arange(16)) for c in clips)
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
-    np.testing.assert_array_equal(labels_a, labels_b)
+    assert (tmp_path / "fc6s_num_frames.txt").read_text().split() == ["5"] * 8
+    assert (tmp_path / "fc6s_labels.txt").read_text().split() == ["0"] * 4 + ["1"] * 4
+    assert (tmp_path / "fc6s_classes.txt").read_text().split() == ["class0", "class1"]
+    clips = FeatureClips(str(tmp_path / "fc6s.h5"), str(tmp_path / "fc6s_num_frames.txt"),
+                         str(tmp_path / "fc6s_labels.txt"), clip_length=4)
+    assert len(clips) == 16  # 2 clips of 4 in each video of 5 frames
+    parts = [np.asarray(h5py.File(tmp_path / f"fc6s-0000{k}-of-00002.h5", "r")["hidden6"]) for k in (0, 1)]
+    assert [len(p) for p in parts] == [20, 20]
+    features, labels = clips.clips(np.arange(16))
+    np.testing.assert_array_equal(features[[0, 8]], [parts[0][0:4], parts[1][0:4]])  # first clips of videos 0, 4
+    np.testing.assert_array_equal(labels, [0] * 8 + [1] * 8)
 
+    streams = [ClipStream(clips) for _ in range(2)]
+    assert streams[0].own_shards(0, 2) and streams[1].own_shards(1, 2)
+    assert_partition(clips._file, [clips.starts[s._items] for s in streams], clips.starts)
+
+
+def test_vidrep_features_on_two_beam_workers_matches_one_file(videos, tmp_path):
     every = ["--weights=none", "--every=3", "--batch_size=8"]
     written("vidrep-features", f"--videos={videos}", "--output=features.h5", *every, cwd=tmp_path)
     out = written("vidrep-features", f"--videos={videos}", "--output=fs.h5", *every, "--shards=2", "--workers=2",
@@ -126,23 +146,10 @@ def test_every_reader_reads_an_index_as_the_whole(videos, tmp_path):
     assert one.videos == sharded.videos and one.video_rows == sharded.video_rows
     np.testing.assert_array_equal(one.frame_number, sharded.frame_number)
     np.testing.assert_allclose(one.read(np.arange(44)), sharded.read(np.arange(44)), rtol=1e-5, atol=1e-5)
-
-    # The training streams of frames, video features and fc6 clips split their examples by file between workers.
-    frames = FrameFile(str(tmp_path / "sharded.h5"))
-    windows = [WindowStream(f, 4, 0, 0.25, "videos") for f in (frames, frames, FrameFile(str(tmp_path / "frames.h5")))]
-    assert windows[0].own_shards(0, 2) and windows[1].own_shards(1, 2) and not windows[2].own_shards(0, 2)
-    assert_partition(frames._file, [w.train_starts for w in windows[:2]], windows[2].train_starts)
-    assert windows[1].own_shards(1, 2)  # again (a new input pipeline of the same run): the same examples
-    assert_partition(frames._file, [w.train_starts for w in windows[:2]], windows[2].train_starts)
-    # Worker 1's half of global batch 0 (of 6) is the first 3 positions of its own walk.
-    np.testing.assert_array_equal(windows[1].batch(0, 6, 3, 3), windows[1].sequences(np.arange(3)))
-    streams = [ClipStream(clips[1]) for _ in range(2)]
-    assert streams[0].own_shards(0, 2) and streams[1].own_shards(1, 2) and not ClipStream(clips[0]).own_shards(0, 2)
-    assert_partition(clips[1]._file, [clips[1].starts[s._items] for s in streams], clips[1].starts)
-    features = [WindowStream(sharded, 2, 0, 0.25, "tail") for _ in range(2)]
-    assert features[0].own_shards(0, 2) and features[1].own_shards(1, 2)
-    assert_partition(sharded._file, [w.train_starts for w in features], WindowStream(one, 2, 0, 0.25, "tail")
-                     .train_starts)
+    windows = [WindowStream(sharded, 2, 0, 0.25, "tail") for _ in range(2)]
+    assert windows[0].own_shards(0, 2) and windows[1].own_shards(1, 2)
+    assert_partition(sharded._file, [w.train_starts for w in windows],
+                     WindowStream(one, 2, 0, 0.25, "tail").train_starts)
 
 
 def assert_partition(index, parts, whole):
