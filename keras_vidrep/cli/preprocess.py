@@ -68,7 +68,7 @@ def go():
                   crop_square=frames and FLAGS.keep_aspect)
     if FLAGS.videos:
         files = video.find_videos(FLAGS.videos)
-        source, total = preprocess.video_files(",".join(files), **decode), len(files)
+        source, total = preprocess.video_files(files, **decode), len(files)
     else:
         source, total = preprocess.tfds_videos(FLAGS.tfds, FLAGS.tfds_split, FLAGS.tfds_data_dir, **decode), None
     settings = {name: FLAGS[name].value for name in ("kind", "size", "seq_length", "frame_skip", "max_frames",

@@ -32,7 +32,7 @@ def shard_specs(job, videos, output, count, settings, **common):
       common: the writer's arguments, the same for every shard.
     """
     return [dict(job=job, path=path, videos=part, first_video=first, shard=k, count=count,
-                 key=shards.shard_key(settings, part), settings=settings, **common)
+                 key=shards.shard_key({**settings, "first_video": first}, part), settings=settings, **common)
             for k, (path, (first, part)) in enumerate(zip(shards.shard_paths(output, count),
                                                           shards.assign(videos, count)))]
 
@@ -111,7 +111,8 @@ def beam_arguments(workers, beam_options):
 
 
 def _on_beam(specs, workers, beam_options, bar):
-    """Runs `write_shard` over `specs` on Beam, moving `bar` as shard files appear."""
+    """Runs `write_shard` over `specs` on Beam, moving `bar` as shard files appear; raises the first error a worker
+    reported."""
     try:
         import apache_beam as beam
         from apache_beam.options.pipeline_options import PipelineOptions
@@ -120,6 +121,9 @@ def _on_beam(specs, workers, beam_options, bar):
                           "'keras_vidrep[beam]'") from None
     if not specs:
         return
+    for spec in specs:  # reports left by an earlier, interrupted run
+        if os.path.exists(spec["path"] + ERROR_SUFFIX):
+            os.remove(spec["path"] + ERROR_SUFFIX)
     options = PipelineOptions(beam_arguments(workers, beam_options))
     failure = []
 
