@@ -7,7 +7,7 @@ Usage:
 Writes (by default) a corpus of UCF-101-like clips: 320x240, 25 fps, 6 s, MPEG-4 part 2 (the codec family of
 UCF-101's XviD files), moving shapes over a drifting gradient with grain. Each tool runs as a user runs it
 (`vidrep-preprocess` / `vidrep-features --shards --workers`, wall time from start to exit, Beam's start-up
-included); 1 worker writes the shards in its own process, 2 run them on Apache Beam's DirectRunner. The read rate
+included); 1 worker writes the shards in its own process, 2 run them on Apache Beam's local runner. The read rate
 is the trainer's own tf.data stream (`pipeline.train_dataset`) over the sharded patches, one pipeline and each of
 two pipelines (a worker's own shards); consumption is `bench/train_speed.py` on configs/ucf_patches.cfg.
 """

@@ -58,9 +58,15 @@ def contents(path):
 def test_shards_hold_the_same_rows_whatever_the_workers_and_resume_shard_by_shard(videos, tmp_path):
     written("vidrep-preprocess", f"--videos={videos}", "--output=one.h5", *PATCHES, cwd=tmp_path)
     written("vidrep-preprocess", f"--videos={videos}", "--output=w1.h5", *PATCHES, "--shards=4", cwd=tmp_path)
-    out = written("vidrep-preprocess", f"--videos={videos}", "--output=w3.h5", *PATCHES, "--shards=4", "--workers=3",
-                  cwd=tmp_path)  # Apache Beam, DirectRunner, 3 processes
-    assert "an index of 4 shards (0 complete before this run) holding 32 patches from 8 of 8 videos" in out
+    beam = tool("vidrep-preprocess", f"--videos={videos}", "--output=w3.h5", *PATCHES, "--shards=4", "--workers=3",
+                cwd=tmp_path)  # Apache Beam, local runner, 3 processes
+    assert beam.returncode == 0, beam.stderr[-3000:]
+    assert "an index of 4 shards (0 complete before this run) holding 32 patches from 8 of 8 videos; " \
+           "Beam's log: w3.h5.beam.log" in beam.stdout
+    # The terminal shows the progress bar only; Beam's messages, its worker processes' too, are in the log.
+    assert "4/4" in beam.stderr and "apache_beam" not in beam.stderr and "harness" not in beam.stderr, beam.stderr
+    log = (tmp_path / "w3.h5.beam.log").read_text()
+    assert "apache_beam" in log and log.count("INFO:__main__:Python sdk harness starting") == 3  # 3 processes
     one, w1, w3 = contents(tmp_path / "one.h5"), contents(tmp_path / "w1.h5"), contents(tmp_path / "w3.h5")
     assert set(one) == set(w1) == set(w3) >= {"patches", "video_index", "start_frame", "videos", "counts"}
     for key in one:
@@ -192,6 +198,6 @@ def test_beam_options_name_the_runner_and_the_default_is_the_direct_runner_on_th
     from keras_vidrep.data.shard_jobs import beam_arguments
 
     default = beam_arguments(3, "")
-    assert {"--runner=DirectRunner", "--direct_num_workers=3", "--direct_running_mode=multi_processing"} <= set(default)
+    assert {"--runner=FnApiRunner", "--direct_num_workers=3", "--direct_running_mode=multi_processing"} <= set(default)
     flink = beam_arguments(3, "--runner=FlinkRunner --flink_master='flink:8081' --environment_type=LOOPBACK")
     assert flink == ["--runner=FlinkRunner", "--flink_master=flink:8081", "--environment_type=LOOPBACK"]

@@ -133,10 +133,11 @@ def define_shard_flags():
                                       "index at `output` that every --data_file reads as the whole (0: one file). "
                                       "The content does not depend on `workers`; a re-run skips complete shards.")
     flags.DEFINE_integer("workers", 1, "With `shards`: processes writing shards at once, on Apache Beam's "
-                                       "DirectRunner when more than 1 (pip install 'keras_vidrep[beam]').")
+                                       "local runner (FnApiRunner) when more than 1 (pip install "
+                                       "'keras_vidrep[beam]'); Beam's log goes to OUTPUT.beam.log.")
     flags.DEFINE_string("beam_options", "", "With `shards`: Apache Beam pipeline options, e.g. "
                                             "\"--runner=FlinkRunner --flink_master=HOST:8081\" (every worker must "
-                                            "see the output folder); default: the DirectRunner with `workers`.")
+                                            "see the output folder); default: Beam's local runner with `workers`.")
 
 
 def check_shard_flags(values):

@@ -54,7 +54,8 @@ def go():
         videos, rows, before = shard_jobs.run(specs, FLAGS.output, "features", FLAGS.workers, FLAGS.beam_options,
                                               f"vidrep-features ({backbone.name})")
         print(f"wrote {FLAGS.output}: an index of {FLAGS.shards} shards ({before} complete before this run) "
-              f"holding {rows} feature vectors of {videos} of {len(paths)} videos")
+              f"holding {rows} feature vectors of {videos} of {len(paths)} videos"
+              + shard_jobs.log_note(FLAGS.output, FLAGS.workers, FLAGS.beam_options))
         return
     result = preprocess.write_video_features(paths, FLAGS.output, backbone, FLAGS.every,
                                              {"weights": backbone.identity})

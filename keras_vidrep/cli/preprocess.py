@@ -119,7 +119,7 @@ def sharded(files, decode, settings):
         side = "; and " + ", ".join(preprocess.write_feature_side_files(FLAGS.output, names, counts).values())
     print(f"wrote {FLAGS.output}: an index of {FLAGS.shards} shards ({before} complete before this run) holding "
           f"{rows} {'frame features' if FLAGS.kind == 'features' else FLAGS.kind} from {videos} of {len(files)} "
-          f"videos{side}")
+          f"videos{side}{shard_jobs.log_note(FLAGS.output, FLAGS.workers, FLAGS.beam_options)}")
 
 
 def run():

@@ -2,15 +2,17 @@
 
 A job is a plain dict (`spec`) that says everything about one shard — its file, its videos, the first video's
 number and the settings — so any worker of any runner can write it from nothing: `write_shard(spec)`. Beam is
-the engine for more than one worker: the DirectRunner with `workers` processes on this machine, or any runner its
-pipeline options name (Dataflow, Flink, Spark: `beam_options`), as long as every worker sees the output folder
+the engine for more than one worker: its local runner (FnApiRunner) with `workers` processes on this machine, or
+any runner its pipeline options name (Dataflow, Flink, Spark: `beam_options`), as long as every worker sees the output folder
 (a shared file system). Shards already complete are not sent again, so a killed run resumes shard by shard; the
 index is written last, by this process, from the shards themselves.
 """
+import contextlib
 import functools
-import logging
+import importlib.util
 import os
 import shlex
+import sys
 import threading
 
 from tqdm import tqdm
@@ -77,78 +79,106 @@ def run(specs, output, dataset, workers=1, beam_options="", description="shards"
 
     Args:
       dataset: the rows' dataset name in the shards (patches, frames, hidden6, features).
-      workers: 1 writes the shards one after another in this process; more run them on Beam's DirectRunner with
-        that many worker processes.
+      workers: 1 writes the shards one after another in this process; more run them on Beam's local runner with
+        that many worker processes (Beam's messages go to `log_path(output)`, the terminal shows a progress bar).
       beam_options: Beam pipeline options (e.g. "--runner=FlinkRunner --flink_master=HOST:8081"); any option
-        here sends the jobs to Beam, whose runner it names (DirectRunner with `workers` processes by default).
+        here sends the jobs to Beam, whose runner it names (the local runner with `workers` processes by default).
     """
     if workers <= 0:
         raise ConfigError(f"`workers` must be a positive integer, got {workers}")
     todo = [s for s in specs if not shards.finished(s["path"], s["key"])]
-    bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc=description, unit="shard", dynamic_ncols=True)
-    try:
-        if workers == 1 and not beam_options:
+    done_before = len(specs) - len(todo)
+    if workers == 1 and not beam_options:
+        with _bar(len(specs), done_before, description, sys.stderr) as bar:
             for spec in todo:
                 write_shard(spec)
                 bar.update()
-        else:
-            _on_beam(todo, workers, beam_options, bar)
-    finally:
-        bar.close()
+    else:
+        _on_beam(todo, workers, beam_options, log_path(output),
+                 functools.partial(_bar, len(specs), done_before, description))
     videos, rows = shards.write_index(output, [s["path"] for s in specs], dataset)
-    return videos, rows, len(specs) - len(todo)
+    return videos, rows, done_before
+
+
+def log_path(output):
+    """Where a Beam run writing the index `output` keeps Beam's own log (its workers' too)."""
+    return output + ".beam.log"
+
+
+def log_note(output, workers, beam_options):
+    """"; Beam's log: PATH" for a run that went through Beam, else ""."""
+    return f"; Beam's log: {log_path(output)}" if workers > 1 or beam_options else ""
+
+
+def _bar(total, initial, description, stream):
+    return tqdm(total=total, initial=initial, desc=description, unit="shard", dynamic_ncols=True, file=stream)
+
+
+@contextlib.contextmanager
+def _stderr_into(path):
+    """Sends file descriptor 2 — this process's and that of every process it starts meanwhile — to the end of the
+    file `path`; yields a stream on the former standard error (the terminal) for the progress bar."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "a", encoding="utf-8") as log:
+            os.dup2(log.fileno(), 2)
+            try:
+                with os.fdopen(os.dup(saved), "w", encoding="utf-8") as terminal:
+                    yield terminal
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def beam_arguments(workers, beam_options):
-    """The pipeline options: `beam_options`, or the DirectRunner on `workers` processes of this machine (whose
-    workers log errors only)."""
+    """The pipeline options: `beam_options`, or Beam's local runner on `workers` processes of this machine: the
+    FnApiRunner, which is what the DirectRunner runs a batch pipeline on unless it first downloads the Prism runner
+    from the network; naming it keeps a run the same with or without a network."""
     arguments = shlex.split(beam_options)
     if not any(a.startswith("--runner") for a in arguments):
-        arguments = ["--runner=DirectRunner", f"--direct_num_workers={workers}",
-                     "--direct_running_mode=multi_processing", "--default_sdk_harness_log_level=ERROR",
-                     *arguments]
+        arguments = ["--runner=FnApiRunner", f"--direct_num_workers={workers}",
+                     "--direct_running_mode=multi_processing", *arguments]
     return arguments
 
 
-def _on_beam(specs, workers, beam_options, bar):
-    """Runs `write_shard` over `specs` on Beam, moving `bar` as shard files appear; raises the first error a worker
-    reported."""
-    try:
-        import apache_beam as beam
-        from apache_beam.options.pipeline_options import PipelineOptions
-    except ImportError:
+def _on_beam(specs, workers, beam_options, log, make_bar):
+    """Runs `write_shard` over `specs` on Beam, moving a progress bar (`make_bar(stream)`) as shard files appear;
+    Beam's messages (its workers' too) go to the file `log`. Raises the first error a worker reported."""
+    if importlib.util.find_spec("apache_beam") is None:  # imported in the pipeline's thread, its messages logged
         raise ConfigError("`workers` > 1 and `beam_options` run on Apache Beam: pip install "
-                          "'keras_vidrep[beam]'") from None
-    if not specs:
-        return
+                          "'keras_vidrep[beam]'")
     for spec in specs:  # reports left by an earlier, interrupted run
         if os.path.exists(spec["path"] + ERROR_SUFFIX):
             os.remove(spec["path"] + ERROR_SUFFIX)
-    options = PipelineOptions(beam_arguments(workers, beam_options))
     failure = []
-
-    def pipeline():
-        try:
-            with beam.Pipeline(options=options) as p:
-                _ = p | beam.Create(specs) | beam.Reshuffle() | beam.Map(report_errors)  # Reshuffle: spread the jobs
-        except Exception as e:  # noqa: BLE001 - re-raised below, in this thread
-            failure.append(e)
-
-    thread = threading.Thread(target=pipeline, daemon=True)
-    beam_log = logging.getLogger("apache_beam")
-    level = beam_log.level
-    beam_log.setLevel(logging.ERROR)
-    try:
-        thread.start()
-        while thread.is_alive():
-            thread.join(POLL_SECONDS)
-            done = sum(os.path.exists(s["path"]) for s in specs)
-            bar.update(done - (bar.n - bar.initial))
-    finally:
-        beam_log.setLevel(level)
+    with _stderr_into(log) as terminal, make_bar(terminal) as bar:
+        if specs:
+            thread = threading.Thread(target=_pipeline, args=(specs, beam_arguments(workers, beam_options), failure),
+                                      daemon=True)
+            thread.start()
+            while thread.is_alive():
+                thread.join(POLL_SECONDS)
+                done = sum(os.path.exists(s["path"]) for s in specs)
+                bar.update(done - (bar.n - bar.initial))
     raise_reported(specs)
     if failure:
-        raise failure[0]
+        first = (str(failure[0]).strip().splitlines() or [type(failure[0]).__name__])[0][:300]
+        raise DataError(f"the Beam pipeline failed: {first} (Beam's log: {log})") from failure[0]
+
+
+def _pipeline(specs, arguments, failure):
+    """The Beam pipeline writing `specs`; an exception is appended to `failure` (it runs in a thread)."""
+    try:
+        import apache_beam as beam
+        from apache_beam.options.pipeline_options import PipelineOptions
+
+        with beam.Pipeline(options=PipelineOptions(arguments)) as p:
+            _ = p | beam.Create(specs) | beam.Reshuffle() | beam.Map(report_errors)  # Reshuffle: spread the jobs
+    except Exception as e:  # noqa: BLE001 - raised by the caller, in its thread
+        failure.append(e)
 
 
 def report_errors(spec):
