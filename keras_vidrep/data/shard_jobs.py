@@ -4,8 +4,8 @@ A job is a plain dict (`spec`) that says everything about one shard — its file
 number and the settings — so any worker of any runner can write it from nothing: `write_shard(spec)`. Beam is
 the engine for more than one worker: its local runner (FnApiRunner) with `workers` processes on this machine, or
 any runner its pipeline options name (Dataflow, Flink, Spark: `beam_options`), as long as every worker sees the
-output folder (a shared file system). Shards already complete are not sent again, so a killed run resumes shard by shard; the
-index is written last, by this process, from the shards themselves.
+output folder (a shared file system). Shards already complete are not sent again, so a killed run resumes shard
+by shard; the index is written last, by this process, from the shards themselves.
 """
 import contextlib
 import functools
