@@ -32,8 +32,7 @@ FLAGS = flags.FLAGS
 
 
 def go():
-    from keras_vidrep.data import preprocess, video
-    from keras_vidrep.data.backbone import Backbone
+    from keras_vidrep.data import preprocess, shard_jobs, video
     from keras_vidrep.data.checks import check_output_path
     from keras_vidrep.errors import ConfigError
 
@@ -43,10 +42,8 @@ def go():
     common.check_shard_flags(FLAGS)
     paths = [os.path.abspath(p) for p in video.find_videos(FLAGS.videos)]
     check_output_path(FLAGS.output)
-    backbone = Backbone(FLAGS.backbone, FLAGS.weights, FLAGS.batch_size, seed=FLAGS.seed)
+    backbone = shard_jobs.backbone(FLAGS.backbone, FLAGS.weights, FLAGS.batch_size, FLAGS.seed)
     if FLAGS.shards:
-        from keras_vidrep.data import shard_jobs
-
         settings = {"backbone": backbone.name, "every": FLAGS.every, "weights": backbone.identity}
         specs = shard_jobs.shard_specs("features", paths, FLAGS.output, FLAGS.shards, settings,
                                        backbone=(FLAGS.backbone, FLAGS.weights, FLAGS.batch_size, FLAGS.seed),

@@ -98,10 +98,8 @@ def sharded(files, decode, settings):
     from keras_vidrep.data import preprocess, shard_jobs
 
     if FLAGS.kind == "features":
-        from keras_vidrep.data.backbone import Backbone
-
         backbone = (FLAGS.backbone, FLAGS.weights, 32, FLAGS.seed)
-        identity = Backbone(*backbone[:3], seed=FLAGS.seed).identity  # checks the weights before any work
+        identity = shard_jobs.backbone(*backbone).identity  # checks the weights before any work
         specs = shard_jobs.shard_specs("fc6", files, FLAGS.output, FLAGS.shards,
                                        {**settings, "backbone": FLAGS.backbone, "weights": identity},
                                        decode=decode, skip_bad=FLAGS.skip_bad_videos, backbone=backbone)

@@ -14,7 +14,7 @@ import numpy as np
 
 from keras_vidrep.data.checks import check_values, require_file
 from keras_vidrep.data.rows import take_rows
-from keras_vidrep.data.shards import open_hdf5, owned_items
+from keras_vidrep.data.shards import open_hdf5
 from keras_vidrep.data.streams import ShuffledStream
 from keras_vidrep.errors import DataError
 
@@ -98,10 +98,7 @@ class ClipStream(ShuffledStream):
 
     def own_shards(self, part, parts):
         """Keeps to the clips in worker `part` of `parts`'s shards; False if the file is not sharded."""
-        items = owned_items(self.source._file, self.source.starts, part, parts)
-        if items is not None:
-            self.own(items, part, parts)
-        return items is not None
+        return self.keep_to_shards(self.source._file, self.source.starts, part, parts)
 
 
 def pool_by_video(clip_probabilities, videos):

@@ -18,7 +18,7 @@ import numpy as np
 
 from keras_vidrep.data.checks import check_values, require_file
 from keras_vidrep.data.rows import take_rows
-from keras_vidrep.data.shards import open_hdf5, owned_items
+from keras_vidrep.data.shards import open_hdf5
 from keras_vidrep.data.streams import ShuffledStream, spread
 from keras_vidrep.errors import DataError
 
@@ -124,8 +124,5 @@ class SequenceStream(ShuffledStream):
 
     def own_shards(self, part, parts):
         """Keeps to the sequences in worker `part` of `parts`'s shards; False if the file is not sharded."""
-        items = owned_items(getattr(self.source, "_file", None), np.arange(len(self.source)), part, parts,
-                            self.source.flag)
-        if items is not None:
-            self.own(items, part, parts)
-        return items is not None
+        return self.keep_to_shards(getattr(self.source, "_file", None), np.arange(len(self.source)), part, parts,
+                                   self.source.flag)

@@ -40,7 +40,9 @@ def shard_specs(job, videos, output, count, settings, **common):
 
 
 @functools.lru_cache(maxsize=2)
-def _backbone(name, weights, batch_size, seed):  # one network per worker process, built by its first shard
+def backbone(name, weights, batch_size=32, seed=0):
+    """The `Backbone` of these settings, built once per process: the tool's check of the weights and the shards it
+    writes itself share it; a Beam worker builds its own with its first shard."""
     from keras_vidrep.data.backbone import Backbone
 
     return Backbone(name, weights, batch_size, seed=seed)
@@ -57,13 +59,13 @@ def write_shard(spec):
     job = spec["job"]
     if job == "features":  # resumable inside the shard too: appended under a temporary name, renamed when done
         partial = path + ".partial"
-        preprocess.write_video_features(spec["videos"], partial, _backbone(*spec["backbone"]), spec["every"],
+        preprocess.write_video_features(spec["videos"], partial, backbone(*spec["backbone"]), spec["every"],
                                         {**spec["attributes"], **marks}, progress=False)
         os.replace(partial, path)
         return path
     source = preprocess.video_files(spec["videos"], **spec["decode"])
     if job == "fc6":
-        preprocess.write_features(source, path, _backbone(*spec["backbone"]), spec["skip_bad"], side_files=False,
+        preprocess.write_features(source, path, backbone(*spec["backbone"]), spec["skip_bad"], side_files=False,
                                   attributes={**spec["settings"], **marks}, progress=False)
     else:
         s = spec["settings"]

@@ -5,6 +5,8 @@ import threading
 
 import numpy as np
 
+from keras_vidrep.data.shards import owned_items
+
 
 def spread(rows, count):
     """At most `count` of `rows` (any array, first axis), evenly spaced from the first to the last."""
@@ -73,10 +75,16 @@ class ShuffledStream:
         self._items = self.owner = None  # all of them
         self._walk = PermutationWalk(count, seed, stream)
 
-    def own(self, items, part, parts):
-        """From now on walk only `items` (source indices), worker `part` of `parts`'s part of a sharded file."""
+    def keep_to_shards(self, handle, item_rows, part, parts, flag="data_file"):
+        """From now on walk only the items (source indices) whose first rows `item_rows` lie in worker `part` of
+        `parts`'s shards of the file `handle` (see keras_vidrep.data.shards); False, changing nothing, if the file
+        is not sharded."""
+        items = owned_items(handle, item_rows, part, parts, flag)
+        if items is None:
+            return False
         self._items, self.owner = np.asarray(items, np.int64), (part, parts)
         self._walk = PermutationWalk(len(self._items), self._seed, self._stream)
+        return True
 
     def sequences(self, sample_ids):
         """The items at stream positions `sample_ids`."""
