@@ -11,9 +11,12 @@ import numpy as np
 import pytest
 
 from conftest import run_workers
+from keras_vidrep import tasks
+from keras_vidrep.config import Config
 from keras_vidrep.data import shards
 from keras_vidrep.data.features import ClipStream, FeatureClips
 from keras_vidrep.data.frame_file import FeatureFile, FrameFile, WindowStream
+from keras_vidrep.data.frame_sets import SequenceSource
 from keras_vidrep.data.patches import SequenceFile
 from keras_vidrep.errors import DataError
 
@@ -119,6 +122,23 @@ def test_a_frames_index_reads_as_the_whole_and_its_windows_split_by_shard(videos
     assert_partition(sharded._file, [w.train_starts for w in windows[:2]], windows[2].train_starts)
     # Worker 1's half of global batch 0 (of 6) is the first 3 positions of its own walk.
     np.testing.assert_array_equal(windows[1].batch(0, 6, 3, 3), windows[1].sequences(np.arange(3)))
+
+    # The tasks reading frames files keep to a worker's shards the same way: the VAE's frames, the latent
+    # predictor's sequences (its source, built from the same settings), through Task.own_shards.
+    def vae(data_file):
+        task = tasks.create(Config("vae", data="frames", data_file=str(tmp_path / data_file), frame_size=16,
+                                   channels=3, latent_dim=4, filters=(4,), val_frames=4, val_fraction=0.25,
+                                   val_split="videos", batch_size=4, model_dir=str(tmp_path / "run")).validate())
+        task.prepare_data()
+        return task
+
+    tasks_of = [vae("sharded.h5"), vae("sharded.h5"), vae("frames.h5")]
+    assert tasks_of[0].own_shards(0, 2) and tasks_of[1].own_shards(1, 2) and not tasks_of[2].own_shards(0, 2)
+    assert_partition(sharded._file, [t.source.frames.train_starts for t in tasks_of[:2]],
+                     tasks_of[2].source.frames.train_starts)
+    sources = [SequenceSource(t.settings, 0, 4) for t in tasks_of]
+    assert sources[0].own_shards(0, 2) and sources[1].own_shards(1, 2) and not sources[2].own_shards(0, 2)
+    assert_partition(sharded._file, [s.windows.train_starts for s in sources[:2]], windows[2].train_starts)
 
 
 def test_an_fc6_index_reads_as_its_shards_with_side_files_for_the_whole(videos, tmp_path):
