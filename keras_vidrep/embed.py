@@ -140,7 +140,7 @@ def embed_frames(vae, frames, writer, batch_size=256, log_variances=False, recon
 
 def window_starts(file, length, stride=1):
     """Start rows of every `stride`-th window of `length` rows of a FeatureFile (never across videos)."""
-    return file.windows(np.arange(len(file)), length)[::stride]
+    return file.window_starts(length, stride)
 
 
 def embed_windows(model, file, starts, length, writer, batch_size=256, transform=None):
@@ -153,14 +153,14 @@ def embed_windows(model, file, starts, length, writer, batch_size=256, transform
         windows = file.sequences(starts[first:first + batch_size], length)
         windows = transform(windows) if transform else windows
         writer.write(first, {"codes": ops.convert_to_numpy(model.code(np.asarray(windows, np.float32)))})
-    return {"video_index": file.video_index[starts], "frame_number": file.frame_number[starts],
-            "end_frame_number": file.frame_number[starts + length - 1]}
+    return {"video_index": file.video_of(starts), "frame_number": file.frame_numbers(starts),
+            "end_frame_number": file.frame_numbers(starts + length - 1)}
 
 
 def frame_index(frames):
     """Every row's `video_index` and `frame_number` of a per-frame file."""
-    return {"video_index": np.asarray(frames.video_index, np.int64),
-            "frame_number": np.asarray(frames.frame_number, np.int64)}
+    rows = np.arange(len(frames))
+    return {"video_index": frames.video_of(rows), "frame_number": frames.frame_numbers(rows)}
 
 
 def write_pictures(vae, frames, output, seed=0, samples=40):

@@ -76,11 +76,11 @@ class WindowProbe:
 
     def __init__(self, file, length, standardize, stride=1, max_videos=20):
         self.file, self.length, self.standardize = file, length, standardize
-        starts = file.windows(np.arange(len(file)), length)[::stride]
-        videos = np.unique(file.video_index[starts])
+        starts = file.window_starts(length, stride)
+        videos = np.unique(file.video_of(starts))
         keep = videos[np.unique(np.linspace(0, len(videos) - 1, min(max_videos, len(videos))).round().astype(int))]
-        starts = starts[np.isin(file.video_index[starts], keep)]
-        order = np.arange(len(starts)) - np.searchsorted(file.video_index[starts], file.video_index[starts])
+        starts = starts[np.isin(file.video_of(starts), keep)]
+        order = np.arange(len(starts)) - np.searchsorted(file.video_of(starts), file.video_of(starts))
         held = order % 5 == 4
         self.starts = {"train": starts[~held], "test": starts[held]}
         self.counts = {part: len(v) for part, v in self.starts.items()}
@@ -94,9 +94,8 @@ class WindowProbe:
 
     def factors(self, part):
         starts = self.starts[part]
-        video = self.file.video_index[starts]
-        first = np.array([self.file.video_rows[v][0] for v in video])
-        end = np.array([self.file.video_rows[v][1] for v in video])
+        video = self.file.video_of(starts)
+        first, end = self.file.video_first[video], self.file.video_first[video + 1]
         return {"video": video.astype(np.int64), "time": (starts - first) / np.maximum(end - first - self.length, 1)}
 
     @staticmethod

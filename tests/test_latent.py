@@ -70,17 +70,17 @@ def test_training_losses_mse_kl_and_the_feed():
 def test_windows_never_cross_videos(tmp_path):
     np.save(tmp_path / "one.npy", np.zeros((10, 8, 8), np.uint8))
     file = FrameFile(str(tmp_path / "one.npy"), channels=1)
-    assert list(file.windows(np.arange(10), 4, 3)) == [0]  # rows 0, 3, 6, 9
-    file.video_index = np.repeat([0, 1, 2], [5, 3, 2])
-    file.video_rows = [(0, 5), (5, 8), (8, 10)]
-    starts = file.windows(np.arange(10), 3, 1)
-    assert list(starts) == [0, 1, 2, 5]
-    assert list(file.windows(np.arange(10), 2, 2)) == [0, 1, 2, 5]
+    assert list(file.windows(file.video_runs(), 4, 3).values()) == [0]  # rows 0, 3, 6, 9
+    file.video_first = np.array([0, 5, 8, 10])  # three videos of 5, 3 and 2 frames
+    assert list(file.video_of(np.arange(10))) == [0] * 5 + [1] * 3 + [2] * 2
+    assert list(file.window_starts(3)) == [0, 1, 2, 5]
+    assert list(file.window_starts(2, skip=2)) == [0, 1, 2, 5]
+    assert list(file.window_starts(2, stride=2)) == [0, 2, 5, 8]
     train, held = file.split(0.34, "tail")  # the last third of every video
-    assert list(held) == [3, 4, 7, 9] and list(train) == [0, 1, 2, 5, 6, 8]
-    assert list(file.windows(train, 2, 1)) == [0, 1, 5]
+    assert list(held.values()) == [3, 4, 7, 9] and list(train.values()) == [0, 1, 2, 5, 6, 8]
+    assert list(file.windows(train, 2, 1).values()) == [0, 1, 5]
     train, held = file.split(0.34, "videos")  # the last of the three videos
-    assert list(held) == [8, 9]
+    assert list(held.values()) == [8, 9] and list(train.values()) == list(range(8))
 
 
 @pytest.fixture(scope="module")

@@ -109,17 +109,20 @@ def test_a_frames_index_reads_as_the_whole_and_its_windows_split_by_shard(videos
     written("vidrep-preprocess", f"--videos={videos}", "--output=frames.h5", *frames, cwd=tmp_path)
     written("vidrep-preprocess", f"--videos={videos}", "--output=sharded.h5", *frames, "--shards=3", cwd=tmp_path)
     one, sharded = FrameFile(str(tmp_path / "frames.h5")), FrameFile(str(tmp_path / "sharded.h5"))
-    assert one.videos == sharded.videos and one.video_rows == sharded.video_rows
+    assert one.videos == sharded.videos
+    np.testing.assert_array_equal(one.video_first, sharded.video_first)
     np.testing.assert_array_equal(one.read(np.arange(len(one))), sharded.read(np.arange(len(sharded))))
+    np.testing.assert_array_equal(one.frame_numbers(np.arange(len(one))), sharded.frame_numbers(np.arange(len(one))))
     for a, b in zip(one.split(0.25), sharded.split(0.25)):
-        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a.values(), b.values())
 
-    # The training windows split by file between workers (shards 0 and 2 / shard 1).
+    # The training windows split between workers in equal contiguous shares, the held-out videos (taken out of
+    # the last shard) changing nothing.
     windows = [WindowStream(f, 4, 0, 0.25, "videos") for f in (sharded, sharded, one)]
     assert windows[0].own_shards(0, 2) and windows[1].own_shards(1, 2) and not windows[2].own_shards(0, 2)
-    assert_partition(sharded._file, [w.train_starts for w in windows[:2]], windows[2].train_starts)
+    assert_balanced([w.train_starts.values() for w in windows[:2]], windows[2].train_starts.values())
     assert windows[1].own_shards(1, 2)  # again (a new input pipeline of the same run): the same examples
-    assert_partition(sharded._file, [w.train_starts for w in windows[:2]], windows[2].train_starts)
+    assert_balanced([w.train_starts.values() for w in windows[:2]], windows[2].train_starts.values())
     # Worker 1's half of global batch 0 (of 6) is the first 3 positions of its own walk.
     np.testing.assert_array_equal(windows[1].batch(0, 6, 3, 3), windows[1].sequences(np.arange(3)))
 
@@ -134,11 +137,11 @@ def test_a_frames_index_reads_as_the_whole_and_its_windows_split_by_shard(videos
 
     tasks_of = [vae("sharded.h5"), vae("sharded.h5"), vae("frames.h5")]
     assert tasks_of[0].own_shards(0, 2) and tasks_of[1].own_shards(1, 2) and not tasks_of[2].own_shards(0, 2)
-    assert_partition(sharded._file, [t.source.frames.train_starts for t in tasks_of[:2]],
-                     tasks_of[2].source.frames.train_starts)
+    assert_balanced([t.source.frames.train_starts.values() for t in tasks_of[:2]],
+                    tasks_of[2].source.frames.train_starts.values())
     sources = [SequenceSource(t.settings, 0, 4) for t in tasks_of]
     assert sources[0].own_shards(0, 2) and sources[1].own_shards(1, 2) and not sources[2].own_shards(0, 2)
-    assert_partition(sharded._file, [s.windows.train_starts for s in sources[:2]], windows[2].train_starts)
+    assert_balanced([s.windows.train_starts.values() for s in sources[:2]], windows[2].train_starts.values())
 
 
 def test_an_fc6_index_reads_as_its_shards_with_side_files_for_the_whole(videos, tmp_path):
@@ -156,10 +159,11 @@ def test_an_fc6_index_reads_as_its_shards_with_side_files_for_the_whole(videos, 
     features, labels = clips.clips(np.arange(16))
     np.testing.assert_array_equal(features[[0, 8]], [parts[0][0:4], parts[1][0:4]])  # first clips of videos 0, 4
     np.testing.assert_array_equal(labels, [0] * 8 + [1] * 8)
+    np.testing.assert_array_equal(clips.video_of(np.arange(16)), np.repeat(np.arange(8), 2))
 
-    streams = [ClipStream(clips) for _ in range(2)]
-    assert streams[0].own_shards(0, 2) and streams[1].own_shards(1, 2)
-    assert_partition(clips._file, [clips.starts[s._items] for s in streams], clips.starts)
+    streams = [ClipStream(clips) for _ in range(3)]
+    assert all(s.own_shards(k, 3) for k, s in enumerate(streams))
+    assert_balanced([clips.starts[np.array(s.items)] for s in streams], clips.starts.values())
 
 
 def test_vidrep_features_on_two_beam_workers_matches_one_file(videos, tmp_path):
@@ -169,37 +173,43 @@ def test_vidrep_features_on_two_beam_workers_matches_one_file(videos, tmp_path):
                   cwd=tmp_path)  # Apache Beam: the network is built in each worker
     assert "holding 44 feature vectors of 8 of 8 videos" in out
     one, sharded = FeatureFile(str(tmp_path / "features.h5")), FeatureFile(str(tmp_path / "fs.h5"))
-    assert one.videos == sharded.videos and one.video_rows == sharded.video_rows
-    np.testing.assert_array_equal(one.frame_number, sharded.frame_number)
+    assert one.videos == sharded.videos
+    np.testing.assert_array_equal(one.video_first, sharded.video_first)
+    np.testing.assert_array_equal(one.frame_numbers(np.arange(44)), sharded.frame_numbers(np.arange(44)))
     np.testing.assert_allclose(one.read(np.arange(44)), sharded.read(np.arange(44)), rtol=1e-5, atol=1e-5)
     windows = [WindowStream(sharded, 2, 0, 0.25, "tail") for _ in range(2)]
     assert windows[0].own_shards(0, 2) and windows[1].own_shards(1, 2)
-    assert_partition(sharded._file, [w.train_starts for w in windows],
-                     WindowStream(one, 2, 0, 0.25, "tail").train_starts)
+    assert_balanced([w.train_starts.values() for w in windows], WindowStream(one, 2, 0, 0.25, "tail")
+                    .train_starts.values())
 
 
-def assert_partition(index, parts, whole):
-    """`parts` (first rows of each worker's examples) split `whole` with no overlap, each in its own shards."""
-    np.testing.assert_array_equal(np.sort(np.concatenate(parts)), np.sort(whole))
-    for k, rows in enumerate(parts):
-        assert len(rows) and set(index.shard_of_rows(rows) % 2) == {k}
+def assert_balanced(parts, whole):
+    """`parts` (first rows of each worker's examples) are `whole` cut in contiguous pieces of equal size (±1)."""
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
 
 
-def test_two_workers_each_read_their_own_shards_every_sequence_once_an_epoch(videos, tmp_path):
+@pytest.mark.parametrize("count, workers", [(5, 2), (7, 3)])
+def test_workers_read_equal_shares_of_unequal_shards_every_sequence_once_an_epoch(videos, tmp_path, count, workers):
     from keras_vidrep.cli.launch import tf_configs
 
-    written("vidrep-preprocess", f"--videos={videos}", "--output=p.h5", *PATCHES, "--shards=4", cwd=tmp_path)
-    with pytest.raises(DataError, match="has 4 shards, fewer than the 5 workers"):
-        shards.owned_items(shards.open_hdf5(str(tmp_path / "p.h5")), np.arange(32), 0, 5)
-    # 32 sequences, 8 per shard; each worker owns 2 shards = 16 sequences = 8 steps of its 2 (global batch 4).
+    written("vidrep-preprocess", f"--videos={videos}", "--output=p.h5", *PATCHES, f"--shards={count}", cwd=tmp_path)
+    with shards.open_hdf5(str(tmp_path / "p.h5")) as index:
+        rows = index.index["shard_rows"][...]
+    assert len(set(rows)) > 1, rows  # 8 videos in 5 or 7 shards: shards of 4 and 8 sequences
+    # 32 sequences; each worker reads 2 of every global batch, as many steps as it takes to pass its share once.
+    steps = -(-32 // workers // 2) + 1
     script = os.path.join(os.path.dirname(__file__), "two_worker_reads.py")
-    command = [sys.executable, script, str(tmp_path / "p.h5"), "8", "4"]
-    reads = run_workers([command, command], [{"TF_CONFIG": config} for config in tf_configs(2)], timeout=300)
-    for k, read in enumerate(reads):
-        assert read["owned"] is not None and len(read["rows"]) == 16 and read["total"] == 32
-        assert sorted(read["rows"]) == sorted(set(read["rows"]))  # none twice
-        assert {row // 8 % 2 for row in read["rows"]} == {k}  # shards k and k + 2 only
-    assert sorted(reads[0]["rows"] + reads[1]["rows"]) == list(range(32))  # none skipped
+    command = [sys.executable, script, str(tmp_path / "p.h5"), str(steps), str(2 * workers)]
+    reads = run_workers([command] * workers, [{"TF_CONFIG": c} for c in tf_configs(workers)], timeout=400)
+    shares = [len(read["owned"]) for read in reads]
+    assert max(shares) - min(shares) <= 1 and sum(shares) == 32, shares  # the same rate for every sequence
+    epoch = []
+    for read in reads:  # each worker's first pass over its share: each of its sequences once, none of another's
+        first_pass = read["rows"][:len(read["owned"])]
+        assert sorted(first_pass) == read["owned"]
+        epoch += first_pass
+    assert sorted(epoch) == list(range(32))  # over the cluster: every sequence once, as one worker reads them
 
 
 def test_a_worker_error_on_beam_is_one_line_and_the_finished_shards_stay(videos, tmp_path):

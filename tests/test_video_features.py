@@ -109,10 +109,10 @@ def test_windows_never_cross_videos(feature_file, tmp_path):
     task = tasks.create(config(feature_file, tmp_path))
     task.prepare_data()
     file, stream = FeatureFile(str(feature_file)), task.source
-    for starts in (stream.train_starts, stream.val_starts):
+    for starts in (stream.train_starts.values(), stream.val_starts.values()):
         rows = starts[:, None] + np.arange(3)
-        assert np.all(file.video_index[rows] == file.video_index[rows[:, :1]])
-    assert set(stream.train_starts).isdisjoint(stream.val_starts)
+        assert np.all(file.video_of(rows) == file.video_of(rows[:, :1]))
+    assert set(stream.train_starts.values()).isdisjoint(stream.val_starts.values())
     train = task.train_batch(0, 8, 0, 8)[0]
     assert train.shape == (8, 3, 2048) and abs(float(train.mean())) < 1.0  # standardized
 

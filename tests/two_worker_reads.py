@@ -1,6 +1,6 @@
 """One worker of a MultiWorkerMirroredStrategy cluster (from TF_CONFIG) reading a composite task's training batches
 from a patches file through the trainer's own input pipeline; prints, as one JSON line, the file rows of the
-sequences its replicas received (found by content) and whether its task kept to its own shards.
+sequences its replicas received (found by content), in the order received, and the items its task kept to.
 
   python two_worker_reads.py DATA_FILE STEPS GLOBAL_BATCH
 """
@@ -34,5 +34,5 @@ for _ in range(steps):
         read += [rows[np.round(s * 255).astype(np.uint8).tobytes()] for s in sequences]
 # Sequences read by all workers, summed over the cluster: also keeps the workers together until both are done.
 total = strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(len(read), tf.int64)), None)
-owned = task.source._items
-print(json.dumps({"rows": read, "owned": None if owned is None else owned.tolist(), "total": int(total)}))
+owned = task.source.items if task.source.owner else None
+print(json.dumps({"rows": read, "owned": None if owned is None else list(owned), "total": int(total)}))

@@ -13,7 +13,7 @@ A clip is a window of `clip_length` consecutive frames inside one video (never a
 import numpy as np
 
 from keras_vidrep.data.checks import check_values, require_file
-from keras_vidrep.data.rows import take_rows
+from keras_vidrep.data.rows import Runs, take_rows
 from keras_vidrep.data.shards import open_hdf5
 from keras_vidrep.data.streams import ShuffledStream
 from keras_vidrep.errors import DataError
@@ -68,12 +68,9 @@ class FeatureClips:
             raise DataError(f"{num_frames_file} / {labels_file}: negative frame counts or labels")
         self.clip_length, self.feature_dim = int(clip_length), int(self.features.shape[1])
         first = np.concatenate([[0], np.cumsum(self.num_frames)[:-1]])
-        starts, videos = [], []
-        for video, (offset, count) in enumerate(zip(first, self.num_frames)):
-            s = np.arange(offset, offset + count - self.clip_length + 1, stride)
-            starts.append(s)
-            videos.append(np.full(len(s), video))
-        self.starts, self.videos = np.concatenate(starts).astype(np.int64), np.concatenate(videos).astype(np.int64)
+        # The clips' first rows, one run per video (a video too short for a clip has an empty run): the clip
+        # index stays a few numbers per video at any size.
+        self.starts = Runs(first, -(-(self.num_frames - self.clip_length + 1) // stride), stride)
         self.short_videos = np.flatnonzero(self.num_frames < self.clip_length)
         if not len(self.starts):
             raise DataError(f"{num_frames_file}: no video has the {self.clip_length} frames of one clip")
@@ -86,7 +83,11 @@ class FeatureClips:
         clip_ids = np.asarray(clip_ids, np.int64).reshape(-1)
         rows = self.starts[clip_ids][:, None] + np.arange(self.clip_length)  # overlapping clips read once
         features = take_rows(self.features, rows).astype(np.float32, copy=False)
-        return features, self.labels[self.videos[clip_ids]].astype(np.int32)
+        return features, self.labels[self.video_of(clip_ids)].astype(np.int32)
+
+    def video_of(self, clip_ids):
+        """The video of each clip (any integer array shape)."""
+        return self.starts.run_of(clip_ids)
 
 
 class ClipStream(ShuffledStream):
@@ -98,7 +99,7 @@ class ClipStream(ShuffledStream):
 
     def own_shards(self, part, parts):
         """Keeps to the clips in worker `part` of `parts`'s shards; False if the file is not sharded."""
-        return self.keep_to_shards(self.source._file, self.source.starts, part, parts)
+        return self.keep_to_shards(self.source._file, part, parts)
 
 
 def pool_by_video(clip_probabilities, videos):

@@ -13,7 +13,7 @@ import numpy as np
 
 from keras_vidrep.data.bouncing import TRAIN_STREAM
 from keras_vidrep.data.checks import check_values, require_file
-from keras_vidrep.data.rows import mean_and_std, take_rows
+from keras_vidrep.data.rows import Runs, mean_and_std, take_rows
 from keras_vidrep.data.shards import open_hdf5, owned_items
 from keras_vidrep.data.streams import PermutationWalk, batch_ids, spread
 from keras_vidrep.errors import DataError
@@ -22,33 +22,60 @@ SPLITS = ("videos", "tail")  # how a validation part is held out
 
 
 class VideoRows:
-    """The row index of a per-frame file: `video_index`, `frame_number`, `videos`, `video_rows` (first row, end
-    row) per video; held-out splits and windows that never cross videos. Subclasses load `data` and `read` rows."""
+    """The row index of a per-frame file, a few numbers per video whatever the number of rows: `video_first`
+    (V + 1,) the first row of each video and the row count, `videos` (names), the frame numbers read from the file
+    when asked for; held-out splits and windows that never cross videos, as `Runs` (one run per video).
+    Subclasses load `data` and `read` rows."""
 
     path = ""
+    _frame_numbers = None  # the file's `frame_number` dataset, if it has one
 
-    def _index(self, count):
-        if len(self.video_index) != count or np.any(np.diff(self.video_index) < 0):
-            raise DataError(f"`data_file` {self.path!r}: `video_index` must give each row's video, in order")
-        if self.frame_number is None:  # numbered within each video
-            self.frame_number = np.arange(count) - np.searchsorted(self.video_index, self.video_index)
-        starts = np.flatnonzero(np.r_[True, np.diff(self.video_index) != 0])
-        self.video_rows = list(zip(starts, np.r_[starts[1:], count]))
-
-    def _read_index(self, f):
-        """`video_index`, `frame_number` and `videos` of an open HDF5 file (defaults: one video, counted rows)."""
-        count = len(f[self.DATASET])
-        self.video_index = f["video_index"][:count] if "video_index" in f else np.zeros(count, np.int64)
-        self.frame_number = f["frame_number"][:count] if "frame_number" in f else None
-        videos = int(self.video_index.max()) + 1 if count else 0
-        self.videos = ([v.decode() if isinstance(v, bytes) else str(v) for v in f["videos"][...]]
-                       if "videos" in f else [f"video {i}" for i in range(videos)])
+    def _index(self, count, f=None):
+        """Builds the index of `count` rows from the open HDF5 file `f`'s `counts` (per video) or, in a file
+        without them, its `video_index` (per row); without either, or without `f`, one video."""
+        if f is not None and "counts" in f:
+            counts = np.asarray(f["counts"][...], np.int64)
+            if counts.sum() > count or (counts < 0).any():
+                raise DataError(f"`data_file` {self.path!r}: `counts` add up to {counts.sum()} rows, but the file "
+                                f"holds {count}")
+            count = int(counts.sum())  # rows past them: a video cut off while being written
+        elif f is not None and "video_index" in f:
+            video_index = np.asarray(f["video_index"][:count], np.int64)
+            if len(video_index) != count or np.any(np.diff(video_index) < 0) or (video_index < 0).any():
+                raise DataError(f"`data_file` {self.path!r}: `video_index` must give each row's video, in order")
+            counts = np.bincount(video_index, minlength=int(video_index.max()) + 1 if count else 0)
+        else:
+            counts = np.array([count], np.int64)
+        self.video_first = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        if f is not None and "frame_number" in f:
+            self._frame_numbers = f["frame_number"]
+        if f is not None and "videos" in f:
+            self.videos = [v.decode() if isinstance(v, bytes) else str(v) for v in f["videos"][...]]
+        elif not getattr(self, "videos", None):
+            self.videos = [f"video {i}" for i in range(len(counts))]
+        if len(self.videos) != len(counts):
+            raise DataError(f"`data_file` {self.path!r} names {len(self.videos)} videos but indexes {len(counts)}")
 
     def __len__(self):
-        return len(self.video_index)
+        return int(self.video_first[-1])
+
+    def video_of(self, rows):
+        """The video number of each row (any integer array shape)."""
+        return np.searchsorted(self.video_first, np.asarray(rows, np.int64), side="right") - 1
+
+    def frame_numbers(self, rows):
+        """The number of each row's frame in its video file (any integer array shape)."""
+        rows = np.asarray(rows, np.int64)
+        if self._frame_numbers is not None:
+            return take_rows(self._frame_numbers, rows).astype(np.int64)
+        return rows - self.video_first[self.video_of(rows)]
+
+    def video_runs(self):
+        """Every video's rows, one run each."""
+        return Runs(self.video_first[:-1], np.diff(self.video_first))
 
     def split(self, val_fraction, by="videos"):
-        """(training rows, validation rows), holding out `val_fraction` of the data.
+        """(training rows, validation rows) as `Runs` (one run per video), holding out `val_fraction` of the data.
 
         Args:
           by: `videos` holds out the last videos (at least one; the last frames when there is only one video), for
@@ -59,30 +86,34 @@ class VideoRows:
             raise DataError(f"`val_fraction` must be in (0, 1), got {val_fraction}")
         if by not in SPLITS:
             raise DataError(f"`val_split` must be one of {', '.join(SPLITS)}, got {by!r}")
-        held = np.zeros(len(self.video_index), bool)
-        if by == "videos" and len(self.video_rows) > 1:
-            count = max(1, int(round(len(self.video_rows) * val_fraction)))
-            held[self.video_rows[-count][0]:] = True
-        else:
-            for first, end in (self.video_rows if by == "tail" else [(0, len(held))]):
-                held[end - max(1, int(round((end - first) * val_fraction))):end] = True
-        if held.all():
+        first, counts = self.video_first[:-1], np.diff(self.video_first)
+        if by == "videos" and len(counts) > 1:
+            held = np.zeros(len(counts), np.int64)
+            held[len(counts) - max(1, int(round(len(counts) * val_fraction))):] = \
+                counts[len(counts) - max(1, int(round(len(counts) * val_fraction))):]
+        elif by == "tail":
+            held = np.minimum(counts, np.maximum(1, np.round(counts * val_fraction).astype(np.int64)))
+        else:  # one video held out by its last frames
+            first, counts = first[:1], np.array([len(self)], np.int64)
+            held = np.array([min(len(self), max(1, int(round(len(self) * val_fraction))))], np.int64)
+        if (counts - held).sum() == 0:
             raise DataError(f"`data_file` {self.path!r} is too small to hold out a validation part")
-        return np.flatnonzero(~held), np.flatnonzero(held)
+        return Runs(first, counts - held), Runs(first + counts - held, held)
 
     def windows(self, rows, length, skip=1):
-        """Start rows of every window of `length` rows taken every `skip`-th row, all in `rows` and all of one
-        video; the rows of window i are starts[i] + skip * arange(length)."""
-        inside = np.zeros(len(self.video_index), bool)
-        inside[np.asarray(rows)] = True
+        """The start rows of every window of `length` rows taken every `skip`-th row inside the runs `rows` (each
+        inside one video, as `split` gives them), as `Runs`; the rows of window i are start + skip * arange(length).
+        """
         span = (length - 1) * skip
-        starts = np.arange(max(0, len(inside) - span))
-        ok = self.video_index[starts] == self.video_index[starts + span]
-        for k in range(length):
-            ok &= inside[starts + k * skip]
-        if not ok.any():
+        starts = Runs(rows.first, rows.count - span)
+        if not len(starts):
             raise DataError(f"`data_file` {self.path!r}: no video part has {length} rows at frame skip {skip}")
-        return starts[ok]
+        return starts
+
+    def window_starts(self, length, stride=1, skip=1):
+        """Start rows of every `stride`-th window of `length` rows over the whole file, as one array (for tools
+        that visit every window)."""
+        return self.windows(self.video_runs(), length, skip).values()[::stride]
 
     def sequences(self, starts, length, skip=1):
         """The windows at `starts`: (n, length, *row shape)."""
@@ -112,12 +143,11 @@ class FrameFile(VideoRows):
                 raise DataError(f"`data_file` {path!r} has no dataset `frames` (datasets: {', '.join(self._file)}); "
                                 f"write one with vidrep-preprocess --kind=frames")
             self.data = self._file[self.DATASET]
-            self._read_index(self._file)
             if self.data.dtype != np.uint8:
                 raise DataError(f"`data_file` {path!r}: `frames` must be uint8, got {self.data.dtype}")
         if self.data.ndim not in (3, 4) or len(self.data) == 0:
             raise DataError(f"`data_file` {path!r}: expected frames (F, H, W[, C]), got shape {self.data.shape}")
-        self._index(len(self.data))
+        self._index(len(self.data), getattr(self, "_file", None))
         self.frame_shape = (*self.data.shape[1:3], channels)
 
     def _open_npy(self, path):
@@ -131,8 +161,6 @@ class FrameFile(VideoRows):
                                 f"{data.dtype}")
             check_values(data, path, "frame value", unit_range=True)
         self.data = data
-        self.video_index = np.zeros(len(self.data), np.int64)
-        self.frame_number = np.arange(len(self.data))
         self.videos = [os.path.basename(path)]
 
     def read(self, rows):
@@ -163,12 +191,11 @@ class FeatureFile(VideoRows):
         if self.DATASET not in self._file:
             raise DataError(f"`data_file` {path!r} has no dataset `features` (datasets: {', '.join(self._file)}); "
                             f"write one with vidrep-features")
-        self._read_index(self._file)
         self.data = self._file[self.DATASET]
         if self.data.ndim != 2 or len(self.data) == 0:
             raise DataError(f"`data_file` {path!r}: expected features (F, D), got shape {self.data.shape}")
+        self._index(len(self.data), self._file)
         check_values(self.data, f"{path}:{self.DATASET}", "feature value")  # block by block
-        self._index(len(self.video_index))
         self.dim = int(self.data.shape[1])
 
     def read(self, rows):
@@ -198,12 +225,13 @@ class WindowStream:
             self.standardization = mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
 
     def own_shards(self, part, parts):
-        """Keeps the training windows to those in worker `part` of `parts`'s shards; False if the file is not
-        sharded. (The held-out windows and the standardization stay those of the whole file.)"""
-        items = owned_items(getattr(self.file, "_file", None), self.all_train_starts, part, parts)
-        if items is None:
+        """Keeps the training windows to worker `part` of `parts`'s equal share of a sharded file (see
+        keras_vidrep.data.shards.owned_items); False if the file is not sharded. (The held-out windows and the
+        standardization stay those of the whole file.)"""
+        owned = owned_items(getattr(self.file, "_file", None), len(self.all_train_starts), part, parts)
+        if owned is None:
             return False
-        self.train_starts, self.owner = self.all_train_starts[items], (part, parts)
+        self.train_starts, self.owner = self.all_train_starts.select(*owned), (part, parts)
         self.walk = PermutationWalk(len(self.train_starts), self.walk.seed, self.walk.stream)
         return True
 

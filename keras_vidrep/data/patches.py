@@ -124,5 +124,4 @@ class SequenceStream(ShuffledStream):
 
     def own_shards(self, part, parts):
         """Keeps to the sequences in worker `part` of `parts`'s shards; False if the file is not sharded."""
-        return self.keep_to_shards(getattr(self.source, "_file", None), np.arange(len(self.source)), part, parts,
-                                   self.source.flag)
+        return self.keep_to_shards(getattr(self.source, "_file", None), part, parts)

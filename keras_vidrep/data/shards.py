@@ -16,11 +16,14 @@ The index holds
 
 `open_hdf5` opens an index as a read-only, h5py-like `ShardedFile` whose datasets are the shards' concatenated in
 order (with `video_index` numbered over all videos), so every reader of one-file datasets reads a sharded one
-unchanged, and `owned_items` lets each training worker keep to its own shards.
+unchanged; shard files are opened as their rows are read, a few at a time. `owned_items` gives each training
+worker an equal contiguous range of the examples (shards are storage, not the unit of ownership).
 """
+import collections
 import hashlib
 import json
 import os
+import threading
 
 import numpy as np
 
@@ -106,27 +109,36 @@ def write_index(output, paths, dataset):
     return len(names), int(sum(rows))
 
 
-def open_hdf5(path, flag="data_file"):
-    """An HDF5 dataset file read-only: an h5py.File, or a `ShardedFile` if `path` is the index of shards."""
+def open_hdf5(path, flag="data_file", open_shards=None):
+    """An HDF5 dataset file read-only: an h5py.File, or a `ShardedFile` if `path` is the index of shards (keeping
+    at most `open_shards` of them open at once; default `ShardedFile.OPEN_SHARDS`)."""
     import h5py
 
     try:
         f = h5py.File(path, "r")
     except OSError as e:
         raise DataError(f"`{flag}` {path!r} is not a readable HDF5 file ({str(e).splitlines()[0]})") from None
-    return ShardedFile(path, f, flag) if INDEX_MARK in f.attrs else f
+    if INDEX_MARK not in f.attrs:
+        return f
+    try:
+        return ShardedFile(path, f, flag, open_shards or ShardedFile.OPEN_SHARDS)
+    except BaseException:
+        f.close()
+        raise
 
 
 class ConcatenatedRows:
     """The rows of one dataset of every shard, read as one array: slices and sorted index arrays on the first axis,
-    like an h5py dataset (each shard is read only for the rows that lie in it)."""
+    like an h5py dataset (each shard is opened, through the file's cache of open shards, only for the rows that lie
+    in it)."""
 
-    def __init__(self, parts, value_offsets=None):
-        self.parts = parts
-        self.starts = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+    def __init__(self, sharded, name, value_offsets=None):
+        self.sharded, self.name = sharded, name
+        self.starts = sharded.row_starts
         self.value_offsets = value_offsets
-        self.shape = (int(self.starts[-1]), *parts[0].shape[1:])
-        self.dtype, self.ndim = parts[0].dtype, len(self.shape)
+        row_shape, self.dtype = sharded.layout[name]
+        self.shape = (int(self.starts[-1]), *row_shape)
+        self.ndim = len(self.shape)
 
     def __len__(self):
         return self.shape[0]
@@ -151,79 +163,139 @@ class ConcatenatedRows:
             mine = np.flatnonzero(owner == k)
             local = rows[mine] - self.starts[k]
             if local[-1] - local[0] + 1 == len(local):  # one run: one slice
-                values = self.parts[k][int(local[0]):int(local[-1]) + 1]
-            else:
-                values = self.parts[k][local]
+                local = slice(int(local[0]), int(local[-1]) + 1)
+            values = self.sharded.read(int(k), self.name, local)
             out[mine] = values if self.value_offsets is None else values + self.value_offsets[k]
         return out
 
 
 class ShardedFile:
     """An index of shards opened read-only, behaving like the h5py.File of the one-file dataset (`in`, `[name]`,
-    `attrs`, `keys()`), plus `num_shards` and `shard_of_rows`."""
+    `attrs`, `keys()`), plus `num_shards` and `shard_of_rows`.
 
-    def __init__(self, path, index, flag="data_file"):
-        import h5py
+    Shard files are opened when rows in them are read, and at most `open_shards` stay open (the least recently
+    read is closed first), so a reader of 1,024 shards needs a handful of file descriptors and chunk caches, not
+    one per shard. Opening the index checks every shard once, one at a time: present, readable and holding the
+    rows the index gives it.
+    """
 
-        self.path, self.index, self.attrs = path, index, index.attrs
+    OPEN_SHARDS = 16
+
+    def __init__(self, path, index, flag="data_file", open_shards=OPEN_SHARDS):
+        if open_shards < 1:
+            raise DataError(f"`open_shards` must be a positive integer, got {open_shards}")
+        self.path, self.index, self.attrs, self.flag = path, index, index.attrs, flag
+        self.open_shards = int(open_shards)
+        self._open = collections.OrderedDict()  # shard -> h5py.File, least recently read first
+        self._lock = threading.RLock()
         folder = os.path.dirname(os.path.abspath(path))
         names = [n.decode() if isinstance(n, bytes) else str(n) for n in index["shards"][...]]
+        self.shard_files = [os.path.join(folder, name) for name in names]
         self.num_shards = len(names)
-        self.files = []
-        for name in names:
-            shard = os.path.join(folder, name)
-            if not os.path.isfile(shard):
-                raise DataError(f"`{flag}` {path!r} is an index of {len(names)} shards, but shard {shard!r} is "
-                                f"missing: copy the shard files beside their index")
-            try:
-                self.files.append(h5py.File(shard, "r"))
-            except OSError as e:
-                raise DataError(f"`{flag}` {path!r}: shard {shard!r} is not a readable HDF5 file "
-                                f"({str(e).splitlines()[0]})") from None
         rows = np.asarray(index["shard_rows"][...], np.int64)
-        if [len(f[self.attrs["dataset"]]) for f in self.files] != rows.tolist():
-            raise DataError(f"`{flag}` {path!r}: the shards' rows differ from the index's; rewrite the index")
+        dataset = self.attrs["dataset"]
+        missing = [shard for shard in self.shard_files if not os.path.isfile(shard)]
+        if missing:
+            raise DataError(f"`{flag}` {path!r} is an index of {len(names)} shards, but shard {missing[0]!r} is "
+                            f"missing" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                            + ": copy the shard files beside their index")
+        try:
+            for k, shard in enumerate(self.shard_files):
+                f = self._shard(k)
+                if len(f[dataset]) != rows[k]:
+                    raise DataError(f"`{flag}` {path!r}: shard {shard!r} holds {len(f[dataset])} rows, the index "
+                                    f"says {rows[k]}; rewrite the index")
+                if k == 0:
+                    self.layout = {name: (f[name].shape[1:], f[name].dtype) for name in f.keys()
+                                   if name not in PER_VIDEO}
+        except BaseException:
+            self._close_shards()
+            raise
         self.row_starts = np.concatenate([[0], np.cumsum(rows)])
         self.video_starts = np.concatenate([[0], np.cumsum(index["shard_videos"][...])])[:-1]
         self._cache = {}
 
+    def _shard(self, k):
+        """The open h5py.File of shard `k` (opened, and the least recently read closed, as needed)."""
+        import h5py
+
+        with self._lock:
+            f = self._open.pop(k, None)
+            if f is None:
+                while len(self._open) >= self.open_shards:
+                    self._open.popitem(last=False)[1].close()
+                try:
+                    f = h5py.File(self.shard_files[k], "r")
+                except OSError as e:
+                    raise DataError(f"`{self.flag}` {self.path!r}: shard {self.shard_files[k]!r} is not a readable "
+                                    f"HDF5 file ({str(e).splitlines()[0]})") from None
+            self._open[k] = f  # the most recently read
+            return f
+
+    def read(self, k, name, rows):
+        """Rows `rows` (a slice or a sorted index array) of dataset `name` of shard `k`."""
+        with self._lock:  # the shard stays open while it is read
+            return self._shard(k)[name][rows]
+
     def keys(self):
-        return [k for k in self.files[0].keys() if k not in PER_VIDEO] + list(PER_VIDEO)
+        return [k for k in self.layout if k not in PER_VIDEO] + list(PER_VIDEO)
 
     def __iter__(self):
         return iter(self.keys())
 
     def __contains__(self, name):
-        return name in PER_VIDEO or name in self.files[0]
+        return name in PER_VIDEO or name in self.layout
 
     def __getitem__(self, name):
         if name in PER_VIDEO:
             return self.index[name]
         if name not in self._cache:
-            if name not in self.files[0]:
+            if name not in self.layout:
                 raise KeyError(name)
             offsets = self.video_starts if name == VIDEO_NUMBERS else None
-            self._cache[name] = ConcatenatedRows([f[name] for f in self.files], offsets)
+            self._cache[name] = ConcatenatedRows(self, name, offsets)
         return self._cache[name]
 
     def shard_of_rows(self, rows):
         """The shard of each row (any integer array)."""
         return np.searchsorted(self.row_starts, np.asarray(rows, np.int64), side="right") - 1
 
+    def open_shard_count(self):
+        """How many shard files are open now."""
+        return len(self._open)
+
+    def _close_shards(self):
+        with self._lock:
+            while self._open:
+                self._open.popitem()[1].close()
+
     def close(self):
-        for f in (*self.files, self.index):
-            f.close()
+        self._close_shards()
+        if self.index.id.valid:
+            self.index.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown: h5py may be gone
+            pass
 
 
-def owned_items(handle, item_rows, part, parts, flag="data_file"):
-    """The items (indices into `item_rows`, the first row of each item) that worker `part` of `parts` reads: those
-    in shards part, part + parts, part + 2 parts, ... of a sharded file; None if `handle` is not sharded."""
+def owned_items(handle, count, part, parts):
+    """The items [first, end) that worker `part` of `parts` reads of the `count` items (in file order) of a
+    sharded file: equal contiguous ranges (±1) across shard boundaries, so that every item is drawn at the same
+    rate whatever the shard sizes and the number of workers, and a worker opens only the few shards its range
+    spans; None if `handle` is not sharded."""
     if not isinstance(handle, ShardedFile):
         return None
-    if handle.num_shards < parts:
-        raise DataError(f"`{flag}` {handle.path!r} has {handle.num_shards} shards, fewer than the {parts} workers "
-                        f"that read it: write it with `shards` >= {parts}")
-    mine = np.flatnonzero(handle.shard_of_rows(item_rows) % parts == part)
-    if not len(mine):
-        raise DataError(f"`{flag}` {handle.path!r}: worker {part}'s shards hold no training example")
-    return mine
+    if count < parts:
+        raise DataError(f"`data_file` {handle.path!r} has {count} training examples, fewer than the {parts} "
+                        f"workers that read it")
+    return part * count // parts, (part + 1) * count // parts

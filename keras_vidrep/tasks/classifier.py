@@ -148,7 +148,7 @@ class Task(base.Task):
             val = self._clips("val_data_file", s.val_data_file, s.val_num_frames_file, s.val_labels_file,
                               s.val_clip_stride)
             # Read batch by batch at every validation: UCF-101's test list at stride 1 is ~650k clips (~160 GB).
-            self.val = base.StreamedSet(lambda ids: (*val.clips(ids), val.videos[ids]), len(val))
+            self.val = base.StreamedSet(lambda ids: (*val.clips(ids), val.video_of(ids)), len(val))
             self.val_labels = val.labels
         else:
             generator, labels = digit_generator(s, self.config.seed, "test")
