@@ -107,12 +107,16 @@ class TrainerSettings:
                                         "vidrep-launch, Kubernetes TFJobs and Vertex AI set it) or slurm (the "
                                         "environment srun gives each task).", CLUSTERS)
     cluster_port: int = setting(8888, "cluster=slurm: task k on a node listens on this port + k.")
-    worker_timeout: int = setting(600, "multi_worker: seconds without progress before a worker gives up with an "
-                                       "error (a peer never came or died).")
+    worker_timeout: int = setting(600, "multi_worker: seconds without progress once training runs before a "
+                                       "worker gives up with an error (a peer died).")
+    worker_start_timeout: int = setting(7200, "multi_worker: seconds a worker may wait for its peers to reach the "
+                                              "first step (their data checks, model build and restore) before it "
+                                              "gives up with an error (a peer never came).")
 
     def validate(self):
         check_positive(self, ("batch_size", "train_steps", "checkpoint_every", "keep_checkpoints", "summary_every",
-                              "eval_every", "image_every", "worker_timeout", "cluster_port"))
+                              "eval_every", "image_every", "worker_timeout", "worker_start_timeout",
+                              "cluster_port"))
         check_choices(self)
         if self.learning_rate <= 0:
             raise ConfigError(f"`learning_rate` must be positive, got {self.learning_rate}")

@@ -103,12 +103,63 @@ def test_worker_whose_peer_never_comes_fails_within_the_timeout(tmp_path):
     env = dict(os.environ, TF_CONFIG=tf_configs(2)[0])
     start = time.monotonic()
     result = subprocess.run([os.path.join(BIN, "vidrep-train"), *TINY, f"--model_dir={tmp_path / 'alone'}",
-                             "--strategy=multi_worker", "--worker_timeout=10"],
+                             "--strategy=multi_worker", "--worker_timeout=10", "--worker_start_timeout=10"],
                             capture_output=True, text=True, timeout=200, env=env)
     elapsed = time.monotonic() - start
     assert result.returncode != 0
     assert elapsed < 100
-    assert "a peer worker never started or has died" in result.stderr
+    assert "did not reach its first step in 10 s (`worker_start_timeout`): a peer worker never started" \
+        in result.stderr
+
+
+SLOW_START = """
+import sys, time
+from keras_vidrep.cli import train
+from keras_vidrep.tasks import composite
+prepare, delay = composite.Task.prepare_data, float(sys.argv[1])
+composite.Task.prepare_data = lambda self: (time.sleep(delay), prepare(self))[1]
+sys.argv = ["vidrep-train", *sys.argv[2:]]
+train.run()
+"""
+
+
+def test_a_worker_slower_to_start_than_the_step_timeout_is_waited_for(tmp_path):
+    """Worker 1 checks its data for 25 s, longer than the 8-s step timeout: the cluster still trains (the start-up
+    has its own, longer limit); a worker that dies after the first step is detected by the step timeout (see
+    test_worker_whose_peer_dies_fails_with_a_clear_error)."""
+    from keras_vidrep.cli.launch import tf_configs
+
+    command = [*TINY, f"--model_dir={tmp_path / 'mw'}", "--strategy=multi_worker", "--worker_timeout=8",
+               "--worker_start_timeout=120"]
+    commands = [[sys.executable, "-c", SLOW_START, str(delay), *command] for delay in (0, 25)]
+    reads = run_workers(commands, [dict(TF_CONFIG=c, TMPDIR=str(tmp_path)) for c in tf_configs(2)], timeout=300)
+    assert [r["step"] for r in reads] == [4, 4] and reads[0]["weights_sha256"] == reads[1]["weights_sha256"]
+    assert not [p for p in os.listdir(tmp_path) if p.startswith("vidrep-worker")]
+
+
+ENDINGS = {  # how a worker's process may end, after it made its private folder
+    "nan": "from keras_vidrep.training.checkpoints import NonFiniteError; raise NonFiniteError('loss is NaN')",
+    "write_error": "raise OSError(28, 'No space left on device')",
+    "data_error": "from keras_vidrep.errors import DataError; raise DataError('a video cannot be read')",
+    "sigterm": "import signal; os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)",
+    "sigkill": "import signal; os.kill(os.getpid(), signal.SIGKILL)",
+    "success": "w.stop()",
+}
+
+
+@pytest.mark.parametrize("ending", sorted(ENDINGS))
+def test_a_workers_private_folder_is_removed_however_the_worker_ends(tmp_path, ending):
+    scratch = tmp_path / "vidrep-worker-1"
+    code = ("import os, time; from keras_vidrep.training.watchdog import Watchdog; "
+            f"w = Watchdog(60, scratch={str(scratch)!r}); os.makedirs({str(scratch)!r}); "
+            f"open(os.path.join({str(scratch)!r}, 'ckpt-1.index'), 'w').close(); w.arm(); w.kick()\n"
+            + ENDINGS[ending])
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert (result.returncode == 0) == (ending == "success"), result.stderr[-2000:]
+    deadline = time.monotonic() + 10
+    while scratch.exists() and time.monotonic() < deadline:  # the guard removes it as the worker ends
+        time.sleep(0.05)
+    assert not scratch.exists()
 
 
 def test_watchdog_kills_a_stuck_process_with_a_message():

@@ -33,7 +33,7 @@ FLAGS = flags.FLAGS
 
 def go():
     from keras_vidrep.data import preprocess, shard_jobs, video
-    from keras_vidrep.data.checks import check_output_path
+    from keras_vidrep.data.checks import check_output_path, check_replaceable
     from keras_vidrep.errors import ConfigError
 
     for name in ("every", "batch_size"):
@@ -43,16 +43,19 @@ def go():
     paths = [os.path.abspath(p) for p in video.find_videos(FLAGS.videos)]
     check_output_path(FLAGS.output)
     backbone = shard_jobs.backbone(FLAGS.backbone, FLAGS.weights, FLAGS.batch_size, FLAGS.seed)
-    if FLAGS.shards:
+    if FLAGS.shards:  # the index is replaced by every run (the single file is extended: checked as it is read)
+        check_replaceable(FLAGS.output, ("features",), "vidrep-features")
         settings = {"backbone": backbone.name, "every": FLAGS.every, "weights": backbone.identity}
         specs = shard_jobs.shard_specs("features", paths, FLAGS.output, FLAGS.shards, settings,
                                        backbone=(FLAGS.backbone, FLAGS.weights, FLAGS.batch_size, FLAGS.seed),
                                        every=FLAGS.every, attributes={"weights": backbone.identity})
-        videos, rows, before = shard_jobs.run(specs, FLAGS.output, "features", FLAGS.workers, FLAGS.beam_options,
-                                              f"vidrep-features ({backbone.name})")
+        videos, rows, before, unreadable = shard_jobs.run(specs, FLAGS.output, "features", FLAGS.workers,
+                                                          FLAGS.beam_options, f"vidrep-features ({backbone.name})")
         print(f"wrote {FLAGS.output}: an index of {FLAGS.shards} shards ({before} complete before this run) "
               f"holding {rows} feature vectors of {videos} of {len(paths)} videos"
-              + shard_jobs.log_note(FLAGS.output, FLAGS.workers, FLAGS.beam_options))
+              + shard_jobs.log_note(FLAGS.output, FLAGS.workers, FLAGS.beam_options)
+              + (f"; {len(unreadable)} unreadable, recorded in the index and tried again by the next run: "
+                 f"{', '.join(unreadable)}" if unreadable else ""))
         return
     result = preprocess.write_video_features(paths, FLAGS.output, backbone, FLAGS.every,
                                              {"weights": backbone.identity})

@@ -46,7 +46,7 @@ FLAGS = flags.FLAGS
 
 def go():
     from keras_vidrep.data import preprocess, video
-    from keras_vidrep.data.checks import check_output_path
+    from keras_vidrep.data.checks import check_output_path, check_replaceable
     from keras_vidrep.errors import ConfigError
 
     for name in ("size", "seq_length", "frame_skip", "per_video"):
@@ -61,6 +61,7 @@ def go():
         raise ConfigError("`shards` splits the files of `videos`; a TFDS set is already sharded by TFDS: write it "
                           "as one file, or give its videos with `videos`")
     check_output_path(FLAGS.output)
+    check_replaceable(FLAGS.output, ("patches", "frames", "hidden6"), "vidrep-preprocess")
     frames = FLAGS.kind == "frames"  # features: frames keep their size; the backbone resizes them
     size = (FLAGS.size, FLAGS.size) if frames else None
     short_side = 0 if frames else FLAGS.resize
@@ -107,8 +108,8 @@ def sharded(files, decode, settings):
         specs = shard_jobs.shard_specs("dataset", files, FLAGS.output, FLAGS.shards, settings, decode=decode,
                                        skip_bad=FLAGS.skip_bad_videos)
     dataset = "hidden6" if FLAGS.kind == "features" else FLAGS.kind
-    videos, rows, before = shard_jobs.run(specs, FLAGS.output, dataset, FLAGS.workers, FLAGS.beam_options,
-                                          f"vidrep-preprocess {FLAGS.kind}")
+    videos, rows, before, _ = shard_jobs.run(specs, FLAGS.output, dataset, FLAGS.workers, FLAGS.beam_options,
+                                             f"vidrep-preprocess {FLAGS.kind}")
     side = ""
     if FLAGS.kind == "features":
         with h5py.File(FLAGS.output, "r") as index:

@@ -5,6 +5,7 @@ The scan reads the array in blocks of about 64 MB (numpy arrays, memory maps and
 stays flat in the file's size; integer arrays (uint8 pixels) need no scan.
 """
 import os
+import secrets
 
 import numpy as np
 from tqdm import tqdm
@@ -69,6 +70,30 @@ def check_output_path(output, flag="output"):
         os.remove(probe)
     except OSError as e:
         raise DataError(f"`{flag}` {output!r} cannot be written ({e.strerror})") from None
+
+
+def attempt_path(output):
+    """A temporary name beside `output` for one attempt at writing it (pid and a random part): two attempts at the
+    same file, such as a retried and a speculative copy of one Beam bundle, never write into each other's file;
+    the finished file takes its name by one atomic rename."""
+    return f"{output}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+
+
+def check_replaceable(output, datasets, maker, flag="output"):
+    """DataError unless `output` is missing or an HDF5 file this package wrote (it holds one of `datasets`, or is
+    an index of shards), which a new run may replace; any other file is left as it is."""
+    import h5py
+
+    if not os.path.exists(output):
+        return
+    try:
+        with h5py.File(output, "r") as f:
+            ours = "vidrep_shards" in f.attrs or any(name in f for name in datasets)
+    except OSError:
+        ours = False
+    if not ours:
+        raise DataError(f"`{flag}` {output!r} exists and is not a file of {maker}; it is left as it is: remove it, "
+                        f"or choose another output file")
 
 
 # The command that writes each kind of input file, named when such a file is missing.

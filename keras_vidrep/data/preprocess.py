@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from keras_vidrep.data import video
-from keras_vidrep.data.checks import check_output_path
+from keras_vidrep.data.checks import attempt_path, check_output_path
 from keras_vidrep.errors import DataError
 
 KINDS = ("patches", "frames")
@@ -102,7 +102,7 @@ def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops=
     if kind not in KINDS:
         raise DataError(f"`kind` must be one of {', '.join(KINDS)}, got {kind!r}")
     check_output_path(output)
-    tmp = output + ".tmp"
+    tmp = attempt_path(output)
     names, counts, skipped, rows = [], [], [], 0
     try:
         with h5py.File(tmp, "w") as f:
@@ -176,7 +176,7 @@ def write_features(videos, output, backbone, skip_bad=False, total=None, side_fi
     import h5py
 
     check_output_path(output)
-    tmp = output + ".tmp"
+    tmp = attempt_path(output)
     names, counts, skipped, rows = [], [], [], 0
     try:
         with h5py.File(tmp, "w") as f:

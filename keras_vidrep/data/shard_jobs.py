@@ -4,12 +4,16 @@ A job is a plain dict (`spec`) that says everything about one shard — its file
 number and the settings — so any worker of any runner can write it from nothing: `write_shard(spec)`. Beam is
 the engine for more than one worker: its local runner (FnApiRunner) with `workers` processes on this machine, or
 any runner its pipeline options name (Dataflow, Flink, Spark: `beam_options`), as long as every worker sees the
-output folder (a shared file system). Shards already complete are not sent again, so a killed run resumes shard
-by shard; the index is written last, by this process, from the shards themselves.
+output folder (a shared file system). Every attempt writes its own temporary file and renames it when complete,
+so a retried or duplicated job (Flink, Spark and Dataflow do both) leaves one complete shard and nothing else.
+Shards already complete are not sent again, so a killed run resumes shard by shard (a shard that could not read
+some of its videos records them and is written again by the next run); the index is written last, by this
+process, from the shards themselves.
 """
 import contextlib
 import functools
 import importlib.util
+import json
 import os
 import shlex
 import sys
@@ -18,6 +22,7 @@ import threading
 from tqdm import tqdm
 
 from keras_vidrep.data import shards
+from keras_vidrep.data.checks import attempt_path
 from keras_vidrep.errors import ConfigError, DataError, VidrepError
 
 POLL_SECONDS = 1.0
@@ -50,6 +55,8 @@ def backbone(name, weights, batch_size=32, seed=0):
 
 def write_shard(spec):
     """Writes the shard `spec` describes (unless it is already complete); returns its path."""
+    import h5py
+
     from keras_vidrep.data import preprocess
 
     path, key = spec["path"], spec["key"]
@@ -57,11 +64,17 @@ def write_shard(spec):
         return path
     marks = {"shard_key": key, "shard": spec["shard"]}
     job = spec["job"]
-    if job == "features":  # resumable inside the shard too: appended under a temporary name, renamed when done
-        partial = path + ".partial"
-        preprocess.write_video_features(spec["videos"], partial, backbone(*spec["backbone"]), spec["every"],
-                                        {**spec["attributes"], **marks}, progress=False)
-        os.replace(partial, path)
+    if job == "features":  # written under this attempt's own name, renamed when complete
+        attempt = attempt_path(path)
+        try:
+            result = preprocess.write_video_features(spec["videos"], attempt, backbone(*spec["backbone"]),
+                                                     spec["every"], {**spec["attributes"], **marks}, progress=False)
+            with h5py.File(attempt, "a") as f:  # retried by the next run
+                f.attrs[shards.UNREADABLE] = json.dumps(result["failed"])
+            os.replace(attempt, path)
+        finally:
+            if os.path.exists(attempt):
+                os.remove(attempt)
         return path
     source = preprocess.video_files(spec["videos"], **spec["decode"])
     if job == "fc6":
@@ -77,7 +90,7 @@ def write_shard(spec):
 
 def run(specs, output, dataset, workers=1, beam_options="", description="shards"):
     """Writes every shard of `specs` not yet complete, then the index at `output`. Returns (videos, rows,
-    shards done before).
+    shards done before, videos that could not be read: recorded in the index, tried again by the next run).
 
     Args:
       dataset: the rows' dataset name in the shards (patches, frames, hidden6, features).
@@ -98,8 +111,8 @@ def run(specs, output, dataset, workers=1, beam_options="", description="shards"
     else:
         _on_beam(todo, workers, beam_options, log_path(output),
                  functools.partial(_bar, len(specs), done_before, description))
-    videos, rows = shards.write_index(output, [s["path"] for s in specs], dataset)
-    return videos, rows, done_before
+    videos, rows, unreadable = shards.write_index(output, [s["path"] for s in specs], dataset)
+    return videos, rows, done_before, unreadable
 
 
 def log_path(output):

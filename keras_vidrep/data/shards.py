@@ -27,11 +27,14 @@ import threading
 
 import numpy as np
 
+from keras_vidrep.data.checks import attempt_path
 from keras_vidrep.errors import DataError
 
 INDEX_MARK = "vidrep_shards"
+UNREADABLE = "unreadable_videos"  # attribute of a shard (JSON list) and dataset of the index: videos not read
+ROW_DATASETS = ("patches", "frames", "hidden6", "features", "sequences")
 VIDEO_NUMBERS = "video_index"  # row datasets holding video numbers: renumbered over all shards
-PER_VIDEO = ("videos", "counts")  # datasets of the index itself
+PER_VIDEO = ("videos", "counts", UNREADABLE)  # datasets of the index itself
 
 
 def shard_paths(output, count):
@@ -57,8 +60,10 @@ def shard_key(settings, videos):
 
 
 def finished(path, key):
-    """True if `path` is a complete shard with `key`; False if there is no file; DataError if the file there is
-    something else (it is left as it is)."""
+    """True if `path` is a complete shard with `key` whose every video was read; False if there is no file, or it
+    records videos that could not be read (so that a new run tries them again); DataError if the file there is
+    something else (it is left as it is). A shard only ever appears under its name complete (an atomic rename of
+    its writer's own temporary file), and its rows must add up to its videos' counts."""
     import h5py
 
     if not os.path.exists(path):
@@ -66,32 +71,36 @@ def finished(path, key):
     try:
         with h5py.File(path, "r") as f:
             theirs = f.attrs.get("shard_key")
-    except OSError as e:
+            unreadable = json.loads(f.attrs.get(UNREADABLE, "[]"))
+            rows = next((len(f[name]) for name in ROW_DATASETS if name in f), None)
+            whole = rows is not None and "counts" in f and int(f["counts"][...].sum()) == rows
+    except (OSError, ValueError) as e:
         raise DataError(f"shard {path!r} exists and is not a readable HDF5 file ({str(e).splitlines()[0]}); it is "
                         f"left as it is: remove it, or choose another `output`") from None
     theirs = theirs.decode() if isinstance(theirs, bytes) else theirs
-    if theirs != key:
+    if theirs != key or not whole:
         raise DataError(f"shard {path!r} exists but holds other videos or settings; it is left as it is: resume "
                         f"with the same videos, settings and `shards`, or choose another `output`")
-    return True
+    return not unreadable
 
 
 def write_index(output, paths, dataset):
     """Writes the index of the shard files `paths` (rows in dataset `dataset`) at `output` (under a temporary name,
-    renamed when complete). Returns (videos, rows)."""
+    renamed when complete). Returns (videos, rows, the videos the shards could not read)."""
     import h5py
 
-    names, counts, owners, rows, per_shard, settings = [], [], [], [], [], {}
+    names, counts, owners, rows, per_shard, settings, unreadable = [], [], [], [], [], {}, []
     for k, path in enumerate(paths):
         with h5py.File(path, "r") as f:
+            unreadable += json.loads(f.attrs.get(UNREADABLE, "[]"))
             videos = [v.decode() if isinstance(v, bytes) else str(v) for v in f["videos"][...]]
             names += videos
             counts.append(np.asarray(f["counts"][...], np.int64))
             owners += [k] * len(videos)
             rows.append(len(f[dataset]))
             per_shard.append(len(videos))
-            settings = {key: value for key, value in f.attrs.items() if key not in ("shard_key", "shard")}
-    tmp = output + ".tmp"
+            settings = {key: value for key, value in f.attrs.items() if key not in ("shard_key", "shard", UNREADABLE)}
+    tmp = attempt_path(output)
     try:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("shards", data=np.array([os.path.basename(p) for p in paths], dtype=h5py.string_dtype()))
@@ -100,13 +109,14 @@ def write_index(output, paths, dataset):
             f.create_dataset("videos", data=np.array(names, dtype=h5py.string_dtype()))
             f.create_dataset("counts", data=np.concatenate(counts))
             f.create_dataset("video_shard", data=np.array(owners, np.int32))
+            f.create_dataset(UNREADABLE, data=np.array(unreadable, dtype=h5py.string_dtype()))
             f.attrs.update(settings)
             f.attrs.update({INDEX_MARK: len(paths), "dataset": dataset})
         os.replace(tmp, output)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return len(names), int(sum(rows))
+    return len(names), int(sum(rows)), unreadable
 
 
 def open_hdf5(path, flag="data_file", open_shards=None):

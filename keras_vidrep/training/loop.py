@@ -14,6 +14,7 @@ import functools
 import hashlib
 import math
 import os
+import secrets
 import shutil
 import tempfile
 import time
@@ -34,7 +35,7 @@ from keras_vidrep.training import autotune, budget as budget_lib, checkpoints, s
 from keras_vidrep.training.checkpoints import NonFiniteError
 from keras_vidrep.training.model_dir import ModelDir
 from keras_vidrep.training.optimizers import build_optimizer
-from keras_vidrep.training.strategy import build_strategy, gather_replicas, is_chief, task_of
+from keras_vidrep.training.strategy import build_strategy, gather_replicas, is_chief
 from keras_vidrep.training.summaries import RunningMeans, SummaryWriters
 from keras_vidrep.training.validation import validation_numbers
 from keras_vidrep.training.watchdog import Watchdog
@@ -62,10 +63,15 @@ class Trainer:
         self.task = tasks.create(config)
         self.task.all_examples = gather_replicas
         multi_worker = config.strategy == "multi_worker"
-        self.watchdog = Watchdog(config.worker_timeout) if multi_worker else None
+        # A worker other than the chief saves (as every worker must) into a private folder, which its watchdog
+        # removes when this process ends, however it ends.
+        self.scratch = os.path.join(tempfile.gettempdir(), f"vidrep-worker-{os.getpid()}-{secrets.token_hex(4)}")
+        self.watchdog = Watchdog(config.worker_timeout, start_timeout=config.worker_start_timeout,
+                                 scratch=self.scratch) if multi_worker else None
+        # Collectives may wait as long as the start-up takes; once training runs, the watchdog's step limit holds.
         self.strategy = build_strategy(config.strategy, config.cpu_replicas,
-                                       config.worker_timeout if multi_worker else None, config.cluster,
-                                       config.cluster_port)
+                                       max(config.worker_timeout, config.worker_start_timeout) if multi_worker
+                                       else None, config.cluster, config.cluster_port)
         self.chief = is_chief(self.strategy)
         replicas = self.strategy.num_replicas_in_sync
         if config.batch_size % replicas:
@@ -83,14 +89,16 @@ class Trainer:
         except BaseException:
             if self.run_dir:
                 self.run_dir.abandon()
+            self.close()
             raise
 
     def _build(self, config, multi_worker):
         if self.chief:
             self.run_dir.check_config(config)
             self.write_dir = config.model_dir
-        else:  # other workers save (as every worker must) into a private directory that is removed at the end
-            self.write_dir = tempfile.mkdtemp(prefix=f"vidrep-worker{task_of(self.strategy)[1]}-")
+        else:
+            self.write_dir = self.scratch
+            os.makedirs(self.write_dir)
         keras.utils.set_random_seed(config.seed)
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
@@ -147,9 +155,12 @@ class Trainer:
             self.run_dir.commit()
 
     def close(self):
-        """Releases the model directory (the end of `train()` does it; for a Trainer that is not trained)."""
+        """Releases the model directory, or removes a worker's private folder (the end of `train()` does it; for a
+        Trainer that is not trained)."""
         if self.run_dir:
             self.run_dir.close()
+        elif not self.chief:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     @functools.cached_property
     def validation_set(self):
@@ -257,6 +268,8 @@ class Trainer:
                 with self.profiler.step(step):
                     results = {k: float(v) for k, v in self.train_step(iterator).items()}
                 self._check_step(step, results)
+                if self.watchdog:
+                    self.watchdog.arm()  # from the first step on, the step timeout
                 self._kick()
                 window.add(results)
                 bar.update(1)
