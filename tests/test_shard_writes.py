@@ -28,12 +28,14 @@ def test_the_same_shard_job_twice_at_once_leaves_one_complete_shard_and_nothing_
                         resize=0, crops="random", per_video=30, seed=0)
         spec = shard_jobs.shard_specs("dataset", files, {str(tmp_path / "twice.h5")!r}, 1, settings,
                                       decode=dict(frame_skip=1), skip_bad=False)[0]
+        cut = video.patch_sequences  # a slow disk: 0.2 s a video, so that the two attempts overlap
+        video.patch_sequences = lambda *args, **kwargs: (time.sleep(0.2), cut(*args, **kwargs))[1]
         time.sleep(float(sys.argv[1]))
         print(shard_jobs.write_shard(spec))
     """)
     # Two attempts at the one shard, the second starting while the first writes.
     attempts = [subprocess.Popen([sys.executable, "-c", script, delay], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True) for delay in ("0", "0.3")]
+                                 stderr=subprocess.PIPE, text=True) for delay in ("0", "0.5")]
     outputs = [a.communicate(timeout=300) for a in attempts]
     assert [a.returncode for a in attempts] == [0, 0], "\n".join(err[-2000:] for _, err in outputs)
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("twice")) == ["twice-00000-of-00001.h5"]
