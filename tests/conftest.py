@@ -75,10 +75,12 @@ def write_video(path, frames=30, width=48, height=40, fps=10):
     return path
 
 
-def run_workers(commands, envs, timeout=400):
-    """Starts one process per (command, extra environment) at once and waits for all; asserts that every one
-    exited 0 and returns the last line of each one's stdout, parsed as JSON."""
-    workers = [subprocess.Popen(command, env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+def run_workers(commands, envs, timeout=400, base_env=None):
+    """Starts one process per (command, extra environment over `base_env`, by default this one's) at once and
+    waits for all; asserts that every one exited 0 and returns the last line of each one's stdout, parsed as
+    JSON."""
+    base = os.environ if base_env is None else base_env
+    workers = [subprocess.Popen(command, env=dict(base, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True) for command, env in zip(commands, envs)]
     try:
         outputs = [w.communicate(timeout=timeout) for w in workers]

@@ -279,3 +279,51 @@ def test_two_workers_started_the_way_srun_starts_them(tmp_path):
     assert chief["chief"] and not other["chief"] and chief["step"] == other["step"] == 4
     assert chief["weights_sha256"] == other["weights_sha256"]
     assert (tmp_path / "slurm" / "checkpoints" / "checkpoint").exists()
+
+
+SLURM_TASK = """
+import json, os, sys
+from tensorflow.python.eager import context
+from tensorflow.python.distribute.cluster_resolver import slurm_cluster_resolver
+
+events = []  # what touched the GPUs, in order, with the CUDA_VISIBLE_DEVICES each saw
+initialize = context.Context._initialize_physical_devices
+def recorded(self, *args, **kwargs):
+    events.append(("devices", os.environ.get("CUDA_VISIBLE_DEVICES")))
+    return initialize(self, *args, **kwargs)
+context.Context._initialize_physical_devices = recorded
+spec = slurm_cluster_resolver.SlurmClusterResolver.cluster_spec
+def resolved(self):
+    out = spec(self)
+    events.append(("resolver", os.environ.get("CUDA_VISIBLE_DEVICES")))
+    return out
+slurm_cluster_resolver.SlurmClusterResolver.cluster_spec = resolved
+
+import keras_vidrep.cli  # the start-up every command runs
+from keras_vidrep.training.strategy import build_strategy
+strategy = build_strategy("multi_worker", cluster="slurm", port=int(sys.argv[1]))
+print(json.dumps({"events": events, "task": strategy.cluster_resolver.task_id}))
+"""
+
+
+def test_each_slurm_task_on_a_4_gpu_node_gets_its_own_gpu_before_anything_initializes_cuda(tmp_path):
+    """srun starts 4 tasks on a node with 4 GPUs (nvidia-smi, faked, lists them; nothing else sees a GPU): every
+    task's devices are first initialized after the Slurm resolver set CUDA_VISIBLE_DEVICES to its own GPU."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "nvidia-smi").write_text("#!/bin/sh\n" + "".join(f"echo 'GPU {k}: NVIDIA H100 (UUID: GPU-{k})'\n"
+                                                              for k in range(4)))
+    (tools / "nvidia-smi").chmod(0o755)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    env.update(PATH=f"{tools}:{os.environ['PATH']}", SLURM_STEP_NODELIST="localhost", SLURM_STEP_NUM_TASKS="4",
+               SLURM_STEP_TASKS_PER_NODE="4", SLURM_NTASKS="4", SLURM_JOB_NUM_NODES="1", SLURM_STEP_ID="0")
+    results = run_workers([[sys.executable, "-c", SLURM_TASK, str(port)]] * 4,
+                          [dict(env, SLURM_PROCID=str(k), SLURM_LOCALID=str(k)) for k in range(4)],
+                          timeout=300, base_env=env)
+    for k, result in enumerate(results):
+        assert result["task"] == k
+        assert result["events"][0] == ["resolver", str(k)], result["events"]  # the resolver first
+        assert ["devices", str(k)] in result["events"] and ["devices", None] not in result["events"]

@@ -30,6 +30,11 @@ NATIVE_NOISE = ("All log messages before absl::InitializeLog", "cudart_stub.cc",
                 "Unable to register cu", "computation placer already registered", "TF-TRT Warning")
 
 
+# Set in every task `srun` starts. Such a task may be given its share of the node's GPUs by the Slurm cluster
+# resolver, which works only if nothing has initialized CUDA before it: no device query here then.
+SLURM_TASK = frozenset({"SLURM_PROCID", "SLURM_STEP_ID"})
+
+
 class _OwnInfoOnly(logging.Filter):
     """Passes warnings and errors from anywhere, but INFO records only from this package."""
 
@@ -116,4 +121,5 @@ def prepare():
         import_keras()
         import tensorflow as tf
 
-        tf.config.list_physical_devices()  # the CUDA probe writes its notices now, not at the first operation
+        if not SLURM_TASK & os.environ.keys():  # a Slurm task's GPUs are chosen later, by its cluster resolver
+            tf.config.list_physical_devices()  # the CUDA probe writes its notices now, not at the first operation

@@ -1,6 +1,8 @@
 """Builds the tf.distribute strategy a config asks for, and tells the chief worker from the others."""
 import json
 import os
+import shutil
+import subprocess
 
 import tensorflow as tf
 from absl import logging
@@ -36,10 +38,14 @@ def build_strategy(name="default", cpu_replicas=0, timeout=None, cluster="tf_con
       timeout: multi_worker: seconds a collective may wait for its peers before failing.
       cluster, port: multi_worker: where the cluster comes from (see `cluster_resolver`).
     """
+    # The resolver first: it sets a Slurm task's visible GPUs, which must happen before anything initializes
+    # TensorFlow's devices (`split_cpu` does); collective ops are then configured before the first op.
+    resolver = cluster_resolver(cluster, port) if name == "multi_worker" else None
+    if resolver is not None:
+        resolver.cluster_spec()
     if cpu_replicas:
         split_cpu(cpu_replicas)
-    if name == "multi_worker":  # first: collective ops must be configured before TensorFlow initializes
-        resolver = cluster_resolver(cluster, port)
+    if resolver is not None:
         options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
         strategy = tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver,
                                                              communication_options=options)
@@ -85,11 +91,25 @@ def cluster_resolver(kind="tf_config", port=8888):
                           f"every task with srun inside an sbatch job)")
     from tensorflow.python.distribute.cluster_resolver.slurm_cluster_resolver import expand_tasks_per_node
 
-    if tf.config.list_physical_devices("GPU"):
-        return tf.distribute.cluster_resolver.SlurmClusterResolver(port_base=port)
     tasks = max(expand_tasks_per_node(os.environ["SLURM_STEP_TASKS_PER_NODE"]))
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is None and node_gpus():  # one share of the node's GPUs a task
+        return tf.distribute.cluster_resolver.SlurmClusterResolver(port_base=port)
+    # No GPU, or GPUs Slurm (or the user) already bound to each task: each task keeps what it sees.
     return tf.distribute.cluster_resolver.SlurmClusterResolver(port_base=port, gpus_per_node=tasks,
                                                                gpus_per_task=1, auto_set_gpu=False)
+
+
+def node_gpus():
+    """The NVIDIA GPUs of this node, counted by `nvidia-smi` without initializing CUDA (a process that has
+    initialized CUDA can no longer choose its GPUs through CUDA_VISIBLE_DEVICES); 0 without nvidia-smi."""
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        listing = subprocess.run(["nvidia-smi", "--list-gpus"], capture_output=True, text=True, timeout=60,
+                                 check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(line.startswith("GPU ") for line in listing.splitlines())
 
 
 def _check_tf_config():
