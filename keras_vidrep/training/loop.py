@@ -130,10 +130,6 @@ class Trainer:
             self._check_workers_restored_the_same_step()
         if self.chief:
             self.run_dir.write_config(config)
-        self.summaries = SummaryWriters(config.model_dir, enabled=self.chief)
-        if self.chief:  # the run as a session of TensorBoard's HParams dashboard
-            hparams.write_session(config.model_dir, hparams.settings(config))
-        self.profiler = StepProfiler(config.model_dir, config.profile_steps, enabled=self.chief)
         if config.precision == "mixed_bfloat16" and not tf.config.list_physical_devices("GPU") \
                 and cpu.native_bfloat16() is False:
             logging.warning("--precision=mixed_bfloat16 on %s: this CPU has no native bfloat16 (AVX512_BF16 or "
@@ -152,7 +148,11 @@ class Trainer:
         self._eval_step = tf.function(lambda *batch: self.task.validation_losses(self.model, batch),
                                       autograph=False)
         if self.chief:
-            self.run_dir.commit()
+            self.run_dir.commit()  # config.json now; TensorBoard's folders only for a run that starts
+        self.summaries = SummaryWriters(config.model_dir, enabled=self.chief)
+        if self.chief:  # the run as a session of TensorBoard's HParams dashboard
+            hparams.write_session(config.model_dir, hparams.settings(config))
+        self.profiler = StepProfiler(config.model_dir, config.profile_steps, enabled=self.chief)
 
     def close(self):
         """Releases the model directory, or removes a worker's private folder (the end of `train()` does it; for a

@@ -1,0 +1,116 @@
+"""The model directory's lease holds where `flock` does not (NFS with local_lock=flock, Lustre with localflock):
+two processes whose flock locks nothing still exclude each other; a stale lease is taken over, saying why; a run
+that never started leaves the directory as it found it."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from keras_vidrep.errors import ConfigError
+from keras_vidrep.training import loop, model_dir
+from keras_vidrep.training.model_dir import LEASE_FILE, ModelDir
+
+HOLD = textwrap.dedent("""
+    import fcntl, sys, time
+    fcntl.flock = lambda *args: None  # a host-local lock: it never sees the other host's holder
+    from keras_vidrep.errors import ConfigError
+    from keras_vidrep.training.model_dir import ModelDir
+    time.sleep(float(sys.argv[2]))
+    try:
+        held = ModelDir(sys.argv[1]).open()
+    except ConfigError as e:
+        print("refused:", e)
+        sys.exit(2)
+    print("holds", flush=True)
+    time.sleep(4)
+    held.close()
+""")
+
+
+def test_two_processes_with_a_host_local_flock_one_refuses(tmp_path):
+    runs = [subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "run"), delay], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for delay in ("0", "1.5")]
+    outputs = [run.communicate(timeout=60) for run in runs]
+    assert [run.returncode for run in runs] == [0, 2], outputs
+    assert outputs[0][0].strip() == "holds"
+    refused = outputs[1][0].strip()
+    assert refused.startswith(f"refused: `model_dir` '{tmp_path / 'run'}' is in use by another training process "
+                              f"(pid {runs[0].pid} on {socket.gethostname()}, since ")
+    assert "heartbeat 1 s ago" in refused or "heartbeat 2 s ago" in refused
+    assert not (tmp_path / "run" / LEASE_FILE).exists()  # the holder's lease ends with it
+
+
+def write_lease(folder, **holder):
+    folder.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    lease = {"host": "node-17", "pid": 4242, "token": "theirs", "start": now - 7200, "heartbeat": now, **holder}
+    (folder / LEASE_FILE).write_text(json.dumps(lease))
+
+
+def test_a_fresh_lease_on_another_host_is_respected_and_a_stale_one_taken_over(tmp_path, monkeypatch):
+    write_lease(tmp_path / "run", heartbeat=time.time() - 20)
+    with pytest.raises(ConfigError, match=r"in use by another training process \(pid 4242 on node-17, since .*, "
+                                          r"heartbeat 20 s ago\)"):
+        ModelDir(str(tmp_path / "run")).open()
+    write_lease(tmp_path / "run", heartbeat=time.time() - 3600)  # that node died an hour ago
+    held = ModelDir(str(tmp_path / "run")).open()
+    assert held.took_over.startswith("pid 4242 on node-17") and held.took_over.endswith(
+        "its heartbeat is 3600 s old (stale after 300 s)")
+    mine = json.loads((tmp_path / "run" / LEASE_FILE).read_text())
+    assert mine["pid"] == os.getpid() and mine["host"] == socket.gethostname()
+    monkeypatch.setattr(model_dir, "HEARTBEAT_SECONDS", 0.05)  # renewed while held
+    held.close()
+    held = ModelDir(str(tmp_path / "run")).open()
+    first = json.loads((tmp_path / "run" / LEASE_FILE).read_text())["heartbeat"]
+    time.sleep(0.5)
+    assert json.loads((tmp_path / "run" / LEASE_FILE).read_text())["heartbeat"] > first
+    held.close()
+    assert sorted(os.listdir(tmp_path / "run")) == [".vidrep.lock"]
+
+
+def test_a_lease_whose_process_is_gone_from_this_host_is_taken_over_at_once(tmp_path):
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    write_lease(tmp_path / "run", host=socket.gethostname(), pid=int(gone.stdout))
+    held = ModelDir(str(tmp_path / "run")).open()
+    assert held.took_over.endswith(f"its process (pid {int(gone.stdout)}) is gone from this host")
+    held.close()
+    write_lease(tmp_path / "run", host=socket.gethostname(), pid=os.getppid(), heartbeat=time.time() - 3600)
+    with pytest.raises(ConfigError, match=f"pid {os.getppid()} on"):  # alive here: held, however old its beat
+        ModelDir(str(tmp_path / "run")).open()
+
+
+def test_a_run_that_fails_before_its_first_step_leaves_the_directory_as_it_was(tiny_config, monkeypatch):
+    first = loop.Trainer(tiny_config.replace(export=False, train_steps=2, seed=1).validate())
+    first.train()
+    folder = tiny_config.model_dir
+    def contents():  # every file and folder with its time, but the lock file (it records who holds it)
+        return {name: os.path.getmtime(os.path.join(folder, name)) for name in os.listdir(folder)
+                if name != ".vidrep.lock"}
+
+    before = contents()
+    assert {"train", "validation", "checkpoints", "config.json"} <= set(before)
+    config_before = open(os.path.join(folder, "config.json")).read()
+
+    def fail(self):
+        raise MemoryError("the step does not fit")
+
+    monkeypatch.setattr(loop.Trainer, "_make_train_step", fail)
+    with pytest.raises(MemoryError):
+        loop.Trainer(tiny_config.replace(export=False, train_steps=4, seed=2).validate())
+    assert open(os.path.join(folder, "config.json")).read() == config_before  # not the failed run's settings
+    assert contents() == before
+
+    fresh = os.path.join(os.path.dirname(folder), "fresh")  # a directory the failed run made: gone, and an
+    os.makedirs(os.path.join(fresh, "mine"))  # existing one keeps only what it had
+    with pytest.raises(MemoryError):
+        loop.Trainer(tiny_config.replace(export=False, model_dir=fresh).validate())
+    assert sorted(os.listdir(fresh)) == [".vidrep.lock", "mine"]
+    fresh = os.path.join(os.path.dirname(folder), "new")
+    with pytest.raises(MemoryError):
+        loop.Trainer(tiny_config.replace(export=False, model_dir=fresh).validate())
+    assert not os.path.exists(fresh)
