@@ -96,6 +96,12 @@ class TrainerSettings:
                              PRECISIONS)
     autotune: bool = setting(True, "Time the formulations of the LSTMs' recurrent products on this CPU at start-up "
                                    "(about a second, cached per CPU) and use the fastest; false: the default one.")
+    kernel_library: str = setting("", "CPU matrix-product library: onednn or eigen; empty: the one measured faster "
+                                      "for this product shape (cached). Recorded in config.json when a run starts, "
+                                      "so that a resumed run computes as it started.", ("", "onednn", "eigen"))
+    formulations: str = setting("", "The recurrent products' formulations, UNITS:DTYPE:FORWARD:BACKWARD,...; empty: "
+                                    "measured (autotune). Recorded in config.json when a run starts, so that a "
+                                    "resumed run computes as it started.")
     profile_steps: str = setting("", "START,END: record a Profiler trace of these training steps for TensorBoard's "
                                      "Profile tab (in model_dir/plugins/profile; the tab needs the `profile` extra).")
     jit_compile: bool = setting(False, "XLA-compile the forward and backward pass, and with one replica the "

@@ -6,15 +6,21 @@ paper-size recurrent product (80 x 2048 x 8192) at 54-87 GFLOP/s and oneDNN at 2
 TensorFlow loads (`TF_ENABLE_ONEDNN_OPTS`), so the choice is made in two steps:
 
 - `measure_and_choose` (the trainer, for products large enough to matter): times the model's recurrent products
-  with each library in a child process and caches the winner for this CPU and TensorFlow version;
-- `apply` (every command, before TensorFlow loads): sets `TF_ENABLE_ONEDNN_OPTS` from that cache.
+  with each library in a child process (the median of at least `MIN_TIMINGS` calls each) and caches the winner
+  for this CPU, TensorFlow version and product shape (per-replica batch x units): a choice made at one shape never
+  decides another;
+- `apply` (every command, before TensorFlow loads): sets `TF_ENABLE_ONEDNN_OPTS` from, in order, `--kernel_library`
+  on the command line, the library a run recorded in its config.json when it started (`--model_dir`: a resumed run
+  computes as it started), or the cached choice for the shape the command line names (`--units`, `--batch_size`,
+  `--cpu_replicas`, in flags or flag files).
 
-So the first run on a new CPU measures, and every later start uses the faster library. A user's own
-`TF_ENABLE_ONEDNN_OPTS` always wins. This module does not import TensorFlow (the child process does).
+So the first run of a shape on a new CPU measures, and every later start of that shape uses the faster library.
+A user's own `TF_ENABLE_ONEDNN_OPTS` always wins. This module does not import TensorFlow (the child process does).
 """
 import fcntl
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -28,7 +34,8 @@ LIBRARIES = {"onednn": "1", "eigen": "0"}
 # its step is dominated by everything but the product.
 MIN_FLOPS = 2e8
 WARMUP = 3  # untimed calls first: a library's first calls also build its kernels and fill its buffers
-SECONDS = 1.0  # timed calls per product for this long; the fastest is kept (noise only slows a call down)
+SECONDS = 1.0  # timed calls per product for this long (at least MIN_TIMINGS); their median is the rate
+MIN_TIMINGS = 5
 
 
 def cache_dir():
@@ -40,13 +47,13 @@ def cache_path():
     return os.path.join(cache_dir(), "kernel_library.json")
 
 
-def key():
-    """This CPU and TensorFlow version: a choice holds for both."""
+def key(batch, units):
+    """This CPU, TensorFlow version and product shape: a choice holds for all three."""
     try:
         version = metadata.version("tensorflow")
     except metadata.PackageNotFoundError:
         version = "?"
-    return f"{cpu.describe()} | tensorflow {version}"
+    return f"{cpu.describe()} | tensorflow {version} | batch {int(batch)} | units {int(units)}"
 
 
 # Without TF_ENABLE_ONEDNN_OPTS, TensorFlow's x86 Linux build turns oneDNN on only on CPUs with these features
@@ -75,17 +82,71 @@ def current():
     return tensorflow_default()
 
 
-def apply():
-    """Sets TF_ENABLE_ONEDNN_OPTS from the cached choice for this CPU (unless the user set it, or TensorFlow is
-    already loaded). Returns the library chosen from the cache, or None."""
+def apply(argv=None):
+    """Sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads (unless the user set it, or TensorFlow is already loaded)
+    from the command line's choice, its run's record or the cache (see the module's docstring). Returns the
+    library set, or None."""
     if ENV in os.environ or "tensorflow" in sys.modules:
         return None
-    entry = _read().get(key())
-    if not entry or entry.get("library") not in LIBRARIES:
+    library = choice_for(sys.argv[1:] if argv is None else argv)
+    if library is None:
         return None
-    os.environ[ENV] = LIBRARIES[entry["library"]]
-    os.environ["VIDREP_KERNEL_LIBRARY_FROM_CACHE"] = entry["library"]  # the trainer logs where it came from
-    return entry["library"]
+    os.environ[ENV] = LIBRARIES[library]
+    os.environ["VIDREP_KERNEL_LIBRARY_FROM_CACHE"] = library  # the trainer logs where it came from
+    return library
+
+
+def choice_for(argv):
+    """The library for a command line: its `--kernel_library`, its run's record, or the cached choice for the shape
+    it names; None if none of them says."""
+    named = command_line(argv)
+    library = named.get("kernel_library") or recorded(named.get("model_dir"))
+    if library not in LIBRARIES:
+        try:
+            replicas = max(1, int(named.get("cpu_replicas") or 1))
+            units = max(int(u) for u in str(named["units"]).split(","))
+            entry = _read().get(key(int(named["batch_size"]) // replicas, units), {})
+        except (KeyError, ValueError):
+            entry = {}
+        library = entry.get("library")
+    return library if library in LIBRARIES else None
+
+
+SHAPE_FLAGS = ("kernel_library", "model_dir", "units", "batch_size", "cpu_replicas")
+
+
+def command_line(argv, depth=0):
+    """The values of `SHAPE_FLAGS` given in `argv` and in the flag files it names (later ones win, as absl reads
+    them)."""
+    values = {}
+    arguments = list(argv)
+    for k, argument in enumerate(arguments):
+        if not argument.startswith("--"):
+            continue
+        name, has_value, value = argument[2:].partition("=")
+        if not has_value and k + 1 < len(arguments) and not arguments[k + 1].startswith("-"):
+            value = arguments[k + 1]
+        if name == "flagfile" and depth < 3:
+            try:
+                with open(value, encoding="utf-8") as f:
+                    lines = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+            except OSError:
+                continue
+            values.update(command_line(lines, depth + 1))
+        elif name in SHAPE_FLAGS:
+            values[name] = value
+    return values
+
+
+def recorded(model_dir):
+    """The library the run in `model_dir` recorded when it started (None if none)."""
+    if not model_dir:
+        return None
+    try:
+        with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
+            return json.load(f).get("kernel_library") or None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def measure_in_child(library, batch, units, timeout=120):
@@ -111,18 +172,18 @@ def measure_and_choose(batch, units, measure=measure_in_child):
         os.makedirs(cache_dir(), exist_ok=True)
         with open(cache_path() + ".lock", "a", encoding="utf-8") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            cache = _read()
-            if key() in cache:
-                return cache[key()], False
+            cache, entry_key = _read(), key(batch, units)
+            if entry_key in cache:
+                return cache[entry_key], False
             start = time.perf_counter()
             rates = {name: measure(name, batch, units) for name in LIBRARIES}
             # a step runs each product once: the library with the shorter total time of the two wins
             seconds = {name: sum(1.0 / max(r, 1e-9) for r in rs.values()) for name, rs in rates.items()}
             best = min(seconds, key=seconds.get)
-            cache[key()] = {"library": best, "batch": batch, "units": units, "rates": rates,
-                            "seconds": round(time.perf_counter() - start, 1)}
+            cache[entry_key] = {"library": best, "batch": batch, "units": units, "rates": rates,
+                                "seconds": round(time.perf_counter() - start, 1)}
             _write(cache)
-            return cache[key()], True
+            return cache[entry_key], True
     except (OSError, RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
         return {"library": current(), "error": str(e)}, False
 
@@ -157,12 +218,12 @@ def _time_products(batch, units):
         product = tf.function(lambda a=a, b=b: tf.reduce_sum(tf.matmul(a, b)[:1, :1]))
         for _ in range(WARMUP):
             float(product())
-        best, begin = float("inf"), time.perf_counter()
-        while time.perf_counter() - begin < SECONDS or best == float("inf"):
+        timings, begin = [], time.perf_counter()
+        while time.perf_counter() - begin < SECONDS or len(timings) < MIN_TIMINGS:
             start = time.perf_counter()
             float(product())
-            best = min(best, time.perf_counter() - start)
-        out[name] = float(f"{2.0 * batch * units * 4 * units / best / 1e9:.3g}")
+            timings.append(time.perf_counter() - start)
+        out[name] = float(f"{2.0 * batch * units * 4 * units / statistics.median(timings) / 1e9:.3g}")
     return out
 
 

@@ -3,14 +3,16 @@
 For every (units, compute dtype) of a model's fused LSTMs, each formulation of the forward product h . K and of
 the backward product dz . K^T (`keras_vidrep.models.fused_lstm.FORWARD` / `BACKWARD`) is timed as the trainer runs
 it — a compiled graph of a few chained steps at the training batch — and the fastest is used. A choice is cached per
-CPU, kernel library, batch and shape (`$XDG_CACHE_HOME/keras_vidrep/formulations.json`, under a file lock), so
-that every process on a machine — a resumed run, the workers of one job — computes the same products the same way.
+CPU, TensorFlow version, kernel library, batch and shape (`$XDG_CACHE_HOME/keras_vidrep/formulations.json`,
+under a file lock), so that every process on a machine — the workers of one job — computes the same products the
+same way; a run records its choice in its config.json, so that it computes the same way when resumed.
 For products large enough to matter, the kernel library itself (oneDNN or Eigen) is measured once per CPU too
 (`keras_vidrep.kernel_library`).
 """
 import fcntl
 import json
 import os
+import statistics
 import time
 
 import numpy as np
@@ -22,7 +24,7 @@ from keras_vidrep.models import fused_lstm
 from keras_vidrep.models.lstm import LSTMCell
 
 STEPS = 2  # products per timed graph
-REPEATS = 2  # timings per formulation; the best is kept
+REPEATS = 3  # timings per formulation; their median is its time
 
 
 def cache_path():
@@ -38,12 +40,12 @@ def fused_shapes(model):
 def _seconds(fn, *args):
     graph = tf.function(fn, autograph=False)
     graph(*args).numpy()  # traced and warmed up
-    best = float("inf")
+    timings = []
     for _ in range(REPEATS):
         start = time.perf_counter()
         graph(*args).numpy()
-        best = min(best, time.perf_counter() - start)
-    return best
+        timings.append(time.perf_counter() - start)
+    return statistics.median(timings)
 
 
 def measure(batch, units, compute_dtype):
@@ -69,12 +71,19 @@ def measure(batch, units, compute_dtype):
     return out
 
 
-def tune(model, batch):
+def tune(model, batch, recorded=""):
     """Chooses the formulation of every fused LSTM shape of `model` at per-replica `batch` (cached per CPU) and
-    logs the choice. Returns {(units, dtype): (forward, backward)}."""
+    logs the choice; `recorded` (see `encode`), the choice a run made when it started, is used as it is, so that a
+    resumed run computes as it started. Returns {(units, dtype): (forward, backward)}."""
     shapes = fused_shapes(model)
     if not shapes or tf.config.list_physical_devices("GPU"):
         return {}
+    if recorded:
+        chosen = decode(recorded)
+        for (units, dtype), (forward, backward) in chosen.items():
+            fused_lstm.set_formulation(units, dtype, forward, backward)
+        logging.info("recurrent products as the run started: %s", recorded)
+        return chosen
     start, path = time.perf_counter(), cache_path()
     choose_library(batch, max(units for units, _ in shapes))
     try:
@@ -101,18 +110,19 @@ def choose_library(batch, units):
     rates = "; ".join(f"{name} " + ", ".join(f"{role} {v:.0f}" for role, v in r.items())
                       for name, r in entry["rates"].items())
     how = f"measured in {entry['seconds']} s" if measured else f"measured earlier, {kernel_library.cache_path()}"
-    logging.info("kernel library for %s: %s (GFLOP/s at batch %d, units %d: %s; %s)", kernel_library.key(),
-                 entry["library"], entry["batch"], entry["units"], rates, how)
+    logging.info("kernel library for %s: %s (GFLOP/s: %s; %s)", kernel_library.key(batch, units),
+                 entry["library"], rates, how)
     if entry["library"] != running:
-        logging.warning("this process runs %s: every later start on this CPU runs %s, measured faster here "
-                        "(or set %s=%s now)", running, entry["library"], kernel_library.ENV,
-                        kernel_library.LIBRARIES[entry["library"]])
+        logging.warning("this process runs %s: later runs of this shape on this CPU run %s, measured faster here "
+                        "(or set %s=%s now); this run keeps %s when resumed", running, entry["library"],
+                        kernel_library.ENV, kernel_library.LIBRARIES[entry["library"]], running)
 
 
 def _choose(shapes, batch, path):
     cache, chosen = _read(path) if path else {}, {}
     for units, dtype in shapes:
-        key = f"{cpu.describe()} | {kernel_library.current()} | batch {batch} | units {units} | {dtype}"
+        key = (f"{cpu.describe()} | tensorflow {tf.__version__} | {kernel_library.current()} | batch {batch} | "
+               f"units {units} | {dtype}")
         if key not in cache:
             rates = measure(batch, units, dtype)
             cache[key] = {"rates": rates, "forward": max(rates["forward"], key=rates["forward"].get),
@@ -125,6 +135,20 @@ def _choose(shapes, batch, path):
         logging.info("recurrent products, %s: forward %s, backward %s (GFLOP/s %s)", key, entry["forward"],
                      entry["backward"], "; ".join(f"{role} " + ", ".join(f"{n} {v:.0f}" for n, v in r.items())
                                                   for role, r in entry["rates"].items()))
+    return chosen
+
+
+def encode(chosen):
+    """{(units, dtype): (forward, backward)} as the text a config records: UNITS:DTYPE:FORWARD:BACKWARD,..."""
+    return ",".join(f"{units}:{dtype}:{f}:{b}" for (units, dtype), (f, b) in sorted(chosen.items()))
+
+
+def decode(text):
+    """The inverse of `encode`."""
+    chosen = {}
+    for item in filter(None, text.split(",")):
+        units, dtype, forward, backward = item.split(":")
+        chosen[(int(units), dtype)] = (forward, backward)
     return chosen
 
 
