@@ -41,7 +41,9 @@ GB = 1 << 30
 
 flags.DEFINE_string("dir", "/var/tmp/vidrep-scale", "Where the synthetic files go (deleted at the end).")
 flags.DEFINE_list("fractions", ["1", "0.5", "0.25", "0.125"], "Fractions of UCF-101's size.")
-flags.DEFINE_list("families", ["classifier", "vae", "patches"], "Which shipped configs to run.")
+flags.DEFINE_list("families", ["classifier", "vae", "patches"], "Which shipped configs to run; `kinetics`: every "
+                                                                "sharded reader's memory at Kinetics-700's size "
+                                                                "(bench/kinetics_index.py).")
 flags.DEFINE_list("embed_fractions", ["0.125", "0.25"], "vae: fractions at which vidrep-embed encodes every frame "
                                                        "(2.5 M frames take long on 2 cores).")
 flags.DEFINE_list("eval_fractions", ["0.125", "0.25"], "classifier: fractions at which vidrep-eval computes the "
@@ -279,6 +281,14 @@ def main(argv):
     os.makedirs(FLAGS.dir, exist_ok=True)
     results = {"cpu": cpu.describe(), "date": time.strftime("%Y-%m-%d"), "runs": [], "pipeline": {}}
     for family in FLAGS.families:
+        if family == "kinetics":  # 650k videos, 162 M frames, 1,024 shards of tiny rows: a file of its own
+            import kinetics_index
+
+            kinetics = kinetics_index.run(os.path.join(FLAGS.dir, "kinetics"))
+            with open(os.path.join(HERE, "results", "kinetics_index.json"), "w", encoding="utf-8") as f:
+                json.dump(kinetics, f, indent=2)
+            kinetics_index.table(kinetics)
+            continue
         need = need_bytes(family, fractions[0])
         free = shutil.disk_usage(FLAGS.dir).free
         if free < need + 2 * GB:

@@ -164,7 +164,7 @@ def test_a_workers_private_folder_is_removed_however_the_worker_ends(tmp_path, e
 
 def test_watchdog_kills_a_stuck_process_with_a_message():
     code = ("import time; from keras_vidrep.training.watchdog import Watchdog; w = Watchdog(2, 'the test'); "
-            "w.kick(); time.sleep(60)")
+            "w.arm(); w.kick(); time.sleep(60)")
     start = time.monotonic()
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == -9 and time.monotonic() - start < 30
