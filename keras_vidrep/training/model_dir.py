@@ -8,7 +8,7 @@
 - a lease (`model_dir/.vidrep.lease`), made by exclusive create, which holds the holder's host, pid, start and a
   heartbeat the holder renews every `HEARTBEAT_SECONDS`: it holds across hosts on a shared file system. Another
   process refuses while the heartbeat is fresh, and takes the lease over only when it is stale (no heartbeat for
-  `STALE_SECONDS`) or, on the holder's own host, when the holder's process is gone; it says which.
+  `STALE_SECONDS`) or, on the holder's own host, as soon as the holder's process is gone; it says which.
 
 A second trainer on the same directory stops with one line that names the holder's pid and host. Under
 MultiWorkerMirroredStrategy only the chief locks (the others write elsewhere).
@@ -118,8 +118,9 @@ class ModelDir:
                 why = _stale(holder)
                 if why is None:
                     raise ConfigError(f"`model_dir` {self.path!r} is in use by another training process "
-                                      f"({_describe(holder)}); wait for it to end, or give this run another "
-                                      f"`model_dir`") from None
+                                      f"({_describe(holder)}); wait for it to end (a lease not renewed for "
+                                      f"{STALE_SECONDS:g} s is taken over), or give this run another `model_dir`"
+                                      ) from None
                 self._set_aside(holder, why)
                 continue
             with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -240,10 +241,9 @@ def _stale(holder):
         return "it is gone"
     beat = holder.get("heartbeat", holder.get("unreadable", 0.0))
     age = time.time() - float(beat)
-    if holder.get("host") == socket.gethostname() and "pid" in holder:  # alive or not, known for sure
-        alive = _pid_alive(int(holder["pid"]))
-        return None if alive else f"its process (pid {holder['pid']}) is gone from this host"
-    if age < STALE_SECONDS:
+    if holder.get("host") == socket.gethostname() and "pid" in holder and not _pid_alive(int(holder["pid"])):
+        return f"its process (pid {holder['pid']}) is gone from this host"
+    if age < STALE_SECONDS:  # a live holder renews it every HEARTBEAT_SECONDS
         return None
     return f"its heartbeat is {age:.0f} s old (stale after {STALE_SECONDS:g} s)"
 
