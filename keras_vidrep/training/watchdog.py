@@ -4,10 +4,10 @@ A worker blocked in a collective whose peer never came (or died) waits forever i
 neither SIGTERM nor a Python thread gets to run. So the guard is a separate small process: the trainer sends it a
 byte after every step (and every validation batch); if none arrives for `timeout` seconds it prints a clear error
 and SIGKILLs the trainer. Before the first step the limit is the longer `start_timeout`: every worker waits in the
-first collectives until the slowest peer has checked its data, built its model and restored its checkpoint. The
-guard also removes the trainer's private folder when the trainer ends, whatever ends it. Local work that waits on no peer and cannot be cut into pieces (pictures, a checkpoint,
-the export) runs inside `paused()`: no time limit until it ends. The guard exits by itself when the trainer closes
-the pipe or dies.
+first collectives until the slowest peer has checked its data, built its model and restored its checkpoint. Local
+work that waits on no peer and cannot be cut into pieces (pictures, a checkpoint, the export) runs inside
+`paused()`: no time limit until it ends. The guard exits by itself when the trainer closes the pipe or dies, and
+then removes the trainer's private folder, whatever ended the trainer.
 """
 import contextlib
 import os
