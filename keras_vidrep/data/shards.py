@@ -34,7 +34,7 @@ INDEX_MARK = "vidrep_shards"
 UNREADABLE = "unreadable_videos"  # attribute of a shard (JSON list) and dataset of the index: videos not read
 ROW_DATASETS = ("patches", "frames", "hidden6", "features", "sequences")
 VIDEO_NUMBERS = "video_index"  # row datasets holding video numbers: renumbered over all shards
-PER_VIDEO = ("videos", "counts", UNREADABLE)  # datasets of the index itself
+PER_VIDEO = ("videos", "counts")  # datasets of the index itself
 
 
 def shard_paths(output, count):

@@ -15,8 +15,7 @@ MultiWorkerMirroredStrategy only the chief locks (the others write elsewhere).
 
 Until `commit()` (the trainer calls it once the run is ready to take its first step) nothing of the run's own is
 written — config.json is written at the commit — and a failure removes what this process added: the whole directory
-if it made it, else only the files it made. The lock file stays (it holds no lock once its process ends, and another
-process may already hold it).
+if it made it, else only the files it made (the lock file among them; the lock's inode check makes that safe).
 """
 import errno
 import fcntl
@@ -51,7 +50,7 @@ class ModelDir:
             raise ConfigError("`model_dir` is required")
         self.path = path
         self._fd = None
-        self._made = False
+        self._made = self._lock_made = False
         self._written = []
         self._config = None
         self._lease = None  # what this process wrote into the lease file, while it holds it
@@ -70,6 +69,7 @@ class ModelDir:
         lock = os.path.join(self.path, LOCK_FILE)
         try:
             os.makedirs(self.path, exist_ok=True)
+            self._lock_made = not os.path.exists(lock)
             while True:
                 fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
                 self._take(fd)
@@ -183,23 +183,21 @@ class ModelDir:
         """The run has started: config.json is written, and what it wrote stays, whatever happens next."""
         if self._config is not None:
             self._config.save(self.path)
-        self._made, self._written = False, []
-
-    def track(self, path):
-        """Records a file or folder this process made before `commit()`, for `abandon()` to remove."""
-        self._written.append(path)
+        self._made, self._lock_made, self._written = False, False, []
 
     def abandon(self):
         """Removes what this process added since `open()` (before `commit()`), and releases the locks."""
         if self._made:
             shutil.rmtree(self.path, ignore_errors=True)
         else:
-            for path in self._written:
+            # The lock file too, if this process made it: while it holds the lease nobody else holds the
+            # directory, and a process that opened the file meanwhile sees it gone once locked, and makes another.
+            for path in self._written + ([os.path.join(self.path, LOCK_FILE)] if self._lock_made else []):
                 if os.path.isdir(path):
                     shutil.rmtree(path, ignore_errors=True)
                 elif os.path.exists(path):
                     os.remove(path)
-        self._made, self._written = False, []
+        self._made, self._lock_made, self._written = False, False, []
         self.close()
 
     def close(self):
