@@ -1,5 +1,6 @@
-"""--train_minutes: the run times its steps and a validation, fixes train_steps and the schedule once, keeps them
-on resume, and stops at the deadline if it slows down. A fake clock advances with the steps, so nothing here
+"""--train_minutes: the run plans how many steps fit, plans again as it goes (the pace of its recent steps, the
+measured cost of its periodic work), ends on time with its learning rate at the floor, keeps its last plan on resume,
+and stops at the deadline if it slows down past every plan. A fake clock advances with the steps, so nothing here
 depends on the machine's speed."""
 import json
 import os
@@ -19,58 +20,112 @@ def fake_clock(monkeypatch):
     return now
 
 
-def ticking(trainer, now, seconds_per_step):
-    """Makes every training step of `trainer` advance the fake clock by `seconds_per_step(step)` seconds."""
-    step = trainer.train_step
+def ticking(trainer, now, seconds_per_step, validation_seconds=None, stop_after=None):
+    """Makes every training step of `trainer` advance the fake clock by `seconds_per_step(step, now)` seconds, and
+    its k-th validation by `validation_seconds(k)`; KeyboardInterrupt after step `stop_after` (a kill)."""
+    step, evaluate, validations = trainer.train_step, trainer.evaluate, []
 
     def timed(iterator):
-        now["t"] += seconds_per_step(int(trainer.step.numpy()) + 1)
+        done = int(trainer.step.numpy())
+        if stop_after is not None and done >= stop_after:
+            raise KeyboardInterrupt
+        now["t"] += seconds_per_step(done + 1, now["t"])
         return step(iterator)
 
-    trainer.train_step = timed
+    def timed_evaluate(*args, **kwargs):
+        validations.append(now["t"])
+        if validation_seconds:
+            now["t"] += validation_seconds(len(validations))
+        return evaluate(*args, **kwargs)
+
+    trainer.train_step, trainer.evaluate = timed, timed_evaluate
     return trainer
 
 
+def budgeted(tiny_config, minutes=1.0, **values):
+    return tiny_config.replace(**{**dict(
+        train_minutes=minutes, train_steps=1000, eval_every=50, checkpoint_every=1000, image_every=1000,
+        summary_every=50, learning_rate_schedule="cosine", learning_rate_floor=0.05, warmup_steps=5, export=False),
+        **values}).validate()
+
+
+def learning_rate(trainer):
+    return float(np.asarray(trainer.optimizer.learning_rate))
+
+
 def test_the_step_count_is_what_the_rest_of_the_budget_fits(fake_clock):
-    b = budget.TimeBudget(1.0, 0.0, eval_every=10)  # 60 s
+    b = budget.TimeBudget(1.0, 0.0, {"validation": 10, "pictures": 1000, "checkpoint": 1000}, export=False)
     for step in range(1, budget.WARMUP + budget.MEASURED + 1):
         fake_clock["t"] = float(step)  # 1 s a step
         assert b.measured() == (step == budget.WARMUP + budget.MEASURED)
     assert b.step_seconds == pytest.approx(1.0)
-    # 60 s - 13 s spent - 2 s for the final validation = 45 s at 1 s a step + 2 s / 10 steps of validation
-    assert b.fix(13, 2.0) == 13 + 37
-    assert not b.over()
+    b.record("validation", 2.0)
+    # 60 s - 13 s spent = 47 s: 37 steps at 1 s, validations at 20, 30, 40 and the last one at 50 = 45 s
+    assert b.plan(13) == 50 and b.cost(13, 50) == 37 + 3 * 2.0 + 2.0 and b.cost(13, 51) > 47
+    assert not b.due(13) and not b.over()
+    fake_clock["t"] = 13.0 + 17 * 0.5  # at a quarter of the budget... 21.5 s: due, at 0.5 s a step since the plan
+    assert b.due(30) and b.step_seconds == pytest.approx(0.5)
+    # 38.5 s left: 53 steps at 0.5 s, validations at 40, 50, 60, 70, 80 and the last one at 83 = 38.5 s
+    assert b.plan(30) == 83 and b.cost(30, 83) == 26.5 + 5 * 2.0 + 2.0
+    assert [p["at_step"] for p in b.plans] == [13, 30]
     fake_clock["t"] = 60.0
-    assert b.over() and b.fix(13, 2.0) == 13  # nothing left: no further step
+    assert b.over() and b.plan(40) == 40  # nothing left: no further step
 
 
-def test_a_budgeted_run_fixes_its_steps_and_schedule_and_a_resume_keeps_them(tmp_path, tiny_config, fake_clock):
-    config = tiny_config.replace(train_minutes=0.5, train_steps=1000, eval_every=10, checkpoint_every=10,
-                                 learning_rate_schedule="cosine", warmup_steps=2, export=False).validate()
-    trainer = ticking(loop.Trainer(config), fake_clock, lambda step: 1.0)
+@pytest.mark.parametrize("profile", ["steady", "doubles_halfway", "halves_halfway", "slow_first_validation"])
+def test_a_budgeted_run_ends_on_time_with_its_schedule_complete(tiny_config, fake_clock, profile):
+    pace = {"doubles_halfway": lambda step, t: 0.2 if t < 30 else 0.4,
+            "halves_halfway": lambda step, t: 0.2 if t < 30 else 0.1}.get(profile, lambda step, t: 0.2)
+    first_validation = 8.0 if profile == "slow_first_validation" else 0.5
+    trainer = ticking(loop.Trainer(budgeted(tiny_config)), fake_clock, pace,
+                      lambda k: first_validation if k == 1 else 0.5)
+    trainer.train()
+    record = json.loads(open(os.path.join(tiny_config.model_dir, budget.BUDGET_FILE)).read())
+    assert 0.98 * 60 <= fake_clock["t"] <= 60.0, (fake_clock["t"], record["plans"])  # within 2% of the budget
+    assert int(trainer.step.numpy()) == record["train_steps"] == trainer.config.train_steps
+    assert learning_rate(trainer) == pytest.approx(0.05 * tiny_config.learning_rate, rel=1e-5)  # at its floor
+    assert len(record["plans"]) >= 5 and Config.load(tiny_config.model_dir).train_steps == record["train_steps"]
+
+
+def test_the_schedule_never_jumps_when_the_plan_changes(tiny_config, fake_clock):
+    trainer = ticking(loop.Trainer(budgeted(tiny_config)), fake_clock, lambda step, t: 0.2 if t < 30 else 0.4)
+    rates, step = [], trainer.train_step
+
+    def recording(iterator):
+        rates.append(learning_rate(trainer))
+        return step(iterator)
+
+    trainer.train_step = recording
+    trainer.train()
+    decay = np.diff(rates[tiny_config.replace(warmup_steps=5).warmup_steps + 1:])
+    assert (decay <= 1e-9).all()  # decreasing all the way: re-plans change the pace, not the value
+    assert np.abs(decay).max() < 0.02 * tiny_config.learning_rate
+
+
+def test_a_killed_run_resumes_on_the_plan_it_had(tiny_config, fake_clock):
+    config = budgeted(tiny_config, checkpoint_every=20)
+    first = ticking(loop.Trainer(config), fake_clock, lambda step, t: 0.2 if t < 30 else 0.4, stop_after=200)
+    with pytest.raises(KeyboardInterrupt):
+        first.train()
+    plan = budget.stored_plan(tiny_config.model_dir)
+    assert plan["at_step"] < 200 and plan["train_steps"] > 200
+    rate_at_stop = learning_rate(first)
+    resumed = loop.Trainer(config)  # the same command again: the last plan, no new deadline
+    assert resumed.budget is None and resumed.config.train_steps == plan["train_steps"]
+    assert int(resumed.step.numpy()) == 200 and learning_rate(resumed) == pytest.approx(rate_at_stop, rel=1e-6)
+    resumed.train()
+    assert int(resumed.step.numpy()) == plan["train_steps"]
+    assert learning_rate(resumed) == pytest.approx(0.05 * tiny_config.learning_rate, rel=1e-5)
+
+
+def test_a_run_that_slows_down_past_every_plan_stops_at_the_deadline_with_a_checkpoint(tiny_config, fake_clock):
+    config = budgeted(tiny_config, minutes=0.5)
+    trainer = ticking(loop.Trainer(config), fake_clock, lambda step, t: 0.2 if t < 29 else 5.0)
     result = trainer.train()
-    record = json.loads((tmp_path / "run" / budget.BUDGET_FILE).read_text())
-    fixed = record["train_steps"]
-    assert budget.WARMUP + budget.MEASURED < fixed <= 30  # 30 s at 1 s a step, less the (real) validation time
-    assert record["seconds_per_step"] == pytest.approx(1.0)
-    assert int(trainer.step.numpy()) == fixed and trainer.config.train_steps == fixed and np.isfinite(result["future"])
-    assert Config.load(str(tmp_path / "run")).train_steps == fixed  # config.json says what the run trained to
-    assert [float(np.asarray(s.decay_steps)) for s in trainer.schedules] == [fixed - 2.0]
-    resumed = loop.Trainer(config)  # the same command again: the fixed steps, not a new measurement
-    assert resumed.budget is None and resumed.config.train_steps == fixed
-    resumed.close()
-
-
-def test_a_run_that_slows_down_stops_at_the_deadline_with_a_checkpoint(tmp_path, tiny_config, fake_clock):
-    config = tiny_config.replace(train_minutes=0.5, train_steps=1000, eval_every=10, checkpoint_every=1000,
-                                 export=False).validate()
-    slow_after = budget.WARMUP + budget.MEASURED
-    trainer = ticking(loop.Trainer(config), fake_clock, lambda step: 1.0 if step <= slow_after else 10.0)
-    result = trainer.train()
-    fixed = json.loads((tmp_path / "run" / budget.BUDGET_FILE).read_text())["train_steps"]
+    planned = json.loads(open(os.path.join(tiny_config.model_dir, budget.BUDGET_FILE)).read())["train_steps"]
     stopped = int(trainer.step.numpy())
-    assert slow_after < stopped < fixed  # 13 s, then 10 s a step: 30 s are spent two steps later
-    assert os.path.isfile(tmp_path / "run" / "checkpoints" / f"ckpt-{stopped}.index")
+    assert stopped < planned and 30 <= fake_clock["t"] < 36
+    assert os.path.isfile(os.path.join(tiny_config.model_dir, "checkpoints", f"ckpt-{stopped}.index"))
     assert np.isfinite(result["future"])  # validated where it stopped
 
 

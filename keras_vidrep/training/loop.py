@@ -17,7 +17,6 @@ import os
 import secrets
 import shutil
 import tempfile
-import time
 
 import keras
 import numpy as np
@@ -53,13 +52,16 @@ class Trainer:
 
     def __init__(self, config):
         self._started = budget_lib.clock()
-        self.budget = None
-        if config.train_minutes:  # a resumed budgeted run trains to the steps its first run fixed
-            fixed = budget_lib.stored_steps(config.model_dir)
-            if fixed:
-                config = config.replace(train_steps=fixed)
+        self.budget = self.resumed_plan = None
+        if config.train_minutes:  # a resumed budgeted run continues the last plan its first run made
+            self.resumed_plan = budget_lib.stored_plan(config.model_dir)
+            if self.resumed_plan:
+                config = config.replace(train_steps=self.resumed_plan["train_steps"])
             else:
-                self.budget = budget_lib.TimeBudget(config.train_minutes, self._started, config.eval_every)
+                self.budget = budget_lib.TimeBudget(
+                    config.train_minutes, self._started, {"validation": config.eval_every, "pictures":
+                                                          config.image_every, "checkpoint": config.checkpoint_every},
+                    export=config.export)
         self.config = config
         self.task = tasks.create(config)
         self.task.all_examples = gather_replicas
@@ -110,15 +112,18 @@ class Trainer:
             scales = self.task.learning_rate_scales(self.model)
             factors = [scales.get(v.path, 1.0) for v in self.model.trainable_variables]
             self.optimizer_groups = []
-            self.schedules = []  # the cosine schedules whose length a time budget sets
+            self.schedules = []  # the cosine schedules a time budget plans
+            budgeted = bool(config.train_minutes)
             for factor in sorted(set(factors), key=lambda f: f != 1.0):
-                optimizer = build_optimizer(config, factor, self.schedules if self.budget else None)
+                optimizer = build_optimizer(config, factor, self.schedules if budgeted else None)
                 indices = [i for i, f in enumerate(factors) if f == factor]
                 optimizer.build([self.model.trainable_variables[i] for i in indices])
                 self.optimizer_groups.append((optimizer, indices))
             self.optimizer = self.optimizer_groups[0][0]
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        for schedule in self.schedules if self.resumed_plan else ():
+            schedule.restore(self.resumed_plan)
         extra = {f"optimizer_{k}": opt for k, (opt, _) in enumerate(self.optimizer_groups[1:], 1)}
         self.manager = checkpoints.checkpoint_manager(self.write_dir, self.model, self.optimizer, self.step,
                                                       config.keep_checkpoints, **extra)
@@ -280,7 +285,7 @@ class Trainer:
                    mininterval=1.0)
         step = start
         try:
-            while step < self.config.train_steps:  # a time budget fixes train_steps on the way
+            while step < self.config.train_steps:  # a time budget plans train_steps on the way
                 step += 1
                 with self.profiler.step(step):
                     results = {k: float(v) for k, v in self.train_step(iterator).items()}
@@ -292,9 +297,10 @@ class Trainer:
                 bar.update(1)
                 bar.set_postfix(loss=f"{results[self.task.progress_key]:.4g}", refresh=False)
                 val = self._periodic_work(step, window, bar) or val
-                if self.budget and self.budget.measured():
-                    self._fix_budget(step, bar)
-                elif self.budget and self.budget.over() and step < self.config.train_steps:
+                if self.budget and (self.budget.measured() or self.budget.due(step)) \
+                        and step < self.config.train_steps:
+                    self._plan(step, bar)
+                if self.budget and self.budget.over() and step < self.config.train_steps:
                     bar.write(f"step {step}: the {cfg.train_minutes:g}-minute budget is spent before step "
                               f"{self.config.train_steps}; stopping here")
                     self.config, val = self.config.replace(train_steps=step), {}
@@ -309,22 +315,26 @@ class Trainer:
             bar.close()  # before any error message, so that the bar does not end the output
         return self._finish(val)
 
-    def _fix_budget(self, step, bar):
-        """Times a validation, then fixes `train_steps` and the schedules' length to what fits the budget."""
-        start = time.perf_counter()
-        self.validate(step)
-        seconds = time.perf_counter() - start
-        total = self.budget.fix(step, seconds)
+    def _plan(self, step, bar):
+        """Plans `train_steps` and the schedules' pace to what fits the rest of the budget (the first plan times a
+        validation first); records the plan."""
+        first = not self.budget.plans
+        if first:
+            self.validate(step)
+        total = self.budget.plan(step)
+        if first or total != self.config.train_steps:
+            bar.write(f"step {step}: {self.budget.elapsed() / 60:.1f} of {self.config.train_minutes:g} minutes "
+                      f"spent; the rest fits {total - step} more steps, {total} in all ({self.budget.step_seconds:.3f}"
+                      f" s a step, {self.budget.work_seconds.get('validation', 0.0):.1f} s a validation); the schedule "
+                      f"ends there ({budget_lib.BUDGET_FILE})")
         self.config = self.config.replace(train_steps=total)
         for schedule in self.schedules:
-            schedule.decay_steps.assign(float(max(1, total - self.config.warmup_steps)))
+            schedule.replan(step, total)
         if self.chief:
-            self.budget.write(self.config.model_dir, total, seconds)
+            self.budget.write(self.config.model_dir, {"at_step": step, **(self.schedules[0].anchors()
+                                                                          if self.schedules else {})})
             self.config.save(self.config.model_dir)
         bar.total = total
-        bar.write(f"step {step}: {self.config.train_minutes:g} minutes fit {total} steps "
-                  f"({self.budget.step_seconds:.3f} s a step, {seconds:.1f} s a validation); train_steps and the "
-                  f"schedule are fixed to them ({budget_lib.BUDGET_FILE})")
 
     def _check_step(self, step, results):
         """NonFiniteError if a loss or any replica's gradient was NaN or Inf (the flag is removed from
@@ -345,7 +355,7 @@ class Trainer:
             scalars.update(self.task.train_scalars(step - 1))  # the schedules' values at this step's batch
             self.summaries.scalars("train", step, scalars)
         if step % cfg.eval_every == 0 or last:
-            val = self.validate(step)
+            val = self.validate(step)  # timed for the budget inside
             bar.write(f"step {step}: validation " + ", ".join(f"{k} {v:.4g}" for k, v in val.items()))
             if self.best:
                 with self._local_work():
@@ -354,15 +364,26 @@ class Trainer:
                     bar.write(f"step {step}: best {self.best.metric} so far ({val[self.best.metric]:.4g}); saved "
                               f"{self.best.path}")
         if step % cfg.image_every == 0 or last:
-            self.write_pictures(step)
+            with self._timed("pictures"):
+                self.write_pictures(step)
         if step % cfg.checkpoint_every == 0:
-            self.save(step)
+            with self._timed("checkpoint"):
+                self.save(step)
         return val
+
+    @contextlib.contextmanager
+    def _timed(self, work):
+        """Tells the time budget (if any) how long the block took."""
+        start = budget_lib.clock()
+        yield
+        if self.budget:
+            self.budget.record(work, budget_lib.clock() - start)
 
     def validate(self, step):
         """`evaluate()` written to TensorBoard; NonFiniteError (naming the number, the step and the last good
         checkpoint) if any number is NaN or Inf."""
-        val = self.evaluate()
+        with self._timed("validation"):
+            val = self.evaluate()
         self.summaries.scalars("validation", step, {**{self.task.summary_name(k): v for k, v in val.items()},
                                                     **self.baselines})
         bad = [k for k, v in val.items() if not math.isfinite(v)]
