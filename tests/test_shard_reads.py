@@ -94,3 +94,22 @@ def test_a_bad_shard_is_one_line_and_leaves_no_file_open(tmp_path):
     with pytest.raises(DataError, match=r"shard '.*p-00039-of-00040.h5' is\s+missing"):
         shards.open_hdf5(str(tmp_path / "p.h5"))
     assert open_descriptors() == before
+
+
+def test_index_structures_stay_a_few_numbers_per_video():
+    from keras_vidrep.data.rows import Runs
+    from keras_vidrep.data.streams import PermutationWalk
+
+    runs = Runs([0, 10, 30, 31], [3, 0, 4, 2], step=2)  # 0 2 4 | - | 30 32 34 36 | 31 33
+    assert list(runs.values()) == [0, 2, 4, 30, 32, 34, 36, 31, 33] and len(runs) == 9
+    assert list(runs.run_of(np.arange(9))) == [0, 0, 0, 2, 2, 2, 2, 3, 3]  # the empty run is skipped
+    assert list(runs.select(2, 6).values()) == [4, 30, 32, 34] and list(runs[2:6].count) == [1, 0, 3, 0]
+    # A walk too large for an array is a keyed permutation computed per position: each pass visits every item
+    # once, in an order of its own, the same from any call.
+    walk = PermutationWalk(1000, seed=3)
+    walk.EXPLICIT_LIMIT = 10
+    passes = [walk.indices(np.arange(1000) + 1000 * p) for p in range(3)]
+    assert all(sorted(p) == list(range(1000)) for p in passes)
+    assert not np.array_equal(passes[0], passes[1]) and not np.array_equal(passes[0], np.arange(1000))
+    np.testing.assert_array_equal(walk.indices(np.arange(1500, 1600)), passes[1][500:600])
+    assert not walk._cache  # no array of the items was made

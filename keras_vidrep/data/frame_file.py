@@ -88,9 +88,8 @@ class VideoRows:
             raise DataError(f"`val_split` must be one of {', '.join(SPLITS)}, got {by!r}")
         first, counts = self.video_first[:-1], np.diff(self.video_first)
         if by == "videos" and len(counts) > 1:
-            held = np.zeros(len(counts), np.int64)
-            held[len(counts) - max(1, int(round(len(counts) * val_fraction))):] = \
-                counts[len(counts) - max(1, int(round(len(counts) * val_fraction))):]
+            held, last = np.zeros(len(counts), np.int64), len(counts) - max(1, int(round(len(counts) * val_fraction)))
+            held[last:] = counts[last:]
         elif by == "tail":
             held = np.minimum(counts, np.maximum(1, np.round(counts * val_fraction).astype(np.int64)))
         else:  # one video held out by its last frames
