@@ -72,8 +72,9 @@ class TrainerSettings:
     batch_size: int = setting(16, "Global batch size (summed over all replicas).")
     train_steps: int = setting(1000, "Total optimizer steps; a resumed run continues up to this number.")
     train_minutes: float = setting(0.0, "Train for this many minutes of wall time instead of `train_steps`: the "
-                                        "run times its steps and a validation, then fixes `train_steps` and the "
-                                        "schedule once (model_dir/budget.json; a resume keeps it). 0: off.")
+                                        "run plans `train_steps` from its measured pace and plans again as it goes, "
+                                        "the schedule ending at the last plan (model_dir/budget.json; a resume "
+                                        "keeps the last plan). 0: off.")
     optimizer: str = setting("adam", "Optimizer.", OPTIMIZERS)
     learning_rate: float = setting(1e-3, "Learning rate (the peak, with a schedule).")
     learning_rate_schedule: str = setting("constant", "constant, or cosine decay from `learning_rate` to "
