@@ -20,6 +20,7 @@ import tensorflow as tf
 from absl import logging
 
 from keras_vidrep import cpu, kernel_library
+from keras_vidrep.config import CONFIG_FILE, Config
 from keras_vidrep.models import fused_lstm
 from keras_vidrep.models.lstm import LSTMCell
 
@@ -96,6 +97,25 @@ def tune(model, batch, recorded=""):
         chosen = _choose(shapes, batch, None)
     logging.info("formulations chosen in %.1f s", time.perf_counter() - start)
     return chosen
+
+
+def as_started(config, model, batch):
+    """The config with the kernel library and formulations of `model`'s recurrent products at per-replica `batch`:
+    those the run in `config.model_dir` recorded when it started (a resumed run computes as it started), else this
+    process's library and the measured formulations (`tune`), to be recorded with the run's config."""
+    started = {}
+    if os.path.isfile(os.path.join(config.model_dir, CONFIG_FILE)):
+        started = Config.load(config.model_dir).to_dict()
+    running = kernel_library.current()
+    library = config.kernel_library or started.get("kernel_library") or running
+    if library != running:
+        logging.warning("this run computes its products with %s, this process with %s (%s=%s was set after the "
+                        "start, or TensorFlow loaded before it): results differ by float rounding", library, running,
+                        kernel_library.ENV, kernel_library.LIBRARIES[library])
+    formulations = config.formulations or started.get("formulations", "")
+    if config.autotune or formulations:  # before the steps are traced: they read the chosen formulations
+        formulations = encode(tune(model, batch, formulations))
+    return config.replace(kernel_library=library, formulations=formulations)
 
 
 def choose_library(batch, units):

@@ -24,11 +24,10 @@ import tensorflow as tf
 from absl import logging
 from tqdm import tqdm
 
-from keras_vidrep import cpu, kernel_library, tasks
+from keras_vidrep import cpu, tasks
 from keras_vidrep.board import hparams
 from keras_vidrep.board.profile import StepProfiler
 from keras_vidrep.data import pipeline
-from keras_vidrep.config import CONFIG_FILE, Config
 from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.export import check_export_target, export_saved_model
 from keras_vidrep.training import autotune, budget as budget_lib, checkpoints, step as train_step_lib
@@ -144,7 +143,8 @@ class Trainer:
         logging.info("%s, %s parameters; global batch %d = %d replica(s) x %d per replica",
                      self.task.describe(self.model), f"{params:,}", config.batch_size, replicas,
                      config.batch_size // replicas)
-        config = self._compute_as_started(config, replicas)
+        # How the recurrent products are computed: as the run started, or measured and recorded now.
+        self.config = config = autotune.as_started(config, self.model, config.batch_size // replicas)
         # One optimizer step on the next global batch of an iterator from `batches()`: {name: summed value}.
         self.train_step = self._make_train_step()
         # No autograph: tasks and models are plain Python over keras.ops, traced as they are.
@@ -157,24 +157,6 @@ class Trainer:
         if self.chief:  # the run as a session of TensorBoard's HParams dashboard
             hparams.write_session(config.model_dir, hparams.settings(config))
         self.profiler = StepProfiler(config.model_dir, config.profile_steps, enabled=self.chief)
-
-    def _compute_as_started(self, config, replicas):
-        """The kernel library and formulations of the recurrent products: those the run recorded when it started
-        (a resumed run computes as it started), else this process's library and the measured formulations, which
-        are recorded now. Returns the config with them."""
-        started = {}
-        if os.path.isfile(os.path.join(config.model_dir, CONFIG_FILE)):
-            started = Config.load(config.model_dir).to_dict()
-        library = config.kernel_library or started.get("kernel_library") or kernel_library.current()
-        if library != kernel_library.current():
-            logging.warning("this run computes its products with %s, this process with %s (%s=%s was set after "
-                            "the start, or TensorFlow loaded before it): results differ by float rounding",
-                            library, kernel_library.current(), kernel_library.ENV, kernel_library.LIBRARIES[library])
-        formulations = config.formulations or started.get("formulations", "")
-        if config.autotune or formulations:  # before the steps are traced: they read the chosen formulations
-            formulations = autotune.encode(autotune.tune(self.model, config.batch_size // replicas, formulations))
-        self.config = config = config.replace(kernel_library=library, formulations=formulations)
-        return config
 
     def close(self):
         """Releases the model directory, or removes a worker's private folder (the end of `train()` does it; for a
