@@ -112,11 +112,11 @@ def choice_for(argv):
     return library if library in LIBRARIES else None
 
 
-SHAPE_FLAGS = ("kernel_library", "model_dir", "units", "batch_size", "cpu_replicas")
+CHOICE_FLAGS = ("kernel_library", "model_dir", "units", "batch_size", "cpu_replicas")
 
 
 def command_line(argv, depth=0):
-    """The values of `SHAPE_FLAGS` given in `argv` and in the flag files it names (later ones win, as absl reads
+    """The values of `CHOICE_FLAGS` given in `argv` and in the flag files it names (later ones win, as absl reads
     them)."""
     values = {}
     arguments = list(argv)
@@ -133,7 +133,7 @@ def command_line(argv, depth=0):
             except OSError:
                 continue
             values.update(command_line(lines, depth + 1))
-        elif name in SHAPE_FLAGS:
+        elif name in CHOICE_FLAGS:
             values[name] = value
     return values
 

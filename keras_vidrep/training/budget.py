@@ -88,9 +88,7 @@ class TimeBudget:
         if not self.plans or self._next >= len(REPLAN_AT):
             return False
         if self.elapsed() < REPLAN_AT[self._next] * self.seconds:
-            return False
-        while self._next < len(REPLAN_AT) and self.elapsed() >= REPLAN_AT[self._next] * self.seconds:
-            self._next += 1
+            return False  # (`plan` moves on to the next fraction not yet passed)
         moment, since, work = self._window
         if step > since:  # the pace of the steps since the last plan, without the periodic work among them
             self.step_seconds = max(1e-9, (clock() - moment - work) / (step - since))

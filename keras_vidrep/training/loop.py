@@ -313,8 +313,7 @@ class Trainer:
         for schedule in self.schedules:
             schedule.replan(step, total)
         if self.chief:
-            self.budget.write(self.config.model_dir, {"at_step": step, **(self.schedules[0].anchors()
-                                                                          if self.schedules else {})})
+            self.budget.write(self.config.model_dir, self.schedules[0].anchors() if self.schedules else {})
             self.config.save(self.config.model_dir)
         bar.total = total
 
