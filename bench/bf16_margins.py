@@ -18,10 +18,9 @@ import tempfile
 import time
 
 import numpy as np
-
 from report import emit
 
-from keras_vidrep import cpu
+from keras_vidrep.runtime import cpu
 
 TASKS = {
     "composite": {"conditional_future": True, "peepholes": True},

@@ -131,7 +131,7 @@ def measure(kind, path, code):
 def run(directory, videos=650_000, shard_count=1024, readers=READERS, code=ROOT):
     """Writes each reader's index, measures it, deletes it; returns the results."""
     sys.path.insert(0, code)
-    from keras_vidrep import cpu
+    from keras_vidrep.runtime import cpu
 
     counts = frame_counts(videos)
     results = {"cpu": cpu.describe(), "date": time.strftime("%Y-%m-%d"), "videos": int(len(counts)),

@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, ".")
-from keras_vidrep import probing  # noqa: E402
+from keras_vidrep.analysis import probing  # noqa: E402
 
 
 def main():

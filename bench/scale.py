@@ -30,7 +30,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from keras_vidrep import cpu
+from keras_vidrep.runtime import cpu
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

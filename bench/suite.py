@@ -123,7 +123,7 @@ EARLIER_CPU = "Intel Xeon (AVX-512, AVX512_BF16), 2 cores; model name not record
 def update(name, rows):
     """Adds `rows` to bench/results/`name` under this machine's CPU (rows of other CPUs are kept); returns the
     whole file's content: {"machines": {cpu: {"date", "machine", "rows"}}}."""
-    from keras_vidrep import cpu
+    from keras_vidrep.runtime import cpu
 
     path = os.path.join(RESULTS, name)
     data = {"machines": {}}
@@ -172,7 +172,7 @@ def main():
             trained = update("train_speed.json", {r: {"what": TRAIN_ROWS[r][0], **result}})
         print_train(trained)
     if "pipeline" in only:
-        from keras_vidrep import cpu
+        from keras_vidrep.runtime import cpu
 
         with open(os.path.join(RESULTS, "train_speed.json"), encoding="utf-8") as f:
             trained = json.load(f)["machines"][cpu.describe()]["rows"]

@@ -146,8 +146,8 @@ def main(argv):
     FLAGS.model_dir = tempfile.mkdtemp(prefix="vidrep-bench-")
     FLAGS.export = False
     config = common.config_from_flags()
-    from keras_vidrep import cpu, kernel_library
     from keras_vidrep.models import fused_lstm
+    from keras_vidrep.runtime import cpu, kernel_library
     from keras_vidrep.training import loop
 
     imported = time.time() - started

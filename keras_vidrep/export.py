@@ -16,8 +16,10 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from keras_vidrep.config import CONFIG_FILE, Config
+from keras_vidrep import trained
+from keras_vidrep.config import Config
 from keras_vidrep.errors import ConfigError, VidrepError, write_failure
+from keras_vidrep.runs.directory import CONFIG_FILE
 
 
 def build_archive(model, task):
@@ -109,7 +111,5 @@ def check_export_target(export_dir, config):
 def export_checkpoint(model_dir, export_dir="", checkpoint=""):
     """Rebuilds the model of `model_dir` from its config.json, restores a checkpoint (the latest by default) and
     exports it. Returns the export path."""
-    from keras_vidrep.training import checkpoints
-
-    model, task, _ = checkpoints.restore_model(model_dir, checkpoint)
+    model, task, _ = trained.restore_model(model_dir, checkpoint)
     return export_saved_model(model, task, export_dir or task.config.resolved_export_dir)

@@ -19,7 +19,6 @@ import pytest  # noqa: E402
 
 from keras_vidrep.config import Config  # noqa: E402
 
-
 # Prepended to scripts that load a SavedModel in a fresh interpreter: importing keras_vidrep fails there, so the
 # SavedModel must stand on its own.
 WITHOUT_PACKAGE = """

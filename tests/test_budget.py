@@ -80,7 +80,7 @@ def test_a_budgeted_run_ends_on_time_with_its_schedule_complete(tiny_config, fak
     trainer = ticking(loop.Trainer(budgeted(tiny_config)), fake_clock, pace,
                       lambda k: first_validation if k == 1 else 0.5)
     trainer.train()
-    record = json.loads(open(os.path.join(tiny_config.model_dir, budget.BUDGET_FILE)).read())
+    record = json.loads(open(tiny_config.run_dir.budget).read())
     assert 0.98 * 60 <= fake_clock["t"] <= 60.0, (fake_clock["t"], record["plans"])  # within 2% of the budget
     assert int(trainer.step.numpy()) == record["train_steps"] == trainer.config.train_steps
     assert learning_rate(trainer) == pytest.approx(0.05 * tiny_config.learning_rate, rel=1e-5)  # at its floor
@@ -107,7 +107,7 @@ def test_a_killed_run_resumes_on_the_plan_it_had(tiny_config, fake_clock):
     first = ticking(loop.Trainer(config), fake_clock, lambda step, t: 0.2 if t < 30 else 0.4, stop_after=200)
     with pytest.raises(KeyboardInterrupt):
         first.train()
-    plan = budget.stored_plan(tiny_config.model_dir)
+    plan = budget.stored_plan(tiny_config.run_dir)
     assert plan["at_step"] < 200 and plan["train_steps"] > 200
     rate_at_stop = learning_rate(first)
     resumed = loop.Trainer(config)  # the same command again: the last plan, no new deadline
@@ -122,7 +122,7 @@ def test_a_run_that_slows_down_past_every_plan_stops_at_the_deadline_with_a_chec
     config = budgeted(tiny_config, minutes=0.5)
     trainer = ticking(loop.Trainer(config), fake_clock, lambda step, t: 0.2 if t < 29 else 5.0)
     result = trainer.train()
-    planned = json.loads(open(os.path.join(tiny_config.model_dir, budget.BUDGET_FILE)).read())["train_steps"]
+    planned = json.loads(open(tiny_config.run_dir.budget).read())["train_steps"]
     stopped = int(trainer.step.numpy())
     assert stopped < planned and 30 <= fake_clock["t"] < 36
     assert os.path.isfile(os.path.join(tiny_config.model_dir, "checkpoints", f"ckpt-{stopped}.index"))

@@ -9,8 +9,9 @@ import textwrap
 import h5py
 import numpy as np
 import pytest
-
 from conftest import WITHOUT_PACKAGE
+
+from keras_vidrep import trained
 from keras_vidrep.config import Config
 from keras_vidrep.data.features import FeatureClips, pool_by_video
 from keras_vidrep.errors import ConfigError, DataError
@@ -114,9 +115,8 @@ def test_classifier_learns_a_separable_problem_and_keeps_the_best(trained_classi
     assert "loss/cross_entropy" in logged and "loss/cross_entropy" in scalars(os.path.join(config.model_dir, "train"))
     record = json.loads(open(os.path.join(config.model_dir, "best", "best.json")).read())
     assert record["metric"] == "video_accuracy" and record["value"] == 1.0 and record["step"] in (40, 80)
-    from keras_vidrep.training import checkpoints
 
-    best, _, path = checkpoints.restore_model(config.model_dir, best=True)
+    best, _, path = trained.restore_model(config.model_dir, best=True)
     assert path.endswith(f"best/ckpt-{record['step']}")
 
 
@@ -151,9 +151,8 @@ def test_start_from_a_composite_encoder(tmp_path):
     composite_dir = str(tmp_path / "composite")
     loop.train(Config(model_dir=composite_dir, canvas_size=32, digit_size=14, units=(16,), batch_size=4,
                       train_steps=3, num_digits=1, val_sequences=4, export=False, checkpoint_every=3).validate())
-    from keras_vidrep.training import checkpoints
 
-    pretrained, _, _ = checkpoints.restore_model(composite_dir)
+    pretrained, _, _ = trained.restore_model(composite_dir)
     common = dict(data="bouncing_digits", num_classes=10, clip_length=10, canvas_size=32, digit_size=14,
                   units=(16,), batch_size=4, train_steps=4, val_sequences=8, labels_per_class=1, export=False,
                   eval_every=4, checkpoint_every=4, seed=3)
@@ -207,7 +206,7 @@ def test_backbone_features_from_a_video(tmp_path):
 
 
 def test_fewlabel_table():
-    from keras_vidrep.reports import fewlabel_table
+    from keras_vidrep.analysis.reports import fewlabel_table
 
     runs = {f"{init}_k{k}_s{s}": value for k in (1, 5) for s in (0, 1, 2)
             for init, value in (("scratch", 0.1 + 0.01 * s), ("pretrained", 0.2 + 0.01 * s))}
@@ -216,7 +215,7 @@ def test_fewlabel_table():
 
 
 def test_fewlabel_table_and_picture_of_three_initialisations_and_all_labels(tmp_path):
-    from keras_vidrep.reports import fewlabel_picture, fewlabel_table
+    from keras_vidrep.analysis.reports import fewlabel_picture, fewlabel_table
 
     inits = ("scratch", "finetune", "frozen")
     runs = {f"{init}_k{k}_s{s}": 0.1 * (j + 1) + 0.01 * s + 0.001 * k for k in (1, 0) for s in (0, 1)

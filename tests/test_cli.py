@@ -144,8 +144,8 @@ def test_ablation_configs_build_on_the_quickstart(variant, model, conditional, m
 def test_cpu_15min_config_trains_on_real_mnist_files(digits, tmp_path, monkeypatch):
     """The 15-minute config takes the original MNIST files as they are (shrunk here to a few steps)."""
     from absl import flags
-
     from conftest import write_mnist_h5, write_mnist_npz
+
     from keras_vidrep.cli import common
     from keras_vidrep.training import loop
 

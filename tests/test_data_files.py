@@ -1,8 +1,8 @@
 """Readers for digits and sequence files, on small files written here in the original formats."""
 import numpy as np
 import pytest
-
 from conftest import write_mnist_h5, write_mnist_npz
+
 from keras_vidrep.data import digits, sequences
 from keras_vidrep.errors import DataError
 

@@ -9,9 +9,9 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import run_workers
-from keras_vidrep.training import checkpoints
+
+from keras_vidrep import trained
 
 TINY = ["--canvas_size=32", "--digit_size=14", "--units=16", "--batch_size=8", "--train_steps=4",
         "--checkpoint_every=2", "--summary_every=2", "--eval_every=4", "--image_every=4", "--val_sequences=8",
@@ -29,7 +29,7 @@ def train(model_dir, *extra, env=None, tool="vidrep-train"):
 
 
 def final_weights(model_dir):
-    model, _, path = checkpoints.restore_model(str(model_dir))
+    model, _, path = trained.restore_model(str(model_dir))
     assert path.endswith("ckpt-4")
     return [np.asarray(w) for w in model.weights]
 
@@ -48,8 +48,8 @@ def assert_same_weights(a, b):
 
 
 def gradient_norms(model_dir):
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(model_dir / "train"), size_guidance={"tensors": 0})
     acc.Reload()
@@ -114,6 +114,7 @@ def test_worker_whose_peer_never_comes_fails_within_the_timeout(tmp_path):
 
 SLOW_START = """
 import sys, time
+from keras_vidrep import trained
 from keras_vidrep.cli import train
 from keras_vidrep.tasks import composite
 prepare, delay = composite.Task.prepare_data, float(sys.argv[1])
@@ -138,7 +139,7 @@ def test_a_worker_slower_to_start_than_the_step_timeout_is_waited_for(tmp_path):
 
 
 ENDINGS = {  # how a worker's process may end, after it made its private folder
-    "nan": "from keras_vidrep.training.checkpoints import NonFiniteError; raise NonFiniteError('loss is NaN')",
+    "nan": "from keras_vidrep.runs.checkpoints import NonFiniteError; raise NonFiniteError('loss is NaN')",
     "write_error": "raise OSError(28, 'No space left on device')",
     "data_error": "from keras_vidrep.errors import DataError; raise DataError('a video cannot be read')",
     "sigterm": "import signal; os.kill(os.getpid(), signal.SIGTERM); time.sleep(30)",

@@ -9,9 +9,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_vidrep import baselines, evaluate, metrics
+from keras_vidrep.analysis import evaluate, metrics
 from keras_vidrep.cli.ablation import plot, runs, sampling_flags, table
 from keras_vidrep.config import Config
+from keras_vidrep.tasks import baselines
 from keras_vidrep.training import loop
 
 BIN = os.path.dirname(sys.executable)

@@ -6,8 +6,8 @@ import textwrap
 
 import numpy as np
 import pytest
-
 from conftest import WITHOUT_PACKAGE
+
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.export import export_checkpoint, export_saved_model
 from keras_vidrep.training import loop
@@ -110,9 +110,7 @@ def test_export_refuses_to_replace_a_different_model(trained, tmp_path):
 
 
 def test_interrupted_export_keeps_the_previous_one(trained, tmp_path, monkeypatch):
-    from keras_vidrep import export
-
-    from keras_vidrep import tasks
+    from keras_vidrep import export, tasks
 
     config, model = trained
     task = tasks.create(config)

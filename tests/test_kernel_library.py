@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from keras_vidrep import kernel_library
+from keras_vidrep.runtime import kernel_library
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ import time
 import numpy as np
 import pytest
 
+from keras_vidrep import trained
 from keras_vidrep.config import Config
-from keras_vidrep.training import checkpoints, loop
+from keras_vidrep.training import loop
 
 FLAGS = ["--canvas_size=32", "--digit_size=14", "--units=16", "--batch_size=4", "--checkpoint_every=2",
          "--summary_every=5", "--eval_every=1000", "--image_every=1000", "--val_sequences=4", "--seed=5",
@@ -55,7 +56,7 @@ def test_sigkill_then_same_command_resumes(tmp_path):
                               deterministic=True)
     reference = loop.Trainer(reference_config.validate())
     reference.train()
-    restored, _, _ = checkpoints.restore_model(model_dir)
+    restored, _, _ = trained.restore_model(model_dir)
     for a, b in zip(reference.model.weights, restored.weights):  # --deterministic: bit-identical, as promised
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
 

@@ -8,9 +8,10 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import WITHOUT_PACKAGE
 from keras import ops
 
-from conftest import WITHOUT_PACKAGE
+from keras_vidrep import trained
 from keras_vidrep.config import Config
 from keras_vidrep.data.frame_file import FrameFile
 from keras_vidrep.errors import ConfigError
@@ -97,11 +98,10 @@ def test_latent_lstm_trains_evaluates_and_exports_a_rollout(tmp_path, trained_va
                     future_frames=5, **DATA).validate()
     result = loop.train(config)["final_validation"]
     assert {"code", "future", "vae_floor", "baseline/copy_last/future"} <= set(result)
-    from keras_vidrep.training import checkpoints
 
-    model, _, _ = checkpoints.restore_model(config.model_dir)
-    trained, _, _ = checkpoints.restore_model(trained_vae)  # the frozen VAE is the trained one, in every weight
-    for ours, theirs in zip(model.vae.trainable_weights + model.vae.non_trainable_weights, trained.weights):
+    model, _, _ = trained.restore_model(config.model_dir)
+    vae, _, _ = trained.restore_model(trained_vae)  # the frozen VAE is the trained one, in every weight
+    for ours, theirs in zip(model.vae.trainable_weights + model.vae.non_trainable_weights, vae.weights):
         np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))
     ev = subprocess.run([os.path.join(BIN, "vidrep-eval"), f"--model_dir={config.model_dir}",
                          f"--output_json={tmp_path / 'eval.json'}", "--num_sequences=8", "--future_frames=7"],

@@ -3,8 +3,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_vidrep import losses
-from keras_vidrep.models import CompositeModel, LSTMCell, LSTMStack
+from keras_vidrep.models import CompositeModel, LSTMCell, LSTMStack, losses
 
 
 def sigmoid(z):
@@ -183,7 +182,7 @@ def test_squared_error_per_frame_and_reversed_reconstruction_target():
 
 
 def test_baselines_by_hand():
-    from keras_vidrep import baselines
+    from keras_vidrep.tasks import baselines
 
     train = np.zeros((2, 3, 1, 2), np.float32)
     train[0, :, 0, 0] = 1.0  # pixel 0 is on in half the training frames, pixel 1 never

@@ -10,10 +10,12 @@ import time
 import numpy as np
 import pytest
 
+from keras_vidrep import trained
 from keras_vidrep.config import Config
 from keras_vidrep.errors import ConfigError
-from keras_vidrep.training import checkpoints, loop
-from keras_vidrep.training.checkpoints import CheckpointWriteError, NonFiniteError
+from keras_vidrep.runs import checkpoints
+from keras_vidrep.runs.checkpoints import CheckpointWriteError, NonFiniteError
+from keras_vidrep.training import loop
 
 BIN = os.path.dirname(sys.executable)
 TINY = ["--canvas_size=32", "--digit_size=14", "--units=16", "--batch_size=8", "--val_sequences=8",
@@ -37,7 +39,7 @@ def test_a_second_trainer_on_a_model_dir_is_refused_and_the_first_run_is_whole(t
     # The directory describes the run that trained there, and only it.
     assert json.loads((model_dir / "config.json").read_text())["seed"] == seed
     assert json.loads((model_dir / "export" / "config.json").read_text())["seed"] == seed
-    model, _, _ = checkpoints.restore_model(str(model_dir))
+    model, _, _ = trained.restore_model(str(model_dir))
     import hashlib
 
     digest = hashlib.sha256()
@@ -113,7 +115,7 @@ def test_a_nan_gradient_with_a_finite_loss_is_never_saved(tiny_config):
     with pytest.raises(NonFiniteError, match=r"non-finite gradient \(the loss is finite\) at step 5; stopped "
                                              r"without saving.*ckpt-4"):
         trainer.train()
-    restored, _, path = checkpoints.restore_model(tiny_config.model_dir)
+    restored, _, path = trained.restore_model(tiny_config.model_dir)
     assert path.endswith("ckpt-4") and not checkpoints.nonfinite_variables(restored.weights)
 
 

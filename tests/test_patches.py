@@ -8,9 +8,9 @@ import sys
 import h5py
 import numpy as np
 import pytest
+from conftest import write_video
 from PIL import Image
 
-from conftest import write_video
 from keras_vidrep.config import Config
 from keras_vidrep.data import preprocess, video
 from keras_vidrep.data.patches import SequenceFile, SequenceStream
@@ -194,8 +194,8 @@ def test_patch_model_learns_better_than_the_mean_frame_and_shows_colour(tmp_path
     assert val["future"] < 0.5 * val["baseline/mean_training_frame/future"], val
     assert val["reconstruction"] < 0.5 * val["baseline/mean_training_frame/reconstruction"], val
 
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(os.path.join(config.model_dir, "validation"), size_guidance={"tensors": 0})
     acc.Reload()

@@ -10,9 +10,10 @@ import urllib.parse
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import tensorboard
-from keras_vidrep import probes, representations, tasks
+
+from keras_vidrep import tasks
+from keras_vidrep.analysis import linear_probes, representations
 from keras_vidrep.config import Config
 from keras_vidrep.data import factors
 from keras_vidrep.data.bouncing import BouncingMNIST
@@ -35,17 +36,17 @@ def planted(n, seed):
 def test_probes_recover_a_planted_factor_and_score_chance_on_shuffled_labels():
     train_x, train_c, train_r = planted(600, 0)
     test_x, test_c, test_r = planted(400, 1)
-    accuracy = probes.probe_factor(train_x, train_c, test_x, test_c, True, probes.ALL, seeds=(0, 1))
-    r2 = probes.probe_factor(train_x, train_r, test_x, test_r, False, probes.ALL, seeds=(0, 1))
+    accuracy = linear_probes.probe_factor(train_x, train_c, test_x, test_c, True, linear_probes.ALL, seeds=(0, 1))
+    r2 = linear_probes.probe_factor(train_x, train_r, test_x, test_r, False, linear_probes.ALL, seeds=(0, 1))
     assert min(accuracy) > 0.85 and min(r2) > 0.95
-    few = probes.probe_factor(train_x, train_c, test_x, test_c, True, 5, seeds=(0, 1, 2))
-    assert probes.chance(test_c, True) + 0.1 < np.mean(few) < np.mean(accuracy)  # 5 a class: above chance, below all
+    few = linear_probes.probe_factor(train_x, train_c, test_x, test_c, True, 5, seeds=(0, 1, 2))
+    assert linear_probes.chance(test_c, True) + 0.1 < np.mean(few) < np.mean(accuracy)  # 5 a class: above chance, below all
     shuffled = np.random.default_rng(2).permutation
-    accuracy = probes.probe_factor(train_x, shuffled(train_c), test_x, test_c, True, probes.ALL, seeds=(0, 1))
-    r2 = probes.probe_factor(train_x, shuffled(train_r), test_x, test_r, False, probes.ALL, seeds=(0, 1))
-    assert max(accuracy) < probes.chance(test_c, True) + 0.08 and max(r2) < 0.05
+    accuracy = linear_probes.probe_factor(train_x, shuffled(train_c), test_x, test_c, True, linear_probes.ALL, seeds=(0, 1))
+    r2 = linear_probes.probe_factor(train_x, shuffled(train_r), test_x, test_r, False, linear_probes.ALL, seeds=(0, 1))
+    assert max(accuracy) < linear_probes.chance(test_c, True) + 0.08 and max(r2) < 0.05
     # one labelled example of each class: no cross-validation possible, a fixed regularisation instead
-    one = probes.labelled_subset(train_c, 1, 0, True)
+    one = linear_probes.labelled_subset(train_c, 1, 0, True)
     assert sorted(train_c[one]) == [0, 1, 2, 3]
 
 
@@ -199,7 +200,7 @@ def seen_in_tensorboard(logdir, final, result):
 def test_feature_windows_are_probed_for_their_video_and_time(tmp_path):
     import h5py
 
-    from keras_vidrep import probing
+    from keras_vidrep.analysis import probing
     from keras_vidrep.data.frame_file import FeatureFile
     from keras_vidrep.models.composite import CompositeModel
 
@@ -219,10 +220,10 @@ def test_feature_windows_are_probed_for_their_video_and_time(tmp_path):
     np.testing.assert_allclose(data.read("test", [0])[0, :, 0], values[4:7, 0])  # video 0's fifth window
     model = CompositeModel(8, (4,), input_frames=3, future_frames=2, seed=0)
     model.build((None, 3, 8))
-    result = probing.run_probes(model, [], data, labels_per_class=(probes.ALL,), seeds=(0,), log=lambda _: None)
+    result = probing.run_probes(model, [], data, labels_per_class=(linear_probes.ALL,), seeds=(0,), log=lambda _: None)
     assert result["factors"] == {"video": "class", "time": "number"}
     assert result["scores"]["video"]["input_last"][0] == [1.0] and result["scores"]["time"]["input_mean"][0][0] > 0.9
-    only = probing.run_probes(model, [], data, labels_per_class=(probes.ALL,), seeds=(0,), log=lambda _: None,
+    only = probing.run_probes(model, [], data, labels_per_class=(linear_probes.ALL,), seeds=(0,), log=lambda _: None,
                               only=("time",))
     assert only["factors"] == {"time": "number"} and only["scores"]["time"] == result["scores"]["time"]
     with pytest.raises(ConfigError, match="`factors` speed not among this data's: video, time"):

@@ -5,12 +5,13 @@ import os
 
 import numpy as np
 import pytest
+from test_training import read_scalars
 
-from keras_vidrep import sampling, tasks
+from keras_vidrep import tasks
 from keras_vidrep.errors import ConfigError
+from keras_vidrep.models import sampling
 from keras_vidrep.models.composite import CompositeModel
 from keras_vidrep.training import loop
-from test_training import read_scalars
 
 
 @pytest.mark.parametrize("schedule, step, kwargs, expected", [

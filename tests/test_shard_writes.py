@@ -1,16 +1,15 @@
 """Writing sharded datasets the way cluster runners run jobs: the same shard job twice at once (a retried or
 speculative Beam bundle), a video that cannot be read (recorded, named, tried again), and outputs that are not
 this package's files."""
-import os
 import subprocess
 import sys
 import textwrap
 
 import h5py
 import numpy as np
-
-from keras_vidrep.data import shard_jobs, shards
 from test_shards import PATCHES, noise_video, tool, written
+
+from keras_vidrep.data import shards
 
 
 def test_the_same_shard_job_twice_at_once_leaves_one_complete_shard_and_nothing_else(tmp_path):

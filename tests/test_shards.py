@@ -9,8 +9,8 @@ import cv2
 import h5py
 import numpy as np
 import pytest
-
 from conftest import run_workers
+
 from keras_vidrep import tasks
 from keras_vidrep.config import Config
 from keras_vidrep.data import shards
@@ -18,7 +18,6 @@ from keras_vidrep.data.features import ClipStream, FeatureClips
 from keras_vidrep.data.frame_file import FeatureFile, FrameFile, WindowStream
 from keras_vidrep.data.frame_sets import SequenceSource
 from keras_vidrep.data.patches import SequenceFile
-from keras_vidrep.errors import DataError
 
 BIN = os.path.dirname(sys.executable)
 PATCHES = ["--size=16", "--seq_length=8", "--per_video=4"]

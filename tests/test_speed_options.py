@@ -17,7 +17,6 @@ from keras_vidrep.models.composite import CompositeModel
 from keras_vidrep.models.lstm import LSTMStack
 from keras_vidrep.training import loop
 
-
 # bfloat16 thresholds, each a few times the worst of 10 seeds (bench/bf16_margins.py on an AMD EPYC with AVX2 and no
 # native bfloat16, 2026-11-30; bench/results/bf16_margins.json). The small composite model: output probabilities
 # differed by at most 0.00076, gradients' cosine was at least 0.99986. After 8 training steps: the cosine between all
@@ -268,7 +267,7 @@ def test_fused_adam_matches_keras_adam():
 def test_mixed_bfloat16_says_when_the_cpu_has_no_native_bfloat16(tiny_config, monkeypatch, flags, warned):
     from absl import logging as absl_logging
 
-    from keras_vidrep import cpu
+    from keras_vidrep.runtime import cpu
 
     monkeypatch.setattr(cpu, "facts", lambda: {"model": "Test CPU", "cores": 2, "flags": frozenset(flags.split())})
     messages = []

@@ -6,10 +6,12 @@ import h5py
 import numpy as np
 import pytest
 
-from keras_vidrep import accumulate, code_maps, evaluate, metrics
+from keras_vidrep import trained
+from keras_vidrep.analysis import code_maps, evaluate, metrics
 from keras_vidrep.config import Config
 from keras_vidrep.data.features import pool_by_video
 from keras_vidrep.data.frame_file import FeatureFile, FrameFile, WindowStream
+from keras_vidrep.tasks import accumulate
 from keras_vidrep.tasks.base import StreamedSet
 from keras_vidrep.training import loop
 
@@ -201,9 +203,8 @@ def test_vidrep_eval_gives_a_classifier_run_its_every_clip_accuracy(tmp_path):
                     units=(8,), batch_size=4, train_steps=1, export=False, val_clip_stride=3, **files).validate()
     loop.train(config)
     from keras_vidrep import tasks
-    from keras_vidrep.training import checkpoints
 
-    model = checkpoints.restore_model(config.model_dir)[0]
+    model = trained.restore_model(config.model_dir)[0]
     task = tasks.create(config.replace(val_clip_stride=1))
     task.prepare_data()
     clips, labels, videos = task.validation_set().whole()  # every clip, in memory

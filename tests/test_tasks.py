@@ -13,8 +13,9 @@ from keras import ops
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from keras_vidrep import tasks
-from keras_vidrep.config import Config, check_positive, setting
+from keras_vidrep.config import Config
 from keras_vidrep.errors import ConfigError
+from keras_vidrep.settings import check_positive, setting
 from keras_vidrep.tasks import base
 from keras_vidrep.training import loop
 
@@ -132,7 +133,7 @@ def test_tiny_task_trains_resumes_and_exports(tmp_path):
     np.testing.assert_allclose(out, np.asarray(trainer.model(x)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(loaded.signatures["serving_default"](features=tf.constant(x))["prediction"], out)
 
-    from keras_vidrep import evaluate  # the video evaluation tools refuse other families in one line
+    from keras_vidrep.analysis import evaluate  # the video evaluation tools refuse other families in one line
     with pytest.raises(ConfigError, match="holds a model of task 'tiny_regression'; this tool evaluates video"):
         evaluate.CheckpointPredictor(config.model_dir)
     with pytest.raises(ConfigError, match="has neither a `predict_future` nor an `encode` signature .it has "

@@ -102,7 +102,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config):
 
 def test_checkpoint_restores_every_model_weight_without_the_optimizer(tiny_config):
     from keras_vidrep.models import composite
-    from keras_vidrep.training import checkpoints
+    from keras_vidrep.runs import checkpoints
 
     config = tiny_config.replace(units=(8, 4), peepholes=True, conditional_future=True,
                                  train_steps=2, export=False)

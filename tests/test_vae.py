@@ -10,13 +10,14 @@ import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import WITHOUT_PACKAGE, write_video
 from keras import ops
 
-from conftest import WITHOUT_PACKAGE, write_video
+from keras_vidrep import trained
 from keras_vidrep.config import Config
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.models import vae
-from keras_vidrep.training import checkpoints, loop
+from keras_vidrep.training import loop
 
 BIN = os.path.dirname(sys.executable)
 TINY = dict(canvas_size=32, digit_size=14, latent_dim=6, filters=(8, 16), batch_size=8, val_frames=32, seed=5,
@@ -89,7 +90,7 @@ def test_vae_reconstructs_better_than_the_mean_frame_and_logs_every_term(tmp_pat
     assert {"loss/reconstruction", "loss/kl", "loss/mmd", "loss/total", "reconstructions",
             "samples"} <= set(acc.Tags()["tensors"])
     # the checkpoint holds the trained weights: a restored model encodes like the exported one
-    model, _, _ = checkpoints.restore_model(config.model_dir)
+    model, _, _ = trained.restore_model(config.model_dir)
     assert all(np.any(np.asarray(w) != 0) for w in model.weights if w.path.endswith("bias") and "conv" in w.path)
 
 
@@ -124,7 +125,7 @@ def test_two_mirrored_replicas_match_one(tmp_path, regularizer):
                                  f"--model_dir={tmp_path / name}"], capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
         summary = json.loads(result.stdout.strip().splitlines()[-1])
-        model, _, _ = checkpoints.restore_model(str(tmp_path / name))
+        model, _, _ = trained.restore_model(str(tmp_path / name))
         weights.append(([np.asarray(w) for w in model.weights], summary["final_validation"]))
     assert "2 replica(s) x 4 per replica" in result.stderr
     for a, b in zip(weights[0][0], weights[1][0]):

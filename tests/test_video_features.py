@@ -9,13 +9,13 @@ import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import WITHOUT_PACKAGE, write_video
-from keras_vidrep import tasks
+
+from keras_vidrep import tasks, trained
 from keras_vidrep.config import Config
 from keras_vidrep.data import video
 from keras_vidrep.data.frame_file import FeatureFile
-from keras_vidrep.training import checkpoints, loop
+from keras_vidrep.training import loop
 
 BIN = os.path.dirname(sys.executable)
 
@@ -121,7 +121,7 @@ def test_train_export_embed_and_draw(feature_file, folder, tmp_path):
     cfg = config(feature_file, tmp_path)
     initial = tasks.create(cfg).build_model()
     loop.train(cfg)
-    trained, task, path = checkpoints.restore_model(cfg.model_dir)
+    trained_model, task, path = trained.restore_model(cfg.model_dir)
     assert path.endswith("ckpt-30")
     windows = FeatureFile(str(feature_file)).sequences(np.array([0, 6, 12]), 3)
     np.save(tmp_path / "windows.npy", windows)
@@ -139,9 +139,9 @@ def test_train_export_embed_and_draw(feature_file, folder, tmp_path):
     got = np.load(out)
     task.prepare_data()
     standardized = task.source.standardize(windows).astype(np.float32)
-    np.testing.assert_allclose(got["code"], np.asarray(trained.code(standardized)), rtol=1e-4, atol=1e-5)
-    assert not np.allclose(got["code"], np.asarray(initial.code(standardized)), atol=1e-3)  # trained, not initial
-    for ours, theirs in zip(trained.weights, initial.weights):
+    np.testing.assert_allclose(got["code"], np.asarray(trained_model.code(standardized)), rtol=1e-4, atol=1e-5)
+    assert not np.allclose(got["code"], np.asarray(initial.code(standardized)), atol=1e-3)  # trained_model, not initial
+    for ours, theirs in zip(trained_model.weights, initial.weights):
         if ours.path.endswith("kernel"):
             assert not np.allclose(np.asarray(ours), np.asarray(theirs))
     assert got["recon"].shape == (3, 3, 2048)

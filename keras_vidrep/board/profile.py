@@ -9,7 +9,7 @@ import contextlib
 import tensorflow as tf
 from absl import logging
 
-from keras_vidrep.config import profile_window
+from keras_vidrep.settings import profile_window
 
 
 class StepProfiler:

@@ -1,4 +1,4 @@
 """Command-line entry points (absl): parse flags, build a Config, call the library."""
-from keras_vidrep.cli import startup
+from keras_vidrep.runtime import startup
 
 startup.prepare()

@@ -5,8 +5,9 @@ import sys
 
 from absl import app, flags, logging
 
-from keras_vidrep.config import DEFAULT_TASK, TRAINER_FIELDS, Config, TrainerSettings
+from keras_vidrep.config import Config
 from keras_vidrep.errors import ConfigError, VidrepError
+from keras_vidrep.settings import DEFAULT_TASK, TRAINER_FIELDS, TrainerSettings
 
 
 def _define(field, flag_values, help_suffix="", choices=None):

@@ -9,7 +9,7 @@ window of a features file by a composite model trained on it.
 
 Writes the code means of every frame (and optionally log-variances and reconstructions) with each frame's video and
 frame number, plus CODES_samples.png and CODES_reconstructions.png; or one code per window with its video and first
-and last frame numbers (see keras_vidrep.embed). Either way also CODES_projector/, for TensorBoard's Embedding
+and last frame numbers (see keras_vidrep.analysis.embed). Either way also CODES_projector/, for TensorBoard's Embedding
 Projector: `tensorboard --logdir=CODES_projector`, tab Projector (codes with their video, frame, label, cluster and
 a thumbnail).
 """
@@ -35,7 +35,7 @@ FLAGS = flags.FLAGS
 
 
 def go():
-    from keras_vidrep.embed import embed
+    from keras_vidrep.analysis.embed import embed
     from keras_vidrep.errors import ConfigError
 
     if FLAGS.projector_points < 0 or FLAGS.clusters < 1:

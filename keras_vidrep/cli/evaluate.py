@@ -32,7 +32,7 @@ FLAGS = flags.FLAGS
 
 
 def go():
-    from keras_vidrep import evaluate
+    from keras_vidrep.analysis import evaluate
     from keras_vidrep.errors import ConfigError
 
     for name in ("num_sequences", "num_digits", "batch_size"):
@@ -59,7 +59,8 @@ def go():
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             print(f"wrote {write(results, path)}")
     if FLAGS.model_dir and FLAGS.summary_dir != "none":
-        from keras_vidrep.training import checkpoints, summaries
+        from keras_vidrep.runs import checkpoints
+        from keras_vidrep.training import summaries
 
         summary_dir = FLAGS.summary_dir or os.path.join(FLAGS.model_dir, "eval")
         summaries.write_eval(summary_dir, results, checkpoints.step_of(predictor.source))
@@ -69,13 +70,14 @@ def go():
 
 
 def _task_of(model_dir):
-    from keras_vidrep.config import CONFIG_FILE, Config
+    from keras_vidrep.config import Config
+    from keras_vidrep.runs.directory import CONFIG_FILE
 
     return Config.load(model_dir).task if os.path.isfile(os.path.join(model_dir, CONFIG_FILE)) else ""
 
 
 def validate_classifier():
-    from keras_vidrep import evaluate
+    from keras_vidrep.analysis import evaluate
     from keras_vidrep.errors import ConfigError
 
     if FLAGS.val_clip_stride < 0:

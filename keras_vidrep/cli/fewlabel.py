@@ -20,8 +20,8 @@ import sys
 
 from absl import app, flags
 
+from keras_vidrep.analysis.reports import fewlabel_picture, fewlabel_table
 from keras_vidrep.cli import common
-from keras_vidrep.reports import fewlabel_picture, fewlabel_table
 
 flags.DEFINE_string("out_dir", "runs/fewlabel", "Model directories, fewlabel.md and fewlabel.json go here.")
 flags.DEFINE_list("labels_per_class", ["1", "5", "10"], "Labelled training sequences per class; `all`: a fresh "

@@ -7,7 +7,7 @@ copies of the same model and the raw input, on held-out sequences.
 
 Composite models, frame VAEs and latent LSTMs trained on generated Bouncing MNIST are probed for the digits'
 class, position, velocity, direction, speed and future position; composite models of feature windows for which
-video a window comes from and when in it (keras_vidrep.probing). Writes probe.json, probe.md, probe_factors.png,
+video a window comes from and when in it (keras_vidrep.analysis.probing). Writes probe.json, probe.md, probe_factors.png,
 probe_labels.png and TensorBoard scalars (`probe/<factor>/<representation>`) to `out_dir`, one HParams session per
 representation, labels per class and seed to `out_dir/hparams/` (compare them in the HParams dashboard), and the
 trained representation of held-out sequences with their factors to `out_dir/projector/` (Projector tab).
@@ -67,7 +67,7 @@ def parse_labels(values):
 
 def probe_data(task, settings, ahead):
     """The labelled data of the run's kind: generated sequences, or windows of a features file."""
-    from keras_vidrep import probing
+    from keras_vidrep.analysis import probing
     from keras_vidrep.data import frames as frame_utils
     from keras_vidrep.data.frame_file import FeatureFile
     from keras_vidrep.errors import ConfigError
@@ -94,10 +94,11 @@ def probe_data(task, settings, ahead):
 
 
 def go():
-    from keras_vidrep import probing, representations, tasks
+    from keras_vidrep import tasks, trained
+    from keras_vidrep.analysis import probing, representations
     from keras_vidrep.board import hparams, projector
     from keras_vidrep.errors import ConfigError
-    from keras_vidrep.training import checkpoints, summaries
+    from keras_vidrep.training import summaries
 
     for name in ("train_sequences", "test_sequences", "batch_size"):
         if FLAGS[name].value <= 0:
@@ -111,7 +112,7 @@ def go():
         seeds, ahead = [int(s) for s in FLAGS.seeds], [int(a) for a in FLAGS.ahead]
     except ValueError as e:
         raise ConfigError(f"`seeds` and `ahead` take integers: {e}") from None
-    model, task, path = checkpoints.restore_model(FLAGS.model_dir, FLAGS.checkpoint)
+    model, task, path = trained.restore_model(FLAGS.model_dir, FLAGS.checkpoint)
     settings = task.settings
     representations.check(model, FLAGS.representation or representations.names(model)[0])
     data = probe_data(task, settings, ahead)
@@ -123,7 +124,7 @@ def go():
             control.initialize(randoms[-1])  # the trained VAE under an untrained LSTM
     supervised = None
     if FLAGS.supervised_dir:
-        supervised, other, _ = checkpoints.restore_model(FLAGS.supervised_dir)
+        supervised, other, _ = trained.restore_model(FLAGS.supervised_dir)
         if representations.family(supervised) != "classifier" or other.settings.data != "bouncing_digits":
             raise ConfigError(f"`supervised_dir` {FLAGS.supervised_dir!r} must hold an LSTM classifier of generated "
                               f"digits (--task=classifier --data=bouncing_digits), got task {other.config.task!r}")

@@ -11,7 +11,7 @@ For each chosen sequence it writes (every picture labelled: truth | model, input
   sequence_<i>.gif  animation: ground truth left, the model right;
   rollout_<i>.png / .gif   (with --rollout=N) a free-running prediction of N frames beside the truth, which ends
                     after the model's trained future length (a red line and `no truth` mark where).
-With --codes (a file of vidrep-embed) it draws the codes instead (see keras_vidrep.code_maps): tsne.png,
+With --codes (a file of vidrep-embed) it draws the codes instead (see keras_vidrep.analysis.code_maps): tsne.png,
 clusters.png + clusters.csv, timeline.png, patterns.png and learning_curve.png (from the run's TensorBoard logs).
 """
 import os
@@ -36,7 +36,7 @@ FLAGS = flags.FLAGS
 
 
 def draw_codes():
-    from keras_vidrep import code_maps
+    from keras_vidrep.analysis import code_maps
     from keras_vidrep.errors import ConfigError
 
     try:
@@ -54,7 +54,8 @@ def draw_codes():
 
 
 def go():
-    from keras_vidrep import evaluate, viz
+    from keras_vidrep import pictures
+    from keras_vidrep.analysis import evaluate
     from keras_vidrep.errors import ConfigError
 
     if FLAGS.codes:
@@ -83,14 +84,14 @@ def go():
     written = []
     for k, index in enumerate(indices):
         out = os.path.join(FLAGS.out_dir, f"{{}}_{index}.{{}}")
-        written.append(viz.save_png(viz.comparison_strip(inputs[k], futures[k], recon[k], pred[k]),
+        written.append(pictures.save_png(pictures.comparison_strip(inputs[k], futures[k], recon[k], pred[k]),
                                     out.format("sequence", "png")))
-        written.append(viz.save_gif(viz.side_by_side_frames(inputs[k], futures[k], recon[k], pred[k]),
+        written.append(pictures.save_gif(pictures.side_by_side_frames(inputs[k], futures[k], recon[k], pred[k]),
                                     out.format("sequence", "gif"), FLAGS.fps))
         if rollout is not None:
-            written.append(viz.save_png(viz.comparison_strip(inputs[k], futures[k], recon[k], rollout[k]),
+            written.append(pictures.save_png(pictures.comparison_strip(inputs[k], futures[k], recon[k], rollout[k]),
                                         out.format("rollout", "png")))
-            written.append(viz.save_gif(viz.side_by_side_frames(inputs[k], futures[k], recon[k], rollout[k]),
+            written.append(pictures.save_gif(pictures.side_by_side_frames(inputs[k], futures[k], recon[k], rollout[k]),
                                         out.format("rollout", "gif"), FLAGS.fps))
     print("\n".join(written))
 

@@ -9,11 +9,11 @@ import dataclasses
 
 import numpy as np
 
-from keras_vidrep.config import check_choices, check_positive, refuse_unread, setting
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.frame_file import SPLITS, FrameFile, WindowStream
 from keras_vidrep.data.streams import batch_ids
 from keras_vidrep.errors import ConfigError, DataError
+from keras_vidrep.settings import check_choices, check_positive, refuse_unread, setting
 
 DATA = ("bouncing_mnist", "frames")
 FRAME_SPREAD = 7919  # a prime: which frame of a generated sequence a frame example takes

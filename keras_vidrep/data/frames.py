@@ -7,13 +7,13 @@ import dataclasses
 
 import numpy as np
 
-from keras_vidrep.config import refuse_unread, setting
 from keras_vidrep.data import sequences
 from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST
 from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
 from keras_vidrep.data.digits import load_digits
 from keras_vidrep.data.patches import SequenceFile, SequenceStream
 from keras_vidrep.errors import ConfigError, DataError
+from keras_vidrep.settings import refuse_unread, setting
 
 FILE_SETS = ("patches", "features")  # sequence files of images / of feature vectors (`SequenceFile`)
 VIDEO_FEATURES = "video_features"  # per-frame features of whole videos (`FeatureFile`), cut into windows

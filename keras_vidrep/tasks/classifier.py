@@ -14,18 +14,21 @@ import numpy as np
 from absl import logging
 from keras import ops
 
-from keras_vidrep import accumulate
-from keras_vidrep.config import check_choices, check_positive, refuse_unread, setting
+from keras_vidrep import tasks
 from keras_vidrep.data import factors
 from keras_vidrep.data import features as feature_data
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST
-from keras_vidrep.data.streams import PermutationWalk, batch_ids
 from keras_vidrep.data.digits import load_digit_labels, load_digits
+from keras_vidrep.data.streams import PermutationWalk, batch_ids
 from keras_vidrep.errors import ConfigError, DataError
 from keras_vidrep.models import classifier as classifier_model
+from keras_vidrep.models import composite as composite_model
 from keras_vidrep.models.lstm import INITIALIZERS
-from keras_vidrep.tasks import base
+from keras_vidrep.runs import checkpoints
+from keras_vidrep.runs.directory import CONFIG_FILE, RunDir
+from keras_vidrep.settings import check_choices, check_positive, refuse_unread, setting
+from keras_vidrep.tasks import accumulate, base
 
 DATA = ("fc6", "bouncing_digits")
 DROPOUT_STREAM = 0x4450  # random stream of the input dropout noise
@@ -209,10 +212,9 @@ class Task(base.Task):
     def initialize(self, model):
         if not self.settings.init_from:
             return
-        from keras_vidrep.training import checkpoints
-
-        model_dir, checkpoint = pretrained_run(self.settings.init_from)
-        pretrained, _, _ = checkpoints.restore_model(model_dir, checkpoint)
+        run_dir, checkpoint, settings, seed = pretrained_run(self.settings.init_from)
+        pretrained = composite_model.from_settings(settings, seed)
+        checkpoints.restore_weights(pretrained, run_dir, checkpoint, whole=False)
         try:
             classifier_model.load_encoder(model, pretrained)
         except ValueError as e:
@@ -262,32 +264,27 @@ class Task(base.Task):
 
 
 def pretrained_run(init_from):
-    """(model directory, checkpoint prefix or "") of `init_from`, checked: a composite run with a checkpoint whose
-    encoder read the values the classifier reads (not standardized features). ConfigError otherwise."""
-    import os
+    """The composite run of `init_from` (a model directory or a checkpoint prefix), checked: a run with a checkpoint
+    whose encoder read the values the classifier reads (not standardized features). ConfigError otherwise.
 
-    from keras_vidrep.config import CONFIG_FILE, Config
-
-    if os.path.isdir(init_from):
-        model_dir, checkpoint = init_from, ""
-    elif os.path.isfile(init_from + ".index"):  # a checkpoint prefix: <model_dir>/checkpoints/ckpt-N
-        model_dir, checkpoint = os.path.dirname(os.path.dirname(init_from)), init_from
-    else:
-        raise ConfigError(f"`init_from` {init_from!r}: no such model directory or checkpoint prefix")
-    if not os.path.isfile(os.path.join(model_dir, CONFIG_FILE)):
-        raise ConfigError(f"`init_from` {init_from!r}: {model_dir!r} holds no {CONFIG_FILE}; give the model directory "
-                          f"of a composite run of vidrep-train")
-    config = Config.load(model_dir)
-    if config.task != "composite":
-        raise ConfigError(f"`init_from` {init_from!r} holds a run of task {config.task!r}; the classifier starts from "
-                          f"the encoder of a composite run")
-    if config.data == "video_features" and config.standardize:
+    Returns:
+      (RunDir, checkpoint prefix or "", the run's composite Settings, its seed).
+    """
+    run_dir, checkpoint = RunDir.of_checkpoint(init_from, "init_from")
+    if not run_dir.has_config():
+        raise ConfigError(f"`init_from` {init_from!r}: {run_dir.path!r} holds no {CONFIG_FILE}; give the model "
+                          f"directory of a composite run of vidrep-train")
+    if run_dir.read_config()["task"] != "composite":
+        raise ConfigError(f"`init_from` {init_from!r} holds a run of task {run_dir.read_config()['task']!r}; the "
+                          f"classifier starts from the encoder of a composite run")
+    settings, seed = tasks.trained_settings(run_dir, "composite")
+    if settings.data == "video_features" and settings.standardize:
         raise ConfigError(f"`init_from` {init_from!r} was trained on standardized features (`standardize`=true), "
                           f"but the classifier reads raw features: its encoder would see other values. Pretrain "
                           f"with --standardize=false")
-    if not checkpoint and not os.path.isfile(os.path.join(model_dir, "checkpoints", "checkpoint")):
+    if not checkpoint and not run_dir.has_checkpoint():
         raise ConfigError(f"`init_from` {init_from!r} has no checkpoint yet")
-    return model_dir, checkpoint
+    return run_dir, checkpoint, settings, seed
 
 
 class VideoAccuracy:

@@ -12,13 +12,13 @@ from typing import Tuple
 import numpy as np
 from keras import ops
 
-from keras_vidrep import baselines, losses, sampling, viz
-from keras_vidrep.config import check_choices, check_positive, refuse_unread, setting
+from keras_vidrep import pictures
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.frame_file import SPLITS
 from keras_vidrep.errors import ConfigError
-from keras_vidrep.models import composite
-from keras_vidrep.tasks import base
+from keras_vidrep.models import composite, losses, sampling
+from keras_vidrep.settings import check_choices, check_positive, refuse_unread, setting
+from keras_vidrep.tasks import base, baselines
 
 DATA = ("bouncing_mnist", *frame_utils.FILE_SETS, frame_utils.VIDEO_FEATURES)
 IMAGE_SEQUENCES = 4  # sequences shown in each TensorBoard picture
@@ -68,7 +68,7 @@ class Settings(frame_utils.BouncingSettings):
 
     sampling_schedule: str = setting("teacher_forcing", "Conditional future predictor in training: the schedule of "
                                                         "p, the probability of reading the true previous frame "
-                                                        "rather than its own output (see keras_vidrep.sampling).",
+                                                        "rather than its own output (see keras_vidrep.models.sampling).",
                                      sampling.SCHEDULES)
     sampling_probability: float = setting(1.0, "p of sampling_schedule=constant, and the start of linear.")
     sampling_floor: float = setting(0.0, "sampling_schedule=linear: the final p.")
@@ -162,7 +162,7 @@ class Settings(frame_utils.BouncingSettings):
                               f"`output`={self.output}")
 
     def truth_probability(self, step):
-        """p at global step `step` (see keras_vidrep.sampling)."""
+        """p at global step `step` (see keras_vidrep.models.sampling)."""
         return sampling.truth_probability(self.sampling_schedule, step, self.sampling_probability,
                                           self.sampling_floor, self.sampling_steps, self.sampling_k)
 
@@ -276,8 +276,8 @@ class Task(base.SequenceBaselines, base.Task):
                    for k, v in model(inputs).items()}
         recon = outputs.get("reconstruction", [None] * len(shown))
         pred = outputs.get("future", [None] * len(shown))
-        strips = [viz.comparison_strip(truth_in[i], truth_out[i], recon[i], pred[i]) for i in range(len(shown))]
-        frames = viz.side_by_side_frames(truth_in[0], truth_out[0], recon[0], pred[0])
+        strips = [pictures.comparison_strip(truth_in[i], truth_out[i], recon[i], pred[i]) for i in range(len(shown))]
+        frames = pictures.side_by_side_frames(truth_in[0], truth_out[0], recon[0], pred[0])
         return [base.Picture("sequences", "images", strips, "Row truth: input frames, then the true future. Row "
                              "model: reconstruction (in input order), then the free-running prediction."),
                 base.Picture("animation", "animation", frames, "Left: ground truth. Right: the model's "

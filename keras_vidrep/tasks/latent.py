@@ -10,36 +10,38 @@ true future frames' own codes (no predictor can beat its decoder), and the mean-
 """
 import dataclasses
 import functools
-import os
 from typing import Tuple
 
 import numpy as np
 from keras import ops
 
-from keras_vidrep import baselines, losses, viz
-from keras_vidrep.config import CONFIG_FILE, Config, check_choices, check_positive, setting
+from keras_vidrep import pictures, tasks
 from keras_vidrep.data import frame_sets
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.errors import ConfigError
-from keras_vidrep.models import latent
-from keras_vidrep.tasks import base
+from keras_vidrep.models import latent, losses
+from keras_vidrep.runs import checkpoints
+from keras_vidrep.runs.directory import CONFIG_FILE, RunDir
+from keras_vidrep.settings import check_choices, check_positive, setting
+from keras_vidrep.tasks import base, baselines
 from keras_vidrep.tasks.vae import build_vae, vae_endpoints
 
 IMAGE_SEQUENCES = 4
 
 
 @functools.lru_cache(maxsize=8)
-def load_vae_config(vae_dir):
-    """The Config of the VAE run in `vae_dir` (ConfigError if it is not one)."""
+def trained_vae(vae_dir):
+    """(Settings, seed) of the VAE run in `vae_dir` (ConfigError if it is not one)."""
     if not vae_dir:
         raise ConfigError("`vae_dir` is required: the model directory of a trained frame VAE (vidrep-train "
                           "--task=vae)")
-    if not os.path.isfile(os.path.join(vae_dir, CONFIG_FILE)):
+    run_dir = RunDir(vae_dir, "vae_dir")
+    if not run_dir.has_config():
         raise ConfigError(f"`vae_dir` {vae_dir!r} holds no {CONFIG_FILE}: not a model directory of vidrep-train")
-    config = Config.load(vae_dir)
-    if config.task != "vae":
-        raise ConfigError(f"`vae_dir` {vae_dir!r} holds a model of task {config.task!r}, not a frame VAE")
-    return config
+    task = run_dir.read_config()["task"]
+    if task != "vae":
+        raise ConfigError(f"`vae_dir` {vae_dir!r} holds a model of task {task!r}, not a frame VAE")
+    return tasks.trained_settings(run_dir, "vae")
 
 
 @dataclasses.dataclass
@@ -61,17 +63,18 @@ class Settings(frame_sets.FrameData):
     ARCHITECTURE_KEYS = ("frame_shape", "latent_dim", "units")
 
     @property
-    def vae_config(self):
-        return load_vae_config(self.vae_dir)
+    def vae_settings(self):
+        """The trained VAE's Settings."""
+        return trained_vae(self.vae_dir)[0]
 
     @property
     def latent_dim(self):
-        return self.vae_config.latent_dim
+        return self.vae_settings.latent_dim
 
     @property
     def output(self):
         """The VAE decoder's output kind (sigmoid or linear), which fixes the frame loss."""
-        return self.vae_config.output
+        return self.vae_settings.output
 
     def validate(self):
         self.validate_data()
@@ -82,7 +85,7 @@ class Settings(frame_sets.FrameData):
         if self.data == "bouncing_mnist" and self.input_frames + self.future_frames > self.seq_length:
             raise ConfigError(f"`input_frames` + `future_frames` ({self.input_frames} + {self.future_frames}) must "
                               f"not exceed `seq_length` ({self.seq_length})")
-        theirs = tuple(self.vae_config.frame_shape)
+        theirs = tuple(self.vae_settings.frame_shape)
         if theirs != tuple(self.frame_shape):
             raise ConfigError(f"`vae_dir` {self.vae_dir!r} holds a VAE of frames {theirs}, but the data settings "
                               f"give frames {tuple(self.frame_shape)}: use the VAE's data settings")
@@ -117,16 +120,14 @@ class Task(base.SequenceBaselines, base.Task):
 
     def build_model(self):
         s = self.settings
-        vae = build_vae(s.vae_config.settings, s.vae_config.seed)
+        vae = build_vae(*trained_vae(s.vae_dir))
         model = latent.LatentPredictor(vae, s.units, s.input_frames, s.future_frames, s.loss, s.feed,
                                        seed=self.config.seed)
         model.build()
         return model
 
     def initialize(self, model):
-        from keras_vidrep.training import checkpoints
-
-        checkpoints.restore_weights(model.vae, self.settings.vae_dir)
+        checkpoints.restore_weights(model.vae, RunDir(self.settings.vae_dir, "vae_dir"))
 
     def train_losses(self, model, batch):
         return {"code": model.training_losses(batch[0])}
@@ -155,12 +156,12 @@ class Task(base.SequenceBaselines, base.Task):
         recon = model.activate(model.decode_logits(model.encode_frames(flat)[0]))
         recon = frame_utils.unflatten(ops.convert_to_numpy(recon), s.frame_shape)
         pred = frame_utils.unflatten(ops.convert_to_numpy(model(flat)["future"]), s.frame_shape)
-        strips = [viz.comparison_strip(truth_in[i], truth_out[i], recon[i], pred[i]) for i in range(len(shown))]
+        strips = [pictures.comparison_strip(truth_in[i], truth_out[i], recon[i], pred[i]) for i in range(len(shown))]
         return [base.Picture("sequences", "images", strips, "Row truth: priming frames, then the true future. Row "
                              "model: the VAE's reconstruction of the priming frames, then the closed-loop rollout "
                              "decoded from the LSTM's predicted codes."),
                 base.Picture("animation", "animation",
-                             viz.side_by_side_frames(truth_in[0], truth_out[0], recon[0], pred[0]),
+                             pictures.side_by_side_frames(truth_in[0], truth_out[0], recon[0], pred[0]),
                              "Left: ground truth. Right: VAE reconstruction, then the rollout.")]
 
     def export_endpoints(self, model):

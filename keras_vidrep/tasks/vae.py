@@ -20,13 +20,13 @@ from typing import Tuple
 import numpy as np
 from keras import ops
 
-from keras_vidrep import accumulate, baselines, losses, viz
-from keras_vidrep.config import check_choices, check_positive, setting
+from keras_vidrep import pictures
 from keras_vidrep.data import frame_sets
 from keras_vidrep.data.streams import spread
 from keras_vidrep.errors import ConfigError
-from keras_vidrep.models import vae
-from keras_vidrep.tasks import base
+from keras_vidrep.models import losses, vae
+from keras_vidrep.settings import check_choices, check_positive, setting
+from keras_vidrep.tasks import accumulate, base, baselines
 
 SHOWN = 10  # validation frames in the reconstruction picture
 SAMPLES = 20  # prior samples in the samples picture
@@ -206,9 +206,9 @@ class Task(base.Task):
 
 
 def frame_grid(rows, header, per_row=10):
-    """A labelled picture of rows of frames (N, H, W[, 1|3]) (see `viz.labelled_grid`)."""
+    """A labelled picture of rows of frames (N, H, W[, 1|3]) (see `pictures.labelled_grid`)."""
     rows = [(label, [f[..., 0] if f.shape[-1] == 1 else f for f in np.asarray(frames)]) for label, frames in rows]
-    return viz.labelled_grid(rows, [(header, 0, len(rows[0][1]))], per_row)
+    return pictures.labelled_grid(rows, [(header, 0, len(rows[0][1]))], per_row)
 
 
 def vae_endpoints(model, frame_shape):

@@ -7,7 +7,7 @@ CPU, TensorFlow version, kernel library, batch and shape (`$XDG_CACHE_HOME/keras
 under a file lock), so that every process on a machine — the workers of one job — computes the same products the
 same way; a run records its choice in its config.json, so that it computes the same way when resumed.
 For products large enough to matter, the kernel library itself (oneDNN or Eigen) is measured once per CPU too
-(`keras_vidrep.kernel_library`).
+(`keras_vidrep.runtime.kernel_library`).
 """
 import fcntl
 import json
@@ -19,10 +19,9 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_vidrep import cpu, kernel_library
-from keras_vidrep.config import CONFIG_FILE, Config
 from keras_vidrep.models import fused_lstm
 from keras_vidrep.models.lstm import LSTMCell
+from keras_vidrep.runtime import cpu, kernel_library
 
 STEPS = 2  # products per timed graph
 REPEATS = 3  # timings per formulation; their median is its time
@@ -104,8 +103,8 @@ def as_started(config, model, batch):
     those the run in `config.model_dir` recorded when it started (a resumed run computes as it started), else this
     process's library and the measured formulations (`tune`), to be recorded with the run's config."""
     started = {}
-    if os.path.isfile(os.path.join(config.model_dir, CONFIG_FILE)):
-        started = Config.load(config.model_dir).to_dict()
+    if config.run_dir.has_config():
+        started = config.run_dir.read_config()
     running = kernel_library.current()
     library = config.kernel_library or started.get("kernel_library") or running
     if library != running:

@@ -22,7 +22,6 @@ import math
 import os
 import time
 
-BUDGET_FILE = "budget.json"
 WARMUP = 3
 MEASURED = 10
 REPLAN_AT = (0.05, 0.25, 0.5, 0.7, 0.85, 0.93, 0.97)  # fractions of the budget at which the plan is made again
@@ -35,9 +34,10 @@ def clock():
     return time.monotonic()
 
 
-def stored_plan(model_dir):
-    """The last plan of a budgeted run of `model_dir` ({train_steps, anchor_step, anchor_progress, ...}), or None."""
-    path = os.path.join(model_dir, BUDGET_FILE)
+def stored_plan(run_dir):
+    """The last plan of a budgeted run of `run_dir` (a `RunDir`) ({train_steps, anchor_step, anchor_progress, ...}),
+    or None."""
+    path = run_dir.budget
     if not os.path.isfile(path):
         return None
     with open(path, encoding="utf-8") as f:
@@ -126,13 +126,13 @@ class TimeBudget:
     def over(self):
         return self.elapsed() >= self.seconds
 
-    def write(self, model_dir, anchors):
-        """Writes every plan so far, the last with the schedule's `anchors`, to model_dir/budget.json."""
+    def write(self, run_dir, anchors):
+        """Writes every plan so far, the last with the schedule's `anchors`, to the run's budget.json."""
         self.plans[-1].update(anchors)
         record = {"train_steps": self.plans[-1]["train_steps"], "train_minutes": self.seconds / 60.0,
                   "plans": self.plans}
-        tmp = os.path.join(model_dir, BUDGET_FILE + ".tmp")
+        tmp = run_dir.budget + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(record, f, indent=2)
-        os.replace(tmp, os.path.join(model_dir, BUDGET_FILE))
+        os.replace(tmp, run_dir.budget)
         return record

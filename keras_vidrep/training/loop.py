@@ -24,22 +24,25 @@ import tensorflow as tf
 from absl import logging
 from tqdm import tqdm
 
-from keras_vidrep import cpu, tasks
+from keras_vidrep import tasks
 from keras_vidrep.board import hparams
 from keras_vidrep.board.profile import StepProfiler
 from keras_vidrep.data import pipeline
 from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.export import check_export_target, export_saved_model
-from keras_vidrep.training import autotune, budget as budget_lib, checkpoints, step as train_step_lib
-from keras_vidrep.training.checkpoints import NonFiniteError
-from keras_vidrep.training.model_dir import ModelDir
+from keras_vidrep.runs import checkpoints
+from keras_vidrep.runs.checkpoints import NonFiniteError
+from keras_vidrep.runs.directory import RunDir
+from keras_vidrep.runtime import cpu
+from keras_vidrep.training import autotune
+from keras_vidrep.training import budget as budget_lib
+from keras_vidrep.training import step as train_step_lib
 from keras_vidrep.training.optimizers import build_optimizer
+from keras_vidrep.training.run_lock import RunLock
 from keras_vidrep.training.strategy import build_strategy, gather_replicas, is_chief
 from keras_vidrep.training.summaries import RunningMeans, SummaryWriters
 from keras_vidrep.training.validation import validation_numbers
 from keras_vidrep.training.watchdog import Watchdog
-
-NonFiniteLossError = NonFiniteError  # the name earlier versions raised
 
 
 class Trainer:
@@ -53,7 +56,7 @@ class Trainer:
         self._started = budget_lib.clock()
         self.budget = self.resumed_plan = None
         if config.train_minutes:  # a resumed budgeted run continues the last plan its first run made
-            self.resumed_plan = budget_lib.stored_plan(config.model_dir)
+            self.resumed_plan = budget_lib.stored_plan(config.run_dir)
             if self.resumed_plan:
                 config = config.replace(train_steps=self.resumed_plan["train_steps"])
             else:
@@ -85,22 +88,22 @@ class Trainer:
             check_export_target(config.resolved_export_dir, config)
         # One process per model directory: the chief locks it before writing anything there; until the run is
         # ready for its first step, a failure removes what was added.
-        self.run_dir = ModelDir(config.model_dir).open() if self.chief else None
+        self.lock = RunLock(config.model_dir).open() if self.chief else None
         try:
             self._build(config, multi_worker)
         except BaseException:
-            if self.run_dir:
-                self.run_dir.abandon()
+            if self.lock:
+                self.lock.abandon()
             self.close()
             raise
 
     def _build(self, config, multi_worker):
         if self.chief:
-            self.run_dir.check_config(config)
-            self.write_dir = config.model_dir
+            self.lock.check_config(config)
+            self.write_dir = config.run_dir
         else:
-            self.write_dir = self.scratch
-            os.makedirs(self.write_dir)
+            self.write_dir = RunDir(self.scratch)
+            os.makedirs(self.scratch)
         keras.utils.set_random_seed(config.seed)
         if config.deterministic:
             tf.config.experimental.enable_op_determinism()
@@ -126,7 +129,7 @@ class Trainer:
         extra = {f"optimizer_{k}": opt for k, (opt, _) in enumerate(self.optimizer_groups[1:], 1)}
         self.manager = checkpoints.checkpoint_manager(self.write_dir, self.model, self.optimizer, self.step,
                                                       config.keep_checkpoints, **extra)
-        self.restored = checkpoints.restore_latest(self.manager.checkpoint, config.model_dir)
+        self.restored = checkpoints.restore_latest(self.manager.checkpoint, config.run_dir)
         if not self.restored:
             self.task.initialize(self.model)
         self.best = checkpoints.BestCheckpoint(self.write_dir, self.model, self.task.best_metric,
@@ -151,18 +154,18 @@ class Trainer:
         self._eval_step = tf.function(lambda *batch: self.task.validation_losses(self.model, batch),
                                       autograph=False)
         if self.chief:
-            self.run_dir.write_config(config)
-            self.run_dir.commit()  # config.json now; TensorBoard's folders only for a run that starts
-        self.summaries = SummaryWriters(config.model_dir, enabled=self.chief)
+            self.lock.write_config(config)
+            self.lock.commit()  # config.json now; TensorBoard's folders only for a run that starts
+        self.summaries = SummaryWriters(config.run_dir, enabled=self.chief)
         if self.chief:  # the run as a session of TensorBoard's HParams dashboard
-            hparams.write_session(config.model_dir, hparams.settings(config))
-        self.profiler = StepProfiler(config.model_dir, config.profile_steps, enabled=self.chief)
+            hparams.write_session(config.run_dir.hparams, hparams.settings(config))
+        self.profiler = StepProfiler(config.run_dir.profile, config.profile_steps, enabled=self.chief)
 
     def close(self):
         """Releases the model directory, or removes a worker's private folder (the end of `train()` does it; for a
         Trainer that is not trained)."""
-        if self.run_dir:
-            self.run_dir.close()
+        if self.lock:
+            self.lock.close()
         elif not self.chief:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
@@ -308,12 +311,12 @@ class Trainer:
             bar.write(f"step {step}: {self.budget.elapsed() / 60:.1f} of {self.config.train_minutes:g} minutes "
                       f"spent; the rest fits {total - step} more steps, {total} in all ({self.budget.step_seconds:.3f}"
                       f" s a step, {self.budget.work_seconds.get('validation', 0.0):.1f} s a validation); the schedule "
-                      f"ends there ({budget_lib.BUDGET_FILE})")
+                      f"ends there ({os.path.basename(self.config.run_dir.budget)})")
         self.config = self.config.replace(train_steps=total)
         for schedule in self.schedules:
             schedule.replan(step, total)
         if self.chief:
-            self.budget.write(self.config.model_dir, self.schedules[0].anchors() if self.schedules else {})
+            self.budget.write(self.config.run_dir, self.schedules[0].anchors() if self.schedules else {})
             self.config.save(self.config.model_dir)
         bar.total = total
 

@@ -7,8 +7,8 @@ import subprocess
 import tensorflow as tf
 from absl import logging
 
-from keras_vidrep.config import CLUSTERS
 from keras_vidrep.errors import ConfigError
+from keras_vidrep.settings import CLUSTERS
 
 
 def split_cpu(replicas):

@@ -5,21 +5,22 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from keras_vidrep import viz
+from keras_vidrep import pictures
+from keras_vidrep.runs.directory import SUMMARY_SPLITS
 
 
 class SummaryWriters:
     """Scalar and image summaries for the `train` and `validation` splits.
 
     Args:
-      logdir: the model directory; events go to `logdir/train` and `logdir/validation`.
+      run_dir: the run's `RunDir`; events go to its `train` and `validation` folders.
       enabled: False gives no-op writers (non-chief workers).
     """
 
-    def __init__(self, logdir, enabled=True):
-        self._writers = {split: (tf.summary.create_file_writer(os.path.join(logdir, split)) if enabled
+    def __init__(self, run_dir, enabled=True):
+        self._writers = {split: (tf.summary.create_file_writer(run_dir.summaries(split)) if enabled
                                  else tf.summary.create_noop_writer())
-                         for split in ("train", "validation")}
+                         for split in SUMMARY_SPLITS}
 
     def scalars(self, split, step, values):
         """Writes each `name: value` of `values` as a scalar at `step`."""
@@ -41,7 +42,7 @@ class SummaryWriters:
         from tensorboard.plugins.image import metadata
 
         frames = np.asarray(frames)
-        tensor = tf.constant([str(frames.shape[2]), str(frames.shape[1]), viz.gif_bytes(frames, scale=1)])
+        tensor = tf.constant([str(frames.shape[2]), str(frames.shape[1]), pictures.gif_bytes(frames, scale=1)])
         with self._writers[split].as_default(step=int(step)):
             tf.summary.write(name, tensor, metadata=metadata.create_summary_metadata(name, description))
 
@@ -82,9 +83,8 @@ def write_probe(logdir, result, pictures=()):
     """vidrep-probe's numbers for TensorBoard, in `logdir`: `probe/<factor>/<representation>` (the mean over seeds,
     all labels; random pooled) at the run's checkpoint step, `probe_labels/<factor>/<representation>` at step =
     labels per class, and the probe pictures."""
-    from keras_vidrep import probing
-
-    from keras_vidrep.training.checkpoints import step_of
+    from keras_vidrep.analysis import probing
+    from keras_vidrep.runs.checkpoints import step_of
 
     step = step_of(result["checkpoint"])
     writer = tf.summary.create_file_writer(logdir)

@@ -14,12 +14,15 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from keras_vidrep import accumulate, baselines, metrics, tasks
-from keras_vidrep.config import CONFIG_FILE, Config
+from keras_vidrep import tasks, trained
+from keras_vidrep.analysis import metrics
+from keras_vidrep.config import Config
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data import sequences
 from keras_vidrep.data.patches import SequenceFile
 from keras_vidrep.errors import ConfigError, VidrepError
+from keras_vidrep.runs.directory import CONFIG_FILE
+from keras_vidrep.tasks import accumulate, baselines
 
 DATASETS = frame_utils.SEQUENCE_SETS
 
@@ -40,9 +43,8 @@ class CheckpointPredictor:
     """Predictions of the model in `model_dir`, restored from its latest (or a given) checkpoint."""
 
     def __init__(self, model_dir, checkpoint=""):
-        from keras_vidrep.training import checkpoints
 
-        self.model, self.task, self.source = checkpoints.restore_model(model_dir, checkpoint)
+        self.model, self.task, self.source = trained.restore_model(model_dir, checkpoint)
         self.config = self.task.config
         if not hasattr(self.model, "future_logits"):
             raise ConfigError(f"`model_dir` {model_dir!r} holds a model of task {self.config.task!r}; this tool "
@@ -129,10 +131,9 @@ def validate_run(model_dir, checkpoint="", batch_size=128, **changes):
     """The validation numbers of a run's checkpoint, as its training computes them, on its validation set with
     `changes` to the settings that choose it (e.g. `val_clip_stride=1` for the classifier's every-clip video
     accuracy after a training validated on a thinner set). Returns (numbers, checkpoint path)."""
-    from keras_vidrep.training import checkpoints
     from keras_vidrep.training.validation import validation_numbers
 
-    model, task, path = checkpoints.restore_model(model_dir, checkpoint)
+    model, task, path = trained.restore_model(model_dir, checkpoint)
     if changes:
         task = tasks.create(task.config.replace(**changes).validate())
     task.prepare_validation()  # the training files are not opened

@@ -1,10 +1,10 @@
 """Per-frame metrics of predicted against true frames, per sequence and per horizon (TensorFlow: tf.image).
 
 Definitions (each value is for one frame; tables average over frames and sequences):
-  * `loss`: the training loss of one frame (`keras_vidrep.losses`): from a model's logits, Bernoulli cross-entropy
+  * `loss`: the training loss of one frame (`keras_vidrep.models.losses`): from a model's logits, Bernoulli cross-entropy
     summed over pixels for sigmoid models, 0.5 * squared error for linear ones. For a baseline, which has
     probabilities and no logits, the cross-entropy of probabilities clipped to [PROBABILITY_CLIP,
-    1 - PROBABILITY_CLIP] (`keras_vidrep.baselines`).
+    1 - PROBABILITY_CLIP] (`keras_vidrep.tasks.baselines`).
   * `mse`, `mae`: squared / absolute error summed over C x H x W (OpenSTL's definition).
   * `ssim`: tf.image.ssim (its 11-pixel window, or the frame size for frames smaller than that), `psnr`:
     tf.image.psnr, both with peak value 1, of the predictions clipped to [0, 1] (a linear output can leave that
@@ -15,7 +15,8 @@ Definitions (each value is for one frame; tables average over frames and sequenc
 import numpy as np
 import tensorflow as tf
 
-from keras_vidrep import baselines, losses
+from keras_vidrep.models import losses
+from keras_vidrep.tasks import baselines
 
 METRICS = ("loss", "mse", "mae", "ssim", "psnr")
 IMAGE_METRICS = ("ssim", "psnr")

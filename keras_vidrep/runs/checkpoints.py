@@ -9,9 +9,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from keras_vidrep.errors import VidrepError, write_failure
-
-CHECKPOINT_SUBDIR = "checkpoints"
+from keras_vidrep.errors import ConfigError, VidrepError, write_failure
 
 
 class NonFiniteError(VidrepError):
@@ -59,27 +57,27 @@ def remove_partial(prefix, keep=None):
                 pass
 
 
-def checkpoint_manager(model_dir, model, optimizer=None, step=None, max_to_keep=3, **extra):
+def checkpoint_manager(run_dir, model, optimizer=None, step=None, max_to_keep=3, **extra):
     """A CheckpointManager over `model` (and the optimizer, step counter and `extra` trackables when given) in
-    model_dir/checkpoints."""
+    the checkpoints folder of `run_dir` (a `RunDir`)."""
     items = {"model": model, **extra}
     if optimizer is not None:
         items["optimizer"] = optimizer
     if step is not None:
         items["step"] = step
     checkpoint = tf.train.Checkpoint(**items)
-    return tf.train.CheckpointManager(checkpoint, os.path.join(model_dir, CHECKPOINT_SUBDIR), max_to_keep)
+    return tf.train.CheckpointManager(checkpoint, run_dir.checkpoints, max_to_keep)
 
 
-def restore_latest(checkpoint, model_dir):
-    """Restores the newest checkpoint in model_dir/checkpoints into `checkpoint`, if there is one.
+def restore_latest(checkpoint, run_dir):
+    """Restores the newest checkpoint of `run_dir` (a `RunDir`) into `checkpoint`, if there is one.
 
     Every object of `checkpoint` must find its values, so a checkpoint of another model fails loudly.
 
     Returns:
       The restored checkpoint's path, or None.
     """
-    path = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
+    path = tf.train.latest_checkpoint(run_dir.checkpoints)
     if path:
         checkpoint.restore(path).assert_existing_objects_matched()
         logging.info("restored %s", path)
@@ -92,80 +90,69 @@ def step_of(path):
     return int(tail) if tail.isdigit() else 0
 
 
-def restore_model(model_dir, checkpoint="", best=False):
-    """Rebuilds the model of `model_dir` from its config.json and restores its weights (no optimizer).
+def find_checkpoint(run_dir, checkpoint="", best=False):
+    """The checkpoint prefix of a run: `checkpoint` if given, else the best (`best`: run_dir/best/) or the latest in
+    run_dir/checkpoints. ConfigError, naming the run's setting, if there is none.
 
     Args:
-      model_dir: a directory written by vidrep-train.
-      checkpoint: a checkpoint prefix; empty means the latest in model_dir/checkpoints.
-      best: restore the best checkpoint (model_dir/best/) instead of the latest.
-
-    Returns:
-      (model, task, checkpoint path); the task's config is the run's (`task.config`).
+      run_dir: a `RunDir`.
+      checkpoint: a checkpoint prefix, or empty.
+      best: the best checkpoint instead of the latest.
     """
-    from keras_vidrep import tasks
-    from keras_vidrep.config import Config
-    from keras_vidrep.errors import ConfigError
-
-    task = tasks.create(Config.load(model_dir))
-    model = task.build_model()
     if best and not checkpoint:
-        record = os.path.join(model_dir, BEST_SUBDIR, BEST_RECORD)
-        if not os.path.isfile(record):
-            raise ConfigError(f"`model_dir` {model_dir!r} has no best checkpoint (its task keeps none, or no "
+        if not os.path.isfile(run_dir.best_record):
+            raise ConfigError(f"`{run_dir.what}` {run_dir.path!r} has no best checkpoint (its task keeps none, or no "
                               f"validation ran yet)")
-        with open(record, encoding="utf-8") as f:
-            checkpoint = os.path.join(model_dir, BEST_SUBDIR, json.load(f)["checkpoint"])
-    path = checkpoint or tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
+        with open(run_dir.best_record, encoding="utf-8") as f:
+            checkpoint = os.path.join(run_dir.best, json.load(f)["checkpoint"])
+    path = checkpoint or tf.train.latest_checkpoint(run_dir.checkpoints)
     if not path:
-        raise ConfigError(f"`model_dir` {model_dir!r} has no checkpoint yet")
+        raise ConfigError(f"`{run_dir.what}` {run_dir.path!r} has no checkpoint yet")
     if not tf.io.gfile.exists(path + ".index"):
         raise ConfigError(f"`checkpoint` {path!r}: no such checkpoint")
-    tf.train.Checkpoint(model=model).restore(path).expect_partial()
-    logging.info("restored %s", path)
-    return model, task, path
-
-
-def restore_weights(model, model_dir):
-    """Restores the latest checkpoint of `model_dir` into `model`, a model of the same architecture as that run's
-    (matched through the object graph, so freezing or nesting `model` does not matter). Returns the path."""
-    from keras_vidrep.errors import ConfigError
-
-    path = tf.train.latest_checkpoint(os.path.join(model_dir, CHECKPOINT_SUBDIR))
-    if not path:
-        raise ConfigError(f"`model_dir` {model_dir!r} has no checkpoint yet")
-    tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
-    logging.info("restored %s into %s", path, model.name)
     return path
 
 
-BEST_SUBDIR = "best"
-BEST_RECORD = "best.json"
+def restore_weights(model, run_dir, checkpoint="", best=False, whole=True):
+    """Restores a checkpoint of `run_dir` (see `find_checkpoint`) into `model`, a model of the same architecture as
+    that run's (matched through the object graph, so freezing or nesting `model` does not matter).
+
+    Args:
+      whole: every weight of `model` must be found in the checkpoint (else an error); False restores what matches.
+
+    Returns:
+      The checkpoint's path.
+    """
+    path = find_checkpoint(run_dir, checkpoint, best)
+    status = tf.train.Checkpoint(model=model).restore(path).expect_partial()
+    if whole:
+        status.assert_existing_objects_matched()
+    logging.info("restored %s into %s", path, model.name)
+    return path
 
 
 class BestCheckpoint:
     """Keeps the model's weights at the best value of one validation number in model_dir/best/.
 
     `best/best.json` records the step, the number and the checkpoint, so a resumed run keeps comparing against the
-    best value before the interruption. Restore with `restore_model(model_dir, best=True)`.
+    best value before the interruption. Restore with `restore_weights(model, run_dir, best=True)`.
 
     Args:
-      model_dir: the run's directory.
+      run_dir: the run's `RunDir`.
       model: the model whose weights are saved.
       metric: the validation number that decides.
       mode: `max` (higher is better) or `min`.
     """
 
-    def __init__(self, model_dir, model, metric, mode="max"):
+    def __init__(self, run_dir, model, metric, mode="max"):
         if mode not in ("max", "min"):
             raise ValueError(f"`mode` must be max or min, got {mode!r}")
-        self.directory = os.path.join(model_dir, BEST_SUBDIR)
+        self.directory, self._record_path = run_dir.best, run_dir.best_record
         self.metric, self.mode = metric, mode
         self._checkpoint = tf.train.Checkpoint(model=model)
-        record = os.path.join(self.directory, BEST_RECORD)
         self.record = None
-        if os.path.isfile(record):
-            with open(record, encoding="utf-8") as f:
+        if os.path.isfile(self._record_path):
+            with open(self._record_path, encoding="utf-8") as f:
                 self.record = json.load(f)
 
     @property
@@ -192,13 +179,13 @@ class BestCheckpoint:
         old = glob.glob(os.path.join(self.directory, "ckpt-*"))
         record = {"step": int(step), "metric": self.metric, "value": value}
         prefix = os.path.join(self.directory, f"ckpt-{int(step)}")
-        tmp = os.path.join(self.directory, BEST_RECORD + ".tmp")
+        tmp = self._record_path + ".tmp"
         try:
             path = self._checkpoint.write(prefix)
             record["checkpoint"] = os.path.basename(path)
             with open(tmp, "w", encoding="utf-8") as f:
                 json.dump(record, f, indent=2)
-            os.replace(tmp, os.path.join(self.directory, BEST_RECORD))
+            os.replace(tmp, self._record_path)
         except (tf.errors.OpError, OSError) as e:
             remove_partial(prefix, keep=self.path)
             if os.path.exists(tmp):

@@ -1,7 +1,6 @@
 """Markdown tables of experiments (numpy only), kept apart from the command-line tools that run them."""
 import numpy as np
 
-
 INIT_NAMES = {"scratch": "from scratch", "pretrained": "from the pretrained encoder",
               "finetune": "pretrained, fine-tuned", "frozen": "pretrained, frozen (linear head)"}
 

@@ -10,9 +10,9 @@ Two kinds of labelled data (`BouncingProbe`, `WindowProbe`), each a training par
     (which video, a class) and `time` (where the window starts, as a fraction of its video); every fifth window of
     each video is held out, so both parts see every video.
 
-Each representation is probed the same way (`keras_vidrep.probes`):
+Each representation is probed the same way (`keras_vidrep.analysis.linear_probes`):
 
-  * `trained`: the run's representation (`keras_vidrep.representations`);
+  * `trained`: the run's representation (`keras_vidrep.analysis.representations`);
   * `random`: the same architecture untrained, one initialisation per control seed (a latent LSTM's VAE stays the
     trained one: the control is the LSTM);
   * `input_last` / `input_mean`: the last input frame (pixels or features), and the mean of the input frames,
@@ -22,7 +22,7 @@ Each representation is probed the same way (`keras_vidrep.probes`):
 import numpy as np
 from tqdm import tqdm
 
-from keras_vidrep import probes, representations
+from keras_vidrep.analysis import linear_probes, representations
 from keras_vidrep.data import factors as factors_lib
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.digits import load_digit_labels
@@ -120,7 +120,7 @@ def encode_parts(models, data, part, name, batch_size):
             np.concatenate(mean))
 
 
-def run_probes(model, random_models, data, representation="", labels_per_class=(1, 5, 10, probes.ALL),
+def run_probes(model, random_models, data, representation="", labels_per_class=(1, 5, 10, linear_probes.ALL),
                seeds=(0, 1, 2), batch_size=256, seed=1234, log=print, show_progress=True, only=(), supervised=None,
                encoded=None):
     """Probes `model`'s representation and the controls for every factor of `data` (a `BouncingProbe` or
@@ -150,7 +150,7 @@ def run_probes(model, random_models, data, representation="", labels_per_class=(
         encoded["test"] = test_codes["trained"]
     for key, (train_inputs, test_inputs) in (("input_last", (train_last, test_last)),
                                              ("input_mean", (train_mean, test_mean))):
-        train_codes[key], test_codes[key] = probes.pca_control(train_inputs, test_inputs, dim, seed)
+        train_codes[key], test_codes[key] = linear_probes.pca_control(train_inputs, test_inputs, dim, seed)
     train_factors, test_factors = data.factors("train"), data.factors("test")
     if only:
         unknown = sorted(set(only) - set(train_factors))
@@ -159,7 +159,7 @@ def run_probes(model, random_models, data, representation="", labels_per_class=(
         train_factors = {f: v for f, v in train_factors.items() if f in only}
     result = {"representation": name, "dim": int(dim), "data": data.describe, "factors": {}, "constant": [],
               "chance": {}, "scores": {}, "seeds": list(seeds)}
-    numbers, ks = {}, tuple(k for k in labels_per_class if k != probes.ALL) + (probes.ALL,)  # always all labels
+    numbers, ks = {}, tuple(k for k in labels_per_class if k != linear_probes.ALL) + (linear_probes.ALL,)  # always all labels
     classes = sum(data.kind(f) == "class" for f in train_factors)
     bar = tqdm(total=len(train_codes) * (classes + 1), desc="vidrep-probe", unit="probe", dynamic_ncols=True,
                disable=not show_progress)
@@ -169,25 +169,25 @@ def run_probes(model, random_models, data, representation="", labels_per_class=(
             result["constant"].append(factor)  # the same value for every sequence: nothing to probe
             continue
         result["factors"][factor] = data.kind(factor)
-        result["chance"][factor] = probes.chance(test_factors[factor], is_class)
+        result["chance"][factor] = linear_probes.chance(test_factors[factor], is_class)
         if not is_class:
             numbers[factor] = train_y
             continue
         result["scores"][factor] = {}
         for key in train_codes:
-            result["scores"][factor][key] = {int(k): probes.probe_factor(
+            result["scores"][factor][key] = {int(k): linear_probes.probe_factor(
                 train_codes[key], train_y, test_codes[key], test_factors[factor], True, k, seeds) for k in ks}
             bar.update()
-        log(f"{factor}: " + ", ".join(f"{key} {np.mean(v[probes.ALL]):.3f}"
+        log(f"{factor}: " + ", ".join(f"{key} {np.mean(v[linear_probes.ALL]):.3f}"
                                       for key, v in result["scores"][factor].items()))
     if numbers:  # one ridge fit per representation and seed for all numbers
         by_key = {}
         for key in train_codes:
-            by_key[key] = probes.probe_numbers(train_codes[key], numbers, test_codes[key],
+            by_key[key] = linear_probes.probe_numbers(train_codes[key], numbers, test_codes[key],
                                                {f: test_factors[f] for f in numbers}, seeds)
             bar.update()
         for factor in numbers:
-            result["scores"][factor] = {key: {probes.ALL: by_key[key][factor]} for key in train_codes}
+            result["scores"][factor] = {key: {linear_probes.ALL: by_key[key][factor]} for key in train_codes}
             log(f"{factor}: " + ", ".join(f"{key} {np.mean(by_key[key][factor]):.3f}" for key in train_codes))
     bar.close()
     result["factors"] = {f: result["factors"][f] for f in train_factors if f in result["factors"]}  # data order
@@ -210,17 +210,17 @@ def projector_rows(codes, data, count=1000):
     return np.asarray(codes[:count], np.float32), columns, thumbnails
 
 
-def grouped(result, factor, k=probes.ALL):
+def grouped(result, factor, k=linear_probes.ALL):
     """{"trained" / "random" / "input_last" / "input_mean": (mean, std)} of one factor (random pooled over its
     initialisations and seeds)."""
     by = result["scores"][factor]
-    out = {"trained": probes.summary(by["trained"][k])}
+    out = {"trained": linear_probes.summary(by["trained"][k])}
     randoms = [s for key, v in by.items() if key.startswith("random") for s in v[k]]
     if randoms:
-        out["random"] = probes.summary(randoms)
+        out["random"] = linear_probes.summary(randoms)
     for key in ("input_last", "input_mean", "supervised"):
         if key in by:
-            out[key] = probes.summary(by[key][k])
+            out[key] = linear_probes.summary(by[key][k])
     return out
 
 

@@ -1,6 +1,6 @@
 """A model directory owned by one training process at a time, and nothing left behind by a run that never started.
 
-`ModelDir.open()` takes two locks before anything else is written there:
+`RunLock.open()` takes two locks before anything else is written there:
 
 - an OS lock (`flock` on `model_dir/.vidrep.lock`): it belongs to the open file, so it ends with the process however
   the process ends (kill -9 included) and never needs removing by hand; but on NFS mounted with
@@ -29,26 +29,24 @@ import time
 
 from absl import logging
 
-from keras_vidrep.config import CONFIG_FILE, Config
+from keras_vidrep.config import Config
 from keras_vidrep.errors import ConfigError
+from keras_vidrep.runs.directory import RunDir
 
-LOCK_FILE = ".vidrep.lock"
-LEASE_FILE = ".vidrep.lease"
 HEARTBEAT_SECONDS = 30.0
 STALE_SECONDS = 300.0  # ten missed heartbeats
 
 
-class ModelDir:
-    """The model directory of one run, locked while the run lives.
+class RunLock:
+    """The model directory of one run, held by one training process while the run lives.
 
     Args:
       path: the directory (made if missing).
     """
 
     def __init__(self, path):
-        if not path:
-            raise ConfigError("`model_dir` is required")
-        self.path = path
+        self.run = RunDir(path)
+        self.path = self.run.path
         self._fd = None
         self._made = self._lock_made = False
         self._written = []
@@ -60,13 +58,13 @@ class ModelDir:
 
     @property
     def lease_path(self):
-        return os.path.join(self.path, LEASE_FILE)
+        return self.run.lease
 
     def open(self):
         """Makes (if needed) and locks the directory; ConfigError if it is not writable or another process holds it.
         """
         self._made = not os.path.isdir(self.path)
-        lock = os.path.join(self.path, LOCK_FILE)
+        lock = self.run.lock
         try:
             os.makedirs(self.path, exist_ok=True)
             self._lock_made = not os.path.exists(lock)
@@ -168,7 +166,7 @@ class ModelDir:
 
     def check_config(self, config):
         """ConfigError if the directory holds a run of another architecture (nothing is written)."""
-        if os.path.isfile(os.path.join(self.path, CONFIG_FILE)):
+        if self.run.has_config():
             changed = Config.load(self.path).architecture_changes(config)
             if changed:
                 raise ConfigError(f"`model_dir` {self.path!r} holds a run with a different model "
@@ -192,7 +190,7 @@ class ModelDir:
         else:
             # The lock file too, if this process made it: while it holds the lease nobody else holds the
             # directory, and a process that opened the file meanwhile sees it gone once locked, and makes another.
-            for path in self._written + ([os.path.join(self.path, LOCK_FILE)] if self._lock_made else []):
+            for path in self._written + ([self.run.lock] if self._lock_made else []):
                 if os.path.isdir(path):
                     shutil.rmtree(path, ignore_errors=True)
                 elif os.path.exists(path):

@@ -3,6 +3,7 @@ two processes whose flock locks nothing still exclude each other; a stale lease 
 that never started leaves the directory as it found it."""
 import json
 import os
+import pathlib
 import socket
 import subprocess
 import sys
@@ -12,17 +13,18 @@ import time
 import pytest
 
 from keras_vidrep.errors import ConfigError
-from keras_vidrep.training import loop, model_dir
-from keras_vidrep.training.model_dir import LEASE_FILE, ModelDir
+from keras_vidrep.runs.directory import RunDir
+from keras_vidrep.training import loop, run_lock
+from keras_vidrep.training.run_lock import RunLock
 
 HOLD = textwrap.dedent("""
     import fcntl, sys, time
     fcntl.flock = lambda *args: None  # a host-local lock: it never sees the other host's holder
     from keras_vidrep.errors import ConfigError
-    from keras_vidrep.training.model_dir import ModelDir
+    from keras_vidrep.training.run_lock import RunLock
     time.sleep(float(sys.argv[2]))
     try:
-        held = ModelDir(sys.argv[1]).open()
+        held = RunLock(sys.argv[1]).open()
     except ConfigError as e:
         print("refused:", e)
         sys.exit(2)
@@ -42,33 +44,33 @@ def test_two_processes_with_a_host_local_flock_one_refuses(tmp_path):
     assert refused.startswith(f"refused: `model_dir` '{tmp_path / 'run'}' is in use by another training process "
                               f"(pid {runs[0].pid} on {socket.gethostname()}, since ")
     assert "heartbeat 1 s ago" in refused or "heartbeat 2 s ago" in refused
-    assert not (tmp_path / "run" / LEASE_FILE).exists()  # the holder's lease ends with it
+    assert not pathlib.Path(RunDir(tmp_path / "run").lease).exists()  # the holder's lease ends with it
 
 
 def write_lease(folder, **holder):
     folder.mkdir(parents=True, exist_ok=True)
     now = time.time()
     lease = {"host": "node-17", "pid": 4242, "token": "theirs", "start": now - 7200, "heartbeat": now, **holder}
-    (folder / LEASE_FILE).write_text(json.dumps(lease))
+    pathlib.Path(RunDir(folder).lease).write_text(json.dumps(lease))
 
 
 def test_a_fresh_lease_on_another_host_is_respected_and_a_stale_one_taken_over(tmp_path, monkeypatch):
     write_lease(tmp_path / "run", heartbeat=time.time() - 20)
     with pytest.raises(ConfigError, match=r"in use by another training process \(pid 4242 on node-17, since .*, "
                                           r"heartbeat 20 s ago\)"):
-        ModelDir(str(tmp_path / "run")).open()
+        RunLock(str(tmp_path / "run")).open()
     write_lease(tmp_path / "run", heartbeat=time.time() - 3600)  # that node died an hour ago
-    held = ModelDir(str(tmp_path / "run")).open()
+    held = RunLock(str(tmp_path / "run")).open()
     assert held.took_over.startswith("pid 4242 on node-17") and held.took_over.endswith(
         "its heartbeat is 3600 s old (stale after 300 s)")
-    mine = json.loads((tmp_path / "run" / LEASE_FILE).read_text())
+    mine = json.loads(pathlib.Path(RunDir(tmp_path / "run").lease).read_text())
     assert mine["pid"] == os.getpid() and mine["host"] == socket.gethostname()
-    monkeypatch.setattr(model_dir, "HEARTBEAT_SECONDS", 0.05)  # renewed while held
+    monkeypatch.setattr(run_lock, "HEARTBEAT_SECONDS", 0.05)  # renewed while held
     held.close()
-    held = ModelDir(str(tmp_path / "run")).open()
-    first = json.loads((tmp_path / "run" / LEASE_FILE).read_text())["heartbeat"]
+    held = RunLock(str(tmp_path / "run")).open()
+    first = json.loads(pathlib.Path(RunDir(tmp_path / "run").lease).read_text())["heartbeat"]
     time.sleep(0.5)
-    assert json.loads((tmp_path / "run" / LEASE_FILE).read_text())["heartbeat"] > first
+    assert json.loads(pathlib.Path(RunDir(tmp_path / "run").lease).read_text())["heartbeat"] > first
     held.close()
     assert sorted(os.listdir(tmp_path / "run")) == [".vidrep.lock"]
 
@@ -76,13 +78,13 @@ def test_a_fresh_lease_on_another_host_is_respected_and_a_stale_one_taken_over(t
 def test_a_lease_whose_process_is_gone_from_this_host_is_taken_over_at_once(tmp_path):
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     write_lease(tmp_path / "run", host=socket.gethostname(), pid=int(gone.stdout))
-    held = ModelDir(str(tmp_path / "run")).open()
+    held = RunLock(str(tmp_path / "run")).open()
     assert held.took_over.endswith(f"its process (pid {int(gone.stdout)}) is gone from this host")
     held.close()
     write_lease(tmp_path / "run", host=socket.gethostname(), pid=os.getppid())
     with pytest.raises(ConfigError, match=f"pid {os.getppid()} on .*; wait for it to end \\(a lease not renewed "
                                           f"for 300 s is taken over\\)"):  # alive here, and renewing
-        ModelDir(str(tmp_path / "run")).open()
+        RunLock(str(tmp_path / "run")).open()
 
 
 def test_a_run_that_fails_before_its_first_step_leaves_the_directory_as_it_was(tiny_config, monkeypatch):

@@ -5,11 +5,11 @@
 
 A baseline predicts probabilities, not logits, and its probabilities can be exactly 0 or 1 (a pixel never or always
 on), so its Bernoulli cross-entropy clips them to [PROBABILITY_CLIP, 1 - PROBABILITY_CLIP]. Models are scored from
-their logits, exactly as in training (`keras_vidrep.losses`), with no clipping.
+their logits, exactly as in training (`keras_vidrep.models.losses`), with no clipping.
 """
 import numpy as np
 
-from keras_vidrep.accumulate import MeanSummary
+from keras_vidrep.tasks.accumulate import MeanSummary
 
 PROBABILITY_CLIP = 1e-4
 NAMES = ("mean_training_frame", "copy_last")

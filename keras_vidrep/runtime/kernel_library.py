@@ -26,7 +26,8 @@ import sys
 import time
 from importlib import metadata
 
-from keras_vidrep import cpu
+from keras_vidrep.runs.directory import RunDir
+from keras_vidrep.runtime import cpu
 
 ENV = "TF_ENABLE_ONEDNN_OPTS"
 LIBRARIES = {"onednn": "1", "eigen": "0"}
@@ -143,9 +144,8 @@ def recorded(model_dir):
     if not model_dir:
         return None
     try:
-        with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
-            return json.load(f).get("kernel_library") or None
-    except (OSError, ValueError, AttributeError):
+        return RunDir(model_dir).read_config().get("kernel_library") or None
+    except (OSError, ValueError, AttributeError):  # ConfigError (no config.json) is a ValueError
         return None
 
 
@@ -154,7 +154,7 @@ def measure_in_child(library, batch, units, timeout=120):
     recurrent products with `library`, timed in a fresh Python process."""
     env = dict(os.environ, **{ENV: LIBRARIES[library], "TF_CPP_MIN_LOG_LEVEL": "3"})
     env.pop("VIDREP_KERNEL_LIBRARY_FROM_CACHE", None)
-    done = subprocess.run([sys.executable, "-m", "keras_vidrep.kernel_library", str(batch), str(units)],
+    done = subprocess.run([sys.executable, "-m", "keras_vidrep.runtime.kernel_library", str(batch), str(units)],
                           env=env, capture_output=True, text=True, timeout=timeout, check=False)
     if done.returncode:
         raise RuntimeError(f"timing the {library} products failed: {done.stderr.strip()[-500:]}")

@@ -24,7 +24,7 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
-from keras_vidrep import viz
+from keras_vidrep import pictures, trained
 from keras_vidrep.data.checks import check_output_path
 from keras_vidrep.data.frame_file import FrameFile
 from keras_vidrep.data.streams import spread
@@ -134,7 +134,7 @@ def embed_frames(vae, frames, writer, batch_size=256, log_variances=False, recon
         if log_variances:
             out["log_variances"] = log_variance
         if reconstructions:
-            out["reconstructions"] = viz.to_uint8(ops.convert_to_numpy(vae.decode(mean)))
+            out["reconstructions"] = pictures.to_uint8(ops.convert_to_numpy(vae.decode(mean)))
         writer.write(first, out)
 
 
@@ -171,11 +171,11 @@ def write_pictures(vae, frames, output, seed=0, samples=40):
 
     side = side_files(output)
     decoded = ops.convert_to_numpy(vae.sample(samples, seed)[0])
-    viz.save_png(frame_grid([("z ~ N(0, I)", decoded)], f"{samples} decoded prior samples (seed {seed})"),
+    pictures.save_png(frame_grid([("z ~ N(0, I)", decoded)], f"{samples} decoded prior samples (seed {seed})"),
                  side["samples_png"])
     shown = frames.read(spread(np.arange(len(frames)), SHOWN))
     recon = ops.convert_to_numpy(vae.decode(vae.encode(shown)[0]))
-    viz.save_png(frame_grid([("data", shown), ("model", recon)], "frames of the file, evenly spaced"),
+    pictures.save_png(frame_grid([("data", shown), ("model", recon)], "frames of the file, evenly spaced"),
                  side["reconstructions_png"])
     return [side["samples_png"], side["reconstructions_png"]]
 
@@ -236,12 +236,11 @@ def embed(model_dir, data_file, output, checkpoint="", batch_size=256, log_varia
     Returns:
       dict: `frames` and `latent_dim`, or `windows` and `code_size`; `files` written.
     """
-    from keras_vidrep.training import checkpoints
 
     if not output.endswith(FORMATS):
         raise ConfigError(f"`output` must end in {' or '.join(FORMATS)}, got {output!r}")
     check_output_path(output)
-    model, task, path = checkpoints.restore_model(model_dir, checkpoint)
+    model, task, path = trained.restore_model(model_dir, checkpoint)
     attributes = {"model_dir": os.path.abspath(model_dir), "checkpoint": path, "data_file": os.path.abspath(data_file)}
     if hasattr(model, "code"):  # a composite model: codes of feature windows
         from keras_vidrep.data.frame_file import FeatureFile

@@ -5,7 +5,6 @@ rows (`truth`, `model`), the parts (`input`, `future`, `no truth` past the end o
 numbers written on them."""
 import numpy as np
 
-
 BACKGROUND = 0.12  # label bands
 HATCH = (0.35, 0.35, 0.35)  # cells with nothing to show (no truth past its end, no reconstruction)
 TEXT = (235, 235, 235)

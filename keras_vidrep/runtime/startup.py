@@ -18,7 +18,7 @@ import tempfile
 
 from absl import logging as absl_logging
 
-from keras_vidrep import kernel_library
+from keras_vidrep.runtime import kernel_library
 
 # Keras imports these at its own import time only for its scikit-learn wrappers and image-gallery plotting, which
 # no command here uses: 1.0-1.8 s of a 3.5-4 s start-up on the reference machine (bench/train_speed.py, "imports").
