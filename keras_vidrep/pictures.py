@@ -3,6 +3,8 @@
 Frames are grey (H, W) or colour (H, W, C) with C = 1 or 3, values in [0, 1]; the pictures are RGB, with the
 rows (`truth`, `model`), the parts (`input`, `future`, `no truth` past the end of the true frames) and the frame
 numbers written on them."""
+import io
+
 import numpy as np
 
 BACKGROUND = 0.12  # label bands
@@ -185,8 +187,6 @@ def save_png(image, path, scale=2):
 
 def gif_bytes(frames, fps=4, scale=2):
     """An endlessly looping animated GIF of grey or RGB frames (T, H, W[, C]) in [0, 1]."""
-    import io
-
     images = [_pil(f, scale) for f in np.asarray(frames)]
     buffer = io.BytesIO()
     images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)

@@ -15,6 +15,7 @@ file is checked whole, block by block, and never read whole into memory.
 import csv
 import os
 
+import h5py
 import numpy as np
 
 from keras_vidrep.data.checks import check_values
@@ -44,8 +45,6 @@ def load_codes(path, max_points=None, seed=0):
         names = f"{stem}_videos.txt"
         out["videos"] = open(names, encoding="utf-8").read().split("\n")[:-1] if os.path.isfile(names) else None
     else:
-        import h5py
-
         try:
             f = h5py.File(path, "r")  # open until the codes are read below, block by block and at the rows drawn
             key = "codes" if "codes" in f else "means"

@@ -20,15 +20,20 @@ its thumbnail (the frame; for a window, its first frame, decoded from the video 
 """
 import os
 
+import h5py
 import numpy as np
 from absl import logging
+from keras import ops
 from tqdm import tqdm
 
 from keras_vidrep import pictures, trained
+from keras_vidrep.board import projector
 from keras_vidrep.data.checks import check_output_path
-from keras_vidrep.data.frame_file import FrameFile
+from keras_vidrep.data.frame_file import FeatureFile, FrameFile
 from keras_vidrep.data.streams import spread
-from keras_vidrep.errors import ConfigError
+from keras_vidrep.data.video import frames_at
+from keras_vidrep.errors import ConfigError, DataError
+from keras_vidrep.tasks.vae import frame_grid
 
 FORMATS = (".h5", ".npy")
 SHOWN = 10
@@ -68,8 +73,6 @@ class ChunkedWriter:
         self._arrays, self._paths = {}, {}  # name -> dataset or memory map; final path -> temporary path
         self._file = None
         if self.h5:
-            import h5py
-
             self._file = h5py.File(output + ".tmp", "w")
             self._paths[output] = output + ".tmp"
 
@@ -93,8 +96,6 @@ class ChunkedWriter:
     def finish(self, index, videos, attributes):
         """Writes the whole-file arrays `index` ({name: (rows,)}), the video names and (.h5) `attributes`, then
         renames every file into place. Returns the paths written."""
-        import h5py
-
         self.write(0, index)
         if self.h5:
             self._file.create_dataset("videos", data=np.array(videos, dtype=h5py.string_dtype()))
@@ -125,8 +126,6 @@ class ChunkedWriter:
 def embed_frames(vae, frames, writer, batch_size=256, log_variances=False, reconstructions=False):
     """Encodes every frame of a FrameFile batch by batch under a progress bar, writing `means` (F, z), and
     `log_variances` (F, z) / `reconstructions` (F, H, W, C) uint8 when asked for, to a `ChunkedWriter`."""
-    from keras import ops
-
     for first in tqdm(range(0, len(frames), batch_size), desc="vidrep-embed", unit="batch", dynamic_ncols=True):
         images = frames.read(np.arange(first, min(first + batch_size, len(frames))))
         mean, log_variance = (ops.convert_to_numpy(t) for t in vae.encode(images))
@@ -147,8 +146,6 @@ def embed_windows(model, file, starts, length, writer, batch_size=256, transform
     """Writes `codes` of the windows of `length` rows at `starts` of a FeatureFile, read through `transform` (the
     model's input standardization, if any), to a `ChunkedWriter`. Returns the window index (`video_index`,
     `frame_number`, `end_frame_number`)."""
-    from keras import ops
-
     for first in tqdm(range(0, len(starts), batch_size), desc="vidrep-embed", unit="batch", dynamic_ncols=True):
         windows = file.sequences(starts[first:first + batch_size], length)
         windows = transform(windows) if transform else windows
@@ -165,10 +162,6 @@ def frame_index(frames):
 
 def write_pictures(vae, frames, output, seed=0, samples=40):
     """`<stem>_samples.png` (decoded prior samples) and `<stem>_reconstructions.png`; returns their paths."""
-    from keras import ops
-
-    from keras_vidrep.tasks.vae import frame_grid
-
     side = side_files(output)
     decoded = ops.convert_to_numpy(vae.sample(samples, seed)[0])
     pictures.save_png(frame_grid([("z ~ N(0, I)", decoded)], f"{samples} decoded prior samples (seed {seed})"),
@@ -183,8 +176,6 @@ def write_pictures(vae, frames, output, seed=0, samples=40):
 def read_rows(output, name, rows):
     """Rows `rows` (sorted) of the array `name` of a finished output (.h5, or .npy with its side files)."""
     if output.endswith(".h5"):
-        import h5py
-
         with h5py.File(output, "r") as f:
             return f[name][rows]
     return np.load(output if name in ("means", "codes") else side_files(output)[name], mmap_mode="r")[rows]
@@ -192,9 +183,6 @@ def read_rows(output, name, rows):
 
 def window_thumbnails(videos, video_index, frame_number, side=64):
     """The first frame of each window, decoded from its video file; None (and a log line) if one cannot be read."""
-    from keras_vidrep.data.video import frames_at
-    from keras_vidrep.errors import DataError
-
     out = np.zeros((len(video_index), side, side, 3), np.uint8)
     try:
         for video in np.unique(video_index):
@@ -211,8 +199,6 @@ def write_projector(output, main, count, videos, thumbnails, points, clusters, s
     spread, with their video, frame, label (the video's folder name) and k-means cluster (`clusters`), and
     thumbnails (`thumbnails(rows, video_index, frame_number)` → images or None). Returns its path."""
     from sklearn.cluster import KMeans
-
-    from keras_vidrep.board import projector
 
     rows = spread(np.arange(count), points)
     codes = np.asarray(read_rows(output, main, rows), np.float32)
@@ -243,8 +229,6 @@ def embed(model_dir, data_file, output, checkpoint="", batch_size=256, log_varia
     model, task, path = trained.restore_model(model_dir, checkpoint)
     attributes = {"model_dir": os.path.abspath(model_dir), "checkpoint": path, "data_file": os.path.abspath(data_file)}
     if hasattr(model, "code"):  # a composite model: codes of feature windows
-        from keras_vidrep.data.frame_file import FeatureFile
-
         if task.config.data != "video_features":
             raise ConfigError(f"`model_dir` {model_dir!r} holds a composite model of `data`={task.config.data}; "
                               f"vidrep-embed reads frame VAEs and composite models of `data`=video_features")

@@ -23,6 +23,7 @@ from keras_vidrep.data.patches import SequenceFile
 from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.runs.directory import CONFIG_FILE
 from keras_vidrep.tasks import accumulate, baselines
+from keras_vidrep.training.validation import validation_numbers
 
 DATASETS = frame_utils.SEQUENCE_SETS
 
@@ -131,8 +132,6 @@ def validate_run(model_dir, checkpoint="", batch_size=128, **changes):
     """The validation numbers of a run's checkpoint, as its training computes them, on its validation set with
     `changes` to the settings that choose it (e.g. `val_clip_stride=1` for the classifier's every-clip video
     accuracy after a training validated on a thinner set). Returns (numbers, checkpoint path)."""
-    from keras_vidrep.training.validation import validation_numbers
-
     model, task, path = trained.restore_model(model_dir, checkpoint)
     if changes:
         task = tasks.create(task.config.replace(**changes).validate())
@@ -267,3 +266,17 @@ def write_json(results, path):
     with open(path, "w", encoding="utf-8") as f:
         json.dump(results, f, indent=2)
     return path
+
+
+def write_eval(logdir, results, step):
+    """vidrep-eval's overall means as scalars `<part>/<metric>` (e.g. `future/free_running/loss`,
+    `baseline/copy_last/ssim`) at the checkpoint's `step`, in `logdir`: the evaluation of a run beside its
+    training curves, and metrics of its HParams session (group `eval`)."""
+    writer = tf.summary.create_file_writer(logdir)
+    with writer.as_default():
+        for part, metrics in results.items():
+            if part == "info":
+                continue
+            for metric, value in metrics.items():
+                tf.summary.scalar(f"{part}/{metric}", float(value["mean"]), step=int(step))
+    writer.close()

@@ -19,7 +19,10 @@ Each representation is probed the same way (`keras_vidrep.analysis.linear_probes
     reduced by a PCA fitted on the training part to the trained representation's size;
   * `supervised` (optional): an LSTM classifier of the same data trained on labels (the upper bound), its state.
 """
+import os
+
 import numpy as np
+import tensorflow as tf
 from tqdm import tqdm
 
 from keras_vidrep.analysis import linear_probes, representations
@@ -27,6 +30,7 @@ from keras_vidrep.data import factors as factors_lib
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.digits import load_digit_labels
 from keras_vidrep.errors import ConfigError, DataError
+from keras_vidrep.runs.checkpoints import step_of
 
 GENERATED = ("bouncing_mnist", "bouncing_digits")  # what composite/latent/VAE runs and classifiers generate
 CONTROLS = ("random", "input_last", "input_mean", "supervised")
@@ -303,3 +307,23 @@ def pictures(result, path_prefix, what):
         fig.savefig(paths[1], dpi=110)
         plt.close(fig)
     return paths
+
+
+def write_probe(logdir, result, pictures=()):
+    """vidrep-probe's numbers for TensorBoard, in `logdir`: `probe/<factor>/<representation>` (the mean over seeds,
+    all labels; random pooled) at the run's checkpoint step, `probe_labels/<factor>/<representation>` at step =
+    labels per class, and the probe pictures."""
+
+    step = step_of(result["checkpoint"])
+    writer = tf.summary.create_file_writer(logdir)
+    with writer.as_default():
+        for factor in result["factors"]:
+            for key, (mean, _) in grouped(result, factor).items():
+                tf.summary.scalar(f"probe/{factor}/{key}", mean, step=step)
+            for k in (k for k in result["scores"][factor]["trained"] if k):
+                for key, (mean, _) in grouped(result, factor, k).items():
+                    tf.summary.scalar(f"probe_labels/{factor}/{key}", mean, step=k)
+        for path in pictures:
+            image = tf.io.decode_png(tf.io.read_file(path), channels=3)
+            tf.summary.image(f"probe/{os.path.basename(path)[:-4]}", image[None], step=step)
+    writer.close()

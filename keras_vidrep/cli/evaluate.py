@@ -60,10 +60,9 @@ def go():
             print(f"wrote {write(results, path)}")
     if FLAGS.model_dir and FLAGS.summary_dir != "none":
         from keras_vidrep.runs import checkpoints
-        from keras_vidrep.training import summaries
 
         summary_dir = FLAGS.summary_dir or os.path.join(FLAGS.model_dir, "eval")
-        summaries.write_eval(summary_dir, results, checkpoints.step_of(predictor.source))
+        evaluate.write_eval(summary_dir, results, checkpoints.step_of(predictor.source))
         print(f"wrote TensorBoard scalars to {summary_dir}")
     if not FLAGS.output_json:
         print(json.dumps({k: {m: v["mean"] for m, v in r.items()} for k, r in results.items() if k != "info"}))

@@ -98,7 +98,6 @@ def go():
     from keras_vidrep.analysis import probing, representations
     from keras_vidrep.board import hparams, projector
     from keras_vidrep.errors import ConfigError
-    from keras_vidrep.training import summaries
 
     for name in ("train_sequences", "test_sequences", "batch_size"):
         if FLAGS[name].value <= 0:
@@ -144,7 +143,7 @@ def go():
     with open(os.path.join(out_dir, "probe.md"), "w", encoding="utf-8") as f:
         f.write(text)
     files = probing.pictures(result, os.path.join(out_dir, "probe"), what)
-    summaries.write_probe(out_dir, result, files)
+    probing.write_probe(out_dir, result, files)
     hparams.write_probe_sweep(os.path.join(out_dir, "hparams"), result)
     if FLAGS.projector_points:
         codes, columns, thumbnails = probing.projector_rows(encoded["test"], data, FLAGS.projector_points)

@@ -7,6 +7,7 @@ stays flat in the file's size; integer arrays (uint8 pixels) need no scan.
 import os
 import secrets
 
+import h5py
 import numpy as np
 from tqdm import tqdm
 
@@ -82,8 +83,6 @@ def attempt_path(output):
 def check_replaceable(output, datasets, maker, flag="output"):
     """DataError unless `output` is missing or an HDF5 file this package wrote (it holds one of `datasets`, or is
     an index of shards), which a new run may replace; any other file is left as it is."""
-    import h5py
-
     if not os.path.exists(output):
         return
     try:

@@ -12,6 +12,7 @@ Sources:
 import os
 
 import cv2
+import h5py
 import numpy as np
 
 from keras_vidrep.errors import DataError
@@ -98,8 +99,6 @@ def _sklearn_digits(split):
 
 
 def _mnist_h5(path, split):
-    import h5py
-
     _require_file(path, "digits_path", "mnist.h5")
     key = H5_SPLITS[split]
     try:

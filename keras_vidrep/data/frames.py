@@ -11,6 +11,7 @@ from keras_vidrep.data import sequences
 from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST
 from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
 from keras_vidrep.data.digits import load_digits
+from keras_vidrep.data.frame_file import FeatureFile, WindowStream
 from keras_vidrep.data.patches import SequenceFile, SequenceStream
 from keras_vidrep.errors import ConfigError, DataError
 from keras_vidrep.settings import refuse_unread, setting
@@ -62,8 +63,6 @@ def bouncing_generator(settings, seed, split="train", num_digits=None, seq_lengt
 
 def feature_windows(settings, seed):
     """The WindowStream of a features file (`vidrep-features`) that `data=video_features` trains on."""
-    from keras_vidrep.data.frame_file import FeatureFile, WindowStream
-
     file = FeatureFile(settings.data_file)
     if file.dim != settings.feature_dim:
         raise DataError(f"`data_file` {settings.data_file!r} holds {file.dim}-d features, but `feature_dim` is "

@@ -16,6 +16,7 @@ half-written dataset behind.
 import os
 import sys
 
+import h5py
 import numpy as np
 from tqdm import tqdm
 
@@ -97,8 +98,6 @@ def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops=
     Returns:
       dict with `videos` (written), `skipped` (names) and `rows` (patches or frames written).
     """
-    import h5py
-
     if kind not in KINDS:
         raise DataError(f"`kind` must be one of {', '.join(KINDS)}, got {kind!r}")
     check_output_path(output)
@@ -173,8 +172,6 @@ def write_features(videos, output, backbone, skip_bad=False, total=None, side_fi
     Returns:
       dict with `videos`, `skipped`, `rows` (frames) and `files` (the side files written).
     """
-    import h5py
-
     check_output_path(output)
     tmp = attempt_path(output)
     names, counts, skipped, rows = [], [], [], 0
@@ -214,8 +211,6 @@ def write_video_features(paths, output, backbone, every=1, attributes=None, prog
     Returns:
       dict: `done` (videos written now), `already` (skipped as done before), `failed` (names), `rows` (total).
     """
-    import h5py
-
     check_output_path(output)
     settings = {"backbone": backbone.name, "dim": backbone.dim, "every": int(every), **(attributes or {})}
     if os.path.exists(output):  # only ever extend a features file of the same network and settings

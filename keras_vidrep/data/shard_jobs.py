@@ -19,9 +19,11 @@ import shlex
 import sys
 import threading
 
+import h5py
 from tqdm import tqdm
 
-from keras_vidrep.data import shards
+from keras_vidrep.data import preprocess, shards
+from keras_vidrep.data.backbone import Backbone
 from keras_vidrep.data.checks import attempt_path
 from keras_vidrep.errors import ConfigError, DataError, VidrepError
 
@@ -48,17 +50,11 @@ def shard_specs(job, videos, output, count, settings, **common):
 def backbone(name, weights, batch_size=32, seed=0):
     """The `Backbone` of these settings, built once per process: the tool's check of the weights and the shards it
     writes itself share it; a Beam worker builds its own with its first shard."""
-    from keras_vidrep.data.backbone import Backbone
-
     return Backbone(name, weights, batch_size, seed=seed)
 
 
 def write_shard(spec):
     """Writes the shard `spec` describes (unless it is already complete); returns its path."""
-    import h5py
-
-    from keras_vidrep.data import preprocess
-
     path, key = spec["path"], spec["key"]
     if shards.finished(path, key):
         return path

@@ -25,6 +25,7 @@ import json
 import os
 import threading
 
+import h5py
 import numpy as np
 
 from keras_vidrep.data.checks import attempt_path
@@ -64,8 +65,6 @@ def finished(path, key):
     records videos that could not be read (so that a new run tries them again); DataError if the file there is
     something else (it is left as it is). A shard only ever appears under its name complete (an atomic rename of
     its writer's own temporary file), and its rows must add up to its videos' counts."""
-    import h5py
-
     if not os.path.exists(path):
         return False
     try:
@@ -87,8 +86,6 @@ def finished(path, key):
 def write_index(output, paths, dataset):
     """Writes the index of the shard files `paths` (rows in dataset `dataset`) at `output` (under a temporary name,
     renamed when complete). Returns (videos, rows, the videos the shards could not read)."""
-    import h5py
-
     names, counts, owners, rows, per_shard, settings, unreadable = [], [], [], [], [], {}, []
     for k, path in enumerate(paths):
         with h5py.File(path, "r") as f:
@@ -122,8 +119,6 @@ def write_index(output, paths, dataset):
 def open_hdf5(path, flag="data_file", open_shards=None):
     """An HDF5 dataset file read-only: an h5py.File, or a `ShardedFile` if `path` is the index of shards (keeping
     at most `open_shards` of them open at once; default `ShardedFile.OPEN_SHARDS`)."""
-    import h5py
-
     try:
         f = h5py.File(path, "r")
     except OSError as e:
@@ -227,8 +222,6 @@ class ShardedFile:
 
     def _shard(self, k):
         """The open h5py.File of shard `k` (opened, and the least recently read closed, as needed)."""
-        import h5py
-
         with self._lock:
             f = self._open.pop(k, None)
             if f is None:

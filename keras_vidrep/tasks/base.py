@@ -19,7 +19,7 @@ from typing import Any, Callable, List
 import numpy as np
 
 from keras_vidrep.errors import ConfigError
-from keras_vidrep.tasks import accumulate
+from keras_vidrep.tasks import accumulate, baselines
 
 
 @dataclasses.dataclass
@@ -203,8 +203,6 @@ class SequenceBaselines:
         return StreamedSet(*self.val_reader).batches(batch_size)
 
     def baselines(self):
-        from keras_vidrep.tasks import baselines
-
         s = self.settings
         return baselines.baseline_losses(self.mean_training_frame(), self.validation_sequences(), s.input_frames,
                                          s.future_frames, s.output)

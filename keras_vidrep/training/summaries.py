@@ -1,9 +1,9 @@
 """TensorBoard summaries: one writer per split (train/, validation/) under the model directory."""
-import os
 import time
 
 import numpy as np
 import tensorflow as tf
+from tensorboard.plugins.image import metadata
 
 from keras_vidrep import pictures
 from keras_vidrep.runs.directory import SUMMARY_SPLITS
@@ -39,8 +39,6 @@ class SummaryWriters:
     def animation(self, split, step, name, frames, description=None):
         """Writes frames (T, H, W[, C]) in [0, 1] as an animated GIF in TensorBoard's image format (the Images
         tab plays it)."""
-        from tensorboard.plugins.image import metadata
-
         frames = np.asarray(frames)
         tensor = tf.constant([str(frames.shape[2]), str(frames.shape[1]), pictures.gif_bytes(frames, scale=1)])
         with self._writers[split].as_default(step=int(step)):
@@ -77,39 +75,3 @@ class RunningMeans:
         out["steps_per_second"] = self._steps / elapsed
         self._sums, self._steps, self._start = {}, 0, time.perf_counter()
         return out
-
-
-def write_probe(logdir, result, pictures=()):
-    """vidrep-probe's numbers for TensorBoard, in `logdir`: `probe/<factor>/<representation>` (the mean over seeds,
-    all labels; random pooled) at the run's checkpoint step, `probe_labels/<factor>/<representation>` at step =
-    labels per class, and the probe pictures."""
-    from keras_vidrep.analysis import probing
-    from keras_vidrep.runs.checkpoints import step_of
-
-    step = step_of(result["checkpoint"])
-    writer = tf.summary.create_file_writer(logdir)
-    with writer.as_default():
-        for factor in result["factors"]:
-            for key, (mean, _) in probing.grouped(result, factor).items():
-                tf.summary.scalar(f"probe/{factor}/{key}", mean, step=step)
-            for k in (k for k in result["scores"][factor]["trained"] if k):
-                for key, (mean, _) in probing.grouped(result, factor, k).items():
-                    tf.summary.scalar(f"probe_labels/{factor}/{key}", mean, step=k)
-        for path in pictures:
-            image = tf.io.decode_png(tf.io.read_file(path), channels=3)
-            tf.summary.image(f"probe/{os.path.basename(path)[:-4]}", image[None], step=step)
-    writer.close()
-
-
-def write_eval(logdir, results, step):
-    """vidrep-eval's overall means as scalars `<part>/<metric>` (e.g. `future/free_running/loss`,
-    `baseline/copy_last/ssim`) at the checkpoint's `step`, in `logdir`: the evaluation of a run beside its
-    training curves, and metrics of its HParams session (group `eval`)."""
-    writer = tf.summary.create_file_writer(logdir)
-    with writer.as_default():
-        for part, metrics in results.items():
-            if part == "info":
-                continue
-            for metric, value in metrics.items():
-                tf.summary.scalar(f"{part}/{metric}", float(value["mean"]), step=int(step))
-    writer.close()
