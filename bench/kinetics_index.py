@@ -82,13 +82,14 @@ def anon():
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) * 1024 for l in f if l.startswith("RssAnon"))
 
+from keras_vidrep.data.validation_set import ValidationSet
 kind, path = sys.argv[1], sys.argv[2]
 before, start = anon(), time.perf_counter()
 if kind in ("features", "frames"):
     from keras_vidrep.data.frame_file import FeatureFile, FrameFile, WindowStream
     file = FeatureFile(path) if kind == "features" else FrameFile(path, channels=1)
     stream = WindowStream(file, 16, 0, 0.05, "videos", standardize=kind == "features")
-    validation = stream.validation_reader(1000)
+    validation = stream.validation_set(1000)
 elif kind == "fc6":
     import os
     from keras_vidrep.data.features import ClipStream, FeatureClips
@@ -96,21 +97,19 @@ elif kind == "fc6":
     clips = FeatureClips(path, os.path.join(folder, "fc6_num_frames.txt"), os.path.join(folder, "fc6_labels.txt"))
     stream = ClipStream(clips)
     ids = np.linspace(0, len(clips) - 1, 1000).astype(np.int64)
-    validation = (lambda k: clips.clips(ids[k]), 1000)
+    validation = ValidationSet(lambda k: clips.clips(ids[k]), 1000)
 else:
     from keras_vidrep.data.patches import SequenceFile, SequenceStream
     file = SequenceFile(path, 20, (1, 1, 3))
     stream = SequenceStream(file)
-    validation = (lambda k: file.read(np.linspace(0, len(file) - 1, 1000).astype(np.int64)[k]), 1000)
+    validation = ValidationSet(lambda k: file.read(np.linspace(0, len(file) - 1, 1000).astype(np.int64)[k]), 1000)
 opened, open_s = anon(), time.perf_counter() - start
 stream.own_shards(0, 8)  # worker 0 of a multi-worker run of 8
 peak, start = anon(), time.perf_counter()
 for step in range(200):
     stream.batch(step, 80 * 8, 0, 80)
     peak = max(peak, anon())
-read, count = validation
-for k in range(0, count, 100):
-    read(np.arange(k, min(k + 100, count)))
+for batch in validation.batches(100):
     peak = max(peak, anon())
 print(json.dumps({"before_gb": before / 2**30, "opened_gb": opened / 2**30, "peak_gb": peak / 2**30,
                   "open_s": open_s, "batches_s": time.perf_counter() - start}))

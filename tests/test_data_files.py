@@ -171,7 +171,7 @@ def test_non_finite_digits_are_rejected_with_file_and_index(tmp_path):
 
 def test_generated_validation_opens_its_digits_first_and_draws_sequences_when_asked(tmp_path, tiny_config):
     """Held-out digits that cannot be read stop the run before it starts; the sequences themselves are drawn batch
-    by batch when the validation reads them, and are the set `validation_sequences` describes."""
+    by batch when the validation reads them, and are the set `frames.validation_set` describes."""
     import h5py
 
     from keras_vidrep import tasks
@@ -188,7 +188,7 @@ def test_generated_validation_opens_its_digits_first_and_draws_sequences_when_as
     task.prepare_data()
     inputs, futures = task.validation_set().whole()
     s = task.settings
-    expected = frames.validation_sequences(s, config.seed)
+    expected = frames.validation_set(s, config.seed).whole()
     assert inputs.shape == (config.val_sequences, s.input_frames, s.frame_dim)
     np.testing.assert_array_equal(np.concatenate([inputs, futures], axis=1),
                                   expected.reshape(len(expected), s.seq_length, -1))

@@ -12,6 +12,7 @@ from PIL import Image
 from keras_vidrep.analysis import evaluate, metrics
 from keras_vidrep.cli.ablation import plot, runs, sampling_flags, table
 from keras_vidrep.config import Config
+from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.tasks import baselines
 from keras_vidrep.training import loop
 
@@ -78,12 +79,12 @@ class StaticPredictor:
 def test_baselines_on_static_and_moving_data():
     rng = np.random.default_rng(1)
     static = np.repeat(rng.random((4, 1, 16, 16)).astype(np.float32), 6, axis=1)
-    res = evaluate.evaluate(StaticPredictor(), static, input_frames=3, future_frames=3, mean=np.full((16, 16), 0.5))
+    res = evaluate.evaluate(StaticPredictor(), ValidationSet.of_arrays(static), input_frames=3, future_frames=3, mean=np.full((16, 16), 0.5))
     assert res["baseline/copy_last"]["mse"]["per_horizon"] == [0.0, 0.0, 0.0]
     assert res["future/free_running"]["mse"]["mean"] == 0.0
     assert res["baseline/mean_training_frame"]["mse"]["mean"] > 0.0
     assert "mean frame of the model's training data" in json.dumps(res["info"])
-    assert "baseline/mean_training_frame" not in evaluate.evaluate(StaticPredictor(), static, 3, 3)
+    assert "baseline/mean_training_frame" not in evaluate.evaluate(StaticPredictor(), ValidationSet.of_arrays(static), 3, 3)
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +100,7 @@ def trained(tmp_path_factory):
 def test_checkpoint_evaluation_modes_and_longer_futures(trained):
     _, config = trained
     predictor = evaluate.CheckpointPredictor(config.model_dir)
-    data = evaluate.load_sequences("generated", 6, 10 + 15, (32, 32), num_digits=3, config=config)
+    data = evaluate.open_sequences("generated", 6, 10 + 15, (32, 32), num_digits=3, config=config)
     res = evaluate.evaluate(predictor, data, 10, 15, batch_size=4, mean=evaluate.mean_training_frame(config))
     assert set(res) >= {"future/free_running", "future/teacher_forced", "reconstruction", "baseline/copy_last",
                         "baseline/mean_training_frame", "info"}
@@ -111,7 +112,7 @@ def test_checkpoint_evaluation_modes_and_longer_futures(trained):
     assert np.all(np.abs(np.subtract(free[1:], forced[1:])) > 1e-3)  # ... then different at every later horizon
     saved = evaluate.SavedModelPredictor(config.export_dir)  # its in-graph loop rolls out past the trained 10
     assert saved.future_frames == 10
-    np.testing.assert_allclose(saved.predict(data[:2, :10], 15)[0], predictor.predict(data[:2, :10], 15)[0],
+    np.testing.assert_allclose(saved.predict(data.take([0, 1])[:, :10], 15)[0], predictor.predict(data.take([0, 1])[:, :10], 15)[0],
                                rtol=1e-4, atol=1e-5)
     from_saved = evaluate.evaluate(saved, data, 10, 15, batch_size=4)
     assert from_saved["future/free_running"]["loss"]["per_horizon"] == pytest.approx(free, rel=1e-4)
@@ -122,7 +123,7 @@ def test_evaluation_loss_is_the_training_loss(trained):
     _, config = trained
     trainer = loop.Trainer(config.replace(export=False).validate())  # restores the trained checkpoint
     val = trainer.evaluate()
-    data = trainer.task.val_sequences
+    data = trainer.task.sequence_set
     for predictor in (evaluate.CheckpointPredictor(config.model_dir), evaluate.SavedModelPredictor(config.export_dir)):
         res = evaluate.evaluate(predictor, data, 10, 10)
         assert res["future/free_running"]["loss"]["mean"] == pytest.approx(val["future"], rel=1e-5)
@@ -142,7 +143,7 @@ def test_tfds_moving_mnist_evaluation(tmp_path):
                     export=False)
     loop.Trainer(config.validate()).train()
     with tfds.testing.mock_data(num_examples=3):
-        data = evaluate.load_sequences("tfds_moving_mnist", 3, 20, (64, 64))
+        data = ValidationSet.of_arrays(evaluate.open_sequences("tfds_moving_mnist", 3, 20, (64, 64)).whole())
     res = evaluate.evaluate(evaluate.CheckpointPredictor(config.model_dir), data, 10, 10)
     assert res["info"]["sequences"] == 3 and np.isfinite(res["future/free_running"]["ssim"]["mean"])
 

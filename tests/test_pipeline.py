@@ -57,16 +57,16 @@ def test_replicas_split_each_global_batch(task):
 
 def test_validation_sets(tmp_path):
     settings = Config(canvas_size=32, digit_size=14, val_sequences=5).settings
-    generated = frames.validation_sequences(settings, seed=1)
+    generated = frames.validation_set(settings, seed=1).whole()
     assert generated.shape == (5, 20, 32, 32)
-    np.testing.assert_array_equal(generated, frames.validation_sequences(settings, seed=1))
+    np.testing.assert_array_equal(generated, frames.validation_set(settings, seed=1).whole())
     data = np.random.default_rng(0).integers(0, 256, (20, 7, 32, 32), dtype=np.uint8)
     np.save(tmp_path / "mnist_test_seq.npy", data)
     config = Config(canvas_size=32, val_dataset="mnist_test_seq", val_path=str(tmp_path / "mnist_test_seq.npy"),
                     val_sequences=3)
     task = tasks.create(config)
     task.prepare_data()
-    np.testing.assert_allclose(task.val_sequences, np.transpose(data, (1, 0, 2, 3))[:3] / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(task.sequence_set.whole(), np.transpose(data, (1, 0, 2, 3))[:3] / 255.0, rtol=1e-6)
     with pytest.raises(DataError, match=r"frames of shape \(32, 32\), but the model reads frames of \(64, 64\)"):
         tasks.create(config.replace(canvas_size=64)).prepare_data()
     batches = list(pipeline.array_dataset(frames.split_frames(generated, 10, 10), 2))

@@ -53,11 +53,11 @@ def test_every_row_of_1024_shards_read_through_tf_data_under_an_open_file_limit_
         import tensorflow as tf
         from keras_vidrep.data.patches import SequenceFile, SequenceStream
         from keras_vidrep.data.pipeline import streamed_dataset
-        from keras_vidrep.tasks.base import StreamedSet
+        from keras_vidrep.data.validation_set import ValidationSet
 
         file = SequenceFile({str(index)!r}, 2, (2, 2, 3))
         seen = np.concatenate([b[0].numpy()[:, 0, 0, 0, 0] for b in streamed_dataset(
-            StreamedSet(lambda ids: (file.read(ids),), len(file)), 64)])
+            ValidationSet(lambda ids: (file.read(ids),), len(file)), 64)])
         stream = SequenceStream(file, seed=1)  # a random order: shards visited again and again
         walked = np.concatenate([stream.batch(step, 64)[:, 0, 0, 0, 0] for step in range(-(-len(file) // 64))])
         print(len(file), np.array_equal(np.round(seen * 255), np.arange(len(file)) % 251),

@@ -11,8 +11,8 @@ from keras_vidrep.analysis import code_maps, evaluate, metrics
 from keras_vidrep.config import Config
 from keras_vidrep.data.features import pool_by_video
 from keras_vidrep.data.frame_file import FeatureFile, FrameFile, WindowStream
+from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.tasks import accumulate
-from keras_vidrep.tasks.base import StreamedSet
 from keras_vidrep.training import loop
 
 
@@ -77,9 +77,9 @@ def test_streamed_validation_equals_the_set_in_memory(tmp_path, vae_run, task):
     trainer = loop.Trainer(configs(tmp_path, vae_run)[task].validate())
     trainer.close()
     streamed = trainer.validation_set
-    assert isinstance(streamed, StreamedSet) and len(streamed) > 2 * 3  # read in several batches below
+    assert isinstance(streamed, ValidationSet) and len(streamed) > 2 * 3  # read in several batches below
     in_batches = trainer.evaluate(batch_size=3)
-    trainer.validation_set = streamed.whole()  # the whole set in memory, as one batch
+    trainer.validation_set = ValidationSet.of_arrays(streamed.whole())  # the whole set in memory, as one batch
     in_memory = trainer.evaluate(batch_size=len(streamed))
     assert in_batches.keys() == in_memory.keys() and in_batches
     for name, value in in_memory.items():
@@ -165,9 +165,9 @@ def test_evaluation_in_batches_equals_the_whole_set():
 
     data = rng.random((9, 6, 8, 8)).astype(np.float32)
     reader = (lambda ids: data[ids]), len(data)
-    streamed = evaluate.evaluate(Copy(), reader, 3, 3, "linear", batch_size=2)
+    streamed = evaluate.evaluate(Copy(), ValidationSet(*reader), 3, 3, "linear", batch_size=2)
     assert streamed["info"]["sequences"] == 9
-    whole = evaluate.evaluate(Copy(), data, 3, 3, "linear", batch_size=9)["baseline/copy_last"]
+    whole = evaluate.evaluate(Copy(), ValidationSet.of_arrays(data), 3, 3, "linear", batch_size=9)["baseline/copy_last"]
     for name, values in whole.items():
         np.testing.assert_allclose(streamed["future/free_running"][name]["per_horizon"], values["per_horizon"],
                                    rtol=1e-5)

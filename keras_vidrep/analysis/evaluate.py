@@ -18,8 +18,6 @@ from keras_vidrep import tasks, trained
 from keras_vidrep.analysis import metrics
 from keras_vidrep.config import Config
 from keras_vidrep.data import frames as frame_utils
-from keras_vidrep.data import sequences
-from keras_vidrep.data.patches import SequenceFile
 from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.runs.directory import CONFIG_FILE
 from keras_vidrep.tasks import accumulate, baselines
@@ -141,9 +139,8 @@ def validate_run(model_dir, checkpoint="", batch_size=128, **changes):
 
 
 def open_sequences(dataset, count, length, frame_shape, path="", seed=0, num_digits=2, config=None):
-    """Evaluation sequences, opened but not read: (read, n), where `read(ids)` gives sequences (len(ids), >= length,
-    *frame_shape) of the set's first n <= `count`; files are read and Bouncing MNIST drawn when asked, so a set of
-    any size is never whole in memory. Checked against the model's `frame_shape`.
+    """Evaluation sequences as a `ValidationSet` (n <= `count` sequences (>= length, *frame_shape)), opened but not
+    read (`frames.sequence_set`), checked against the model's `frame_shape`.
 
     `generated` draws Bouncing MNIST from the held-out digits of `config` (the model's settings; bundled digits
     when None) with `num_digits` digits and the given seed; `patches` / `features` read a sequence file; the others a
@@ -151,25 +148,14 @@ def open_sequences(dataset, count, length, frame_shape, path="", seed=0, num_dig
     """
     if dataset not in DATASETS:
         raise ConfigError(f"`dataset` must be one of {', '.join(DATASETS)}, got {dataset!r}")
-    if dataset == "generated":
-        settings = (config or Config()).settings
-        read, n = frame_utils.bouncing_generator(settings, seed, "test", num_digits, length).sequences, count
-    elif dataset in frame_utils.FILE_SETS:
-        if len(frame_shape) != (3 if dataset == "patches" else 1):
-            raise ConfigError(f"`dataset`={dataset} does not hold frames of the model's shape {frame_shape}")
-        file = SequenceFile(path, length if config is None else config.seq_length, frame_shape, flag="data_path")
-        read, n = file.read, min(count, len(file))
-    else:
-        data = sequences.load_named(dataset, path, limit=count)
-        read, n = (lambda ids: data[ids]), len(data)
-    frame_utils.check_frames(read(np.arange(min(1, n))), frame_shape, f"`dataset` {dataset}", length)
-    return read, n
-
-
-def load_sequences(dataset, count, length, frame_shape, path="", seed=0, num_digits=2, config=None):
-    """The sequences of `open_sequences` as one array (count, >= length, *frame_shape), for small sets."""
-    read, n = open_sequences(dataset, count, length, frame_shape, path, seed, num_digits, config)
-    return read(np.arange(n))
+    if dataset in frame_utils.FILE_SETS and len(frame_shape) != (3 if dataset == "patches" else 1):
+        raise ConfigError(f"`dataset`={dataset} does not hold frames of the model's shape {frame_shape}")
+    settings = (config or Config()).settings
+    file_length = length if config is None or dataset == "generated" else config.seq_length
+    data = frame_utils.sequence_set(dataset, settings, seed, count, path, "data_path", file_length, frame_shape,
+                                    num_digits)
+    frame_utils.check_frames(data.read(np.arange(min(1, len(data)))), frame_shape, f"`dataset` {dataset}", length)
+    return data
 
 
 def mean_training_frame(config):
@@ -187,14 +173,14 @@ def evaluate(predictor, data, input_frames, future_frames, output="sigmoid", bat
     batch whatever the set's size).
 
     Args:
-      data: sequences (N, T, *frame_shape), or (read, N) of a set opened by `open_sequences`.
+      data: a `ValidationSet` of sequences (N, T, *frame_shape), e.g. opened by `open_sequences`.
       mean: the mean training frame for the `baseline/mean_training_frame` row (left out when None).
 
     Returns:
       dict: `future/free_running`, `future/teacher_forced` (when possible), `reconstruction`,
       `baseline/copy_last`, `baseline/mean_training_frame` → {metric: {"mean", "per_horizon"}}; plus `info`.
     """
-    read, count = data if isinstance(data, tuple) else ((lambda ids: data[ids]), len(data))
+    read, count = data.read, len(data)
     rows = {}
 
     def score(row, targets, prediction):

@@ -49,7 +49,7 @@ def go():
     results["info"].update(source=predictor.source, dataset=FLAGS.dataset, num_digits=FLAGS.num_digits,
                            seed=FLAGS.seed)
     clip = results["info"]["probability_clip"]
-    print(f"{predictor.source} on {FLAGS.dataset}: {data[1]} sequences, {input_frames} input -> {future} "
+    print(f"{predictor.source} on {FLAGS.dataset}: {len(data)} sequences, {input_frames} input -> {future} "
           f"future frames; loss = {results['info']['loss']}"
           + (f" (from the model's logits; baseline probabilities clipped to [{clip:g}, 1-{clip:g}])"
              if predictor.output == "sigmoid" else ""))

@@ -73,8 +73,8 @@ def go():
     t_in, t_out = predictor.input_frames, predictor.future_frames or 10
     if len(predictor.frame_shape) == 1:
         raise ConfigError(f"the model reads feature vectors {predictor.frame_shape}, not images: nothing to draw")
-    data = evaluate.load_sequences(FLAGS.dataset, max(indices) + 1, t_in + t_out, predictor.frame_shape,
-                                   FLAGS.data_path, FLAGS.seed, FLAGS.num_digits, predictor.config)[indices]
+    data = evaluate.open_sequences(FLAGS.dataset, max(indices) + 1, t_in + t_out, predictor.frame_shape,
+                                   FLAGS.data_path, FLAGS.seed, FLAGS.num_digits, predictor.config).take(indices)
     inputs, futures = data[:, :t_in], data[:, t_in:t_in + t_out]
     # The strips take the reconstruction in the model's reversed order, as training summaries do.
     recon = predictor.reconstruct(inputs)[0][:, ::-1] if predictor.reconstructs else [None] * len(data)

@@ -16,6 +16,7 @@ from keras_vidrep.data.checks import check_values, require_file
 from keras_vidrep.data.rows import Runs, mean_and_std, take_rows
 from keras_vidrep.data.shards import open_hdf5, owned_items
 from keras_vidrep.data.streams import PermutationWalk, batch_ids, spread
+from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.errors import DataError
 
 SPLITS = ("videos", "tail")  # how a validation part is held out
@@ -249,15 +250,10 @@ class WindowStream:
     def batch(self, step, global_batch_size, start=0, count=None):
         return self.sequences(batch_ids(step, global_batch_size, start, count, self.owner))
 
-    def validation_reader(self, count):
-        """(read, n) of `count` held-out windows (fewer if there are fewer), evenly spread: `read(ids)` gives
-        windows ids (0 <= id < n), read from the file when asked."""
+    def validation_set(self, count):
+        """`count` held-out windows (fewer if there are fewer), evenly spread, as a `ValidationSet` read from the
+        file when asked."""
         starts = spread(self.val_starts, count)
-        return (lambda ids: self.standardize(self.file.sequences(starts[np.asarray(ids)], self.length,
-                                                                 self.skip))), len(starts)
-
-    def validation(self, count):
-        """`count` held-out windows (fewer if there are fewer), evenly spread, as one array."""
-        read, n = self.validation_reader(count)
-        return read(np.arange(n))
+        return ValidationSet(lambda ids: self.standardize(self.file.sequences(starts[np.asarray(ids)], self.length,
+                                                                              self.skip)), len(starts))
 

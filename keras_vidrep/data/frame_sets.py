@@ -12,6 +12,7 @@ import numpy as np
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.frame_file import SPLITS, FrameFile, WindowStream
 from keras_vidrep.data.streams import batch_ids
+from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.errors import ConfigError, DataError
 from keras_vidrep.settings import check_choices, check_positive, refuse_unread, setting
 
@@ -101,9 +102,9 @@ class FrameSource:
         """Keeps to worker `part` of `parts`'s shards of a sharded frames file; False otherwise."""
         return hasattr(self, "frames") and self.frames.own_shards(part, parts)
 
-    def validation_reader(self, count):
-        """(read, n) of `count` fixed held-out frames (fewer if the held-out videos have fewer): `read(ids)` gives
-        frames ids (0 <= id < n), drawn or read from the file when asked."""
+    def validation_set(self, count):
+        """`count` fixed held-out frames (fewer if the held-out videos have fewer), as a `ValidationSet` drawn or
+        read from the file when asked."""
         if self.settings.data == "bouncing_mnist":
             generator, length = frame_utils.bouncing_generator(self.settings, self.seed, "test"), \
                 self.settings.seq_length
@@ -114,14 +115,8 @@ class FrameSource:
                 drawn = generator.sequences(sequences)
                 return drawn[inverse.reshape(-1), ids % length][..., None]
 
-            return read, count
-        read, n = self.frames.validation_reader(count)
-        return (lambda ids: read(ids)[:, 0]), n
-
-    def validation(self, count):
-        """`count` fixed held-out frames as one array (see `validation_reader`)."""
-        read, n = self.validation_reader(count)
-        return read(np.arange(n))
+            return ValidationSet(read, count)
+        return self.frames.validation_set(count).map(lambda windows: windows[:, 0])
 
 
 class SequenceSource:
@@ -157,16 +152,10 @@ class SequenceSource:
         """Keeps to worker `part` of `parts`'s shards of a sharded frames file; False otherwise."""
         return hasattr(self, "windows") and self.windows.own_shards(part, parts)
 
-    def validation_reader(self, count):
-        """(read, n) of `count` fixed held-out sequences (evenly spread over the held-out windows of a file):
-        `read(ids)` gives sequences ids (0 <= id < n), drawn or read from the file when asked."""
+    def validation_set(self, count):
+        """`count` fixed held-out sequences (evenly spread over the held-out windows of a file), as a
+        `ValidationSet` drawn or read from the file when asked."""
         if self.settings.data == "bouncing_mnist":
             generator = frame_utils.bouncing_generator(self.settings, self.seed, "test")
-            return (lambda ids: generator.sequences(np.asarray(ids))[:, :self.length]), count
-        read, n = self.windows.validation_reader(count)
-        return (lambda ids: self._framed(read(ids))), n
-
-    def validation(self, count):
-        """`count` fixed held-out sequences as one array (see `validation_reader`)."""
-        read, n = self.validation_reader(count)
-        return read(np.arange(n))
+            return ValidationSet(lambda ids: generator.sequences(np.asarray(ids))[:, :self.length], count)
+        return self.windows.validation_set(count).map(self._framed)

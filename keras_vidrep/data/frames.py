@@ -13,6 +13,7 @@ from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
 from keras_vidrep.data.digits import load_digits
 from keras_vidrep.data.frame_file import FeatureFile, WindowStream
 from keras_vidrep.data.patches import SequenceFile, SequenceStream
+from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.errors import ConfigError, DataError
 from keras_vidrep.settings import refuse_unread, setting
 
@@ -83,27 +84,36 @@ def training_source(settings, seed):
     raise ConfigError(f"`data` must be bouncing_mnist, patches or features, got {settings.data!r}")
 
 
-def validation_reader(settings, seed, source=None):
-    """The fixed validation set the settings name, opened but not read: (read, count), where `read(ids)` gives
-    sequences (n, T, *frame_shape) of the set's examples `ids` (0 <= id < count). Files are read when asked, so a
-    set of any size is never whole in memory; a named set (a fixed-size benchmark file or TFDS set) is loaded up to
-    `val_sequences`. `data=video_features` holds out a part of its training file: `source` is that file's stream
+def sequence_set(name, settings, seed, count, path="", flag="val_path", length=None, frame_shape=None,
+                 num_digits=None):
+    """The fixed sequence set `name` as a `ValidationSet` of sequences (n, >= length, *frame_shape), opened but not
+    read: files are read and Bouncing MNIST drawn when asked, so a set of any size is never whole in memory; a
+    named benchmark (a fixed-size file or TFDS set) is loaded up to `count`. The one way from a set's name to its
+    reader, for a run's validation and for vidrep-eval alike.
+
+    Args:
+      name: one of SEQUENCE_SETS (`generated`: Bouncing MNIST of the held-out digits with the settings' rules).
+      settings: the frame data settings (digits, canvas, frame shape, sequence length).
+      seed: the seed of a generated set.
+      count: the number of sequences (at most; a file may hold fewer).
+      path: the file of a file set or a named benchmark (flag `flag`).
+      length, frame_shape, num_digits: instead of the settings' own.
+    """
+    if name == "generated":
+        return ValidationSet(bouncing_generator(settings, seed, "test", num_digits, length).sequences, count)
+    if name in FILE_SETS:
+        file = SequenceFile(path, length or settings.seq_length, frame_shape or settings.frame_shape, flag=flag)
+        return ValidationSet(file.read, min(count, len(file)))
+    return ValidationSet.of_arrays(sequences.load_named(name, path, limit=count))
+
+
+def validation_set(settings, seed, source=None):
+    """The fixed validation set the settings name (`val_dataset`, `val_path`, `val_sequences`; see
+    `sequence_set`). `data=video_features` holds out a part of its training file: `source` is that file's stream
     if already open."""
     if settings.data == VIDEO_FEATURES:
-        return (source or feature_windows(settings, seed)).validation_reader(settings.val_sequences)
-    if settings.val_dataset == "generated":
-        return bouncing_generator(settings, seed, "test").sequences, settings.val_sequences
-    if settings.val_dataset in FILE_SETS:
-        file = SequenceFile(settings.val_path, settings.seq_length, settings.frame_shape, flag="val_path")
-        return file.read, min(settings.val_sequences, len(file))
-    data = sequences.load_named(settings.val_dataset, settings.val_path, limit=settings.val_sequences)
-    return (lambda ids: data[ids]), len(data)
-
-
-def validation_sequences(settings, seed, source=None):
-    """The whole fixed validation set (see `validation_reader`) as one array: for small sets and tests."""
-    read, count = validation_reader(settings, seed, source)
-    return read(np.arange(count))
+        return (source or feature_windows(settings, seed)).validation_set(settings.val_sequences)
+    return sequence_set(settings.val_dataset, settings, seed, settings.val_sequences, settings.val_path)
 
 
 def check_frames(data, frame_shape, what, min_length=0):

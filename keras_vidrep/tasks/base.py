@@ -16,8 +16,6 @@ a task whose model adds losses calls the model through `model(...)` in `train_lo
 import dataclasses
 from typing import Any, Callable, List
 
-import numpy as np
-
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.tasks import accumulate, baselines
 
@@ -90,8 +88,8 @@ class Task:
         return bool(own and own(part, parts))
 
     def validation_set(self):
-        """The fixed validation set: a `StreamedSet`, read in batches at every validation (or, for a small set, a
-        tuple of numpy arrays with the examples on the first axis)."""
+        """The fixed validation set: a `ValidationSet` of tuples of arrays (one batch of the task's validation
+        inputs), read a batch at a time at every validation."""
         raise NotImplementedError
 
     # Model and losses.
@@ -163,46 +161,12 @@ class Task:
         return f"{self.name} model"
 
 
-class StreamedSet:
-    """A validation set read in order, one batch at a time, so that it is never whole in memory.
-
-    Args:
-      read: a function of example indices (a numpy int array) to a tuple of arrays, examples on the first axis.
-      count: the number of examples.
-    """
-
-    def __init__(self, read, count):
-        self.read, self.count = read, int(count)
-
-    @classmethod
-    def of_arrays(cls, arrays):
-        """The set of a tuple of in-memory arrays (examples on the first axis)."""
-        arrays = tuple(arrays)
-        return cls(lambda ids: tuple(a[ids] for a in arrays), len(arrays[0]))
-
-    def __len__(self):
-        return self.count
-
-    def whole(self):
-        """The whole set as one tuple of arrays (for small sets and tests)."""
-        return self.read(np.arange(self.count))
-
-    def batches(self, batch_size):
-        """The set's tuples of arrays, `batch_size` examples at a time (the last batch may be smaller)."""
-        for start in range(0, self.count, batch_size):
-            yield self.read(np.arange(start, min(start + batch_size, self.count)))
-
-
 class SequenceBaselines:
     """`baselines` for a task of sequences split into input and future frames: the mean training frame and the
     copy-last-frame predictors on the validation sequences, read batch by batch (the task gives
-    `mean_training_frame()` and `val_reader`, (read, count) of its validation sequences)."""
-
-    def validation_sequences(self, batch_size=256):
-        """The validation sequences (n, T, *frame_shape), batch by batch."""
-        return StreamedSet(*self.val_reader).batches(batch_size)
+    `mean_training_frame()` and `sequence_set`, the `ValidationSet` of its validation sequences)."""
 
     def baselines(self):
         s = self.settings
-        return baselines.baseline_losses(self.mean_training_frame(), self.validation_sequences(), s.input_frames,
+        return baselines.baseline_losses(self.mean_training_frame(), self.sequence_set.batches(256), s.input_frames,
                                          s.future_frames, s.output)

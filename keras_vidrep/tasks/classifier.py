@@ -21,6 +21,7 @@ from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST
 from keras_vidrep.data.digits import load_digit_labels, load_digits
 from keras_vidrep.data.streams import PermutationWalk, batch_ids
+from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.errors import ConfigError, DataError
 from keras_vidrep.models import classifier as classifier_model
 from keras_vidrep.models import composite as composite_model
@@ -151,7 +152,7 @@ class Task(base.Task):
             val = self._clips("val_data_file", s.val_data_file, s.val_num_frames_file, s.val_labels_file,
                               s.val_clip_stride)
             # Read batch by batch at every validation: UCF-101's test list at stride 1 is ~650k clips (~160 GB).
-            self.val = base.StreamedSet(lambda ids: (*val.clips(ids), val.video_of(ids)), len(val))
+            self.val = ValidationSet(lambda ids: (*val.clips(ids), val.video_of(ids)), len(val))
             self.val_labels = val.labels
         else:
             generator, labels = digit_generator(s, self.config.seed, "test")
@@ -161,7 +162,7 @@ class Task(base.Task):
                 clips = generator.sequences(ids).reshape(len(ids), s.clip_length, -1)
                 return clips, self.val_labels[ids], ids
 
-            self.val = base.StreamedSet(read, s.val_sequences)
+            self.val = ValidationSet(read, s.val_sequences)
 
     def _clips(self, flag, data_file, num_frames_file, labels_file, stride=1):
         """The checked FeatureClips of one set of fc6 files."""

@@ -178,28 +178,22 @@ class Task(base.SequenceBaselines, base.Task):
         self.source = frame_utils.training_source(s, self.config.seed)
         # Files (and held-out digits) are opened and checked now, so that bad input stops the run before it starts;
         # sequences are read, or drawn, batch by batch at every validation.
-        self._val = self._open_validation()
+        self._sequences = self._open_validation()
 
     def _open_validation(self):
         s = self.settings
-        read, count = frame_utils.validation_reader(s, self.config.seed, getattr(self, "source", None))
+        sequences = frame_utils.validation_set(s, self.config.seed, getattr(self, "source", None))
         if s.val_dataset != "generated":  # generated sequences have the settings' shape
-            frame_utils.check_frames(read(np.arange(min(1, count))), s.frame_shape, f"`val_dataset` {s.val_dataset}",
-                                     s.input_frames + s.future_frames)
-        return read, count
+            frame_utils.check_frames(sequences.take(np.arange(min(1, len(sequences)))), s.frame_shape,
+                                     f"`val_dataset` {s.val_dataset}", s.input_frames + s.future_frames)
+        return sequences
 
     @property
-    def val_reader(self):
-        """(read, count) of the validation sequences (see `frames.validation_reader`)."""
-        if getattr(self, "_val", None) is None:
-            self._val = self._open_validation()
-        return self._val
-
-    @property
-    def val_sequences(self):
-        """The whole validation set as one array (for small sets: pictures, tests)."""
-        read, count = self.val_reader
-        return read(np.arange(count))
+    def sequence_set(self):
+        """The validation sequences (N, T, *frame_shape), a `ValidationSet` (see `frames.validation_set`)."""
+        if getattr(self, "_sequences", None) is None:
+            self._sequences = self._open_validation()
+        return self._sequences
 
     def train_signature(self, batch_size):
         s = self.settings
@@ -228,9 +222,8 @@ class Task(base.SequenceBaselines, base.Task):
         return {"scheduled_sampling/truth_probability": self.settings.truth_probability(step)}
 
     def validation_set(self):
-        s, (read, count) = self.settings, self.val_reader
-        return base.StreamedSet(lambda ids: frame_utils.split_frames(read(ids), s.input_frames, s.future_frames),
-                                count)
+        s = self.settings
+        return self.sequence_set.map(lambda batch: frame_utils.split_frames(batch, s.input_frames, s.future_frames))
 
     def build_model(self):
         return composite.from_settings(self.settings, self.config.seed)
@@ -268,8 +261,7 @@ class Task(base.SequenceBaselines, base.Task):
         s = self.settings
         if len(s.frame_shape) == 1:
             return []  # feature vectors: nothing to look at
-        read, count = self.val_reader
-        shown = read(np.arange(min(IMAGE_SEQUENCES, count)))
+        shown = self.sequence_set.take(np.arange(min(IMAGE_SEQUENCES, len(self.sequence_set))))
         truth_in, truth_out = shown[:, :s.input_frames], shown[:, s.input_frames:s.input_frames + s.future_frames]
         inputs, _ = frame_utils.split_frames(shown, s.input_frames, s.future_frames)
         outputs = {k: frame_utils.unflatten(ops.convert_to_numpy(v), s.frame_shape)

@@ -106,7 +106,7 @@ class Task(base.SequenceBaselines, base.Task):
     def prepare_data(self):
         s = self.settings
         self.source = frame_sets.SequenceSource(s, self.config.seed, self.length, s.frame_skip)
-        self.val_reader = self.source.validation_reader(s.val_sequences)
+        self.sequence_set = self.source.validation_set(s.val_sequences)
 
     def train_signature(self, batch_size):
         return [((batch_size, self.length, int(np.prod(self.settings.frame_shape))), "float32")]
@@ -115,8 +115,7 @@ class Task(base.SequenceBaselines, base.Task):
         return (frame_utils.flatten(self.source.batch(step, global_batch_size, start, count)),)
 
     def validation_set(self):
-        read, count = self.val_reader
-        return base.StreamedSet(lambda ids: (frame_utils.flatten(read(ids)),), count)
+        return self.sequence_set.map(lambda batch: (frame_utils.flatten(batch),))
 
     def build_model(self):
         s = self.settings
@@ -149,8 +148,7 @@ class Task(base.SequenceBaselines, base.Task):
 
     def pictures(self, model):
         s = self.settings
-        read, count = self.val_reader
-        shown = read(np.arange(min(IMAGE_SEQUENCES, count)))
+        shown = self.sequence_set.take(np.arange(min(IMAGE_SEQUENCES, len(self.sequence_set))))
         truth_in, truth_out = shown[:, :s.input_frames], shown[:, s.input_frames:]
         flat = frame_utils.flatten(truth_in)
         recon = model.activate(model.decode_logits(model.encode_frames(flat)[0]))

@@ -23,6 +23,7 @@ from keras import ops
 from keras_vidrep import pictures
 from keras_vidrep.data import frame_sets
 from keras_vidrep.data.streams import spread
+from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.models import losses, vae
 from keras_vidrep.settings import check_choices, check_positive, setting
@@ -100,7 +101,7 @@ class Task(base.Task):
 
     def prepare_data(self):
         self.source = frame_sets.FrameSource(self.settings, self.config.seed)
-        self.val_read, self.val_count = self.source.validation_reader(self.settings.val_frames)
+        self.frame_set = self.source.validation_set(self.settings.val_frames)
 
     @property
     def prior_per_example(self):
@@ -137,8 +138,8 @@ class Task(base.Task):
         """(frames, their reparameterisation noise), read batch by batch: the same sampled codes at every
         validation."""
         rng = np.random.default_rng([self.config.seed, VALIDATION_NOISE_STREAM])
-        noise = rng.standard_normal((self.val_count, self.settings.latent_dim), np.float32)
-        return base.StreamedSet(lambda ids: (self.val_read(ids), noise[ids]), self.val_count)
+        noise = rng.standard_normal((len(self.frame_set), self.settings.latent_dim), np.float32)
+        return ValidationSet(lambda ids: (self.frame_set.take(ids), noise[ids]), len(self.frame_set))
 
     def build_model(self):
         return build_vae(self.settings, self.config.seed)
@@ -187,7 +188,7 @@ class Task(base.Task):
         return summary.result()
 
     def pictures(self, model):
-        shown = self.val_read(spread(np.arange(self.val_count), SHOWN))
+        shown = self.frame_set.take(spread(np.arange(len(self.frame_set)), SHOWN))
         recon = ops.convert_to_numpy(model.decode(model.encode(shown)[0]))
         samples = ops.convert_to_numpy(model.sample(SAMPLES, self.config.seed)[0])
         return [base.Picture("reconstructions", "images", [frame_grid([("data", shown), ("model", recon)],

@@ -171,7 +171,7 @@ class Trainer:
 
     @functools.cached_property
     def validation_set(self):
-        """The task's fixed validation set (a StreamedSet or a tuple of arrays), opened at the first validation."""
+        """The task's fixed validation set (a `ValidationSet`), opened at the first validation."""
         return self.task.validation_set()
 
     def build_model(self):

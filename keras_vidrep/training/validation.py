@@ -7,16 +7,14 @@ from absl import logging
 from tqdm import tqdm
 
 from keras_vidrep.data import pipeline
-from keras_vidrep.tasks.base import StreamedSet
 
 LONG_VALIDATION_BATCHES = 200
 
 
 def validation_numbers(task, eval_step, source, batch_size, each_batch=None):
-    """The task's whole-set validation numbers of `source` (a StreamedSet or a tuple of arrays), read and scored
+    """The task's whole-set validation numbers of `source` (a `ValidationSet` of tuples of arrays), read and scored
     batch by batch by `eval_step(*batch)`; `each_batch()` is called after every batch. A long validation shows a
     progress bar; the time it took is logged."""
-    source = source if isinstance(source, StreamedSet) else StreamedSet.of_arrays(source)
     summary, start = task.validation_summary(), time.perf_counter()
     batches, count = pipeline.streamed_dataset(source, batch_size), -(-len(source) // batch_size)
     if count > LONG_VALIDATION_BATCHES:
