@@ -12,7 +12,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, ".")
-from keras_vidrep.analysis import probing  # noqa: E402
+from keras_vidrep.analysis import probe_reports  # noqa: E402
 
 
 def main():
@@ -39,7 +39,7 @@ def main():
     width = 0.8 / len(results)
     for j, (name, result) in enumerate(results.items()):
         x = np.arange(len(factors)) + (j - (len(results) - 1) / 2) * width
-        groups = [probing.grouped(result, f) for f in factors]
+        groups = [probe_reports.grouped(result, f) for f in factors]
         ax.bar(x, [g["trained"][0] for g in groups], width, yerr=[g["trained"][1] for g in groups], capsize=2,
                label=f"{name}, {result['dim']}-d")
         ax.scatter(x, [g["random"][0] if "random" in g else np.nan for g in groups], marker="_", s=120, color="k",

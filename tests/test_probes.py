@@ -13,13 +13,14 @@ import tensorflow as tf
 from conftest import tensorboard
 
 from keras_vidrep import tasks
-from keras_vidrep.analysis import linear_probes, representations
+from keras_vidrep.analysis import linear_probes
 from keras_vidrep.config import Config
 from keras_vidrep.data import factors
 from keras_vidrep.data.bouncing import BouncingMNIST
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.models.classifier import LSTMClassifier
 from keras_vidrep.models.latent import LatentPredictor
+from keras_vidrep.tasks import representations
 from keras_vidrep.training import loop
 
 BIN = os.path.dirname(sys.executable)
@@ -85,29 +86,33 @@ def test_the_generators_factors_agree_with_its_frames():
 def test_every_family_has_a_representation_of_the_input_frames():
     rng = np.random.default_rng(0)
     sequences = rng.random((3, 4, 32, 32)).astype(np.float32)
-    vae = tasks.create(Config("vae", canvas_size=32, digit_size=14, latent_dim=6, filters=(8, 16))).build_model()
+    vae_task = tasks.create(Config("vae", canvas_size=32, digit_size=14, latent_dim=6, filters=(8, 16)))
+    vae = vae_task.build_model()
     means = np.asarray(vae.encode(sequences.reshape(12, 32, 32, 1))[0]).reshape(3, 4, 6)
-    np.testing.assert_allclose(representations.encode(vae, sequences, "code"), means[:, -1], rtol=1e-5, atol=1e-6)
-    assert representations.encode(vae, sequences, "codes").shape == (3, 24)
+    np.testing.assert_allclose(vae_task.represent(vae, sequences, "code"), means[:, -1], rtol=1e-5, atol=1e-6)
+    assert vae_task.represent(vae, sequences, "codes").shape == (3, 24)
     latent = LatentPredictor(vae, units=(5,), input_frames=4, future_frames=2)
     latent.build()
-    state = representations.encode(latent, sequences, "state")
-    assert state.shape == (3, 10) and representations.names(latent)[0] == "state"
-    np.testing.assert_allclose(representations.encode(latent, sequences, "h"), state[:, :5], rtol=1e-6)
-    composite = tasks.create(Config(canvas_size=32, digit_size=14, units=(4, 3), input_frames=4)).build_model()
-    assert representations.names(composite) == ["code", "h", "c", "h1", "c1", "h2", "c2"]
-    code = representations.encode(composite, sequences, "code")
+    state = representations.latent(latent, sequences, "state")
+    assert state.shape == (3, 10) and representations.LATENT[0] == "state"
+    np.testing.assert_allclose(representations.latent(latent, sequences, "h"), state[:, :5], rtol=1e-6)
+    composite_task = tasks.create(Config(canvas_size=32, digit_size=14, units=(4, 3), input_frames=4))
+    composite = composite_task.build_model()
+    assert composite_task.representations() == ["code", "h", "c", "h1", "c1", "h2", "c2"]
+    code = composite_task.represent(composite, sequences, "code")
     assert code.shape == (3, 14)
-    np.testing.assert_allclose(representations.encode(composite, sequences, "c2"), code[:, -3:], rtol=1e-6)
+    np.testing.assert_allclose(composite_task.represent(composite, sequences, "c2"), code[:, -3:], rtol=1e-6)
     with pytest.raises(ConfigError, match="`representation` must be one of code, h, c, h1"):
-        representations.check(composite, "bottleneck")
+        composite_task.check_representation("bottleneck")
+    classifier_task = tasks.create(Config("classifier", data="bouncing_digits", canvas_size=32, units=(4, 3),
+                                          num_classes=8))
     classifier = LSTMClassifier(32 * 32, 8, units=(4, 3))
     classifier.build()
-    assert representations.family(classifier) == "classifier" and representations.names(classifier)[0] == "state"
-    state = representations.encode(classifier, sequences, "state")
+    assert classifier_task.representations()[0] == "state"
+    state = classifier_task.represent(classifier, sequences, "state")
     _, states = classifier.encoder.run(sequences.reshape(3, 4, -1), classifier.encoder.zero_state(3, "float32"))
     np.testing.assert_allclose(state[:, -3:], np.asarray(states[1][1]), rtol=1e-6)  # the last layer's c
-    np.testing.assert_allclose(representations.encode(classifier, sequences, "h1"), state[:, :4], rtol=1e-6)
+    np.testing.assert_allclose(classifier_task.represent(classifier, sequences, "h1"), state[:, :4], rtol=1e-6)
 
 
 def test_vidrep_probe_on_a_tiny_run_seen_in_a_running_tensorboard(tiny_config, tmp_path):
@@ -201,6 +206,7 @@ def test_feature_windows_are_probed_for_their_video_and_time(tmp_path):
     import h5py
 
     from keras_vidrep.analysis import probing
+    from keras_vidrep.analysis.probe_data import WindowProbe
     from keras_vidrep.data.frame_file import FeatureFile
     from keras_vidrep.models.composite import CompositeModel
 
@@ -213,18 +219,19 @@ def test_feature_windows_are_probed_for_their_video_and_time(tmp_path):
         f["video_index"] = np.repeat(np.arange(videos), frames)
         f["frame_number"] = np.tile(np.arange(frames), videos)
         f["videos"] = [f"v{i}.mp4".encode() for i in range(videos)]
-    data = probing.WindowProbe(FeatureFile(str(tmp_path / "f.h5")), 3, lambda x: x, max_videos=3)
+    data = WindowProbe(FeatureFile(str(tmp_path / "f.h5")), 3, lambda x: x, max_videos=3)
     assert data.counts == {"train": 3 * 31, "test": 3 * 7}  # 38 windows a video, every fifth held out
     test = data.factors("test")
     assert set(test["video"]) == {0, 2, 3} and 0.0 <= test["time"].min() and test["time"].max() <= 1.0
     np.testing.assert_allclose(data.read("test", [0])[0, :, 0], values[4:7, 0])  # video 0's fifth window
     model = CompositeModel(8, (4,), input_frames=3, future_frames=2, seed=0)
     model.build((None, 3, 8))
-    result = probing.run_probes(model, [], data, labels_per_class=(linear_probes.ALL,), seeds=(0,), log=lambda _: None)
+    task = tasks.create(Config(units=(4,)))  # a composite model's representations
+    result = probing.run_probes(task, model, [], data, labels_per_class=(linear_probes.ALL,), seeds=(0,), log=lambda _: None)
     assert result["factors"] == {"video": "class", "time": "number"}
     assert result["scores"]["video"]["input_last"][0] == [1.0] and result["scores"]["time"]["input_mean"][0][0] > 0.9
-    only = probing.run_probes(model, [], data, labels_per_class=(linear_probes.ALL,), seeds=(0,), log=lambda _: None,
+    only = probing.run_probes(task, model, [], data, labels_per_class=(linear_probes.ALL,), seeds=(0,), log=lambda _: None,
                               only=("time",))
     assert only["factors"] == {"time": "number"} and only["scores"]["time"] == result["scores"]["time"]
     with pytest.raises(ConfigError, match="`factors` speed not among this data's: video, time"):
-        probing.run_probes(model, [], data, seeds=(0,), log=lambda _: None, only=("speed",))
+        probing.run_probes(task, model, [], data, seeds=(0,), log=lambda _: None, only=("speed",))

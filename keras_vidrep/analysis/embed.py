@@ -54,14 +54,6 @@ def side_files(output):
     return {key: f"{stem}_{name}" for key, name in names.items()}
 
 
-def frame_vae(model):
-    """The ConvVAE of a `vae` model, or of a latent predictor (its frozen VAE)."""
-    vae = getattr(model, "vae", model)
-    if not hasattr(vae, "sample") or not hasattr(vae, "encode"):
-        raise ConfigError("`model_dir` holds no frame VAE (task vae or latent)")
-    return vae
-
-
 class ChunkedWriter:
     """Writes named arrays of `rows` rows, batch by batch, to `output` (.h5: one dataset each; .npy: the main array
     at `output` and the others beside it, see `side_files`) under temporary names that `finish` renames when all is
@@ -228,7 +220,7 @@ def embed(model_dir, data_file, output, checkpoint="", batch_size=256, log_varia
     check_output_path(output)
     model, task, path = trained.restore_model(model_dir, checkpoint)
     attributes = {"model_dir": os.path.abspath(model_dir), "checkpoint": path, "data_file": os.path.abspath(data_file)}
-    if hasattr(model, "code"):  # a composite model: codes of feature windows
+    if task.name == "composite":  # codes of feature windows
         if task.config.data != "video_features":
             raise ConfigError(f"`model_dir` {model_dir!r} holds a composite model of `data`={task.config.data}; "
                               f"vidrep-embed reads frame VAEs and composite models of `data`=video_features")
@@ -251,7 +243,10 @@ def embed(model_dir, data_file, output, checkpoint="", batch_size=256, log_varia
                                          lambda rows, video_index, numbers: window_thumbnails(
                                              file.videos, video_index, numbers), projector_points, clusters, seed))
         return {"windows": len(starts), "code_size": code_size, "files": files}
-    vae = frame_vae(model)
+    vae = task.frame_vae(model)
+    if vae is None:
+        raise ConfigError(f"`model_dir` {model_dir!r} holds a {task.name} model, not a frame VAE (task vae or "
+                          f"latent) or a composite model of feature windows")
     frames = FrameFile(data_file, vae.frame_shape[2])
     if frames.frame_shape != tuple(vae.frame_shape):
         raise ConfigError(f"`data_file` {data_file!r} holds frames of {frames.frame_shape[:2]}, but the VAE reads "

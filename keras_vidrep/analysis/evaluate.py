@@ -42,10 +42,9 @@ class CheckpointPredictor:
     """Predictions of the model in `model_dir`, restored from its latest (or a given) checkpoint."""
 
     def __init__(self, model_dir, checkpoint=""):
-
         self.model, self.task, self.source = trained.restore_model(model_dir, checkpoint)
         self.config = self.task.config
-        if not hasattr(self.model, "future_logits"):
+        if not self.task.predicts_video:
             raise ConfigError(f"`model_dir` {model_dir!r} holds a model of task {self.config.task!r}; this tool "
                               f"evaluates video predictors (tasks composite and latent)")
         self.input_frames, self.future_frames = self.config.input_frames, self.config.future_frames

@@ -16,10 +16,12 @@ from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from keras_vidrep.analysis.options import ALL_LABELS
+
 C_GRID = np.logspace(-3, 1, 5)
 TOLERANCE = 1e-3  # of the logistic fits: 3x faster than scikit-learn's 1e-4, accuracies within 0.01 (measured)
 ALPHA_GRID = np.logspace(-3, 4, 15)
-ALL = 0  # labels_per_class meaning "the whole training part"
+ALL = ALL_LABELS  # labels_per_class meaning "the whole training part"
 
 
 def fit_probe(x, y, is_class, seed=0):

@@ -26,6 +26,22 @@ def _define(field, flag_values, help_suffix="", choices=None):
         flags.DEFINE_list(field.name, [str(v) for v in field.default], help_text, flag_values=flag_values)
 
 
+def define_option_flags(options_class, flag_values=flags.FLAGS):
+    """Defines one absl flag per field of the dataclass `options_class` (a command's options, written with
+    `keras_vidrep.settings.setting`: the flag's default, help and choices)."""
+    for field in dataclasses.fields(options_class):
+        _define(field, flag_values)
+
+
+def options_from_flags(options_class, flag_values=flags.FLAGS):
+    """The command's options from the parsed flags (lists become tuples)."""
+    values = {}
+    for field in dataclasses.fields(options_class):
+        value = flag_values[field.name].value
+        values[field.name] = tuple(value) if isinstance(value, list) else value
+    return options_class(**values)
+
+
 def define_config_flags(flag_values=flags.FLAGS):
     """Defines `--task` and one absl flag per setting of the trainer and of every built-in task (a setting that
     several tasks share is one flag)."""

@@ -54,6 +54,7 @@ class Task:
     name = ""
     Settings = None
     progress_key = "total"  # the training loss shown on the progress bar
+    predicts_video = False  # whether the model predicts future frames (`future_logits`), as vidrep-eval scores
 
     def __init__(self, config):
         if config.task != self.name and ":" not in config.task:
@@ -151,6 +152,29 @@ class Task:
     def pictures(self, model):
         """[Picture] for TensorBoard, drawn from the validation set."""
         return []
+
+    def representations(self):
+        """The fixed-size representations of a sequence the family offers (names, the default first; see
+        `keras_vidrep.tasks.representations`); none by default."""
+        return []
+
+    def represent(self, model, sequences, name):
+        """The representation `name` of `sequences` (n, T, *frame_shape) in [0, 1] by `model`: float32 (n, dim)."""
+        raise ConfigError(f"task {self.name!r} offers no representation of a sequence")
+
+    def check_representation(self, name=""):
+        """`name`, or the default representation when empty; ConfigError if the family offers no such one."""
+        names = self.representations()
+        if not names:
+            raise ConfigError(f"task {self.name!r} offers no representation of a sequence")
+        if name and name not in names:
+            raise ConfigError(f"`representation` must be one of {', '.join(names)} for a {self.name} model, got "
+                              f"{name!r}")
+        return name or names[0]
+
+    def frame_vae(self, model):
+        """The frame VAE inside `model` (whose codes vidrep-embed writes), or None for a family without one."""
+        return None
 
     def export_endpoints(self, model):
         """[Endpoint] of the SavedModel; the first is also `serving_default`."""

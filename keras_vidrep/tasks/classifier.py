@@ -29,7 +29,7 @@ from keras_vidrep.models.lstm import INITIALIZERS
 from keras_vidrep.runs import checkpoints
 from keras_vidrep.runs.directory import CONFIG_FILE, RunDir
 from keras_vidrep.settings import check_choices, check_positive, refuse_unread, setting
-from keras_vidrep.tasks import accumulate, base
+from keras_vidrep.tasks import accumulate, base, representations
 
 DATA = ("fc6", "bouncing_digits")
 DROPOUT_STREAM = 0x4450  # random stream of the input dropout noise
@@ -241,6 +241,12 @@ class Task(base.Task):
 
     def summary_name(self, name):
         return f"accuracy/{name}" if name.endswith("accuracy") else f"loss/{name}"
+
+    def representations(self):
+        return representations.layer_names("state", len(self.settings.units))
+
+    def represent(self, model, sequences, name):
+        return representations.classifier(model, sequences, name)
 
     def export_endpoints(self, model):
         s = self.settings

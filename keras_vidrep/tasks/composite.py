@@ -18,7 +18,7 @@ from keras_vidrep.data.frame_file import SPLITS
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.models import composite, losses, sampling
 from keras_vidrep.settings import check_choices, check_positive, refuse_unread, setting
-from keras_vidrep.tasks import base, baselines
+from keras_vidrep.tasks import base, baselines, representations
 
 DATA = ("bouncing_mnist", *frame_utils.FILE_SETS, frame_utils.VIDEO_FEATURES)
 IMAGE_SEQUENCES = 4  # sequences shown in each TensorBoard picture
@@ -172,6 +172,7 @@ class Task(base.SequenceBaselines, base.Task):
 
     name = "composite"
     Settings = Settings
+    predicts_video = True
 
     def prepare_data(self):
         s = self.settings
@@ -274,6 +275,12 @@ class Task(base.SequenceBaselines, base.Task):
                              "model: reconstruction (in input order), then the free-running prediction."),
                 base.Picture("animation", "animation", frames, "Left: ground truth. Right: the model's "
                              "reconstruction, then its free-running prediction; the caption numbers the frame.")]
+
+    def representations(self):
+        return representations.layer_names("code", len(self.settings.units))
+
+    def represent(self, model, sequences, name):
+        return representations.composite(model, sequences, name)
 
     def export_endpoints(self, model):
         if self.settings.data == frame_utils.VIDEO_FEATURES and not hasattr(self, "source"):

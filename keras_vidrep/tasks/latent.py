@@ -23,7 +23,7 @@ from keras_vidrep.models import latent, losses
 from keras_vidrep.runs import checkpoints
 from keras_vidrep.runs.directory import CONFIG_FILE, RunDir
 from keras_vidrep.settings import check_choices, check_positive, setting
-from keras_vidrep.tasks import base, baselines
+from keras_vidrep.tasks import base, baselines, representations
 from keras_vidrep.tasks.vae import build_vae, vae_endpoints
 
 IMAGE_SEQUENCES = 4
@@ -96,6 +96,7 @@ class Task(base.SequenceBaselines, base.Task):
 
     name = "latent"
     Settings = Settings
+    predicts_video = True
     progress_key = "code"
     best_metric, best_mode = "future", "min"
 
@@ -161,6 +162,15 @@ class Task(base.SequenceBaselines, base.Task):
                 base.Picture("animation", "animation",
                              pictures.side_by_side_frames(truth_in[0], truth_out[0], recon[0], pred[0]),
                              "Left: ground truth. Right: VAE reconstruction, then the rollout.")]
+
+    def representations(self):
+        return list(representations.LATENT)
+
+    def represent(self, model, sequences, name):
+        return representations.latent(model, sequences, name)
+
+    def frame_vae(self, model):
+        return model.vae
 
     def export_endpoints(self, model):
         s = self.settings

@@ -27,7 +27,7 @@ from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.models import losses, vae
 from keras_vidrep.settings import check_choices, check_positive, setting
-from keras_vidrep.tasks import accumulate, base, baselines
+from keras_vidrep.tasks import accumulate, base, baselines, representations
 
 SHOWN = 10  # validation frames in the reconstruction picture
 SAMPLES = 20  # prior samples in the samples picture
@@ -197,6 +197,15 @@ class Task(base.Task):
                              "from the code means (bottom)."),
                 base.Picture("samples", "images", [frame_grid([("z ~ N(0, I)", samples)], "decoded prior samples")],
                              "Frames decoded from codes drawn from the prior N(0, I).")]
+
+    def representations(self):
+        return list(representations.VAE)
+
+    def represent(self, model, sequences, name):
+        return representations.vae(model, sequences, name)
+
+    def frame_vae(self, model):
+        return model
 
     def export_endpoints(self, model):
         return vae_endpoints(model, self.settings.frame_shape)
