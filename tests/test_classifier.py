@@ -206,7 +206,7 @@ def test_backbone_features_from_a_video(tmp_path):
 
 
 def test_fewlabel_table():
-    from keras_vidrep.analysis.reports import fewlabel_table
+    from keras_vidrep.analysis.fewlabel import fewlabel_table
 
     runs = {f"{init}_k{k}_s{s}": value for k in (1, 5) for s in (0, 1, 2)
             for init, value in (("scratch", 0.1 + 0.01 * s), ("pretrained", 0.2 + 0.01 * s))}
@@ -215,7 +215,7 @@ def test_fewlabel_table():
 
 
 def test_fewlabel_table_and_picture_of_three_initialisations_and_all_labels(tmp_path):
-    from keras_vidrep.analysis.reports import fewlabel_picture, fewlabel_table
+    from keras_vidrep.analysis.fewlabel import fewlabel_picture, fewlabel_table
 
     inits = ("scratch", "finetune", "frozen")
     runs = {f"{init}_k{k}_s{s}": 0.1 * (j + 1) + 0.01 * s + 0.001 * k for k in (1, 0) for s in (0, 1)

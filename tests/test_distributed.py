@@ -98,7 +98,7 @@ def test_two_workers_end_with_identical_weights(tmp_path, one_replica):
 
 
 def test_worker_whose_peer_never_comes_fails_within_the_timeout(tmp_path):
-    from keras_vidrep.cli.launch import tf_configs
+    from keras_vidrep.training.local_cluster import tf_configs
 
     env = dict(os.environ, TF_CONFIG=tf_configs(2)[0])
     start = time.monotonic()
@@ -128,7 +128,7 @@ def test_a_worker_slower_to_start_than_the_step_timeout_is_waited_for(tmp_path):
     """Worker 1 checks its data for 20 s, 2.5 times the 8-s step timeout: the cluster still trains (the
     start-up has its own, longer limit); a worker that dies after the first step is detected by the step timeout
     (see test_worker_whose_peer_dies_fails_with_a_clear_error)."""
-    from keras_vidrep.cli.launch import tf_configs
+    from keras_vidrep.training.local_cluster import tf_configs
 
     command = [*TINY, f"--model_dir={tmp_path / 'mw'}", "--strategy=multi_worker", "--worker_timeout=8",
                "--worker_start_timeout=120"]
@@ -176,7 +176,7 @@ def test_watchdog_kills_a_stuck_process_with_a_message():
 
 
 def test_worker_whose_peer_dies_fails_with_a_clear_error(tmp_path):
-    from keras_vidrep.cli.launch import tf_configs
+    from keras_vidrep.training.local_cluster import tf_configs
 
     model_dir = tmp_path / "mw"
     command = [os.path.join(BIN, "vidrep-train"), *TINY, f"--model_dir={model_dir}", "--train_steps=100000",
@@ -205,7 +205,7 @@ def test_worker_whose_peer_dies_fails_with_a_clear_error(tmp_path):
 def test_workers_that_restore_different_steps_stop_with_one_line(tmp_path, one_replica):
     """Multi-worker resume needs a file system every worker reads: a worker that sees no checkpoint (here, its own
     empty model_dir) while the chief restores step 4 must not train on."""
-    from keras_vidrep.cli.launch import tf_configs
+    from keras_vidrep.training.local_cluster import tf_configs
 
     shared = tmp_path / "chief_dir"
     train(shared)  # 4 steps, checkpoints at 2 and 4

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from keras_vidrep.analysis import evaluate, metrics
-from keras_vidrep.cli.ablation import plot, runs, sampling_flags, table
+from keras_vidrep.analysis import evaluate, metrics, predictors
+from keras_vidrep.analysis.ablation import plot, runs, sampling_flags, table
 from keras_vidrep.config import Config
 from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.tasks import baselines
@@ -99,7 +99,7 @@ def trained(tmp_path_factory):
 
 def test_checkpoint_evaluation_modes_and_longer_futures(trained):
     _, config = trained
-    predictor = evaluate.CheckpointPredictor(config.model_dir)
+    predictor = predictors.CheckpointPredictor(config.model_dir)
     data = evaluate.open_sequences("generated", 6, 10 + 15, (32, 32), num_digits=3, config=config)
     res = evaluate.evaluate(predictor, data, 10, 15, batch_size=4, mean=evaluate.mean_training_frame(config))
     assert set(res) >= {"future/free_running", "future/teacher_forced", "reconstruction", "baseline/copy_last",
@@ -110,7 +110,7 @@ def test_checkpoint_evaluation_modes_and_longer_futures(trained):
     forced = res["future/teacher_forced"]["loss"]["per_horizon"]
     assert free[0] == pytest.approx(forced[0], rel=1e-4)  # the same until the fed-back frames differ ...
     assert np.all(np.abs(np.subtract(free[1:], forced[1:])) > 1e-3)  # ... then different at every later horizon
-    saved = evaluate.SavedModelPredictor(config.export_dir)  # its in-graph loop rolls out past the trained 10
+    saved = predictors.SavedModelPredictor(config.export_dir)  # its in-graph loop rolls out past the trained 10
     assert saved.future_frames == 10
     np.testing.assert_allclose(saved.predict(data.take([0, 1])[:, :10], 15)[0], predictor.predict(data.take([0, 1])[:, :10], 15)[0],
                                rtol=1e-4, atol=1e-5)
@@ -124,14 +124,14 @@ def test_evaluation_loss_is_the_training_loss(trained):
     trainer = loop.Trainer(config.replace(export=False).validate())  # restores the trained checkpoint
     val = trainer.evaluate()
     data = trainer.task.sequence_set
-    for predictor in (evaluate.CheckpointPredictor(config.model_dir), evaluate.SavedModelPredictor(config.export_dir)):
+    for predictor in (predictors.CheckpointPredictor(config.model_dir), predictors.SavedModelPredictor(config.export_dir)):
         res = evaluate.evaluate(predictor, data, 10, 10)
         assert res["future/free_running"]["loss"]["mean"] == pytest.approx(val["future"], rel=1e-5)
         assert res["reconstruction"]["loss"]["mean"] == pytest.approx(val["reconstruction"], rel=1e-5)
-    forced = evaluate.evaluate(evaluate.CheckpointPredictor(config.model_dir), data, 10, 10)
+    forced = evaluate.evaluate(predictors.CheckpointPredictor(config.model_dir), data, 10, 10)
     assert forced["future/teacher_forced"]["loss"]["mean"] == pytest.approx(val["future_teacher_forced"], rel=1e-5)
     mean = evaluate.mean_training_frame(config)
-    res = evaluate.evaluate(evaluate.CheckpointPredictor(config.model_dir), data, 10, 10, mean=mean)
+    res = evaluate.evaluate(predictors.CheckpointPredictor(config.model_dir), data, 10, 10, mean=mean)
     assert res["baseline/mean_training_frame"]["loss"]["mean"] == pytest.approx(
         trainer.task.baselines()["baseline/mean_training_frame/future"], rel=1e-5)  # one definition, TensorBoard's
 
@@ -144,7 +144,7 @@ def test_tfds_moving_mnist_evaluation(tmp_path):
     loop.Trainer(config.validate()).train()
     with tfds.testing.mock_data(num_examples=3):
         data = ValidationSet.of_arrays(evaluate.open_sequences("tfds_moving_mnist", 3, 20, (64, 64)).whole())
-    res = evaluate.evaluate(evaluate.CheckpointPredictor(config.model_dir), data, 10, 10)
+    res = evaluate.evaluate(predictors.CheckpointPredictor(config.model_dir), data, 10, 10)
     assert res["info"]["sequences"] == 3 and np.isfinite(res["future/free_running"]["ssim"]["mean"])
 
 

@@ -190,7 +190,7 @@ def assert_balanced(parts, whole):
 
 @pytest.mark.parametrize("count, workers", [(5, 2), (7, 3)])
 def test_workers_read_equal_shares_of_unequal_shards_every_sequence_once_an_epoch(videos, tmp_path, count, workers):
-    from keras_vidrep.cli.launch import tf_configs
+    from keras_vidrep.training.local_cluster import tf_configs
 
     written("vidrep-preprocess", f"--videos={videos}", "--output=p.h5", *PATCHES, f"--shards={count}", cwd=tmp_path)
     with shards.open_hdf5(str(tmp_path / "p.h5")) as index:

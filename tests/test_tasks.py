@@ -133,12 +133,12 @@ def test_tiny_task_trains_resumes_and_exports(tmp_path):
     np.testing.assert_allclose(out, np.asarray(trainer.model(x)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(loaded.signatures["serving_default"](features=tf.constant(x))["prediction"], out)
 
-    from keras_vidrep.analysis import evaluate  # the video evaluation tools refuse other families in one line
+    from keras_vidrep.analysis import predictors  # the video evaluation tools refuse other families in one line
     with pytest.raises(ConfigError, match="holds a model of task 'tiny_regression'; this tool evaluates video"):
-        evaluate.CheckpointPredictor(config.model_dir)
+        predictors.CheckpointPredictor(config.model_dir)
     with pytest.raises(ConfigError, match="has neither a `predict_future` nor an `encode` signature .it has "
                                           "regress, serving_default."):
-        evaluate.SavedModelPredictor(os.path.join(config.model_dir, "export"))
+        predictors.SavedModelPredictor(os.path.join(config.model_dir, "export"))
 
 
 def test_task_settings_are_checked(tmp_path):

@@ -15,114 +15,16 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from keras_vidrep import tasks, trained
-from keras_vidrep.analysis import metrics
+from keras_vidrep.analysis import metrics, predictors
 from keras_vidrep.config import Config
 from keras_vidrep.data import frames as frame_utils
 from keras_vidrep.errors import ConfigError, VidrepError
-from keras_vidrep.runs.directory import CONFIG_FILE
+from keras_vidrep.runs.checkpoints import step_of
+from keras_vidrep.runs.directory import RunDir
 from keras_vidrep.tasks import accumulate, baselines
 from keras_vidrep.training.validation import validation_numbers
 
 DATASETS = frame_utils.SEQUENCE_SETS
-
-
-def predictor(model_dir="", saved_model="", checkpoint=""):
-    """A CheckpointPredictor for `model_dir` or a SavedModelPredictor for `saved_model` (exactly one is given).
-
-    Both expose `input_frames`, `future_frames`, `frame_shape`, `output`, `config` (None for a foreign
-    SavedModel), `reconstructs`, `predicts`, `can_teacher_force`, `reconstruct(frames)` (input order) and
-    `predict(frames, steps, truth=None)`; both predictions return (frames, logits), logits None where unknown.
-    """
-    if bool(model_dir) == bool(saved_model):
-        raise ConfigError("give exactly one of `model_dir` and `saved_model`")
-    return CheckpointPredictor(model_dir, checkpoint) if model_dir else SavedModelPredictor(saved_model)
-
-
-class CheckpointPredictor:
-    """Predictions of the model in `model_dir`, restored from its latest (or a given) checkpoint."""
-
-    def __init__(self, model_dir, checkpoint=""):
-        self.model, self.task, self.source = trained.restore_model(model_dir, checkpoint)
-        self.config = self.task.config
-        if not self.task.predicts_video:
-            raise ConfigError(f"`model_dir` {model_dir!r} holds a model of task {self.config.task!r}; this tool "
-                              f"evaluates video predictors (tasks composite and latent)")
-        self.input_frames, self.future_frames = self.config.input_frames, self.config.future_frames
-        self.frame_shape = tuple(self.config.frame_shape)
-        self.output = self.config.output
-        self.can_teacher_force = self.model.predicts and self.model.conditional_future
-        self.reconstructs, self.predicts = self.model.reconstructs, self.model.predicts
-        self._future = tf.function(lambda x, steps: self.model.future_logits(x, steps), reduce_retracing=True,
-                                   autograph=False)
-
-    def _frames(self, logits):
-        logits = frame_utils.unflatten(np.asarray(logits), self.frame_shape)
-        frames = np.asarray(self.model.activate(logits))
-        return frames, (logits if self.output == "sigmoid" else None)
-
-    def reconstruct(self, frames):
-        logits = np.asarray(self.model.reconstruction_logits(frame_utils.flatten(frames)))[:, ::-1]
-        return self._frames(logits)
-
-    def predict(self, frames, steps, truth=None):
-        """Free-running prediction of `steps` frames, or teacher-forced on `truth` (N, steps, *frame_shape)."""
-        flat = frame_utils.flatten(frames)
-        if truth is None:
-            logits = self._future(flat, steps)
-        else:
-            logits = self.model.forward(flat, frame_utils.flatten(truth), teacher_forcing=True)["future"]
-        return self._frames(logits)
-
-
-class SavedModelPredictor:
-    """Predictions of an exported SavedModel, through its `reconstruct` and `predict_future` signatures only."""
-
-    def __init__(self, path):
-        if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-            raise ConfigError(f"`saved_model` {path!r} is not a SavedModel directory")
-        self.loaded = tf.saved_model.load(path)
-        self.config = Config.load(path) if os.path.isfile(os.path.join(path, CONFIG_FILE)) else None
-        self.source = path
-        self.can_teacher_force = False
-        signatures = self.loaded.signatures
-        self.predicts = "predict_future" in signatures
-        reader = "predict_future" if self.predicts else "encode"
-        if reader not in signatures:
-            raise ConfigError(f"`saved_model` {path!r} has neither a `predict_future` nor an `encode` signature (it "
-                              f"has {', '.join(signatures)}); this tool evaluates video predictors")
-        shape = signatures[reader].structured_input_signature[1]["frames"].shape
-        self.input_frames, self.frame_shape = int(shape[1]), tuple(int(d) for d in shape[2:])
-        # A frame VAE's `reconstruct` (in a latent predictor's export) reads single frames, not sequences.
-        self.reconstructs = ("reconstruct" in signatures and
-                             signatures["reconstruct"].structured_input_signature[1]["frames"].shape.rank == len(shape))
-        self._takes_steps = self.predicts and "steps" in signatures["predict_future"].structured_input_signature[1]
-        self.future_frames = self._trained_future_frames() if self.predicts else 0
-        self.output = self.config.output if self.config else "sigmoid"
-
-    def _trained_future_frames(self):
-        """The trained length: config.json's, else what `predict_future` predicts without `steps`."""
-        if self.config is not None:
-            return int(self.config.future_frames)
-        zeros = tf.zeros((1, self.input_frames, *self.frame_shape), tf.float32)
-        return int(self.loaded.predict_future(zeros)["future"].shape[1])
-
-    def _call(self, name, key, frames, **extra):
-        out = self.loaded.signatures[name](frames=tf.constant(frames, tf.float32), **extra)
-        logits = out.get(f"{key}_logits")
-        return out[key].numpy(), None if logits is None else logits.numpy()
-
-    def reconstruct(self, frames):
-        return self._call("reconstruct", "reconstruction", frames)
-
-    def predict(self, frames, steps, truth=None):
-        """Free-running prediction of `steps` frames, by the signature's own in-graph loop."""
-        if not self._takes_steps:
-            out = self._call("predict_future", "future", frames)  # an export that predicts a fixed length
-            if out[0].shape[1] < steps:
-                raise ConfigError(f"the SavedModel predicts {out[0].shape[1]} frames, fewer than {steps}; "
-                                  f"re-export it (vidrep-export) to predict any number of frames")
-            return out[0][:, :steps], None if out[1] is None else out[1][:, :steps]
-        return self._call("predict_future", "future", frames, steps=tf.constant(steps, tf.int32))
 
 
 def validate_run(model_dir, checkpoint="", batch_size=128, **changes):
@@ -265,3 +167,52 @@ def write_eval(logdir, results, step):
             for metric, value in metrics.items():
                 tf.summary.scalar(f"{part}/{metric}", float(value["mean"]), step=int(step))
     writer.close()
+
+
+def run_eval(options, log=print):
+    """vidrep-eval: evaluates the model of `options` (an `EvalOptions`) on its sequence set and writes what was asked
+    for (JSON, plot, TensorBoard scalars); a classifier run is validated on its validation files instead. Returns
+    the results."""
+    options.validate()
+    if options.model_dir and RunDir(options.model_dir).has_config() and \
+            Config.load(options.model_dir).task == "classifier":
+        return validate_classifier(options, log)
+    predictor = predictors.predictor(options.model_dir, options.saved_model, options.checkpoint)
+    input_frames, future = predictor.input_frames, options.future_frames or predictor.future_frames
+    data = open_sequences(options.dataset, options.num_sequences, input_frames + future, predictor.frame_shape,
+                          options.data_path, options.seed, options.num_digits, predictor.config)
+    results = evaluate(predictor, data, input_frames, future, predictor.output, options.batch_size,
+                       mean=mean_training_frame(predictor.config))
+    results["info"].update(source=predictor.source, dataset=options.dataset, num_digits=options.num_digits,
+                           seed=options.seed)
+    clip = results["info"]["probability_clip"]
+    log(f"{predictor.source} on {options.dataset}: {len(data)} sequences, {input_frames} input -> {future} "
+        f"future frames; loss = {results['info']['loss']}"
+        + (f" (from the model's logits; baseline probabilities clipped to [{clip:g}, 1-{clip:g}])"
+           if predictor.output == "sigmoid" else ""))
+    log(format_table(results))
+    for path, write in ((options.output_json, write_json), (options.plot, plot_per_horizon)):
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            log(f"wrote {write(results, path)}")
+    if options.model_dir and options.summary_dir != "none":
+        summary_dir = options.summary_dir or RunDir(options.model_dir).eval
+        write_eval(summary_dir, results, step_of(predictor.source))
+        log(f"wrote TensorBoard scalars to {summary_dir}")
+    if not options.output_json:
+        log(json.dumps({k: {m: v["mean"] for m, v in r.items()} for k, r in results.items() if k != "info"}))
+    return results
+
+
+def validate_classifier(options, log=print):
+    """vidrep-eval of a classifier run: its validation numbers on its validation files, at `val_clip_stride`."""
+    changes = {"val_clip_stride": options.val_clip_stride} if options.val_clip_stride else {}
+    numbers, path = validate_run(options.model_dir, options.checkpoint, options.batch_size, **changes)
+    log(f"{path}: " + ", ".join(f"{k} {v:.4f}" for k, v in numbers.items()))
+    if options.output_json:
+        os.makedirs(os.path.dirname(os.path.abspath(options.output_json)), exist_ok=True)
+        write_json({"validation": numbers, "checkpoint": path, **changes}, options.output_json)
+        log(f"wrote {options.output_json}")
+    else:
+        log(json.dumps(numbers))
+    return numbers

@@ -1,8 +1,8 @@
 """Per-frame metrics of predicted against true frames, per sequence and per horizon (TensorFlow: tf.image).
 
 Definitions (each value is for one frame; tables average over frames and sequences):
-  * `loss`: the training loss of one frame (`keras_vidrep.models.losses`): from a model's logits, Bernoulli cross-entropy
-    summed over pixels for sigmoid models, 0.5 * squared error for linear ones. For a baseline, which has
+  * `loss`: the training loss of one frame (`keras_vidrep.models.losses`): from a model's logits, Bernoulli
+    cross-entropy summed over pixels for sigmoid models, 0.5 * squared error for linear ones. For a baseline, which has
     probabilities and no logits, the cross-entropy of probabilities clipped to [PROBABILITY_CLIP,
     1 - PROBABILITY_CLIP] (`keras_vidrep.tasks.baselines`).
   * `mse`, `mae`: squared / absolute error summed over C x H x W (OpenSTL's definition).

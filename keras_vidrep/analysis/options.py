@@ -3,6 +3,7 @@ are the commands' flags: plain Python, so that a command parses and checks its f
 import dataclasses
 from typing import Tuple
 
+from keras_vidrep.data.frames import SEQUENCE_SETS
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.settings import check_positive, setting
 
@@ -66,3 +67,183 @@ class ProbeOptions:
         except ValueError as e:
             raise ConfigError(f"`seeds` and `ahead` take integers: {e}") from None
         return tuple(labels), seeds, ahead
+
+
+FEWLABEL_INITS = ("scratch", "finetune", "frozen")
+FEWLABEL_LABELS = ("digit", "direction", "speed")
+
+
+@dataclasses.dataclass
+class FewLabelOptions:
+    """What vidrep-fewlabel is asked (the command's flags, of the same names)."""
+
+    out_dir: str = setting("runs/fewlabel", "Model directories, fewlabel.md and fewlabel.json go here.")
+    labels_per_class: Tuple[str, ...] = setting(("1", "5", "10"), "Labelled training sequences per class; `all`: a "
+                                                "fresh labelled sequence every step (the supervised upper bound).")
+    seeds: Tuple[str, ...] = setting(("0", "1", "2"), "Seeds (labelled subset, initialisation, data order).")
+    units: Tuple[str, ...] = setting(("256",), "LSTM units (encoder and classifier).")
+    pretrain_steps: int = setting(2000, "Steps of the unsupervised composite model.")
+    train_steps: int = setting(500, "Steps of each classifier.")
+    clip_length: int = setting(10, "Frames the encoder and the classifier read.")
+    encoder: str = setting("", "Only one pretrained classifier: fine-tuned or frozen (when given, `inits` is scratch "
+                               "and this one).", ("", "finetune", "freeze"))
+    inits: Tuple[str, ...] = setting(FEWLABEL_INITS, "Classifiers to train: from scratch, from the pretrained "
+                                                     "encoder fine-tuned, from it frozen (linear head only).")
+    label: str = setting("digit", "What a sequence's class is.", FEWLABEL_LABELS)
+    speed_spread: float = setting(0.5, "label=speed: speeds drawn from step_length x [1 - spread, 1 + spread] "
+                                       "(pretraining too), 4 classes.")
+    pretrained_dir: str = setting("", "Use this composite run (e.g. runs/cpu_15min) instead of pretraining one.")
+    val_sequences: int = setting(1000, "Held-out labelled sequences the classifiers are scored on.")
+    learning_rate: float = setting(1e-3, "Learning rate of the classifiers.")
+
+    def validate(self):
+        """ConfigError for the first option out of range; returns (labels per class, seeds, inits)."""
+        try:
+            labels_per_class = [ALL_LABELS if k == "all" else int(k) for k in self.labels_per_class]
+            seeds = [int(s) for s in self.seeds]
+        except ValueError as e:
+            raise ConfigError(f"`labels_per_class` takes positive integers and `all`, `seeds` integers: {e}") \
+                from None
+        if any(k < 0 for k in labels_per_class):
+            raise ConfigError(f"`labels_per_class` must be positive, got {','.join(self.labels_per_class)}")
+        inits = ["scratch", {"finetune": "finetune", "freeze": "frozen"}[self.encoder]] if self.encoder \
+            else list(self.inits)
+        if not inits or inits[0] != "scratch" or not set(inits) <= set(FEWLABEL_INITS):
+            raise ConfigError(f"`inits` must start with scratch and name finetune and/or frozen, got "
+                              f"{','.join(inits)!r}")
+        return labels_per_class, seeds, inits
+
+
+ABLATION_TRAINING = ("teacher_forcing", "scheduled_sampling", "free_running")
+
+
+@dataclasses.dataclass
+class AblationOptions:
+    """What vidrep-ablation is asked (the command's flags, of the same names)."""
+
+    out_dir: str = setting("runs/ablation", "One model directory per run goes here, ablation.md and .png.")
+    train_steps: int = setting(1000, "Training steps of each run.")
+    units: Tuple[str, ...] = setting(("256",), "LSTM units per layer.")
+    eval_sequences: int = setting(500, "Held-out generated sequences evaluated.")
+    configs: str = setting("configs/ablation", "Folder of the four variant flagfiles.")
+    training: Tuple[str, ...] = setting(ABLATION_TRAINING, "How the conditional variants are trained.")
+    sampling_fraction: float = setting(0.75, "scheduled_sampling: p reaches 0 after this fraction of the steps.")
+
+    def validate(self):
+        unknown = sorted(set(self.training) - set(ABLATION_TRAINING))
+        if unknown or not self.training:
+            raise ConfigError(f"`training` must list some of {', '.join(ABLATION_TRAINING)}, got "
+                              f"{','.join(self.training)!r}")
+        if not 0.0 < self.sampling_fraction <= 1.0:
+            raise ConfigError(f"`sampling_fraction` must be in (0, 1], got {self.sampling_fraction}")
+        return self
+
+
+@dataclasses.dataclass
+class ModelSourceOptions:
+    """A trained model and a sequence set (the flags vidrep-eval and vidrep-viz share)."""
+
+    model_dir: str = setting("", "Model directory written by vidrep-train (uses its checkpoint).")
+    checkpoint: str = setting("", "With --model_dir: a checkpoint prefix instead of the latest.")
+    saved_model: str = setting("", "An exported SavedModel directory (instead of --model_dir).")
+    dataset: str = setting("generated", "Sequence set.", SEQUENCE_SETS)
+    data_path: str = setting("", "File for bouncing_mnist_test / mnist_test_seq / patches / features.")
+    num_digits: int = setting(2, "generated: digits per sequence (1 or 3 for out-of-domain runs).")
+    seed: int = setting(12345, "generated: seed of the set (held-out digits of the model's config).")
+
+
+@dataclasses.dataclass
+class EvalOptions(ModelSourceOptions):
+    """What vidrep-eval is asked (the command's flags, of the same names)."""
+
+    num_sequences: int = setting(1000, "Sequences evaluated (the first N of a file; read batch by batch, so any "
+                                       "number fits in memory).")
+    future_frames: int = setting(0, "Future frames to predict (0: the model's own); more than trained on to test "
+                                    "long-range prediction.")
+    batch_size: int = setting(64, "Sequences per prediction batch.")
+    val_clip_stride: int = setting(0, "A classifier run: frames between the clips of a validation video (1: every "
+                                      "clip, the original evaluation; 0: the run's own).")
+    output_json: str = setting("", "Write all results here.")
+    plot: str = setting("", "Write per-horizon curves (PNG) here.")
+    summary_dir: str = setting("", "With --model_dir: TensorBoard scalars of the overall means go here, at the "
+                                   "checkpoint's step (empty: <model_dir>/eval; `none`: not written).")
+
+    def validate(self):
+        check_positive(self, ("num_sequences", "num_digits", "batch_size"))
+        if self.val_clip_stride < 0:
+            raise ConfigError(f"`val_clip_stride` must be positive (or 0: the run's own), got "
+                              f"{self.val_clip_stride}")
+        return self
+
+
+@dataclasses.dataclass
+class VizOptions(ModelSourceOptions):
+    """What vidrep-viz is asked (the command's flags, of the same names)."""
+
+    sequences: Tuple[str, ...] = setting(("0", "1", "2"), "Indices of the sequences to show.")
+    rollout: int = setting(0, "Also roll the model out free-running for this many frames.")
+    fps: int = setting(4, "GIF frames per second.")
+    out_dir: str = setting("viz", "Where the pictures go.")
+    codes: str = setting("", "Draw the codes of this vidrep-embed output (.h5 or .npy) instead of a model.")
+    perplexities: Tuple[str, ...] = setting(("5", "30", "50"), "--codes: t-SNE perplexities, side by side.")
+    clusters: int = setting(6, "--codes: clusters of k-means and of agglomerative clustering.")
+    labels_file: str = setting("", "--codes: one label per video (a line each, in the codes' video order) to "
+                                   "colour the t-SNE maps by, instead of the video.")
+    max_points: int = setting(5000, "--codes: draw a seeded random subsample of this many codes from a larger "
+                                    "file (t-SNE and Ward clustering grow with the square of the points).")
+
+    def indices(self):
+        """The sequences to show, checked."""
+        try:
+            indices = [int(i) for i in self.sequences]
+        except ValueError:
+            raise ConfigError(f"`sequences` must be comma-separated integers, got {','.join(self.sequences)!r}") \
+                from None
+        if not indices or min(indices) < 0:
+            raise ConfigError(f"`sequences` must be non-negative indices, got {indices}")
+        if self.rollout < 0:
+            raise ConfigError(f"`rollout` must be >= 0, got {self.rollout}")
+        return indices
+
+    def perplexity_values(self):
+        """The t-SNE perplexities (and `max_points`), checked."""
+        try:
+            perplexities = [float(p) for p in self.perplexities]
+        except ValueError:
+            raise ConfigError(f"`perplexities` must be comma-separated numbers, got "
+                              f"{','.join(self.perplexities)!r}") from None
+        if self.max_points < 3:
+            raise ConfigError(f"`max_points` must be at least 3, got {self.max_points}")
+        if not perplexities or min(perplexities) <= 0:
+            raise ConfigError(f"`perplexities` must be positive, got {perplexities}")
+        return perplexities
+
+
+@dataclasses.dataclass
+class EmbedOptions:
+    """What vidrep-embed is asked (the command's flags, of the same names)."""
+
+    model_dir: str = setting("", "Model directory of a frame VAE (task vae), a latent predictor, or a composite "
+                                 "model of feature windows (data=video_features).")
+    checkpoint: str = setting("", "A checkpoint prefix instead of the latest.")
+    data_file: str = setting("", "Frames file (vidrep-preprocess --kind=frames) or .npy (F, H, W[, C]); or a "
+                                 "features file (vidrep-features).")
+    output: str = setting("", "CODES.h5 or CODES.npy.")
+    log_variances: bool = setting(False, "Also write the log-variances of q(z | frame).")
+    reconstructions: bool = setting(False, "Also write each frame's reconstruction (uint8).")
+    batch_size: int = setting(256, "Frames encoded at a time.")
+    seed: int = setting(0, "Seed of the prior samples in CODES_samples.png.")
+    stride: int = setting(1, "Feature windows: embed every N-th window.")
+    projector_points: int = setting(10000, "Codes (evenly spread) in the TensorBoard Projector log directory "
+                                           "written beside the output (CODES_projector/); 0: none.")
+    clusters: int = setting(8, "k-means clusters, a column of the Projector's metadata.")
+
+    def validate(self):
+        for name in ("model_dir", "data_file", "output"):
+            if not getattr(self, name):
+                raise ConfigError(f"`{name}` is required")
+        if self.projector_points < 0 or self.clusters < 1:
+            raise ConfigError(f"`projector_points` must be >= 0 and `clusters` >= 1, got {self.projector_points} "
+                              f"and {self.clusters}")
+        check_positive(self, ("batch_size", "stride"))
+        return self

@@ -86,7 +86,8 @@ def run_probes(task, model, random_models, data, representation="",
         train_factors = {f: v for f, v in train_factors.items() if f in only}
     result = {"representation": name, "dim": int(dim), "data": data.describe, "factors": {}, "constant": [],
               "chance": {}, "scores": {}, "seeds": list(seeds)}
-    numbers, ks = {}, tuple(k for k in labels_per_class if k != linear_probes.ALL) + (linear_probes.ALL,)  # always all labels
+    numbers = {}
+    ks = tuple(k for k in labels_per_class if k != linear_probes.ALL) + (linear_probes.ALL,)  # always all labels
     classes = sum(data.kind(f) == "class" for f in train_factors)
     bar = tqdm(total=len(train_codes) * (classes + 1), desc="vidrep-probe", unit="probe", dynamic_ncols=True,
                disable=not show_progress)

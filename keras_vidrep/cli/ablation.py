@@ -11,156 +11,23 @@ trained with vidrep-train (resuming if its directory already holds a run), then 
 same generated held-out set, free-running and (conditional ones) teacher-forced, per horizon. Writes
 `<out_dir>/ablation.md` (the table) and `<out_dir>/ablation.png` (free-running loss per horizon).
 """
-import json
-import os
-import subprocess
-import sys
-
-from absl import app, flags
-
+from keras_vidrep.analysis.options import AblationOptions
 from keras_vidrep.cli import common
 
-flags.DEFINE_string("out_dir", "runs/ablation", "One model directory per run goes here, ablation.md and .png.")
-flags.DEFINE_integer("train_steps", 1000, "Training steps of each run.")
-flags.DEFINE_list("units", ["256"], "LSTM units per layer.")
-flags.DEFINE_integer("eval_sequences", 500, "Held-out generated sequences evaluated.")
-flags.DEFINE_string("configs", "configs/ablation", "Folder of the four variant flagfiles.")
-flags.DEFINE_list("training", ["teacher_forcing", "scheduled_sampling", "free_running"],
-                  "How the conditional variants are trained.")
-flags.DEFINE_float("sampling_fraction", 0.75, "scheduled_sampling: p reaches 0 after this fraction of the steps.")
-FLAGS = flags.FLAGS
-
-VARIANTS = (("future", "Future predictor"), ("composite", "Composite model"),
-            ("conditional_future", "Conditional future predictor"),
-            ("composite_conditional_future", "Composite model with conditional future predictor"))
-CONDITIONAL = ("conditional_future", "composite_conditional_future")
-BASELINES = (("baseline/mean_training_frame", "mean training frame"), ("baseline/copy_last", "copy last frame"))
-TRAINING = {"teacher_forcing": "teacher-forced", "scheduled_sampling": "scheduled sampling",
-            "free_running": "free-running"}
+common.define_option_flags(AblationOptions)
 
 
-def runs(training):
-    """[(run name, variant, training or None)]: unconditioned variants once, conditional ones per training."""
-    out = []
-    for variant, _ in VARIANTS:
-        if variant in CONDITIONAL:
-            out += [(f"{variant}__{mode}", variant, mode) for mode in training]
-        else:
-            out.append((variant, variant, None))
-    return out
+def main():
+    from keras_vidrep.analysis import ablation
 
-
-def sampling_flags(mode, train_steps, fraction):
-    if mode == "scheduled_sampling":
-        return ["--sampling_schedule=linear", "--sampling_probability=1", "--sampling_floor=0",
-                f"--sampling_steps={max(1, int(fraction * train_steps))}"]
-    return [f"--sampling_schedule={mode}"] if mode else []
-
-
-def run_tool(module, *args):
-    command = [sys.executable, "-m", module, *args]
-    print("$ " + " ".join(command), file=sys.stderr, flush=True)
-    result = subprocess.run(command)
-    if result.returncode:
-        sys.exit(f"vidrep-ablation: error: {module} failed with exit code {result.returncode}")
-
-
-def label(variant, mode):
-    name = dict(VARIANTS)[variant]
-    return f"{name}, trained {TRAINING[mode]}" if mode else name
-
-
-def table(results, info, order):
-    """Markdown table of the evaluated runs and the baselines (overall means); `order` is `runs()`."""
-    loss = "nats" if info["output"] == "sigmoid" else "0.5·SE"
-    lines = [f"| model | future {loss}/frame, free-running | future {loss}/frame, teacher-forced | "
-             f"reconstruction {loss}/frame | future MSE | future SSIM |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
-
-    def cell(row, metric, fmt="{:.1f}"):
-        return fmt.format(row[metric]["mean"]) if row else "–"
-
-    for name, variant, mode in order:
-        r = results[name]
-        free = r["future/free_running"]
-        lines.append(f"| {label(variant, mode)} | {cell(free, 'loss')} | "
-                     f"{cell(r.get('future/teacher_forced'), 'loss')} | {cell(r.get('reconstruction'), 'loss')} | "
-                     f"{cell(free, 'mse')} | {cell(free, 'ssim', '{:.3f}')} |")
-    any_result = results[order[0][0]]
-    for key, text in BASELINES:
-        row = any_result[key]
-        lines.append(f"| Baseline: {text} | {cell(row, 'loss')} | – | – | {cell(row, 'mse')} | "
-                     f"{cell(row, 'ssim', '{:.3f}')} |")
-    return "\n".join(lines)
-
-
-def plot(results, order, path):
-    """Free-running future loss per horizon of every run: one colour per variant, one line style per training
-    (dotted teacher-forced, dash-dot scheduled sampling, solid free-running or unconditioned); baselines in black."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    colours = dict(zip([v for v, _ in VARIANTS], ["tab:blue", "tab:orange", "tab:green", "tab:red"]))
-    styles = {None: "-", "free_running": "-", "scheduled_sampling": "-.", "teacher_forcing": ":"}
-    fig, ax = plt.subplots(figsize=(8, 6))
-    for name, variant, mode in order:
-        values = results[name]["future/free_running"]["loss"]["per_horizon"]
-        ax.plot(range(1, len(values) + 1), values, marker="o", markersize=3, color=colours[variant],
-                linestyle=styles[mode], label=label(variant, mode))
-    first = results[order[0][0]]
-    for (key, text), style in zip(BASELINES, ("--", ":")):
-        values = first[key]["loss"]["per_horizon"]
-        ax.plot(range(1, len(values) + 1), values, color="black", linestyle=style, label=f"baseline: {text}")
-    ax.set_xlabel("future frame")
-    ax.set_ylabel(("nats" if first["info"]["output"] == "sigmoid" else "0.5·SE") + " per frame, free-running")
-    ax.set_ylim(top=min(ax.get_ylim()[1], 1.5 * first["baseline/mean_training_frame"]["loss"]["mean"]))
-    ax.set_title("Future prediction, free-running (lines that leave the top keep rising)", fontsize=10)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    unknown = sorted(set(FLAGS.training) - set(TRAINING))
-    if unknown or not FLAGS.training:
-        sys.exit(f"vidrep-ablation: error: `training` must list some of {', '.join(TRAINING)}, got "
-                 f"{','.join(FLAGS.training)!r}")
-    if not 0.0 < FLAGS.sampling_fraction <= 1.0:
-        sys.exit(f"vidrep-ablation: error: `sampling_fraction` must be in (0, 1], got {FLAGS.sampling_fraction}")
-    os.makedirs(FLAGS.out_dir, exist_ok=True)
-    order = runs(FLAGS.training)
-    results = {}
-    for name, variant, mode in order:
-        model_dir = os.path.join(FLAGS.out_dir, name)
-        run_tool("keras_vidrep.cli.train", f"--flagfile={os.path.join(FLAGS.configs, variant + '.cfg')}",
-                 f"--model_dir={model_dir}", f"--train_steps={FLAGS.train_steps}", f"--units={','.join(FLAGS.units)}",
-                 "--export=false", *sampling_flags(mode, FLAGS.train_steps, FLAGS.sampling_fraction))
-        output = os.path.join(model_dir, "eval.json")
-        run_tool("keras_vidrep.cli.evaluate", f"--model_dir={model_dir}", f"--num_sequences={FLAGS.eval_sequences}",
-                 f"--output_json={output}", f"--plot={os.path.join(model_dir, 'eval.png')}")
-        with open(output, encoding="utf-8") as f:
-            results[name] = json.load(f)
-    info = results[order[0][0]]["info"]
-    text = (f"Ablation: {FLAGS.train_steps} steps, units {','.join(FLAGS.units)}; evaluated on "
-            f"{info['sequences']} held-out generated sequences ({info['input_frames']} input -> "
-            f"{info['future_frames']} future frames; {info['loss']}).\n\n{table(results, info, order)}\n")
-    path = os.path.join(FLAGS.out_dir, "ablation.md")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    text, written = ablation.ablation(common.options_from_flags(AblationOptions))
     print(text)
-    print(f"wrote {path}")
-    print(f"wrote {plot(results, order, os.path.join(FLAGS.out_dir, 'ablation.png'))}")
+    for path in written:
+        print(f"wrote {path}")
 
 
 def run():
-    common.show_flags_in_help(__name__)
-    app.run(main)
+    common.run_app(main, __name__, "vidrep-ablation")
 
 
 if __name__ == "__main__":

@@ -34,12 +34,15 @@ def define_option_flags(options_class, flag_values=flags.FLAGS):
 
 
 def options_from_flags(options_class, flag_values=flags.FLAGS):
-    """The command's options from the parsed flags (lists become tuples)."""
+    """The command's options from the parsed flags (lists become tuples); `options.given` names the flags given
+    on the command line or in a flagfile."""
     values = {}
     for field in dataclasses.fields(options_class):
         value = flag_values[field.name].value
         values[field.name] = tuple(value) if isinstance(value, list) else value
-    return options_class(**values)
+    options = options_class(**values)
+    options.given = frozenset(f.name for f in dataclasses.fields(options_class) if flag_values[f.name].present)
+    return options
 
 
 def define_config_flags(flag_values=flags.FLAGS):
@@ -70,30 +73,18 @@ def show_flags_in_help(module_name):
             flags.FLAGS.register_key_flag_for_module(sys.argv[0], flag)
 
 
-def run_app(body, module_name, program):
-    """Runs a command-line tool: parses flags (absl), refuses positional arguments, then `run_main(body, program)`.
-    """
+def run_app(body, module_name, program, positional=False):
+    """Runs a command-line tool: parses flags (absl), then `run_main(body, program)`: user errors are one line.
+    Positional arguments are refused, unless `positional`: then `body` is called with them (the arguments after
+    `--`)."""
     show_flags_in_help(module_name)
 
     def main(argv):
-        if len(argv) > 1:
+        if len(argv) > 1 and not positional:
             raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-        run_main(body, program)
+        run_main((lambda: body(argv[1:])) if positional else body, program)
 
     app.run(main)
-
-
-def define_model_source_flags():
-    """Flags of the tools that read a trained model and a sequence set (vidrep-eval, vidrep-viz)."""
-    from keras_vidrep.data.frames import SEQUENCE_SETS
-
-    flags.DEFINE_string("model_dir", "", "Model directory written by vidrep-train (uses its checkpoint).")
-    flags.DEFINE_string("checkpoint", "", "With --model_dir: a checkpoint prefix instead of the latest.")
-    flags.DEFINE_string("saved_model", "", "An exported SavedModel directory (instead of --model_dir).")
-    flags.DEFINE_enum("dataset", "generated", SEQUENCE_SETS, "Sequence set.")
-    flags.DEFINE_string("data_path", "", "File for bouncing_mnist_test / mnist_test_seq / patches / features.")
-    flags.DEFINE_integer("num_digits", 2, "generated: digits per sequence (1 or 3 for out-of-domain runs).")
-    flags.DEFINE_integer("seed", 12345, "generated: seed of the set (held-out digits of the model's config).")
 
 
 def config_from_flags(flag_values=flags.FLAGS):
@@ -142,26 +133,3 @@ def run_main(main, program):
         terminated = isinstance(e, Terminated)
         print(f"{program}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
         sys.exit(143 if terminated else 130)
-
-
-def define_shard_flags():
-    """The flags of the tools that write datasets in shards (vidrep-preprocess, vidrep-features)."""
-    flags.DEFINE_integer("shards", 0, "Write the dataset as this many shard files OUTPUT-0000k-of-0000N.h5 and an "
-                                      "index at `output` that every --data_file reads as the whole (0: one file). "
-                                      "The content does not depend on `workers`; a re-run skips complete shards.")
-    flags.DEFINE_integer("workers", 1, "With `shards`: processes writing shards at once, on Apache Beam's "
-                                       "local runner (FnApiRunner) when more than 1 (pip install "
-                                       "'keras_vidrep[beam]'); Beam's log goes to OUTPUT.beam.log.")
-    flags.DEFINE_string("beam_options", "", "With `shards`: Apache Beam pipeline options, e.g. "
-                                            "\"--runner=FlinkRunner --flink_master=HOST:8081\" (every worker must "
-                                            "see the output folder); default: Beam's local runner with `workers`.")
-
-
-def check_shard_flags(values):
-    """ConfigError for shard flags out of range, or Beam settings without `shards`."""
-    if values.shards < 0:
-        raise ConfigError(f"`shards` must be >= 0, got {values.shards}")
-    if values.workers <= 0:
-        raise ConfigError(f"`workers` must be a positive integer, got {values.workers}")
-    if not values.shards and (values.workers != 1 or values.beam_options):
-        raise ConfigError("`workers` and `beam_options` write shards: give `shards` too (e.g. --shards=16)")

@@ -10,7 +10,7 @@ flags.DEFINE_string("checkpoint", "", "A checkpoint prefix to export instead of 
 FLAGS = flags.FLAGS
 
 
-def go():
+def main():
     from keras_vidrep.export import export_checkpoint
 
     path = export_checkpoint(FLAGS.model_dir, FLAGS.export_dir, FLAGS.checkpoint)
@@ -18,7 +18,7 @@ def go():
 
 
 def run():
-    common.run_app(go, __name__, "vidrep-export")
+    common.run_app(main, __name__, "vidrep-export")
 
 
 if __name__ == "__main__":

@@ -8,16 +8,11 @@ Each worker gets a TF_CONFIG naming every worker on a free 127.0.0.1 port and `-
 fails, the others are killed (a worker blocked on a missing peer ignores SIGTERM) and the launcher exits non-zero.
 On a real cluster, set TF_CONFIG on each machine yourself and run vidrep-train --strategy=multi_worker there.
 """
-import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 
-from absl import app, flags
+from absl import flags
 
 from keras_vidrep.cli import common
 
@@ -26,73 +21,19 @@ flags.DEFINE_string("worker_logs", "", "Where workers 1..N-1 write their logs (d
 FLAGS = flags.FLAGS
 
 
-def free_ports(count):
-    """`count` distinct free TCP ports on 127.0.0.1 (found by binding to port 0)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+def main(train_args):
+    from keras_vidrep.errors import ConfigError
+    from keras_vidrep.training import local_cluster
 
-
-def tf_configs(count):
-    """One TF_CONFIG JSON string per local worker."""
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(count)]}
-    return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(count)]
-
-
-def launch(count, train_args, log_dir):
-    """Starts `count` workers with `train_args`, waits for all, returns the first non-zero exit code (or 0)."""
-    command = [sys.executable, "-m", "keras_vidrep.cli.train", *train_args, "--strategy=multi_worker"]
-    procs, logs = [], []
-    for index, tf_config in enumerate(tf_configs(count)):
-        env = dict(os.environ, TF_CONFIG=tf_config)
-        if index == 0:
-            procs.append(subprocess.Popen(command, env=env))
-        else:
-            log = open(os.path.join(log_dir, f"worker-{index}.log"), "w", encoding="utf-8")
-            logs.append(log)
-            procs.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
-    print(f"vidrep-launch: {count} workers; logs of workers 1..{count - 1} in {log_dir}", file=sys.stderr)
-    code = 0
-    try:
-        while any(p.poll() is None for p in procs):
-            failed = [p for p in procs if p.returncode not in (None, 0)]
-            if failed:
-                code = failed[0].returncode
-                print(f"vidrep-launch: worker {procs.index(failed[0])} exited with {code}; stopping the others",
-                      file=sys.stderr)
-                break
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        code = 130
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-            p.wait()
-        for log in logs:
-            log.close()
-    return code or next((p.returncode for p in procs if p.returncode), 0)
-
-
-def main(argv):
     if FLAGS.workers < 1:
-        print(f"vidrep-launch: error: `workers` must be a positive integer, got {FLAGS.workers}", file=sys.stderr)
-        sys.exit(2)
+        raise ConfigError(f"`workers` must be a positive integer, got {FLAGS.workers}")
     log_dir = FLAGS.worker_logs or tempfile.mkdtemp(prefix="vidrep-workers-")
     os.makedirs(log_dir, exist_ok=True)
-    sys.exit(launch(FLAGS.workers, argv[1:], log_dir))
+    sys.exit(local_cluster.launch(FLAGS.workers, train_args, log_dir))
 
 
 def run():
-    common.show_flags_in_help(__name__)
-    app.run(main)
+    common.run_app(main, __name__, "vidrep-launch", positional=True)
 
 
 if __name__ == "__main__":

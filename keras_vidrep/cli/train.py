@@ -9,7 +9,7 @@ common.define_config_flags()
 FLAGS = flags.FLAGS
 
 
-def go():
+def main():
     config = common.config_from_flags()
     from keras_vidrep.training import loop  # imports TensorFlow; after flag parsing so --help is fast
 
@@ -17,7 +17,7 @@ def go():
 
 
 def run():
-    common.run_app(go, __name__, "vidrep-train")
+    common.run_app(main, __name__, "vidrep-train")
 
 
 if __name__ == "__main__":

@@ -65,8 +65,8 @@ def array_dataset(arrays, batch_size):
 
 
 def streamed_dataset(streamed_set, batch_size, parallel_reads=2):
-    """Finite tf.data stream of a `ValidationSet`'s batches (tuples of arrays), in order, read by `parallel_reads` threads a few
-    batches ahead of their consumer: memory holds a handful of batches whatever the set's size."""
+    """Finite tf.data stream of a `ValidationSet`'s batches (tuples of arrays), in order, read by `parallel_reads`
+    threads a few batches ahead of their consumer: memory holds a handful of batches whatever the set's size."""
     count = len(streamed_set)
     probe = streamed_set.read(np.arange(min(1, count)))  # the dtypes and example shapes
     dtypes = [tf.as_dtype(np.asarray(a).dtype) for a in probe]

@@ -68,7 +68,8 @@ class Settings(frame_utils.BouncingSettings):
 
     sampling_schedule: str = setting("teacher_forcing", "Conditional future predictor in training: the schedule of "
                                                         "p, the probability of reading the true previous frame "
-                                                        "rather than its own output (see keras_vidrep.models.sampling).",
+                                                        "rather than its own output (see "
+                                                        "keras_vidrep.models.sampling).",
                                      sampling.SCHEDULES)
     sampling_probability: float = setting(1.0, "p of sampling_schedule=constant, and the start of linear.")
     sampling_floor: float = setting(0.0, "sampling_schedule=linear: the final p.")
