@@ -35,7 +35,7 @@ def model_margins(seed):
     import tensorflow as tf
 
     from keras_vidrep.models.composite import CompositeModel
-    from keras_vidrep.training import loop
+    from keras_vidrep.training import step as train_step
 
     def make():
         model = CompositeModel(20, (12,), 4, 3, conditional_future=True, peepholes=True, seed=seed)
@@ -45,7 +45,7 @@ def model_margins(seed):
     rng = np.random.default_rng(seed)
     inputs = tf.constant(rng.random((2, 4, 20)) > 0.5, tf.float32)
     futures = tf.constant(rng.random((2, 3, 20)) > 0.5, tf.float32)
-    with loop.dtype_policy("mixed_bfloat16"):
+    with train_step.dtype_policy("mixed_bfloat16"):
         mixed = make()
     plain = make()
     plain.set_weights(mixed.get_weights())

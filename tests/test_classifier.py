@@ -247,7 +247,7 @@ def test_backbone_weights_from_a_local_file(tmp_path):
 
 def test_motion_labels_of_one_digit_sequences():
     from keras_vidrep.data import factors
-    from keras_vidrep.tasks.classifier import LabelledDigitStream, sequence_labels
+    from keras_vidrep.data.labelled_digits import LabelledDigitStream, sequence_labels
 
     base = dict(task="classifier", data="bouncing_digits", canvas_size=32, digit_size=14, clip_length=5, units=(8,))
     config = Config(**base, label="direction", num_classes=8, labels_per_class=2, seed=1)

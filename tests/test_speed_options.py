@@ -16,6 +16,7 @@ from keras_vidrep.config import Config
 from keras_vidrep.models.composite import CompositeModel
 from keras_vidrep.models.lstm import LSTMStack
 from keras_vidrep.training import loop
+from keras_vidrep.training import step as train_step
 
 # bfloat16 thresholds, each a few times the worst of 10 seeds (bench/bf16_margins.py on an AMD EPYC with AVX2 and no
 # native bfloat16, 2026-11-30; bench/results/bf16_margins.json). The small composite model: output probabilities
@@ -175,7 +176,7 @@ def test_mixed_bfloat16_model_matches_float32_within_its_precision():
     rng = np.random.default_rng(2)
     inputs = tf.constant(rng.random((2, 4, 20)) > 0.5, tf.float32)
     futures = tf.constant(rng.random((2, 3, 20)) > 0.5, tf.float32)
-    with loop.dtype_policy("mixed_bfloat16"):
+    with train_step.dtype_policy("mixed_bfloat16"):
         mixed = make_composite()
     assert keras.config.dtype_policy().name == "float32"  # restored after the block
     plain = make_composite()

@@ -23,19 +23,25 @@ SEQUENCE_SETS = ("generated", *sequences.NAMED_SETS, *FILE_SETS)  # every set a 
 
 
 @dataclasses.dataclass
-class BouncingSettings:
-    """How Bouncing MNIST is generated (settings shared by the tasks that train on it; flag names)."""
+class DigitSettings:
+    """How digits bounce on a canvas (settings shared by every task that generates Bouncing MNIST; flag names)."""
 
     digits: str = setting("sklearn", "Digit images: bundled sklearn digits, mnist.h5, Keras mnist.npz or TFDS "
                                      "mnist.", DIGIT_SOURCES)
     digits_path: str = setting("", "Path of mnist.h5 / mnist.npz (empty: the Keras cache for mnist_npz).")
     canvas_size: int = setting(64, "Bouncing MNIST: height and width of the square canvas in pixels.")
     digit_size: int = setting(28, "Bouncing MNIST: digit height and width in pixels (resized when not 28).")
-    num_digits: int = setting(2, "Bouncing MNIST: digits bouncing in each sequence.")
     step_length: float = setting(0.1, "Bouncing MNIST: distance a digit moves per frame, as a fraction of the free "
                                       "range.")
     speed_spread: float = setting(0.0, "Bouncing MNIST: each digit's speed drawn uniformly from step_length x "
                                        "[1 - spread, 1 + spread] (0: the original rules, one speed).")
+
+
+@dataclasses.dataclass
+class BouncingSettings(DigitSettings):
+    """How Bouncing MNIST is generated for the video models (flag names)."""
+
+    num_digits: int = setting(2, "Bouncing MNIST: digits bouncing in each sequence.")
 
 
 def check_digits_path(settings):

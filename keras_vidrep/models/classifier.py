@@ -26,7 +26,7 @@ class LSTMClassifier(keras.Model):
     def __init__(self, input_dim, num_classes, units=(2048,), input_dropout=0.0, peepholes=False,
                  initializer="keras", seed=None, **kwargs):
         # Float32 in and out under any dtype policy; the layers inside follow the global policy
-        # (see training.loop.dtype_policy).
+        # (see training.step.dtype_policy).
         super().__init__(**{"dtype": "float32", **kwargs})
         for name, value in (("input_dim", input_dim), ("num_classes", num_classes)):
             if not isinstance(value, int) or value <= 0:

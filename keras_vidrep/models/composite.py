@@ -46,7 +46,7 @@ class CompositeModel(keras.Model):
                  conditional_reconstruction=False, conditional_future=False, peepholes=False, output="sigmoid",
                  initializer="keras", seed=None, bottleneck=0, implementation="fused", **kwargs):
         # Float32 in and out under any dtype policy; the layers inside follow the global policy
-        # (see training.loop.dtype_policy).
+        # (see training.step.dtype_policy).
         super().__init__(**{"dtype": "float32", **kwargs})
         for name, value in (("frame_dim", frame_dim), ("input_frames", input_frames)):
             if not isinstance(value, int) or value <= 0:

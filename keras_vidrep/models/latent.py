@@ -41,7 +41,7 @@ class LatentPredictor(keras.Model):
     def __init__(self, vae, units=(1024,), input_frames=10, future_frames=10, loss="mse", feed="truth", seed=None,
                  **kwargs):
         # Float32 in and out under any dtype policy; the layers inside follow the global policy
-        # (see training.loop.dtype_policy).
+        # (see training.step.dtype_policy).
         super().__init__(**{"dtype": "float32", **kwargs})
         if loss not in LOSSES:
             raise ValueError(f"`loss` must be one of {', '.join(LOSSES)}, got {loss!r}")

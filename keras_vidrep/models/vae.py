@@ -136,7 +136,7 @@ class ConvVAE(keras.Model):
                  output="sigmoid", regularizer="kl", beta=1.0, kl_warmup_steps=0, mmd_weight=1.0,
                  mmd_bandwidth=None, mmd_prior_samples=200, seed=None, **kwargs):
         # Float32 in and out under any dtype policy; the layers inside follow the global policy
-        # (see training.loop.dtype_policy).
+        # (see training.step.dtype_policy).
         super().__init__(**{"dtype": "float32", **kwargs})
         frame_shape, filters = tuple(int(d) for d in frame_shape), tuple(int(f) for f in filters)
         if len(frame_shape) != 3 or min(frame_shape) <= 0:

@@ -1,5 +1,6 @@
 """Checkpoints through tf.train.CheckpointManager, numbered by the global step; and the best checkpoint so far."""
 import glob
+import hashlib
 import json
 import math
 import os
@@ -23,6 +24,14 @@ class CheckpointWriteError(VidrepError):
 def nonfinite_variables(variables):
     """Paths of the variables that hold a NaN or Inf."""
     return [v.path for v in variables if not np.isfinite(np.asarray(v)).all()]
+
+
+def weights_sha256(weights):
+    """SHA-256 of `weights` (float32 bytes, in order): equal fingerprints mean identical weights."""
+    digest = hashlib.sha256()
+    for weight in weights:
+        digest.update(np.ascontiguousarray(np.asarray(weight), np.float32).tobytes())
+    return digest.hexdigest()
 
 
 def save(manager, number, variables):

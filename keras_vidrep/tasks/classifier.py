@@ -18,9 +18,14 @@ from keras_vidrep import tasks
 from keras_vidrep.data import factors
 from keras_vidrep.data import features as feature_data
 from keras_vidrep.data import frames as frame_utils
-from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST
-from keras_vidrep.data.digits import load_digit_labels, load_digits
-from keras_vidrep.data.streams import PermutationWalk, batch_ids
+from keras_vidrep.data.bouncing import TRAIN_STREAM
+from keras_vidrep.data.labelled_digits import (
+    LABELLED_DIGITS,
+    LABELS,
+    LabelledDigitStream,
+    digit_generator,
+    sequence_labels,
+)
 from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.errors import ConfigError, DataError
 from keras_vidrep.models import classifier as classifier_model
@@ -33,13 +38,12 @@ from keras_vidrep.tasks import accumulate, base, representations
 
 DATA = ("fc6", "bouncing_digits")
 DROPOUT_STREAM = 0x4450  # random stream of the input dropout noise
-LABELLED_DIGITS = ("sklearn", "mnist_npz", "tfds")
-LABELS = ("digit", "direction", "speed")
 
 
 @dataclasses.dataclass
-class Settings:
-    """Settings of the classifier task; field names are the flag names."""
+class Settings(frame_utils.DigitSettings):
+    """Settings of the classifier task (and, with `data`=bouncing_digits, of its digits: `DigitSettings`, one digit a
+    sequence, from a labelled source); field names are the flag names."""
 
     data: str = setting("fc6", "Training data: CNN features of labelled videos (original fc6 format), or "
                                "Bouncing MNIST sequences of one digit labelled by the digit.", DATA)
@@ -55,13 +59,6 @@ class Settings:
     feature_dim: int = setting(4096, "data=fc6: values per frame feature.")
     num_classes: int = setting(101, "Classes (labels are 0 .. num_classes-1).")
 
-    digits: str = setting("sklearn", "data=bouncing_digits: labelled digit images.", LABELLED_DIGITS)
-    digits_path: str = setting("", "Path of mnist.npz (empty: the Keras cache).")
-    canvas_size: int = setting(64, "data=bouncing_digits: canvas height and width.")
-    digit_size: int = setting(28, "data=bouncing_digits: digit height and width.")
-    step_length: float = setting(0.1, "data=bouncing_digits: distance a digit moves per frame.")
-    speed_spread: float = setting(0.0, "data=bouncing_digits: each digit's speed drawn uniformly from step_length "
-                                       "x [1 - spread, 1 + spread] (0: one speed).")
     label: str = setting("digit", "data=bouncing_digits: what a sequence's class is: its digit (10 classes), its "
                                   "direction of motion at the last frame (8 sectors of 45 degrees), or its speed "
                                   "(`num_classes` equal bins of the speed range; needs `speed_spread`).", LABELS)
@@ -93,6 +90,8 @@ class Settings:
         check_positive(self, ("clip_length", "val_clip_stride", "feature_dim", "num_classes", "canvas_size",
                               "digit_size", "val_sequences"))
         check_choices(self)
+        if self.digits not in LABELLED_DIGITS:
+            raise ConfigError(f"`digits` must be one of {', '.join(LABELLED_DIGITS)}, got {self.digits!r}")
         if not self.units or any(int(u) <= 0 for u in self.units):
             raise ConfigError(f"`units` must be positive integers, got {','.join(map(str, self.units))!r}")
         if not 0.0 <= self.input_dropout < 1.0:
@@ -333,70 +332,3 @@ def step_cross_entropy(step_logits, labels):
     log_probs = ops.log_softmax(step_logits, axis=-1)
     picked = ops.take_along_axis(log_probs, ops.expand_dims(targets, -1), axis=-1)[..., 0]
     return -ops.mean(picked, axis=1)
-
-
-def digit_generator(settings, seed, split, digit_ids=None):
-    """(generator of one-digit sequences of `clip_length` frames, labels of its digits) on a digit split."""
-    if settings.digits not in LABELLED_DIGITS:
-        raise ConfigError(f"`digits` must be one of {', '.join(LABELLED_DIGITS)} (labelled), got {settings.digits!r}")
-    images = load_digits(settings.digits, split, settings.digits_path, settings.digit_size)
-    labels = load_digit_labels(settings.digits, split, settings.digits_path)
-    if digit_ids is not None:
-        images, labels = images[digit_ids], labels[digit_ids]
-    generator = BouncingMNIST(images, settings.canvas_size, 1, settings.clip_length, settings.step_length, seed=seed,
-                              stream=TRAIN_STREAM if split == "train" else VALIDATION_STREAM,
-                              speed_range=frame_utils.speed_range(settings))
-    return generator, labels
-
-
-def sequence_labels(settings, generator, digit_labels, ids):
-    """The class (`label`) of one-digit sequences `ids` of `generator`: the digit's (`digit_labels` of its
-    images), the direction sector it leaves the last frame in, or its speed's bin among `num_classes` equal bins
-    of the speed range."""
-    if settings.label == "digit":
-        return digit_labels[generator.digit_indices(ids)[:, 0]]
-    _, _, v_y, v_x = generator.trajectories(ids)
-    v_y, v_x = v_y[:, 0, -1], v_x[:, 0, -1]
-    if settings.label == "direction":
-        return factors.direction_sector(v_y, v_x)
-    low, high = generator.speed_range
-    bins = np.floor((np.hypot(v_y, v_x) - low) / (high - low) * settings.num_classes)
-    return np.clip(bins, 0, settings.num_classes - 1).astype(np.int64)
-
-
-class LabelledDigitStream:
-    """Training clips of one-digit Bouncing MNIST with their label (`sequence_labels`).
-
-    With `labels_per_class` = K > 0 the labelled set is fixed, revisited in a fresh order every pass: for digit
-    labels K digits of each class (a seeded choice), one sequence each; for motion labels the first K sequences of
-    each class in a seeded order of sample ids. With 0 every step draws fresh sequences."""
-
-    def __init__(self, settings, seed):
-        all_labels = load_digit_labels(settings.digits, "train", settings.digits_path)
-        chosen, self.sample_ids, k = None, None, settings.labels_per_class
-        if k and settings.label == "digit":
-            order = np.random.default_rng([seed, 7]).permutation(len(all_labels))
-            chosen = np.concatenate([order[all_labels[order] == c][:k] for c in range(10)])
-            if len(chosen) < 10 * k:
-                raise DataError(f"`labels_per_class`={k}: some class has fewer digits")
-        self.generator, self.labels = digit_generator(settings, seed, "train", chosen)
-        self.settings = settings
-        if k and settings.label != "digit":  # a pool of sequences, K of each class from it
-            pool = np.random.default_rng([seed, 7]).permutation(100 * k * settings.num_classes)
-            pool_labels = sequence_labels(settings, self.generator, self.labels, pool)
-            picked = [pool[pool_labels == c][:k] for c in range(settings.num_classes)]
-            if min(len(p) for p in picked) < k:
-                raise DataError(f"`labels_per_class`={k}: some {settings.label} class is too rare to find {k}")
-            self.sample_ids = np.sort(np.concatenate(picked))
-        self.fixed = len(chosen) if chosen is not None else 0 if self.sample_ids is None else len(self.sample_ids)
-        self._walk = PermutationWalk(self.fixed, seed, TRAIN_STREAM) if self.fixed else None
-        self.clip_length = settings.clip_length
-
-    def batch(self, step, batch_size, start=0, count=None):
-        ids = batch_ids(step, batch_size, start, count)
-        if self.fixed:  # sample ids 0..fixed-1 are the fixed labelled set (the digit walk's first pass)
-            ids = self._walk.indices(ids)
-            if self.sample_ids is not None:
-                ids = self.sample_ids[ids]
-        clips = self.generator.sequences(ids).reshape(len(ids), self.clip_length, -1)
-        return clips, sequence_labels(self.settings, self.generator, self.labels, ids).astype(np.int32)

@@ -11,8 +11,6 @@ at the last checkpoint, and the data stream resumes at that step too.
 """
 import contextlib
 import functools
-import hashlib
-import math
 import os
 import secrets
 import shutil
@@ -31,21 +29,20 @@ from keras_vidrep.data import pipeline
 from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.export import check_export_target, export_saved_model
 from keras_vidrep.runs import checkpoints
-from keras_vidrep.runs.checkpoints import NonFiniteError
 from keras_vidrep.runs.directory import RunDir
 from keras_vidrep.runtime import cpu
 from keras_vidrep.training import autotune
 from keras_vidrep.training import budget as budget_lib
 from keras_vidrep.training import step as train_step_lib
-from keras_vidrep.training.optimizers import build_optimizer
+from keras_vidrep.training.optimizers import optimizer_groups
+from keras_vidrep.training.periodic import PeriodicWork
 from keras_vidrep.training.run_lock import RunLock
-from keras_vidrep.training.strategy import build_strategy, gather_replicas, is_chief
+from keras_vidrep.training.strategy import build_strategy, check_same_step, gather_replicas, is_chief
 from keras_vidrep.training.summaries import RunningMeans, SummaryWriters
-from keras_vidrep.training.validation import validation_numbers
 from keras_vidrep.training.watchdog import Watchdog
 
 
-class Trainer:
+class Trainer(PeriodicWork):
     """Builds the strategy, task, model, optimizer, data and checkpoints of one run and trains it.
 
     Args:
@@ -109,18 +106,8 @@ class Trainer:
             tf.config.experimental.enable_op_determinism()
         with self.strategy.scope():
             self.model = self.build_model()
-            # One optimizer per learning-rate scale the task asks for (Adam ignores a gradient's scale, so a lower
-            # rate for some variables needs an optimizer of its own); (optimizer, indices into trainable_variables).
-            scales = self.task.learning_rate_scales(self.model)
-            factors = [scales.get(v.path, 1.0) for v in self.model.trainable_variables]
-            self.optimizer_groups = []
-            self.schedules = []  # the cosine schedules a time budget plans
-            budgeted = bool(config.train_minutes)
-            for factor in sorted(set(factors), key=lambda f: f != 1.0):
-                optimizer = build_optimizer(config, factor, self.schedules if budgeted else None)
-                indices = [i for i, f in enumerate(factors) if f == factor]
-                optimizer.build([self.model.trainable_variables[i] for i in indices])
-                self.optimizer_groups.append((optimizer, indices))
+            self.optimizer_groups, self.schedules = optimizer_groups(
+                config, self.model, self.task.learning_rate_scales(self.model))
             self.optimizer = self.optimizer_groups[0][0]
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step",
                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
@@ -135,7 +122,7 @@ class Trainer:
         self.best = checkpoints.BestCheckpoint(self.write_dir, self.model, self.task.best_metric,
                                                self.task.best_mode) if self.task.best_metric else None
         if multi_worker:
-            self._check_workers_restored_the_same_step()
+            check_same_step(self.strategy, self.step, config.model_dir)
         if config.precision == "mixed_bfloat16" and not tf.config.list_physical_devices("GPU") \
                 and cpu.native_bfloat16() is False:
             logging.warning("--precision=mixed_bfloat16 on %s: this CPU has no native bfloat16 (AVX512_BF16 or "
@@ -176,30 +163,12 @@ class Trainer:
 
     def build_model(self):
         """The task's model under the run's dtype policy (`precision`)."""
-        with dtype_policy(self.config.precision):
+        with train_step_lib.dtype_policy(self.config.precision):
             return self.task.build_model()
 
-    def _check_workers_restored_the_same_step(self):
-        """Every worker restores from `model_dir` itself, so all must see the same checkpoints (a shared file
-        system); a worker that restored another step would train different weights, or wait forever."""
-        def replica_steps():  # ReduceOp has no MIN or MAX: the steps agree iff their variance is 0
-            ctx = tf.distribute.get_replica_context()
-            step = tf.cast(self.step, tf.float64)
-            return ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.stack([step, step * step]))
-
-        mean, mean_square = self.strategy.experimental_local_results(
-            self.strategy.run(tf.function(replica_steps, autograph=False)))[0].numpy()
-        if mean_square - mean * mean > 1e-6:
-            raise ConfigError(f"workers restored different checkpoints (this one step {int(self.step.numpy())}, the "
-                              f"mean over workers {mean:g}): multi-worker resume needs `model_dir` "
-                              f"{self.config.model_dir!r} on a file system that every worker reads")
-
     def weights_fingerprint(self):
-        """SHA-256 of all model weights (float32 bytes, in order): equal fingerprints mean identical weights."""
-        digest = hashlib.sha256()
-        for weight in self.model.weights:
-            digest.update(np.ascontiguousarray(np.asarray(weight), np.float32).tobytes())
-        return digest.hexdigest()
+        """SHA-256 of all model weights (see `checkpoints.weights_sha256`)."""
+        return checkpoints.weights_sha256(self.model.weights)
 
     def _make_train_step(self):
         return train_step_lib.make_train_step(self.model, self.optimizer_groups, self.strategy, self.task,
@@ -212,26 +181,6 @@ class Trainer:
         return iter(self.strategy.distribute_datasets_from_function(
             lambda ctx: pipeline.train_dataset(self.task, self.config.batch_size, start_step=start,
                                                input_context=ctx)))
-
-    def evaluate(self, batch_size=None):
-        """The task's validation numbers (e.g. losses per frame, averaged over the validation set), accumulated
-        batch by batch (of `batch_size`, by default the training batch) as the set is read from its files."""
-        return validation_numbers(self.task, self._eval_step, self.validation_set,
-                                  batch_size or self.config.batch_size, self._kick)
-
-    @functools.cached_property
-    def baselines(self):
-        """The task's validation baselines, computed at the first use (the first validation, so that they do not
-        delay the first training step) and logged once."""
-        baselines = self.task.baselines()
-        logging.info("validation baselines: %s", ", ".join(f"{k} {v:.1f}" for k, v in baselines.items()) or "none")
-        return baselines
-
-    def write_pictures(self, step):
-        """The task's TensorBoard pictures of the validation set."""
-        with self._local_work():
-            for picture in self.task.pictures(self.model):
-                self.summaries.picture("validation", step, picture)
 
     def _kick(self):
         if self.watchdog:
@@ -274,7 +223,7 @@ class Trainer:
                 step += 1
                 with self.profiler.step(step):
                     results = {k: float(v) for k, v in self.train_step(iterator).items()}
-                self._check_step(step, results)
+                train_step_lib.check_finite(step, results, self.manager.latest_checkpoint)
                 if self.watchdog:
                     self.watchdog.arm()  # from the first step on, the step timeout
                 self._kick()
@@ -320,63 +269,6 @@ class Trainer:
             self.config.save(self.config.model_dir)
         bar.total = total
 
-    def _check_step(self, step, results):
-        """NonFiniteError if a loss or any replica's gradient was NaN or Inf (the flag is removed from
-        `results`): the step's update is never saved."""
-        bad_gradients = results.pop(train_step_lib.NONFINITE) or not math.isfinite(results.get("gradient_norm", 0.0))
-        bad = [k for k, v in results.items() if k != "gradient_norm" and not math.isfinite(v)]
-        if bad or bad_gradients:
-            what = f"loss ({', '.join(f'{k}={results[k]}' for k in bad)})" if bad else "gradient (the loss is finite)"
-            raise NonFiniteError(f"non-finite {what} at step {step}; stopped without saving. The last good "
-                                 f"checkpoint is {self.manager.latest_checkpoint or 'none'}")
-
-    def _periodic_work(self, step, window, bar):
-        """Summaries, validation, images and checkpoints due at `step`; returns validation losses if run."""
-        cfg, last, val = self.config, step == self.config.train_steps, None
-        if step % cfg.summary_every == 0 or last:
-            scalars = window.pop()
-            scalars["learning_rate"] = float(keras.ops.convert_to_numpy(self.optimizer.learning_rate))
-            scalars.update(self.task.train_scalars(step - 1))  # the schedules' values at this step's batch
-            self.summaries.scalars("train", step, scalars)
-        if step % cfg.eval_every == 0 or last:
-            val = self.validate(step)  # timed for the budget inside
-            bar.write(f"step {step}: validation " + ", ".join(f"{k} {v:.4g}" for k, v in val.items()))
-            if self.best:
-                with self._local_work():
-                    improved = self.best.update(step, val)
-                if improved:
-                    bar.write(f"step {step}: best {self.best.metric} so far ({val[self.best.metric]:.4g}); saved "
-                              f"{self.best.path}")
-        if step % cfg.image_every == 0 or last:
-            with self._timed("pictures"):
-                self.write_pictures(step)
-        if step % cfg.checkpoint_every == 0:
-            with self._timed("checkpoint"):
-                self.save(step)
-        return val
-
-    @contextlib.contextmanager
-    def _timed(self, work):
-        """Tells the time budget (if any) how long the block took."""
-        start = budget_lib.clock()
-        yield
-        if self.budget:
-            self.budget.record(work, budget_lib.clock() - start)
-
-    def validate(self, step):
-        """`evaluate()` written to TensorBoard; NonFiniteError (naming the number, the step and the last good
-        checkpoint) if any number is NaN or Inf."""
-        with self._timed("validation"):
-            val = self.evaluate()
-        self.summaries.scalars("validation", step, {**{self.task.summary_name(k): v for k, v in val.items()},
-                                                    **self.baselines})
-        bad = [k for k, v in val.items() if not math.isfinite(v)]
-        if bad:
-            raise NonFiniteError(f"validation {bad[0]} is {val[bad[0]]} at step {step}; stopped without saving. The "
-                                 f"last good checkpoint is {self.manager.latest_checkpoint or 'none'}"
-                                 + (f", the best {self.best.path}" if self.best and self.best.path else ""))
-        return val
-
     def _finish(self, val):
         """Final checkpoint, validation (if none ran), clean-up and export."""
         final = int(self.step.numpy())
@@ -387,7 +279,7 @@ class Trainer:
         if self.watchdog:
             self.watchdog.stop()
         if not self.chief:
-            shutil.rmtree(self.write_dir, ignore_errors=True)
+            shutil.rmtree(self.scratch, ignore_errors=True)
         elif self.config.export:
             export_saved_model(self.undistributed_model(), self.task, self.config.resolved_export_dir)
         return {**val, **self.baselines}
@@ -399,18 +291,6 @@ class Trainer:
         copy = self.build_model()
         copy.set_weights(self.model.get_weights())
         return copy
-
-
-@contextlib.contextmanager
-def dtype_policy(name):
-    """Keras's global dtype policy set to `name` while the block runs (layers keep the policy they were made
-    under), then restored."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def train(config):

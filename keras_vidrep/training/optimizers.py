@@ -122,3 +122,24 @@ def build_optimizer(config, scale=1.0, schedules=None):
     if config.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(rate, momentum=config.momentum)
     raise ConfigError(f"`optimizer` must be adam, sgd or rmsprop, got {config.optimizer!r}")
+
+
+def optimizer_groups(config, model, scales):
+    """One optimizer per learning-rate scale the task asks for (Adam ignores a gradient's scale, so a lower rate for
+    some variables needs an optimizer of its own), each built on its variables.
+
+    Args:
+      scales: {variable path: factor} (see `Task.learning_rate_scales`); others train at the full rate.
+
+    Returns:
+      ([(optimizer, indices into model.trainable_variables)], the full rate's first; the cosine schedules a time
+      budget plans, when `config.train_minutes` is set).
+    """
+    factors = [scales.get(v.path, 1.0) for v in model.trainable_variables]
+    groups, schedules = [], []
+    for factor in sorted(set(factors), key=lambda f: f != 1.0):
+        optimizer = build_optimizer(config, factor, schedules if config.train_minutes else None)
+        indices = [i for i, f in enumerate(factors) if f == factor]
+        optimizer.build([model.trainable_variables[i] for i in indices])
+        groups.append((optimizer, indices))
+    return groups, schedules

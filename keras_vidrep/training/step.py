@@ -5,7 +5,13 @@ a per-replica value, counted once whatever the number of replicas); gradients cl
 replicas; one optimizer per learning-rate group. The step also reports whether any replica's gradients were
 non-finite (`NONFINITE`), so that the loop stops before such an update reaches a checkpoint.
 """
+import contextlib
+import math
+
+import keras
 import tensorflow as tf
+
+from keras_vidrep.runs.checkpoints import NonFiniteError
 
 NONFINITE = "nonfinite_gradients"  # replicas whose gradients held a NaN or Inf (0 on a healthy step)
 
@@ -94,3 +100,26 @@ def clip_across_replicas(grads, clipnorm):
     if clipnorm:
         summed, _ = tf.clip_by_global_norm(summed, clipnorm, use_norm=norm)
     return [g / ctx.num_replicas_in_sync for g in summed], norm
+
+
+def check_finite(step, results, last_good):
+    """NonFiniteError if a loss or any replica's gradient of global step `step` was NaN or Inf (the flag is removed
+    from `results`): the step's update is never saved. `last_good`: the latest checkpoint, for the message."""
+    bad_gradients = results.pop(NONFINITE) or not math.isfinite(results.get("gradient_norm", 0.0))
+    bad = [k for k, v in results.items() if k != "gradient_norm" and not math.isfinite(v)]
+    if bad or bad_gradients:
+        what = f"loss ({', '.join(f'{k}={results[k]}' for k in bad)})" if bad else "gradient (the loss is finite)"
+        raise NonFiniteError(f"non-finite {what} at step {step}; stopped without saving. The last good checkpoint is "
+                             f"{last_good or 'none'}")
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Keras's global dtype policy set to `name` while the block runs (layers keep the policy they were made
+    under), then restored."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -153,3 +153,19 @@ def gather_replicas(values):
     if ctx is None or ctx.num_replicas_in_sync == 1:
         return values
     return ctx.all_gather(values, axis=0)
+
+
+def check_same_step(strategy, step, model_dir):
+    """Every worker restores from `model_dir` itself, so all must see the same checkpoints (a shared file system); a
+    worker that restored another `step` (a variable) would train different weights, or wait forever: ConfigError."""
+    def replica_steps():  # ReduceOp has no MIN or MAX: the steps agree iff their variance is 0
+        ctx = tf.distribute.get_replica_context()
+        value = tf.cast(step, tf.float64)
+        return ctx.all_reduce(tf.distribute.ReduceOp.MEAN, tf.stack([value, value * value]))
+
+    mean, mean_square = strategy.experimental_local_results(
+        strategy.run(tf.function(replica_steps, autograph=False)))[0].numpy()
+    if mean_square - mean * mean > 1e-6:
+        raise ConfigError(f"workers restored different checkpoints (this one step {int(step.numpy())}, the mean over "
+                          f"workers {mean:g}): multi-worker resume needs `model_dir` {model_dir!r} on a file system "
+                          f"that every worker reads")
