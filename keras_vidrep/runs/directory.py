@@ -1,0 +1,139 @@
+"""The layout of a run's model directory: every file and folder a run, its tools and TensorBoard find there.
+
+    <model_dir>/
+      config.json            the run's settings (`Config.save`), written when training starts
+      .vidrep.lock           the OS lock of the training process (`training.model_dir`)
+      .vidrep.lease          its lease on a shared file system, renewed by a heartbeat
+      budget.json            the plans of a `--train_minutes` run
+      checkpoints/           ckpt-<step>.* kept by tf.train.CheckpointManager
+      best/                  the best checkpoint by the task's validation number, and best.json
+      train/, validation/    TensorBoard events of training and validation (the run's HParams session: the root)
+      plugins/profile/       Profiler traces of `--profile_steps`
+      export/                the SavedModel (unless `export_dir` puts it elsewhere)
+      eval/                  vidrep-eval's TensorBoard scalars
+      probe/                 vidrep-probe's tables, pictures, scalars, HParams sessions and projector
+
+Plain Python: nothing here reads TensorFlow, so every layer of the package (and a shell script) may ask where a
+file of a run is.
+"""
+import json
+import os
+
+from keras_vidrep.errors import ConfigError
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_SUBDIR = "checkpoints"
+BEST_SUBDIR = "best"
+BEST_RECORD = "best.json"
+EXPORT_SUBDIR = "export"
+SUMMARY_SPLITS = ("train", "validation")
+
+
+class RunDir:
+    """The paths of one run's model directory (nothing is made or read by naming them).
+
+    Args:
+      path: the model directory.
+      what: the setting or flag that named it, for error messages (`model_dir`, `init_from`, `vae_dir`).
+    """
+
+    def __init__(self, path, what="model_dir"):
+        if not path:
+            raise ConfigError(f"`{what}` is required")
+        self.path, self.what = str(path), what
+
+    def __repr__(self):
+        return f"RunDir({self.path!r})"
+
+    def _join(self, *parts):
+        return os.path.join(self.path, *parts)
+
+    @property
+    def config(self):
+        return self._join(CONFIG_FILE)
+
+    @property
+    def lock(self):
+        return self._join(".vidrep.lock")
+
+    @property
+    def lease(self):
+        return self._join(".vidrep.lease")
+
+    @property
+    def budget(self):
+        return self._join("budget.json")
+
+    @property
+    def checkpoints(self):
+        return self._join(CHECKPOINT_SUBDIR)
+
+    @property
+    def best(self):
+        return self._join(BEST_SUBDIR)
+
+    @property
+    def best_record(self):
+        return self._join(BEST_SUBDIR, BEST_RECORD)
+
+    @property
+    def export(self):
+        return self._join(EXPORT_SUBDIR)
+
+    @property
+    def eval(self):
+        return self._join("eval")
+
+    @property
+    def probe(self):
+        return self._join("probe")
+
+    @property
+    def hparams(self):
+        """The run's own HParams session (the root: TensorBoard names the run by its directory)."""
+        return self.path
+
+    @property
+    def profile(self):
+        """Where the Profiler writes (it adds plugins/profile/<time>/ below)."""
+        return self.path
+
+    def summaries(self, split):
+        """The TensorBoard folder of `split` (one of SUMMARY_SPLITS)."""
+        if split not in SUMMARY_SPLITS:
+            raise ValueError(f"`split` must be one of {', '.join(SUMMARY_SPLITS)}, got {split!r}")
+        return self._join(split)
+
+    def has_config(self):
+        return os.path.isfile(self.config)
+
+    def has_checkpoint(self):
+        return os.path.isfile(os.path.join(self.checkpoints, "checkpoint"))
+
+    def read_config(self):
+        """The values of config.json ({name: value}, with `task`); ConfigError if there is none."""
+        if not self.has_config():
+            raise ConfigError(f"`{self.what}` {self.path!r} holds no {CONFIG_FILE}; was it written by "
+                              f"vidrep-train?")
+        with open(self.config, encoding="utf-8") as f:
+            values = json.load(f)
+        values.setdefault("task", "composite")  # written before tasks existed
+        return values
+
+    def write_config(self, values):
+        """Writes config.json ({name: value}) atomically; returns its path."""
+        tmp = self.config + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(values, f, indent=2, sort_keys=True)
+        os.replace(tmp, self.config)
+        return self.config
+
+    @classmethod
+    def of_checkpoint(cls, path, what):
+        """(RunDir, checkpoint prefix or "") of `path`, a model directory or a checkpoint prefix
+        `<model_dir>/checkpoints/ckpt-N`; ConfigError if it is neither."""
+        if os.path.isdir(path):
+            return cls(path, what), ""
+        if os.path.isfile(path + ".index"):
+            return cls(os.path.dirname(os.path.dirname(path)), what), path
+        raise ConfigError(f"`{what}` {path!r}: no such model directory or checkpoint prefix")
