@@ -25,7 +25,7 @@ setup(
     # bench: the PyTorch port of bench/train_speed.py (CPU wheel; not needed by the package or its tests).
     # profile: TensorBoard's Profile tab for the traces of --profile_steps.
     # beam: vidrep-preprocess / vidrep-features --shards --workers on Apache Beam (the tests run it too).
-    extras_require={"test": ["pytest", "pytest-xdist", "apache-beam>=2.77"], "bench": ["torch==2.13.0"],
+    extras_require={"test": ["pytest", "pytest-xdist", "apache-beam>=2.77", "ruff"], "bench": ["torch==2.13.0"],
                     "profile": ["tensorboard-plugin-profile"], "beam": ["apache-beam>=2.77"]},
     entry_points={
         "console_scripts": [

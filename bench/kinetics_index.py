@@ -92,7 +92,7 @@ if kind in ("features", "frames"):
     validation = stream.validation_set(1000)
 elif kind == "fc6":
     import os
-    from keras_vidrep.data.features import ClipStream, FeatureClips
+    from keras_vidrep.data.fc6 import ClipStream, FeatureClips
     folder = os.path.dirname(path)
     clips = FeatureClips(path, os.path.join(folder, "fc6_num_frames.txt"), os.path.join(folder, "fc6_labels.txt"))
     stream = ClipStream(clips)

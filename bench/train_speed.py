@@ -125,7 +125,8 @@ def matmul_peaks(shapes, seconds=2.0):
             a = tf.cast(tf.random.normal((m, k)), dtype)
             b = tf.cast(tf.random.normal((k, n)), dtype)
             product = tf.function(lambda a=a, b=b: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], tf.float32)))
-            out[dtype.name][f"{m}x{k}x{n}"] = gflops(lambda: float(product()), 2 * m * k * n, seconds)
+            out[dtype.name][f"{m}x{k}x{n}"] = gflops(lambda product=product: float(product()), 2 * m * k * n,
+                                                       seconds)
     return out
 
 

@@ -149,3 +149,12 @@ def tensorboard(logdir):
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def pool_by_video(clip_probabilities, videos):
+    """Video predictions computed in memory, to check the streamed ones: the mean of each video's clip
+    probabilities. Returns (video ids, (V, classes))."""
+    ids, inverse = np.unique(videos, return_inverse=True)
+    sums = np.zeros((len(ids), clip_probabilities.shape[1]), np.float64)
+    np.add.at(sums, inverse, clip_probabilities)
+    return ids, sums / np.bincount(inverse)[:, None]

@@ -9,11 +9,11 @@ import textwrap
 import h5py
 import numpy as np
 import pytest
-from conftest import WITHOUT_PACKAGE
+from conftest import WITHOUT_PACKAGE, pool_by_video
 
 from keras_vidrep import trained
 from keras_vidrep.config import Config
-from keras_vidrep.data.features import FeatureClips, pool_by_video
+from keras_vidrep.data.fc6 import FeatureClips
 from keras_vidrep.errors import ConfigError, DataError
 from keras_vidrep.training import loop
 
@@ -265,7 +265,7 @@ def test_motion_labels_of_one_digit_sequences():
     speeds = np.hypot(v_y[:, 0, -1], v_x[:, 0, -1])
     bins = sequence_labels(speed.settings, stream.generator, stream.labels, stream.sample_ids)
     assert np.all(np.diff(bins[np.argsort(speeds)]) >= 0)  # a faster sequence is never in a slower bin
-    assert 0.05 <= speeds.min() and speeds.max() <= 0.15
+    assert speeds.min() >= 0.05 and speeds.max() <= 0.15
     for values, message in ((dict(label="direction", num_classes=10), "`label`=direction has 8 classes"),
                             (dict(label="speed", num_classes=4), "`label`=speed needs `speed_spread` > 0"),
                             (dict(label="speed", num_classes=4, speed_spread=1.5), "`speed_spread` must be in")):

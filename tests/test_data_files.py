@@ -11,7 +11,7 @@ def test_sklearn_digits_are_mnist_sized_and_split():
     train = digits.load_digits("sklearn", "train")
     test = digits.load_digits("sklearn", "test")
     assert train.shape == (1797 - 297, 28, 28) and test.shape == (297, 28, 28)
-    assert train.dtype == np.float32 and 0.0 <= train.min() and train.max() <= 1.0
+    assert train.dtype == np.float32 and train.min() >= 0.0 and train.max() <= 1.0
     assert train[:, :4].max() == 0.0 and train[:, -4:].max() == 0.0  # centred in a 20x20 box like MNIST
     assert train.max() > 0.9
 
@@ -97,7 +97,7 @@ def test_tfds_mnist_under_mock_data():
     with tfds.testing.mock_data(num_examples=6):
         images = digits.load_digits("tfds", "train")
     assert images.shape == (6, 28, 28) and images.dtype == np.float32
-    assert 0.0 <= images.min() and images.max() <= 1.0
+    assert images.min() >= 0.0 and images.max() <= 1.0
 
 
 def test_unknown_digit_source():
@@ -155,7 +155,7 @@ def test_tfds_moving_mnist_under_mock_data():
     with tfds.testing.mock_data(num_examples=3):
         loaded = sequences.load_tfds_moving_mnist()
     assert loaded.shape == (3, 20, 64, 64) and loaded.dtype == np.float32
-    assert 0.0 <= loaded.min() and loaded.max() <= 1.0
+    assert loaded.min() >= 0.0 and loaded.max() <= 1.0
 
 
 def test_non_finite_digits_are_rejected_with_file_and_index(tmp_path):
@@ -171,11 +171,11 @@ def test_non_finite_digits_are_rejected_with_file_and_index(tmp_path):
 
 def test_generated_validation_opens_its_digits_first_and_draws_sequences_when_asked(tmp_path, tiny_config):
     """Held-out digits that cannot be read stop the run before it starts; the sequences themselves are drawn batch
-    by batch when the validation reads them, and are the set `frames.validation_set` describes."""
+    by batch when the validation reads them, and are the set `video_sequences.validation_set` describes."""
     import h5py
 
     from keras_vidrep import tasks
-    from keras_vidrep.data import frames
+    from keras_vidrep.data import video_sequences
 
     no_test = tmp_path / "train_only.h5"
     with h5py.File(no_test, "w") as f:
@@ -188,7 +188,7 @@ def test_generated_validation_opens_its_digits_first_and_draws_sequences_when_as
     task.prepare_data()
     inputs, futures = task.validation_set().whole()
     s = task.settings
-    expected = frames.validation_set(s, config.seed).whole()
+    expected = video_sequences.validation_set(s, config.seed).whole()
     assert inputs.shape == (config.val_sequences, s.input_frames, s.frame_dim)
     np.testing.assert_array_equal(np.concatenate([inputs, futures], axis=1),
                                   expected.reshape(len(expected), s.seq_length, -1))

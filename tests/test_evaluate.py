@@ -79,12 +79,13 @@ class StaticPredictor:
 def test_baselines_on_static_and_moving_data():
     rng = np.random.default_rng(1)
     static = np.repeat(rng.random((4, 1, 16, 16)).astype(np.float32), 6, axis=1)
-    res = evaluate.evaluate(StaticPredictor(), ValidationSet.of_arrays(static), input_frames=3, future_frames=3, mean=np.full((16, 16), 0.5))
+    static_set = ValidationSet.of_arrays(static)
+    res = evaluate.evaluate(StaticPredictor(), static_set, input_frames=3, future_frames=3, mean=np.full((16, 16), 0.5))
     assert res["baseline/copy_last"]["mse"]["per_horizon"] == [0.0, 0.0, 0.0]
     assert res["future/free_running"]["mse"]["mean"] == 0.0
     assert res["baseline/mean_training_frame"]["mse"]["mean"] > 0.0
     assert "mean frame of the model's training data" in json.dumps(res["info"])
-    assert "baseline/mean_training_frame" not in evaluate.evaluate(StaticPredictor(), ValidationSet.of_arrays(static), 3, 3)
+    assert "baseline/mean_training_frame" not in evaluate.evaluate(StaticPredictor(), static_set, 3, 3)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +113,8 @@ def test_checkpoint_evaluation_modes_and_longer_futures(trained):
     assert np.all(np.abs(np.subtract(free[1:], forced[1:])) > 1e-3)  # ... then different at every later horizon
     saved = predictors.SavedModelPredictor(config.export_dir)  # its in-graph loop rolls out past the trained 10
     assert saved.future_frames == 10
-    np.testing.assert_allclose(saved.predict(data.take([0, 1])[:, :10], 15)[0], predictor.predict(data.take([0, 1])[:, :10], 15)[0],
+    first_two = data.take([0, 1])[:, :10]
+    np.testing.assert_allclose(saved.predict(first_two, 15)[0], predictor.predict(first_two, 15)[0],
                                rtol=1e-4, atol=1e-5)
     from_saved = evaluate.evaluate(saved, data, 10, 15, batch_size=4)
     assert from_saved["future/free_running"]["loss"]["per_horizon"] == pytest.approx(free, rel=1e-4)
@@ -124,7 +126,8 @@ def test_evaluation_loss_is_the_training_loss(trained):
     trainer = loop.Trainer(config.replace(export=False).validate())  # restores the trained checkpoint
     val = trainer.evaluate()
     data = trainer.task.sequence_set
-    for predictor in (predictors.CheckpointPredictor(config.model_dir), predictors.SavedModelPredictor(config.export_dir)):
+    for predictor in (predictors.CheckpointPredictor(config.model_dir),
+                      predictors.SavedModelPredictor(config.export_dir)):
         res = evaluate.evaluate(predictor, data, 10, 10)
         assert res["future/free_running"]["loss"]["mean"] == pytest.approx(val["future"], rel=1e-5)
         assert res["reconstruction"]["loss"]["mean"] == pytest.approx(val["reconstruction"], rel=1e-5)
@@ -221,7 +224,7 @@ def test_ablation_table_and_plot(tmp_path):
         "composite_conditional_future__scheduled_sampling", "composite_conditional_future__free_running"]
     assert sampling_flags("scheduled_sampling", 1000, 0.75)[-1] == "--sampling_steps=750"
     row = {"mean": 1.0, "per_horizon": [1.0, 2.0]}
-    metrics_row = {m: row for m in metrics.METRICS}
+    metrics_row = dict.fromkeys(metrics.METRICS, row)
     results = {name: {"future/free_running": metrics_row, "baseline/mean_training_frame": metrics_row,
                       "baseline/copy_last": metrics_row, "info": {"output": "sigmoid"}} for name, *_ in order}
     results["composite_conditional_future__free_running"]["future/teacher_forced"] = metrics_row

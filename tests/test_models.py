@@ -53,7 +53,7 @@ def test_stack_run_equals_stepping():
     for t in range(6):
         h, states = stack.step(seq[:, t], states)
         np.testing.assert_allclose(np.asarray(top[:, t]), np.asarray(h), rtol=1e-5, atol=1e-6)
-    for (a, b), (c, d) in zip(final, states):
+    for (a, _b), (c, _d) in zip(final, states):
         np.testing.assert_allclose(np.asarray(a), np.asarray(c), rtol=1e-5, atol=1e-6)
 
 

@@ -50,7 +50,7 @@ def test_a_second_trainer_on_a_model_dir_is_refused_and_the_first_run_is_whole(t
 
 def test_the_lock_ends_with_its_trainer(tiny_config):
     first = loop.Trainer(tiny_config.replace(export=False).validate())
-    with pytest.raises(ConfigError, match=r"in use by another training process \(pid %d on " % os.getpid()):
+    with pytest.raises(ConfigError, match=rf"in use by another training process \(pid {os.getpid()} on "):
         loop.Trainer(tiny_config.replace(export=False).validate())
     first.train()  # released at the end of training
     loop.Trainer(tiny_config.replace(export=False).validate()).close()

@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from keras_vidrep import tasks
 from keras_vidrep.config import Config
-from keras_vidrep.data import frames, pipeline
+from keras_vidrep.data import pipeline, video_sequences
+from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.errors import ConfigError, DataError
 
 
@@ -18,21 +19,21 @@ def task():
 
 def test_split_frames_flattens_and_splits():
     seq = np.arange(2 * 20 * 4 * 4, dtype=np.float32).reshape(2, 20, 4, 4)
-    inputs, futures = frames.split_frames(seq, 10, 7)
+    inputs, futures = video_sequences.split_frames(seq, 10, 7)
     assert inputs.shape == (2, 10, 16) and futures.shape == (2, 7, 16)
     np.testing.assert_array_equal(inputs[1, 3], seq[1, 3].ravel())
     np.testing.assert_array_equal(futures[0, 0], seq[0, 10].ravel())
     with pytest.raises(ConfigError, match="fewer than"):
-        frames.split_frames(seq, 15, 10)
+        video_sequences.split_frames(seq, 15, 10)
     rgb = np.random.default_rng(0).random((1, 3, 2, 2, 3)).astype(np.float32)
-    np.testing.assert_array_equal(frames.unflatten(frames.flatten(rgb), (2, 2, 3)), rgb)
+    np.testing.assert_array_equal(video_sequences.unflatten(video_sequences.flatten(rgb), (2, 2, 3)), rgb)
 
 
 def test_train_dataset_batches_in_step_order(task):
     ds = pipeline.train_dataset(task, 4)
     (x0, f0), (x1, _) = list(ds.take(2))
     assert x0.shape == (4, 10, 1024) and f0.shape == (4, 10, 1024) and x0.dtype == tf.float32
-    expected = frames.split_frames(task.source.batch(1, 4), 10, 10)[0]
+    expected = video_sequences.split_frames(task.source.batch(1, 4), 10, 10)[0]
     np.testing.assert_array_equal(x1.numpy(), expected)
 
 
@@ -57,9 +58,9 @@ def test_replicas_split_each_global_batch(task):
 
 def test_validation_sets(tmp_path):
     settings = Config(canvas_size=32, digit_size=14, val_sequences=5).settings
-    generated = frames.validation_set(settings, seed=1).whole()
+    generated = video_sequences.validation_set(settings, seed=1).whole()
     assert generated.shape == (5, 20, 32, 32)
-    np.testing.assert_array_equal(generated, frames.validation_set(settings, seed=1).whole())
+    np.testing.assert_array_equal(generated, video_sequences.validation_set(settings, seed=1).whole())
     data = np.random.default_rng(0).integers(0, 256, (20, 7, 32, 32), dtype=np.uint8)
     np.save(tmp_path / "mnist_test_seq.npy", data)
     config = Config(canvas_size=32, val_dataset="mnist_test_seq", val_path=str(tmp_path / "mnist_test_seq.npy"),
@@ -69,5 +70,6 @@ def test_validation_sets(tmp_path):
     np.testing.assert_allclose(task.sequence_set.whole(), np.transpose(data, (1, 0, 2, 3))[:3] / 255.0, rtol=1e-6)
     with pytest.raises(DataError, match=r"frames of shape \(32, 32\), but the model reads frames of \(64, 64\)"):
         tasks.create(config.replace(canvas_size=64)).prepare_data()
-    batches = list(pipeline.array_dataset(frames.split_frames(generated, 10, 10), 2))
+    split = video_sequences.split_frames(generated, 10, 10)
+    batches = list(pipeline.streamed_dataset(ValidationSet.of_arrays(split), 2))
     assert [b[0].shape[0] for b in batches] == [2, 2, 1]

@@ -41,9 +41,11 @@ def test_probes_recover_a_planted_factor_and_score_chance_on_shuffled_labels():
     r2 = linear_probes.probe_factor(train_x, train_r, test_x, test_r, False, linear_probes.ALL, seeds=(0, 1))
     assert min(accuracy) > 0.85 and min(r2) > 0.95
     few = linear_probes.probe_factor(train_x, train_c, test_x, test_c, True, 5, seeds=(0, 1, 2))
-    assert linear_probes.chance(test_c, True) + 0.1 < np.mean(few) < np.mean(accuracy)  # 5 a class: above chance, below all
+    # 5 a class: above chance, below all
+    assert linear_probes.chance(test_c, True) + 0.1 < np.mean(few) < np.mean(accuracy)
     shuffled = np.random.default_rng(2).permutation
-    accuracy = linear_probes.probe_factor(train_x, shuffled(train_c), test_x, test_c, True, linear_probes.ALL, seeds=(0, 1))
+    accuracy = linear_probes.probe_factor(train_x, shuffled(train_c), test_x, test_c, True, linear_probes.ALL,
+                                          seeds=(0, 1))
     r2 = linear_probes.probe_factor(train_x, shuffled(train_r), test_x, test_r, False, linear_probes.ALL, seeds=(0, 1))
     assert max(accuracy) < linear_probes.chance(test_c, True) + 0.08 and max(r2) < 0.05
     # one labelled example of each class: no cross-validation possible, a fixed regularisation instead
@@ -133,13 +135,13 @@ def test_vidrep_probe_on_a_tiny_run_seen_in_a_running_tensorboard(tiny_config, t
     assert result["representation"] == "code" and result["dim"] == 64
     assert {"digit0", "digit0_x", "digit0_vy", "digit0_direction", "digit0_x_ahead2"} <= set(result["factors"])
     assert result["constant"] == ["digit0_speed"]  # one speed under the original rules
-    for factor, by in result["scores"].items():
+    for _factor, by in result["scores"].items():
         assert set(by) == {"trained", "random0", "input_last", "input_mean", "supervised"}
         assert all(len(seeds) == 2 for seeds in by["trained"].values())
     assert set(result["scores"]["digit0_direction"]["trained"]) == {"2", "0"}  # labels per class: 2 and all
     assert (out / "probe_factors.png").stat().st_size > 5000 and (out / "probe_labels.png").is_file()
     assert "| digit0_x |" in (out / "probe.md").read_text()
-    events = [e for e in tf.compat.v1.train.summary_iterator(str(next(out.glob("events.*"))))]
+    events = list(tf.compat.v1.train.summary_iterator(str(next(out.glob("events.*")))))
     values = {v.tag: tf.make_ndarray(v.tensor) for e in events for v in e.summary.value}
     np.testing.assert_allclose(values["probe/digit0_x/trained"], np.mean(result["scores"]["digit0_x"]["trained"]["0"]),
                                rtol=1e-5)
@@ -222,15 +224,17 @@ def test_feature_windows_are_probed_for_their_video_and_time(tmp_path):
     data = WindowProbe(FeatureFile(str(tmp_path / "f.h5")), 3, lambda x: x, max_videos=3)
     assert data.counts == {"train": 3 * 31, "test": 3 * 7}  # 38 windows a video, every fifth held out
     test = data.factors("test")
-    assert set(test["video"]) == {0, 2, 3} and 0.0 <= test["time"].min() and test["time"].max() <= 1.0
+    assert set(test["video"]) == {0, 2, 3} and test["time"].min() >= 0.0 and test["time"].max() <= 1.0
     np.testing.assert_allclose(data.read("test", [0])[0, :, 0], values[4:7, 0])  # video 0's fifth window
     model = CompositeModel(8, (4,), input_frames=3, future_frames=2, seed=0)
     model.build((None, 3, 8))
     task = tasks.create(Config(units=(4,)))  # a composite model's representations
-    result = probing.run_probes(task, model, [], data, labels_per_class=(linear_probes.ALL,), seeds=(0,), log=lambda _: None)
+    result = probing.run_probes(task, model, [], data, labels_per_class=(linear_probes.ALL,), seeds=(0,),
+                                log=lambda _: None)
     assert result["factors"] == {"video": "class", "time": "number"}
     assert result["scores"]["video"]["input_last"][0] == [1.0] and result["scores"]["time"]["input_mean"][0][0] > 0.9
-    only = probing.run_probes(task, model, [], data, labels_per_class=(linear_probes.ALL,), seeds=(0,), log=lambda _: None,
+    only = probing.run_probes(task, model, [], data, labels_per_class=(linear_probes.ALL,), seeds=(0,),
+                              log=lambda _: None,
                               only=("time",))
     assert only["factors"] == {"time": "number"} and only["scores"]["time"] == result["scores"]["time"]
     with pytest.raises(ConfigError, match="`factors` speed not among this data's: video, time"):

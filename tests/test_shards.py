@@ -14,7 +14,7 @@ from conftest import run_workers
 from keras_vidrep import tasks
 from keras_vidrep.config import Config
 from keras_vidrep.data import shards
-from keras_vidrep.data.features import ClipStream, FeatureClips
+from keras_vidrep.data.fc6 import ClipStream, FeatureClips
 from keras_vidrep.data.frame_file import FeatureFile, FrameFile, WindowStream
 from keras_vidrep.data.frame_sets import SequenceSource
 from keras_vidrep.data.patches import SequenceFile
@@ -54,7 +54,7 @@ def written(name, *args, cwd):
 
 def contents(path):
     f = shards.open_hdf5(str(path))
-    return {key: np.asarray(f[key][...]) for key in f.keys()}
+    return {key: np.asarray(f[key][...]) for key in f}
 
 
 def test_shards_hold_the_same_rows_whatever_the_workers_and_resume_shard_by_shard(videos, tmp_path):

@@ -5,11 +5,11 @@ import tracemalloc
 import h5py
 import numpy as np
 import pytest
+from conftest import pool_by_video
 
 from keras_vidrep import trained
 from keras_vidrep.analysis import code_maps, evaluate, metrics
 from keras_vidrep.config import Config
-from keras_vidrep.data.features import pool_by_video
 from keras_vidrep.data.frame_file import FeatureFile, FrameFile, WindowStream
 from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.tasks import accumulate

@@ -13,6 +13,7 @@ import json
 import os
 
 from keras_vidrep.analysis.commands import run_command
+from keras_vidrep.runs.directory import RunDir
 
 VARIANTS = (("future", "Future predictor"), ("composite", "Composite model"),
             ("conditional_future", "Conditional future predictor"),
@@ -115,9 +116,9 @@ def ablation(options):
                     f"--model_dir={model_dir}", f"--train_steps={options.train_steps}",
                     f"--units={','.join(options.units)}", "--export=false",
                     *sampling_flags(mode, options.train_steps, options.sampling_fraction))
-        output = os.path.join(model_dir, "eval.json")
+        output = RunDir(model_dir).eval_json
         run_command("vidrep-eval", f"--model_dir={model_dir}", f"--num_sequences={options.eval_sequences}",
-                    f"--output_json={output}", f"--plot={os.path.join(model_dir, 'eval.png')}")
+                    f"--output_json={output}", f"--plot={RunDir(model_dir).eval_plot}")
         with open(output, encoding="utf-8") as f:
             results[name] = json.load(f)
     info = results[order[0][0]]["info"]

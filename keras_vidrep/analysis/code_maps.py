@@ -21,6 +21,7 @@ import numpy as np
 from keras_vidrep.data.checks import check_values
 from keras_vidrep.data.rows import take_rows
 from keras_vidrep.errors import ConfigError, DataError
+from keras_vidrep.runs.directory import SUMMARY_SPLITS, RunDir
 
 MAX_VIDEO_COLOURS = 20
 MAX_POINTS = 5000
@@ -244,8 +245,8 @@ def read_curves(model_dir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     curves = {}
-    for split in ("train", "validation"):
-        directory = os.path.join(model_dir, split)
+    for split in SUMMARY_SPLITS:
+        directory = RunDir(model_dir).summaries(split)
         if not os.path.isdir(directory):
             continue
         acc = EventAccumulator(directory, size_guidance={"tensors": 0})

@@ -17,14 +17,14 @@ from tqdm import tqdm
 from keras_vidrep import tasks, trained
 from keras_vidrep.analysis import metrics, predictors
 from keras_vidrep.config import Config
-from keras_vidrep.data import frames as frame_utils
+from keras_vidrep.data import video_sequences
 from keras_vidrep.errors import ConfigError, VidrepError
 from keras_vidrep.runs.checkpoints import step_of
 from keras_vidrep.runs.directory import RunDir
 from keras_vidrep.tasks import accumulate, baselines
 from keras_vidrep.training.validation import validation_numbers
 
-DATASETS = frame_utils.SEQUENCE_SETS
+DATASETS = video_sequences.SEQUENCE_SETS
 
 
 def validate_run(model_dir, checkpoint="", batch_size=128, **changes):
@@ -41,7 +41,7 @@ def validate_run(model_dir, checkpoint="", batch_size=128, **changes):
 
 def open_sequences(dataset, count, length, frame_shape, path="", seed=0, num_digits=2, config=None):
     """Evaluation sequences as a `ValidationSet` (n <= `count` sequences (>= length, *frame_shape)), opened but not
-    read (`frames.sequence_set`), checked against the model's `frame_shape`.
+    read (`video_sequences.sequence_set`), checked against the model's `frame_shape`.
 
     `generated` draws Bouncing MNIST from the held-out digits of `config` (the model's settings; bundled digits
     when None) with `num_digits` digits and the given seed; `patches` / `features` read a sequence file; the others a
@@ -49,13 +49,13 @@ def open_sequences(dataset, count, length, frame_shape, path="", seed=0, num_dig
     """
     if dataset not in DATASETS:
         raise ConfigError(f"`dataset` must be one of {', '.join(DATASETS)}, got {dataset!r}")
-    if dataset in frame_utils.FILE_SETS and len(frame_shape) != (3 if dataset == "patches" else 1):
+    if dataset in video_sequences.FILE_SETS and len(frame_shape) != (3 if dataset == "patches" else 1):
         raise ConfigError(f"`dataset`={dataset} does not hold frames of the model's shape {frame_shape}")
     settings = (config or Config()).settings
     file_length = length if config is None or dataset == "generated" else config.seq_length
-    data = frame_utils.sequence_set(dataset, settings, seed, count, path, "data_path", file_length, frame_shape,
+    data = video_sequences.sequence_set(dataset, settings, seed, count, path, "data_path", file_length, frame_shape,
                                     num_digits)
-    frame_utils.check_frames(data.read(np.arange(min(1, len(data)))), frame_shape, f"`dataset` {dataset}", length)
+    video_sequences.check_frames(data.read(np.arange(min(1, len(data)))), frame_shape, f"`dataset` {dataset}", length)
     return data
 
 

@@ -23,11 +23,6 @@ IMAGE_METRICS = ("ssim", "psnr")
 PSNR_CAP = 100.0  # dB: -10 log10(1e-10), identical frames
 
 
-def metric_names(frame_shape):
-    """The metrics that apply to frames of `frame_shape`."""
-    return METRICS if len(frame_shape) in (2, 3) else tuple(m for m in METRICS if m not in IMAGE_METRICS)
-
-
 def frame_metrics(targets, predictions, output="sigmoid", logits=None, batch_size=256):
     """Metrics of every frame.
 

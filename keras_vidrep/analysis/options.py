@@ -1,9 +1,8 @@
 """The options of the analysis commands (vidrep-probe, vidrep-fewlabel, vidrep-ablation), as dataclasses whose fields
 are the commands' flags: plain Python, so that a command parses and checks its flags before TensorFlow loads."""
 import dataclasses
-from typing import Tuple
 
-from keras_vidrep.data.frames import SEQUENCE_SETS
+from keras_vidrep.data.video_sequences import SEQUENCE_SETS
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.settings import check_positive, setting
 
@@ -21,10 +20,10 @@ class ProbeOptions:
     representation: str = setting("", "What to probe (empty: the model's default): composite code, h, c, h1, c1, "
                                       "...; latent LSTM state, h, c, code; VAE code, codes; classifier state, h, c, "
                                       "h1, ...")
-    labels_per_class: Tuple[str, ...] = setting(("1", "5", "10", "all"), "Labelled training sequences per class "
+    labels_per_class: tuple[str, ...] = setting(("1", "5", "10", "all"), "Labelled training sequences per class "
                                                 "for the class factors (`all`: the whole training part).")
-    seeds: Tuple[str, ...] = setting(("0", "1", "2"), "Probe seeds (labelled subsets).")
-    factors: Tuple[str, ...] = setting((), "Probe only these factors (e.g. digit0_direction; empty: every factor).")
+    seeds: tuple[str, ...] = setting(("0", "1", "2"), "Probe seeds (labelled subsets).")
+    factors: tuple[str, ...] = setting((), "Probe only these factors (e.g. digit0_direction; empty: every factor).")
     random_controls: int = setting(3, "Untrained initialisations of the same architecture probed as controls.")
     supervised_dir: str = setting("", "Model directory of an LSTM classifier of the same generated digits trained "
                                       "on labels (e.g. --label=direction): its state is probed beside the controls, "
@@ -33,7 +32,7 @@ class ProbeOptions:
     test_sequences: int = setting(1000, "Held-out sequences the probes are scored on (held-out digits).")
     num_digits: int = setting(1, "Digits per probe sequence (0: the run's).")
     input_frames: int = setting(0, "Frames the encoder reads (0: the run's; 10 for a frame VAE).")
-    ahead: Tuple[str, ...] = setting(("5",), "Future positions probed, in frames after the last input frame.")
+    ahead: tuple[str, ...] = setting(("5",), "Future positions probed, in frames after the last input frame.")
     speed_spread: float = setting(-1.0, "Each digit's speed drawn from step_length x [1 - spread, 1 + spread] (a "
                                         "speed to probe); -1: the run's own rules.")
     data_file: str = setting("", "Feature-window runs: the features file to probe (empty: the run's).")
@@ -78,16 +77,16 @@ class FewLabelOptions:
     """What vidrep-fewlabel is asked (the command's flags, of the same names)."""
 
     out_dir: str = setting("runs/fewlabel", "Model directories, fewlabel.md and fewlabel.json go here.")
-    labels_per_class: Tuple[str, ...] = setting(("1", "5", "10"), "Labelled training sequences per class; `all`: a "
+    labels_per_class: tuple[str, ...] = setting(("1", "5", "10"), "Labelled training sequences per class; `all`: a "
                                                 "fresh labelled sequence every step (the supervised upper bound).")
-    seeds: Tuple[str, ...] = setting(("0", "1", "2"), "Seeds (labelled subset, initialisation, data order).")
-    units: Tuple[str, ...] = setting(("256",), "LSTM units (encoder and classifier).")
+    seeds: tuple[str, ...] = setting(("0", "1", "2"), "Seeds (labelled subset, initialisation, data order).")
+    units: tuple[str, ...] = setting(("256",), "LSTM units (encoder and classifier).")
     pretrain_steps: int = setting(2000, "Steps of the unsupervised composite model.")
     train_steps: int = setting(500, "Steps of each classifier.")
     clip_length: int = setting(10, "Frames the encoder and the classifier read.")
     encoder: str = setting("", "Only one pretrained classifier: fine-tuned or frozen (when given, `inits` is scratch "
                                "and this one).", ("", "finetune", "freeze"))
-    inits: Tuple[str, ...] = setting(FEWLABEL_INITS, "Classifiers to train: from scratch, from the pretrained "
+    inits: tuple[str, ...] = setting(FEWLABEL_INITS, "Classifiers to train: from scratch, from the pretrained "
                                                      "encoder fine-tuned, from it frozen (linear head only).")
     label: str = setting("digit", "What a sequence's class is.", FEWLABEL_LABELS)
     speed_spread: float = setting(0.5, "label=speed: speeds drawn from step_length x [1 - spread, 1 + spread] "
@@ -123,10 +122,10 @@ class AblationOptions:
 
     out_dir: str = setting("runs/ablation", "One model directory per run goes here, ablation.md and .png.")
     train_steps: int = setting(1000, "Training steps of each run.")
-    units: Tuple[str, ...] = setting(("256",), "LSTM units per layer.")
+    units: tuple[str, ...] = setting(("256",), "LSTM units per layer.")
     eval_sequences: int = setting(500, "Held-out generated sequences evaluated.")
     configs: str = setting("configs/ablation", "Folder of the four variant flagfiles.")
-    training: Tuple[str, ...] = setting(ABLATION_TRAINING, "How the conditional variants are trained.")
+    training: tuple[str, ...] = setting(ABLATION_TRAINING, "How the conditional variants are trained.")
     sampling_fraction: float = setting(0.75, "scheduled_sampling: p reaches 0 after this fraction of the steps.")
 
     def validate(self):
@@ -180,12 +179,12 @@ class EvalOptions(ModelSourceOptions):
 class VizOptions(ModelSourceOptions):
     """What vidrep-viz is asked (the command's flags, of the same names)."""
 
-    sequences: Tuple[str, ...] = setting(("0", "1", "2"), "Indices of the sequences to show.")
+    sequences: tuple[str, ...] = setting(("0", "1", "2"), "Indices of the sequences to show.")
     rollout: int = setting(0, "Also roll the model out free-running for this many frames.")
     fps: int = setting(4, "GIF frames per second.")
     out_dir: str = setting("viz", "Where the pictures go.")
     codes: str = setting("", "Draw the codes of this vidrep-embed output (.h5 or .npy) instead of a model.")
-    perplexities: Tuple[str, ...] = setting(("5", "30", "50"), "--codes: t-SNE perplexities, side by side.")
+    perplexities: tuple[str, ...] = setting(("5", "30", "50"), "--codes: t-SNE perplexities, side by side.")
     clusters: int = setting(6, "--codes: clusters of k-means and of agglomerative clustering.")
     labels_file: str = setting("", "--codes: one label per video (a line each, in the codes' video order) to "
                                    "colour the t-SNE maps by, instead of the video.")

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from keras_vidrep import trained
 from keras_vidrep.config import Config
-from keras_vidrep.data import frames as frame_utils
+from keras_vidrep.data import video_sequences
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.runs.directory import CONFIG_FILE
 
@@ -42,21 +42,21 @@ class CheckpointPredictor:
                                    autograph=False)
 
     def _frames(self, logits):
-        logits = frame_utils.unflatten(np.asarray(logits), self.frame_shape)
+        logits = video_sequences.unflatten(np.asarray(logits), self.frame_shape)
         frames = np.asarray(self.model.activate(logits))
         return frames, (logits if self.output == "sigmoid" else None)
 
     def reconstruct(self, frames):
-        logits = np.asarray(self.model.reconstruction_logits(frame_utils.flatten(frames)))[:, ::-1]
+        logits = np.asarray(self.model.reconstruction_logits(video_sequences.flatten(frames)))[:, ::-1]
         return self._frames(logits)
 
     def predict(self, frames, steps, truth=None):
         """Free-running prediction of `steps` frames, or teacher-forced on `truth` (N, steps, *frame_shape)."""
-        flat = frame_utils.flatten(frames)
+        flat = video_sequences.flatten(frames)
         if truth is None:
             logits = self._future(flat, steps)
         else:
-            logits = self.model.forward(flat, frame_utils.flatten(truth), teacher_forcing=True)["future"]
+            logits = self.model.forward(flat, video_sequences.flatten(truth), teacher_forcing=True)["future"]
         return self._frames(logits)
 
 

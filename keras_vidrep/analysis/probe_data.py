@@ -13,7 +13,7 @@ number), `counts` and `describe`.
 import numpy as np
 
 from keras_vidrep.data import factors as factors_lib
-from keras_vidrep.data import frames as frame_utils
+from keras_vidrep.data import video_sequences
 from keras_vidrep.data.digits import load_digit_labels
 from keras_vidrep.errors import ConfigError, DataError
 
@@ -36,7 +36,7 @@ class BouncingProbe:
                 self.labels[part] = load_digit_labels(settings.digits, part, settings.digits_path)
             except DataError:  # mnist.h5 holds no labels: every factor but the digit's class
                 self.labels[part] = None
-            self.generators[part] = frame_utils.bouncing_generator(
+            self.generators[part] = video_sequences.bouncing_generator(
                 settings, seed, part, num_digits, input_frames + max(self.ahead, default=0), spread)
         self.describe = (f"{train} training and {test} held-out sequences (held-out digits), {num_digits} digit(s), "
                          f"the encoder reads {input_frames} frames")

@@ -23,7 +23,7 @@ from keras_vidrep import tasks, trained
 from keras_vidrep.analysis import linear_probes, probe_reports
 from keras_vidrep.analysis.probe_data import BouncingProbe, WindowProbe
 from keras_vidrep.board import hparams, projector
-from keras_vidrep.data import frames as frame_utils
+from keras_vidrep.data import video_sequences
 from keras_vidrep.data.frame_file import FeatureFile
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.runs.directory import RunDir
@@ -63,7 +63,7 @@ def run_probes(task, model, random_models, data, representation="",
     """
     name = task.check_representation(representation)
     models = {"trained": (task, model), **{f"random{k}": (task, m) for k, m in enumerate(random_models)}}
-    names = {key: name for key in models}
+    names = dict.fromkeys(models, name)
     if supervised is not None:
         models["supervised"] = supervised
         offered = supervised[0].representations()
@@ -125,7 +125,7 @@ def run_probes(task, model, random_models, data, representation="",
 def probe_data(task, options, ahead):
     """The labelled data of the run's kind: generated sequences, or windows of a features file."""
     settings = task.settings
-    if getattr(settings, "data", "") == frame_utils.VIDEO_FEATURES:
+    if getattr(settings, "data", "") == video_sequences.VIDEO_FEATURES:
         if options.max_videos < 2 or options.stride <= 0:
             raise ConfigError(f"`max_videos` must be >= 2 and `stride` positive, got {options.max_videos} and "
                               f"{options.stride}")

@@ -9,7 +9,7 @@ import dataclasses
 
 import numpy as np
 
-from keras_vidrep.data import frames as frame_utils
+from keras_vidrep.data import video_sequences
 from keras_vidrep.data.frame_file import SPLITS, FrameFile, WindowStream
 from keras_vidrep.data.streams import batch_ids
 from keras_vidrep.data.validation_set import ValidationSet
@@ -21,7 +21,7 @@ FRAME_SPREAD = 7919  # a prime: which frame of a generated sequence a frame exam
 
 
 @dataclasses.dataclass
-class FrameData(frame_utils.BouncingSettings):
+class FrameData(video_sequences.BouncingSettings):
     """Where the frames come from; field names are the flag names."""
 
     data: str = setting("bouncing_mnist", "Training frames: Bouncing MNIST generated on the fly, or a frames file "
@@ -63,12 +63,12 @@ class FrameData(frame_utils.BouncingSettings):
             raise ConfigError(f"`val_fraction` must be in (0, 1), got {self.val_fraction}")
         if self.digit_size > self.canvas_size:
             raise ConfigError(f"`digit_size` ({self.digit_size}) must not exceed `canvas_size` ({self.canvas_size})")
-        frame_utils.speed_range(self)  # checks speed_spread
+        video_sequences.speed_range(self)  # checks speed_spread
         if self.data == "bouncing_mnist":
             refuse_unread(self, ("data_file",), "`data`=bouncing_mnist (generated digits)")
         else:
             refuse_unread(self, ("speed_spread",), f"`data`={self.data} (only generated digits move at a speed)")
-        frame_utils.check_digits_path(self)
+        video_sequences.check_digits_path(self)
 
 
 def open_frame_file(settings):
@@ -86,7 +86,7 @@ class FrameSource:
     def __init__(self, settings, seed):
         self.settings, self.seed = settings, seed
         if settings.data == "bouncing_mnist":
-            self.generator = frame_utils.bouncing_generator(settings, seed, "train")
+            self.generator = video_sequences.bouncing_generator(settings, seed, "train")
         else:  # a frame is a window of one frame
             self.frames = WindowStream(open_frame_file(settings), 1, seed, settings.val_fraction, settings.val_split)
 
@@ -106,7 +106,7 @@ class FrameSource:
         """`count` fixed held-out frames (fewer if the held-out videos have fewer), as a `ValidationSet` drawn or
         read from the file when asked."""
         if self.settings.data == "bouncing_mnist":
-            generator, length = frame_utils.bouncing_generator(self.settings, self.seed, "test"), \
+            generator, length = video_sequences.bouncing_generator(self.settings, self.seed, "test"), \
                 self.settings.seq_length
 
             def read(ids):  # frame i is frame i % length of held-out sequence i // length
@@ -129,7 +129,7 @@ class SequenceSource:
             if frame_skip != 1:
                 raise ConfigError(f"`frame_skip` applies to `data`=frames; Bouncing MNIST is generated at the rate "
                                   f"it is trained on (got `frame_skip`={frame_skip})")
-            self.generator = frame_utils.bouncing_generator(settings, seed, "train")
+            self.generator = video_sequences.bouncing_generator(settings, seed, "train")
         else:
             self.windows = WindowStream(open_frame_file(settings), length, seed, settings.val_fraction,
                                         settings.val_split, frame_skip)
@@ -156,6 +156,6 @@ class SequenceSource:
         """`count` fixed held-out sequences (evenly spread over the held-out windows of a file), as a
         `ValidationSet` drawn or read from the file when asked."""
         if self.settings.data == "bouncing_mnist":
-            generator = frame_utils.bouncing_generator(self.settings, self.seed, "test")
+            generator = video_sequences.bouncing_generator(self.settings, self.seed, "test")
             return ValidationSet(lambda ids: generator.sequences(np.asarray(ids))[:, :self.length], count)
         return self.windows.validation_set(count).map(self._framed)

@@ -2,8 +2,7 @@
 the last frame in (8 sectors) or its speed's bin; a fixed few-label training set or fresh sequences every step."""
 import numpy as np
 
-from keras_vidrep.data import factors
-from keras_vidrep.data import frames as frame_utils
+from keras_vidrep.data import factors, video_sequences
 from keras_vidrep.data.bouncing import TRAIN_STREAM, VALIDATION_STREAM, BouncingMNIST
 from keras_vidrep.data.digits import load_digit_labels, load_digits
 from keras_vidrep.data.streams import PermutationWalk, batch_ids
@@ -23,7 +22,7 @@ def digit_generator(settings, seed, split, digit_ids=None):
         images, labels = images[digit_ids], labels[digit_ids]
     generator = BouncingMNIST(images, settings.canvas_size, 1, settings.clip_length, settings.step_length, seed=seed,
                               stream=TRAIN_STREAM if split == "train" else VALIDATION_STREAM,
-                              speed_range=frame_utils.speed_range(settings))
+                              speed_range=video_sequences.speed_range(settings))
     return generator, labels
 
 

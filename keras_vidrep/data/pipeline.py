@@ -59,11 +59,6 @@ def train_dataset(task, global_batch_size, start_step=0, input_context=None):
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def array_dataset(arrays, batch_size):
-    """Finite tf.data stream of batches of in-memory arrays (a tuple, examples on the first axis), in order."""
-    return tf.data.Dataset.from_tensor_slices(tuple(arrays)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
 def streamed_dataset(streamed_set, batch_size, parallel_reads=2):
     """Finite tf.data stream of a `ValidationSet`'s batches (tuples of arrays), in order, read by `parallel_reads`
     threads a few batches ahead of their consumer: memory holds a handful of batches whatever the set's size."""

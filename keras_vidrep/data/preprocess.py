@@ -137,7 +137,7 @@ def write_dataset(videos, output, kind="patches", size=32, seq_length=20, crops=
                 raise DataError("no video could be used" + (f" ({len(skipped)} skipped)" if skipped else ""))
             f.create_dataset("videos", data=np.array(names, dtype=h5py.string_dtype()))
             f.create_dataset("counts", data=np.array(counts, np.int64))
-            f.attrs.update({k: v for k, v in (settings or {}).items()})
+            f.attrs.update(dict((settings or {}).items()))
         os.replace(tmp, output)
     finally:
         if os.path.exists(tmp):

@@ -211,7 +211,7 @@ class ShardedFile:
                     raise DataError(f"`{flag}` {path!r}: shard {shard!r} holds {len(f[dataset])} rows, the index "
                                     f"says {rows[k]}; rewrite the index")
                 if k == 0:
-                    self.layout = {name: (f[name].shape[1:], f[name].dtype) for name in f.keys()
+                    self.layout = {name: (f[name].shape[1:], f[name].dtype) for name in f
                                    if name not in PER_VIDEO}
         except BaseException:
             self._close_shards()

@@ -20,10 +20,9 @@ def matmul(a, b, compute_dtype="float32"):
 
 
 # How the two recurrent products of a step are formed; which is fastest depends on the CPU and its kernel library
-# (measured on an AMD EPYC with AVX2 at 80 x 2048 x 8192: the backward product as (K . dz^T)^T ran 2.4x faster
-# than with a materialised K^T, while on an AVX-512 Intel CPU the materialised K^T was the fastest). The trainer
-# times them at start-up (keras_vidrep.training.autotune) and sets the choice per (units, compute dtype); every
-# formulation computes the same dot products (results equal to float32 rounding).
+# (docs/speed.md, "Why the code chooses as it does"). The trainer times them at start-up
+# (keras_vidrep.training.autotune) and sets the choice per (units, compute dtype); every formulation computes the
+# same dot products (results equal to float32 rounding).
 FORWARD = ("plain", "transposed")  # z = h . K, or (K^T . h^T)^T with K^T materialised once per sequence
 BACKWARD = ("materialized", "folded", "transposed")  # dh = dz . K^T: K^T materialised, left to the optimizer
 #                                                     (MatMul transpose_b), or (K . dz^T)^T
@@ -79,10 +78,9 @@ def backward_product(dz, operand, name, compute_dtype="float32"):
 
 def _transposed(kernel, always=False):
     """kernel^T, materialised for float32. TensorFlow's graph optimizer folds a plain 2-D transpose into the product
-    (MatMul transpose_b), whose float32 CPU kernel runs the (batch x 4 units) x (4 units x units) product at ~40% of
-    the speed of the product with a materialised transpose (measured: 77 vs 195 GFLOP/s at 80 x 8192 x 2048); a
-    3-D transpose is not folded. In bfloat16 the folded product is the faster one, so it is left to the optimizer
-    (unless `always`)."""
+    (MatMul transpose_b), whose float32 CPU kernel can run far slower than the product with a materialised transpose
+    (docs/speed.md); a 3-D transpose is not folded. In bfloat16 the folded product is the faster one, so it is left
+    to the optimizer (unless `always`)."""
     if kernel.dtype != "float32" and not always:
         return ops.transpose(kernel)
     rows, cols = kernel.shape

@@ -10,7 +10,7 @@
       train/, validation/    TensorBoard events of training and validation (the run's HParams session: the root)
       plugins/profile/       Profiler traces of `--profile_steps`
       export/                the SavedModel (unless `export_dir` puts it elsewhere)
-      eval/                  vidrep-eval's TensorBoard scalars
+      eval/                  vidrep-eval's TensorBoard scalars (eval.json, eval.png: vidrep-ablation's evaluation)
       probe/                 vidrep-probe's tables, pictures, scalars, HParams sessions and projector
 
 Plain Python: nothing here reads TensorFlow, so every layer of the package (and a shell script) may ask where a
@@ -87,6 +87,15 @@ class RunDir:
     @property
     def probe(self):
         return self._join("probe")
+
+    @property
+    def eval_json(self):
+        """vidrep-eval's numbers of the run, as vidrep-ablation asks for them."""
+        return self._join("eval.json")
+
+    @property
+    def eval_plot(self):
+        return self._join("eval.png")
 
     @property
     def hparams(self):

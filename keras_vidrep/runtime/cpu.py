@@ -10,7 +10,7 @@ EXTENSIONS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("fma", "FMA"), ("avx512
               ("amx_bf16", "AMX_BF16"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def facts(cpuinfo="/proc/cpuinfo"):
     """{"model": str, "cores": int, "flags": frozenset of cpuinfo flags (empty where unknown)}."""
     model, flags = platform.processor() or platform.machine(), frozenset()

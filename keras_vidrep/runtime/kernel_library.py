@@ -1,8 +1,7 @@
 """Which matrix-product library TensorFlow uses on this CPU: oneDNN or Eigen.
 
 TensorFlow's x86 build runs oneDNN by default only on CPUs with AVX512_VNNI, AVX512_BF16, AVX-VNNI or AMX, and Eigen
-elsewhere. Which is faster depends on the CPU and on the product's shape: on AMD EPYC machines (AVX2) Eigen ran the
-paper-size recurrent product (80 x 2048 x 8192) at 54-87 GFLOP/s and oneDNN at 22-45. The library is fixed when
+elsewhere. Which is faster depends on the CPU and on the product's shape (docs/speed.md). The library is fixed when
 TensorFlow loads (`TF_ENABLE_ONEDNN_OPTS`), so the choice is made in two steps:
 
 - `measure_and_choose` (the trainer, for products large enough to matter): times the model's recurrent products

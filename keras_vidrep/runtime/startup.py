@@ -21,7 +21,7 @@ from absl import logging as absl_logging
 from keras_vidrep.runtime import kernel_library
 
 # Keras imports these at its own import time only for its scikit-learn wrappers and image-gallery plotting, which
-# no command here uses: 1.0-1.8 s of a 3.5-4 s start-up on the reference machine (bench/train_speed.py, "imports").
+# no command here uses (what it saves: docs/speed.md, measured by bench/train_speed.py's "imports").
 KERAS_OPTIONAL_IMPORTS = ("sklearn", "matplotlib")
 # Start-up lines of TensorFlow's native code that say nothing a user must act on.
 NATIVE_NOISE = ("All log messages before absl::InitializeLog", "cudart_stub.cc", "Could not find cuda drivers",

@@ -14,7 +14,8 @@ batch) counts once whatever the number of replicas. `model.losses` holds the ter
 a task whose model adds losses calls the model through `model(...)` in `train_losses`.
 """
 import dataclasses
-from typing import Any, Callable, List
+from collections.abc import Callable
+from typing import Any
 
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.tasks import accumulate, baselines
@@ -37,7 +38,7 @@ class Endpoint:
     default, (name, shape, dtype, default), which callers of the loaded function may leave out."""
     name: str
     fn: Callable
-    inputs: List[tuple]
+    inputs: list[tuple]
 
 
 class Task:

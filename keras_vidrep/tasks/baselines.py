@@ -12,7 +12,6 @@ import numpy as np
 from keras_vidrep.tasks.accumulate import MeanSummary
 
 PROBABILITY_CLIP = 1e-4
-NAMES = ("mean_training_frame", "copy_last")
 
 
 def clipped_bernoulli_nats(targets, probabilities, clip=PROBABILITY_CLIP, axis=-1):

@@ -8,16 +8,13 @@ prediction is the mean of its per-step softmaxes, a video's the mean over its cl
 video accuracy; the best checkpoint by video accuracy is kept in model_dir/best/.
 """
 import dataclasses
-from typing import Tuple
 
 import numpy as np
 from absl import logging
 from keras import ops
 
 from keras_vidrep import tasks
-from keras_vidrep.data import factors
-from keras_vidrep.data import features as feature_data
-from keras_vidrep.data import frames as frame_utils
+from keras_vidrep.data import factors, fc6, video_sequences
 from keras_vidrep.data.bouncing import TRAIN_STREAM
 from keras_vidrep.data.labelled_digits import (
     LABELLED_DIGITS,
@@ -41,7 +38,7 @@ DROPOUT_STREAM = 0x4450  # random stream of the input dropout noise
 
 
 @dataclasses.dataclass
-class Settings(frame_utils.DigitSettings):
+class Settings(video_sequences.DigitSettings):
     """Settings of the classifier task (and, with `data`=bouncing_digits, of its digits: `DigitSettings`, one digit a
     sequence, from a labelled source); field names are the flag names."""
 
@@ -66,7 +63,7 @@ class Settings(frame_utils.DigitSettings):
                                        "sequence every step).")
     val_sequences: int = setting(500, "data=bouncing_digits: held-out validation sequences.")
 
-    units: Tuple[int, ...] = setting((2048,), "LSTM units per layer, comma separated.")
+    units: tuple[int, ...] = setting((2048,), "LSTM units per layer, comma separated.")
     input_dropout: float = setting(0.0, "Dropout rate on the LSTM's inputs while training.")
     peepholes: bool = setting(False, "Peephole connections from the cell state to the gates.")
     initializer: str = setting("keras", "keras (Glorot/orthogonal) or original (U(+-0.01)).", INITIALIZERS)
@@ -112,7 +109,7 @@ class Settings(frame_utils.DigitSettings):
                 refuse_unread(self, ("digits_path",), f"`digits`={self.digits}")
         else:
             refuse_unread(self, ("digits_path",), "`data`=fc6")
-        frame_utils.speed_range(self)  # checks speed_spread
+        video_sequences.speed_range(self)  # checks speed_spread
         if self.data != "bouncing_digits":
             refuse_unread(self, ("speed_spread",), f"`data`={self.data}")
             if self.label != "digit":
@@ -139,7 +136,7 @@ class Task(base.Task):
         self.prepare_validation()
         if s.data == "fc6":
             train = self._clips("data_file", s.data_file, s.num_frames_file, s.labels_file)
-            self.source = feature_data.ClipStream(train, self.config.seed, TRAIN_STREAM)
+            self.source = fc6.ClipStream(train, self.config.seed, TRAIN_STREAM)
         else:
             self.source = LabelledDigitStream(s, self.config.seed)
         if s.init_from:
@@ -166,7 +163,7 @@ class Task(base.Task):
     def _clips(self, flag, data_file, num_frames_file, labels_file, stride=1):
         """The checked FeatureClips of one set of fc6 files."""
         s = self.settings
-        clips = feature_data.FeatureClips(data_file, num_frames_file, labels_file, s.clip_length, stride, flag=flag)
+        clips = fc6.FeatureClips(data_file, num_frames_file, labels_file, s.clip_length, stride, flag=flag)
         if clips.feature_dim != s.feature_dim:
             raise DataError(f"`{flag}` holds {clips.feature_dim} features per frame, but `feature_dim` is "
                             f"{s.feature_dim}")

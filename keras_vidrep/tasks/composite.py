@@ -7,26 +7,25 @@ Validation is free-running â€” the future predictor feeds back its own output â€
 predictor, also teacher-forced (`future_teacher_forced`).
 """
 import dataclasses
-from typing import Tuple
 
 import numpy as np
 from keras import ops
 
 from keras_vidrep import pictures
-from keras_vidrep.data import frames as frame_utils
+from keras_vidrep.data import video_sequences
 from keras_vidrep.data.frame_file import SPLITS
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.models import composite, losses, sampling
 from keras_vidrep.settings import check_choices, check_positive, refuse_unread, setting
 from keras_vidrep.tasks import base, baselines, representations
 
-DATA = ("bouncing_mnist", *frame_utils.FILE_SETS, frame_utils.VIDEO_FEATURES)
+DATA = ("bouncing_mnist", *video_sequences.FILE_SETS, video_sequences.VIDEO_FEATURES)
 IMAGE_SEQUENCES = 4  # sequences shown in each TensorBoard picture
 BASELINE_SEQUENCES = 512  # training sequences the mean training frame is estimated from
 
 
 @dataclasses.dataclass
-class Settings(frame_utils.BouncingSettings):
+class Settings(video_sequences.BouncingSettings):
     """Settings of the composite task (and Bouncing MNIST's); field names are the flag names."""
 
     data: str = setting("bouncing_mnist", "Training data: Bouncing MNIST generated on the fly, the image sequences "
@@ -48,13 +47,13 @@ class Settings(frame_utils.BouncingSettings):
     input_frames: int = setting(10, "Frames the encoder reads.")
     future_frames: int = setting(10, "Frames the future predictor outputs.")
     val_dataset: str = setting("generated", "Validation data: a fixed seeded generated set, a standard test file, "
-                                            "or a sequence file.", frame_utils.SEQUENCE_SETS)
+                                            "or a sequence file.", video_sequences.SEQUENCE_SETS)
     val_path: str = setting("", "File for val_dataset=bouncing_mnist_test, mnist_test_seq, patches or features.")
     val_sequences: int = setting(256, "Validation sequences used (the first N of the set).")
 
     model: str = setting("composite", "composite, autoencoder (reconstruction only) or future (prediction only).",
                          composite.MODEL_TYPES)
-    units: Tuple[int, ...] = setting((256,), "LSTM units per layer, comma separated (e.g. 2048,2048).")
+    units: tuple[int, ...] = setting((256,), "LSTM units per layer, comma separated (e.g. 2048,2048).")
     conditional_reconstruction: bool = setting(False, "Feed the reconstruction decoder the previous target frame.")
     conditional_future: bool = setting(False, "Feed the future predictor the previous frame (own output at "
                                               "inference).")
@@ -88,7 +87,7 @@ class Settings(frame_utils.BouncingSettings):
         """(H, W) grey Bouncing MNIST frames, (H, W, C) patch frames, or (D,) feature vectors."""
         if self.data == "bouncing_mnist":
             return (self.canvas_size, self.canvas_size)
-        if self.data in ("features", frame_utils.VIDEO_FEATURES):
+        if self.data in ("features", video_sequences.VIDEO_FEATURES):
             return (self.feature_dim,)
         return (self.frame_size, self.frame_size, self.channels)
 
@@ -113,15 +112,15 @@ class Settings(frame_utils.BouncingSettings):
             raise ConfigError(f"`model`={self.model} predicts the future, so `future_frames` must be > 0")
         if self.step_length <= 0:
             raise ConfigError(f"`step_length` must be positive, got {self.step_length}")
-        frame_utils.speed_range(self)  # checks speed_spread
-        if self.data in frame_utils.FILE_SETS and not self.data_file:
+        video_sequences.speed_range(self)  # checks speed_spread
+        if self.data in video_sequences.FILE_SETS and not self.data_file:
             raise ConfigError(f"`data`={self.data} needs `data_file`")
-        if self.data in frame_utils.FILE_SETS and self.val_dataset != self.data:
+        if self.data in video_sequences.FILE_SETS and self.val_dataset != self.data:
             raise ConfigError(f"`data`={self.data} validates on a file of the same kind: set "
                               f"`val_dataset`={self.data} and `val_path`, got `val_dataset`={self.val_dataset}")
-        if self.data in ("features", frame_utils.VIDEO_FEATURES) and self.output != "linear":
+        if self.data in ("features", video_sequences.VIDEO_FEATURES) and self.output != "linear":
             raise ConfigError(f"`data`={self.data} holds real-valued vectors: set `output`=linear")
-        if self.data == frame_utils.VIDEO_FEATURES:
+        if self.data == video_sequences.VIDEO_FEATURES:
             if not self.data_file:
                 raise ConfigError("`data`=video_features needs `data_file` (write one with vidrep-features)")
             if self.val_dataset != "generated":
@@ -137,7 +136,7 @@ class Settings(frame_utils.BouncingSettings):
             refuse_unread(self, ("speed_spread",), f"`data`={self.data} (only generated digits move at a speed)")
         if self.val_dataset in ("generated", "tfds_moving_mnist"):
             refuse_unread(self, ("val_path",), f"`val_dataset`={self.val_dataset}")
-        frame_utils.check_digits_path(self)
+        video_sequences.check_digits_path(self)
         if self.val_dataset != "generated" and self.val_dataset != "tfds_moving_mnist" and not self.val_path:
             raise ConfigError(f"`val_dataset`={self.val_dataset} needs `val_path`")
         self._validate_sampling()
@@ -177,22 +176,22 @@ class Task(base.SequenceBaselines, base.Task):
 
     def prepare_data(self):
         s = self.settings
-        self.source = frame_utils.training_source(s, self.config.seed)
+        self.source = video_sequences.training_source(s, self.config.seed)
         # Files (and held-out digits) are opened and checked now, so that bad input stops the run before it starts;
         # sequences are read, or drawn, batch by batch at every validation.
         self._sequences = self._open_validation()
 
     def _open_validation(self):
         s = self.settings
-        sequences = frame_utils.validation_set(s, self.config.seed, getattr(self, "source", None))
+        sequences = video_sequences.validation_set(s, self.config.seed, getattr(self, "source", None))
         if s.val_dataset != "generated":  # generated sequences have the settings' shape
-            frame_utils.check_frames(sequences.take(np.arange(min(1, len(sequences)))), s.frame_shape,
+            video_sequences.check_frames(sequences.take(np.arange(min(1, len(sequences)))), s.frame_shape,
                                      f"`val_dataset` {s.val_dataset}", s.input_frames + s.future_frames)
         return sequences
 
     @property
     def sequence_set(self):
-        """The validation sequences (N, T, *frame_shape), a `ValidationSet` (see `frames.validation_set`)."""
+        """The validation sequences (N, T, *frame_shape), a `ValidationSet` (see `video_sequences.validation_set`)."""
         if getattr(self, "_sequences", None) is None:
             self._sequences = self._open_validation()
         return self._sequences
@@ -209,7 +208,7 @@ class Task(base.SequenceBaselines, base.Task):
 
     def train_batch(self, step, global_batch_size, start, count):
         s = self.settings
-        batch = frame_utils.split_frames(self.source.batch(step, global_batch_size, start, count), s.input_frames,
+        batch = video_sequences.split_frames(self.source.batch(step, global_batch_size, start, count), s.input_frames,
                                          s.future_frames)
         if not s.sampled:
             return batch
@@ -225,7 +224,7 @@ class Task(base.SequenceBaselines, base.Task):
 
     def validation_set(self):
         s = self.settings
-        return self.sequence_set.map(lambda batch: frame_utils.split_frames(batch, s.input_frames, s.future_frames))
+        return self.sequence_set.map(lambda batch: video_sequences.split_frames(batch, s.input_frames, s.future_frames))
 
     def build_model(self):
         return composite.from_settings(self.settings, self.config.seed)
@@ -256,7 +255,7 @@ class Task(base.SequenceBaselines, base.Task):
 
     def mean_training_frame(self):
         """The mean frame of (a sample of) the training sequences; opens the training data if needed."""
-        source = getattr(self, "source", None) or frame_utils.training_source(self.settings, self.config.seed)
+        source = getattr(self, "source", None) or video_sequences.training_source(self.settings, self.config.seed)
         return baselines.mean_frame(source.sequences(np.arange(BASELINE_SEQUENCES)))
 
     def pictures(self, model):
@@ -265,8 +264,8 @@ class Task(base.SequenceBaselines, base.Task):
             return []  # feature vectors: nothing to look at
         shown = self.sequence_set.take(np.arange(min(IMAGE_SEQUENCES, len(self.sequence_set))))
         truth_in, truth_out = shown[:, :s.input_frames], shown[:, s.input_frames:s.input_frames + s.future_frames]
-        inputs, _ = frame_utils.split_frames(shown, s.input_frames, s.future_frames)
-        outputs = {k: frame_utils.unflatten(ops.convert_to_numpy(v), s.frame_shape)
+        inputs, _ = video_sequences.split_frames(shown, s.input_frames, s.future_frames)
+        outputs = {k: video_sequences.unflatten(ops.convert_to_numpy(v), s.frame_shape)
                    for k, v in model(inputs).items()}
         recon = outputs.get("reconstruction", [None] * len(shown))
         pred = outputs.get("future", [None] * len(shown))
@@ -284,7 +283,7 @@ class Task(base.SequenceBaselines, base.Task):
         return representations.composite(model, sequences, name)
 
     def export_endpoints(self, model):
-        if self.settings.data == frame_utils.VIDEO_FEATURES and not hasattr(self, "source"):
+        if self.settings.data == video_sequences.VIDEO_FEATURES and not hasattr(self, "source"):
             self.prepare_data()  # the standardization comes from the training data
         return composite_endpoints(model, self.settings.input_frames, self.settings.frame_shape,
                                    getattr(getattr(self, "source", None), "standardization", None))

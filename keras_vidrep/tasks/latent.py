@@ -10,14 +10,12 @@ true future frames' own codes (no predictor can beat its decoder), and the mean-
 """
 import dataclasses
 import functools
-from typing import Tuple
 
 import numpy as np
 from keras import ops
 
 from keras_vidrep import pictures, tasks
-from keras_vidrep.data import frame_sets
-from keras_vidrep.data import frames as frame_utils
+from keras_vidrep.data import frame_sets, video_sequences
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.models import latent, losses
 from keras_vidrep.runs import checkpoints
@@ -54,7 +52,7 @@ class Settings(frame_sets.FrameData):
     frame_skip: int = setting(1, "data=frames: take every N-th frame of a video (a film sampled every 3rd frame: "
                                  "3).")
     val_sequences: int = setting(256, "Validation sequences.")
-    units: Tuple[int, ...] = setting((1024,), "LSTM units per layer, comma separated.")
+    units: tuple[int, ...] = setting((1024,), "LSTM units per layer, comma separated.")
     loss: str = setting("mse", "mse: squared error of the predicted code mean; kl: KL between the encoded and the "
                                "predicted Gaussian.", latent.LOSSES)
     feed: str = setting("own", "What the LSTM reads after the K priming frames in training: its own predicted "
@@ -113,10 +111,10 @@ class Task(base.SequenceBaselines, base.Task):
         return [((batch_size, self.length, int(np.prod(self.settings.frame_shape))), "float32")]
 
     def train_batch(self, step, global_batch_size, start, count):
-        return (frame_utils.flatten(self.source.batch(step, global_batch_size, start, count)),)
+        return (video_sequences.flatten(self.source.batch(step, global_batch_size, start, count)),)
 
     def validation_set(self):
-        return self.sequence_set.map(lambda batch: (frame_utils.flatten(batch),))
+        return self.sequence_set.map(lambda batch: (video_sequences.flatten(batch),))
 
     def build_model(self):
         s = self.settings
@@ -151,10 +149,10 @@ class Task(base.SequenceBaselines, base.Task):
         s = self.settings
         shown = self.sequence_set.take(np.arange(min(IMAGE_SEQUENCES, len(self.sequence_set))))
         truth_in, truth_out = shown[:, :s.input_frames], shown[:, s.input_frames:]
-        flat = frame_utils.flatten(truth_in)
+        flat = video_sequences.flatten(truth_in)
         recon = model.activate(model.decode_logits(model.encode_frames(flat)[0]))
-        recon = frame_utils.unflatten(ops.convert_to_numpy(recon), s.frame_shape)
-        pred = frame_utils.unflatten(ops.convert_to_numpy(model(flat)["future"]), s.frame_shape)
+        recon = video_sequences.unflatten(ops.convert_to_numpy(recon), s.frame_shape)
+        pred = video_sequences.unflatten(ops.convert_to_numpy(model(flat)["future"]), s.frame_shape)
         strips = [pictures.comparison_strip(truth_in[i], truth_out[i], recon[i], pred[i]) for i in range(len(shown))]
         return [base.Picture("sequences", "images", strips, "Row truth: priming frames, then the true future. Row "
                              "model: the VAE's reconstruction of the priming frames, then the closed-loop rollout "

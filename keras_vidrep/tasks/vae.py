@@ -15,7 +15,6 @@ pictures and embeddings do. The baseline predicts the mean training frame.
 """
 import dataclasses
 import math
-from typing import Tuple
 
 import numpy as np
 from keras import ops
@@ -41,7 +40,7 @@ class Settings(frame_sets.FrameData):
 
     val_frames: int = setting(512, "Validation frames.")
     latent_dim: int = setting(32, "Size of the latent code z.")
-    filters: Tuple[int, ...] = setting((32, 64, 128), "Channels of the encoder's stride-2 convolutions, comma "
+    filters: tuple[int, ...] = setting((32, 64, 128), "Channels of the encoder's stride-2 convolutions, comma "
                                                       "separated (the decoder mirrors them).")
     kernel_size: int = setting(4, "Convolution kernel size.")
     hidden: int = setting(0, "Units of a dense layer between the convolutions and the code (0: none).")

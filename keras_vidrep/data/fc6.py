@@ -100,11 +100,3 @@ class ClipStream(ShuffledStream):
     def own_shards(self, part, parts):
         """Keeps to the clips in worker `part` of `parts`'s shards; False if the file is not sharded."""
         return self.keep_to_shards(self.source._file, part, parts)
-
-
-def pool_by_video(clip_probabilities, videos):
-    """Video predictions: the mean of each video's clip probabilities. Returns (video ids, (V, classes))."""
-    ids, inverse = np.unique(videos, return_inverse=True)
-    sums = np.zeros((len(ids), clip_probabilities.shape[1]), np.float64)
-    np.add.at(sums, inverse, clip_probabilities)
-    return ids, sums / np.bincount(inverse)[:, None]
