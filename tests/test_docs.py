@@ -1,17 +1,27 @@
 """README and docs: every relative link and picture resolves (anchors included), every `--flag` written there
 exists, and the README stays a page a newcomer reads in minutes."""
+import dataclasses
 import glob
 import os
 import re
 
 from absl import flags
 
+from keras_vidrep.analysis.options import (
+    AblationOptions,
+    EmbedOptions,
+    EvalOptions,
+    FewLabelOptions,
+    ProbeOptions,
+    VizOptions,
+)
 from keras_vidrep.cli import common
+from keras_vidrep.data.video_datasets import FeaturesOptions, PreprocessOptions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = [os.path.join(ROOT, "README.md")] + sorted(glob.glob(os.path.join(ROOT, "docs", "*.md")))
 # Flags of other programs that the pages show next to ours.
-OTHER_PROGRAMS = {"logdir", "host", "port", "reload_interval", "no-deps", "headless", "upgrade",
+OTHER_PROGRAMS = {"logdir", "host", "port", "reload_interval", "no-deps", "headless", "upgrade", "exclude-editable",
                   "runner", "flink_master", "environment_type"}  # the last: Apache Beam's pipeline options
 ABSL = {"flagfile", "help", "helpfull", "helpshort", "undefok", "verbosity"}
 
@@ -51,6 +61,11 @@ def test_every_relative_link_and_picture_resolves():
 def known_flags():
     values = flags.FlagValues()
     common.define_config_flags(values)
+    for options in (ProbeOptions, FewLabelOptions, AblationOptions, EvalOptions, VizOptions, EmbedOptions,
+                    PreprocessOptions, FeaturesOptions):
+        for name in (f.name for f in dataclasses.fields(options)):
+            if name not in values:
+                flags.DEFINE_string(name, "", "", flag_values=values)
     names = set(values) | ABSL | OTHER_PROGRAMS
     sources = glob.glob(os.path.join(ROOT, "keras_vidrep", "**", "*.py"), recursive=True)
     sources += glob.glob(os.path.join(ROOT, "bench", "*.py"))
@@ -85,3 +100,88 @@ def test_readme_is_short_and_every_config_links_its_page():
         assert pages, f"{os.path.relpath(config, ROOT)}: its header links no docs/ page"
         for page in pages:
             assert os.path.isfile(os.path.join(ROOT, "docs", page)), f"{config}: docs/{page} does not exist"
+
+
+# Numbers quoted in the pages that a results file holds: each is checked against the file, to the digits quoted.
+RESULTS = os.path.join(ROOT, "bench", "results")
+REFERENCE_MACHINE = "Intel Xeon (AVX-512, AVX512_BF16), 2 cores; model name not recorded"  # bench/suite.py, 2026-11-23
+
+
+def result(name):
+    import json
+
+    with open(os.path.join(RESULTS, name), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def speed_rows():
+    return result("train_speed.json")["machines"][REFERENCE_MACHINE]["rows"]
+
+
+def probe_margin(name, factors):
+    """(trained − mean of the untrained copies) of `factors` in a probe result, all labels: sorted."""
+    import numpy as np
+
+    scores = result(name)["scores"]
+    margins = []
+    for factor in factors:
+        by = scores[factor]
+        randoms = [s for key, v in by.items() if key.startswith("random") for s in v["0"]]
+        margins.append(float(np.mean(by["trained"]["0"]) - np.mean(randoms)))
+    return sorted(margins)
+
+
+def page(path):
+    with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+        return f.read()
+
+
+def quoted(path, pattern):
+    """The numbers (as written) that the groups of `pattern` find in `path` (whitespace and comment marks folded)."""
+    match = re.search(pattern, re.sub(r"\s+", " ", re.sub(r"\n#", "\n", page(path))))
+    assert match, f"{path}: no text matches {pattern!r}"
+    return list(match.groups())
+
+
+def matches(quoted_values, measured, what):
+    """Each quoted value (a number as written) equals the measured one rounded to the digits written."""
+    assert len(quoted_values) == len(measured)
+    for text, value in zip(quoted_values, measured):
+        text = str(text).replace(",", "")
+        digits = len(text.split(".")[1]) if "." in text else 0
+        assert abs(float(text) - value) <= 0.5 * 10 ** -digits + 1e-9, f"{what}: quoted {text}, measured {value}"
+
+
+def test_quoted_training_speeds_are_the_measured_ones():
+    rows = speed_rows()
+    text = page("docs/speed.md")
+    for key, row in rows.items():
+        line = re.search(rf"^\| `{key}` [^|]*\| ([\d.,]+) \| ([\d.,]+) \| ([\d.]+) \| ([\d.]+) \|", text, re.M)
+        assert line, f"docs/speed.md has no row {key} of bench/results/train_speed.json"
+        values = list(line.groups())
+        measured = [row["steps_per_second"], row["examples_per_second"], row["seconds_to_first_step"],
+                    row["peak_resident_gb"]]
+        matches(values, measured, f"docs/speed.md row {key}")
+    for config in ("bouncing_mnist.cfg", "bouncing_mnist_2layer.cfg"):
+        matches(quoted(f"configs/{config}", r"trains at ([\d.]+) steps/s in float32"),
+                [rows["paper"]["steps_per_second"]], config)
+    matches(quoted("configs/bouncing_mnist.cfg", r"float32 and ([\d.]+) with --precision=mixed_bfloat16"),
+            [rows["paper_bf16"]["steps_per_second"]], "bouncing_mnist.cfg")
+
+
+def test_quoted_probe_margins_are_the_measured_ones():
+    velocity, direction, future = (("digit0_vx", "digit0_vy"), ("digit0_direction",),
+                                   ("digit0_x_ahead5", "digit0_y_ahead5"))
+    for name, pattern in (
+            ("probe_cpu_15min.json", r"the composite code by \+([\d.]+)–([\d.]+) R² on velocity, \+(\d+) points on "
+                                     r"direction and \+([\d.]+)–([\d.]+) on the future position"),
+            ("probe_vae_codes.json", r"ten codes side by side by \+([\d.]+)–([\d.]+), \+(\d+) points and "
+                                     r"\+([\d.]+)–([\d.]+)"),
+            ("probe_supervised_direction.json", r"the supervised LSTM by \+([\d.]+)–([\d.]+), \+(\d+) points and "
+                                                r"\+([\d.]+)–([\d.]+)")):
+        v, d, f = probe_margin(name, velocity), probe_margin(name, direction), probe_margin(name, future)
+        matches(quoted("docs/probes.md", pattern), [*v, 100 * d[0], *f], f"docs/probes.md, {name}")
+    latent = quoted("docs/probes.md", r"latent LSTM's are small \(\+([\d.]+) velocity, \+(\d+) points direction\)")
+    v = probe_margin("probe_latent_h.json", velocity)
+    matches([latent[0], latent[0]], v, "docs/probes.md, latent velocity (both coordinates)")
+    matches(latent[1:], [100 * probe_margin("probe_latent_h.json", direction)[0]], "docs/probes.md, latent")

@@ -15,6 +15,7 @@ from keras_vidrep.config import Config
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.runs import checkpoints
 from keras_vidrep.runs.checkpoints import CheckpointWriteError, NonFiniteError
+from keras_vidrep.runs.directory import RunDir
 from keras_vidrep.training import loop
 
 BIN = os.path.dirname(sys.executable)
@@ -64,7 +65,7 @@ def tiny_model():
 
 
 def test_nan_is_never_the_best_and_a_failed_record_keeps_the_old_best(tmp_path, monkeypatch):
-    best = checkpoints.BestCheckpoint(str(tmp_path), tiny_model(), "video_accuracy", "max")
+    best = checkpoints.BestCheckpoint(RunDir(str(tmp_path)), tiny_model(), "video_accuracy", "max")
     assert best.update(1, {"video_accuracy": 0.5})
     assert not best.update(2, {"video_accuracy": float("nan")})
     assert not best.update(3, {"video_accuracy": float("inf")})
@@ -121,7 +122,7 @@ def test_a_nan_gradient_with_a_finite_loss_is_never_saved(tiny_config):
 
 def test_non_finite_weights_are_never_written(tmp_path):
     model = tiny_model()
-    manager = checkpoints.checkpoint_manager(str(tmp_path), model)
+    manager = checkpoints.checkpoint_manager(RunDir(str(tmp_path)), model)
     checkpoints.save(manager, 1, model.weights)
     model.layers[0].kernel.assign(np.full((3, 2), np.nan, np.float32))
     with pytest.raises(NonFiniteError, match=r"weight '.*kernel' is not finite at step 2; not saved\. The last "

@@ -109,7 +109,7 @@ def test_checkpoint_restores_every_model_weight_without_the_optimizer(tiny_confi
     trainer = loop.Trainer(config.validate())
     trainer.train()
     fresh = composite.from_settings(config.settings, seed=99)
-    manager = checkpoints.checkpoint_manager(config.model_dir, fresh)
+    manager = checkpoints.checkpoint_manager(config.run_dir, fresh)
     manager.checkpoint.restore(manager.latest_checkpoint).expect_partial()
     assert len(fresh.weights) == len(trainer.model.weights) == 39
     for a, b in zip(trainer.model.weights, fresh.weights):
