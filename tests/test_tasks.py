@@ -14,6 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from keras_vidrep import tasks
 from keras_vidrep.config import Config
+from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.settings import check_positive, setting
 from keras_vidrep.tasks import base
@@ -73,7 +74,7 @@ class TinyTask(base.Task):
         return x[start:start + count], y[start:start + count]
 
     def validation_set(self):
-        return self._examples([self.config.seed, 10**9], 64)
+        return ValidationSet.of_arrays(self._examples([self.config.seed, 10**9], 64))
 
     def build_model(self):
         model = TinyModel(self.settings.dim, self.settings.hidden)

@@ -8,6 +8,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from keras_vidrep.errors import ConfigError
+from keras_vidrep.runs.checkpoints import NonFiniteError
 from keras_vidrep.training import loop
 
 
@@ -94,7 +95,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config):
         return {k: (v * np.nan if len(calls) == 5 else v) for k, v in out.items()}
 
     trainer.train_step = step_then_poison
-    with pytest.raises(loop.NonFiniteLossError, match=r"non-finite loss \(reconstruction=nan, future=nan, "
+    with pytest.raises(NonFiniteError, match=r"non-finite loss \(reconstruction=nan, future=nan, "
                                                       r"total=nan\) at step 5; stopped without saving.*ckpt-4"):
         trainer.train()
     assert trainer.manager.latest_checkpoint.endswith("ckpt-4")

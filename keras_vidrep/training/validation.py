@@ -7,6 +7,8 @@ from absl import logging
 from tqdm import tqdm
 
 from keras_vidrep.data import pipeline
+from keras_vidrep.data.validation_set import ValidationSet
+from keras_vidrep.errors import ConfigError
 
 LONG_VALIDATION_BATCHES = 200
 
@@ -15,6 +17,10 @@ def validation_numbers(task, eval_step, source, batch_size, each_batch=None):
     """The task's whole-set validation numbers of `source` (a `ValidationSet` of tuples of arrays), read and scored
     batch by batch by `eval_step(*batch)`; `each_batch()` is called after every batch. A long validation shows a
     progress bar; the time it took is logged."""
+    if not isinstance(source, ValidationSet):
+        raise ConfigError(f"task {task.name!r}: validation_set() must return a ValidationSet "
+                          f"(keras_vidrep.data.validation_set; ValidationSet.of_arrays for arrays in memory), got a "
+                          f"{type(source).__name__}")
     summary, start = task.validation_summary(), time.perf_counter()
     batches, count = pipeline.streamed_dataset(source, batch_size), -(-len(source) // batch_size)
     if count > LONG_VALIDATION_BATCHES:
