@@ -197,3 +197,13 @@ def save_gif(frames, path, fps=4, scale=2):
     with open(path, "wb") as f:
         f.write(gif_bytes(frames, fps, scale))
     return path
+
+
+def save_figure(fig, path, dpi=110):
+    """Writes a matplotlib figure to `path` (laid out tight) and closes it; returns the path."""
+    import matplotlib.pyplot as plt  # plotting only: not imported by the pictures of frames
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path

@@ -12,6 +12,7 @@ same generated held-out set, free-running and (conditional ones) teacher-forced,
 import json
 import os
 
+from keras_vidrep import pictures
 from keras_vidrep.analysis.commands import run_command
 from keras_vidrep.runs.directory import RunDir
 
@@ -95,12 +96,7 @@ def plot(results, order, path):
     ax.set_title("Future prediction, free-running (lines that leave the top keep rising)", fontsize=10)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
+    return pictures.save_figure(fig, path)
 
 
 def ablation(options):

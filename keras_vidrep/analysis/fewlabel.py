@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 
+from keras_vidrep import pictures
 from keras_vidrep.analysis.commands import run_command
 from keras_vidrep.config import Config
 from keras_vidrep.errors import ConfigError
@@ -71,10 +72,7 @@ def fewlabel_picture(runs, labels_per_class, seeds, inits, chance, path, title):
     ax.set_title(title + ("\n(dashed: all labels, a fresh sequence every step)" if all_labels else ""),
                  fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return pictures.save_figure(fig, path)
 
 
 def pretrain(options):

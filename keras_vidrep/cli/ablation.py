@@ -3,13 +3,7 @@ and one per-horizon plot.
 
   vidrep-ablation --train_steps=1000 --units=256 --out_dir=runs/ablation
 
-Variants (configs/ablation/*.cfg): future predictor, composite model, conditional future predictor, composite model
-with conditional future predictor. A conditional future predictor is trained teacher-forced (the original),
-with scheduled sampling (p falls linearly from 1 to 0 over the first `--sampling_fraction` of the steps, then
-free-running) and free-running (p = 0); an unconditioned one reads nothing, so it is trained once. Each run is
-trained with vidrep-train (resuming if its directory already holds a run), then evaluated with vidrep-eval on the
-same generated held-out set, free-running and (conditional ones) teacher-forced, per horizon. Writes
-`<out_dir>/ablation.md` (the table) and `<out_dir>/ablation.png` (free-running loss per horizon).
+The protocol: keras_vidrep.analysis.ablation. Writes <out_dir>/ablation.md (the table) and ablation.png.
 """
 from keras_vidrep.analysis.options import AblationOptions
 from keras_vidrep.cli import common

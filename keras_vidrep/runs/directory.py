@@ -29,6 +29,11 @@ EXPORT_SUBDIR = "export"
 SUMMARY_SPLITS = ("train", "validation")
 
 
+def _under(*parts, doc=None):
+    """A property: the path `parts` below the run's directory."""
+    return property(lambda self: os.path.join(self.path, *parts), doc=doc)
+
+
 class RunDir:
     """The paths of one run's model directory (nothing is made or read by naming them).
 
@@ -45,57 +50,18 @@ class RunDir:
     def __repr__(self):
         return f"RunDir({self.path!r})"
 
-    def _join(self, *parts):
-        return os.path.join(self.path, *parts)
-
-    @property
-    def config(self):
-        return self._join(CONFIG_FILE)
-
-    @property
-    def lock(self):
-        return self._join(".vidrep.lock")
-
-    @property
-    def lease(self):
-        return self._join(".vidrep.lease")
-
-    @property
-    def budget(self):
-        return self._join("budget.json")
-
-    @property
-    def checkpoints(self):
-        return self._join(CHECKPOINT_SUBDIR)
-
-    @property
-    def best(self):
-        return self._join(BEST_SUBDIR)
-
-    @property
-    def best_record(self):
-        return self._join(BEST_SUBDIR, BEST_RECORD)
-
-    @property
-    def export(self):
-        return self._join(EXPORT_SUBDIR)
-
-    @property
-    def eval(self):
-        return self._join("eval")
-
-    @property
-    def probe(self):
-        return self._join("probe")
-
-    @property
-    def eval_json(self):
-        """vidrep-eval's numbers of the run, as vidrep-ablation asks for them."""
-        return self._join("eval.json")
-
-    @property
-    def eval_plot(self):
-        return self._join("eval.png")
+    config = _under(CONFIG_FILE, doc="config.json: the run's settings.")
+    lock = _under(".vidrep.lock", doc="The OS lock of the training process.")
+    lease = _under(".vidrep.lease", doc="The training process's lease on a shared file system.")
+    budget = _under("budget.json", doc="The plans of a `--train_minutes` run.")
+    checkpoints = _under(CHECKPOINT_SUBDIR, doc="The CheckpointManager's folder.")
+    best = _under(BEST_SUBDIR, doc="The best checkpoint's folder.")
+    best_record = _under(BEST_SUBDIR, BEST_RECORD, doc="best.json: the best checkpoint's step, number and files.")
+    export = _under(EXPORT_SUBDIR, doc="The SavedModel, unless `export_dir` puts it elsewhere.")
+    eval = _under("eval", doc="vidrep-eval's TensorBoard scalars.")
+    probe = _under("probe", doc="vidrep-probe's outputs.")
+    eval_json = _under("eval.json", doc="vidrep-eval's numbers of the run, as vidrep-ablation asks for them.")
+    eval_plot = _under("eval.png", doc="vidrep-eval's per-horizon plot, as vidrep-ablation asks for it.")
 
     @property
     def hparams(self):
@@ -111,7 +77,7 @@ class RunDir:
         """The TensorBoard folder of `split` (one of SUMMARY_SPLITS)."""
         if split not in SUMMARY_SPLITS:
             raise ValueError(f"`split` must be one of {', '.join(SUMMARY_SPLITS)}, got {split!r}")
-        return self._join(split)
+        return os.path.join(self.path, split)
 
     def has_config(self):
         return os.path.isfile(self.config)
