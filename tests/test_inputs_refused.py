@@ -217,6 +217,20 @@ def test_bad_paths_are_one_line_with_nothing_left_behind(tmp_path):
     assert not leftovers and os.listdir(tmp_path / "folder") == []
 
 
+def test_the_commands_that_chain_others_refuse_bad_flags_in_one_line(tmp_path):
+    """vidrep-fewlabel, vidrep-launch and vidrep-probe run through the same runner as the others: a bad flag value
+    is one line and exit code 2, before anything is written."""
+    cases = [("vidrep-fewlabel", ["--labels_per_class=1,x", "--out_dir=few"], "`labels_per_class` takes positive"),
+             ("vidrep-launch", ["--workers=0"], "`workers` must be a positive integer, got 0"),
+             ("vidrep-probe", ["--train_sequences=10"], "`model_dir` is required")]
+    for tool, args, message in cases:
+        result = run_tool(tool, *args, cwd=tmp_path)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (tool, args, result.stderr[-3000:])
+        assert lines[-1].startswith(f"{tool}: error: ") and message in lines[-1], (tool, lines[-1])
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_missing_data_file_names_the_command_that_makes_it(tmp_path):
     config = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "ucf_patches.cfg")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell has it
