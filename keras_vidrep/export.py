@@ -8,6 +8,7 @@ The export is written to a temporary directory beside the target and renamed int
 never leaves a broken SavedModel where a good one was. A target that holds anything but an export of the same run
 (same model directory and architecture) is refused.
 """
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -29,7 +30,7 @@ def build_archive(model, task):
     (`loaded.predict_future(frames)`); the serving signature of the same name takes every input."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for endpoint in task.export_endpoints(model):
+    for endpoint in map(_with_class_names, task.export_endpoints(model)):
         spec = [tf.TensorSpec(shape, dtype, name=name) for name, shape, dtype, *_ in endpoint.inputs]
         required = sum(1 for entry in endpoint.inputs if len(entry) < 4)
         if required == len(spec):
@@ -40,6 +41,22 @@ def build_archive(model, task):
         function.get_concrete_function(*spec[:required])
         archive.add_endpoint(endpoint.name, function)
     return archive
+
+
+def _with_class_names(endpoint):
+    """The endpoint with, for each of its `classes`, the most probable class and its name added to the outputs."""
+    if not endpoint.classes:
+        return endpoint
+    names = {key: tf.constant(list(class_names)) for key, (_, class_names) in endpoint.classes.items()}
+
+    def fn(*args):
+        out = dict(endpoint.fn(*args))
+        for key, (source, _) in endpoint.classes.items():
+            index = tf.argmax(out[source], axis=-1)
+            out[key], out[f"{key}_name"] = index, tf.gather(names[key], index)
+        return out
+
+    return dataclasses.replace(endpoint, fn=fn, classes={})
 
 
 def _with_defaults(endpoint):
@@ -67,6 +84,10 @@ def export_saved_model(model, task, export_dir):
         try:
             build_archive(model, task).write_out(tmp, verbose=False)
             config.save(tmp, model_dir=os.path.abspath(config.model_dir))
+            names = task.class_names()
+            if names is not None:  # readable beside the signatures that return them
+                os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
+                config.run_dir.write_class_names(names, os.path.join(tmp, "assets"))
         except (OSError, tf.errors.OpError) as e:
             raise VidrepError(f"{write_failure(export_dir, e)}; the checkpoints are intact: free space and run "
                               f"vidrep-export --model_dir={config.model_dir}") from None

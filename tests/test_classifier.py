@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from conftest import WITHOUT_PACKAGE, pool_by_video
 
-from keras_vidrep import trained
+from keras_vidrep import tasks, trained
 from keras_vidrep.config import Config
-from keras_vidrep.data.fc6 import FeatureClips
+from keras_vidrep.data.fc6 import FeatureClips, read_class_names
 from keras_vidrep.errors import ConfigError, DataError
+from keras_vidrep.export import export_checkpoint
 from keras_vidrep.training import loop
 
 BIN = os.path.dirname(sys.executable)
@@ -95,6 +96,7 @@ def separable(split_seed):
 def trained_classifier(tmp_path_factory):
     root = tmp_path_factory.mktemp("classifier")
     train = write_fc6(root, "train", [12, 10, 11, 9, 12, 10], [0, 1, 2, 0, 1, 2], make=separable(0))
+    (root / "train_classes.txt").write_text("Walk\nRun\nJump\n")  # as vidrep-preprocess writes it
     valid = write_fc6(root, "valid", [10, 9, 11], [0, 1, 2], make=separable(1))
     config = Config("classifier", model_dir=str(root / "run"), data_file=train[0], num_frames_file=train[1],
                     labels_file=train[2], val_data_file=valid[0], val_num_frames_file=valid[1],
@@ -124,8 +126,10 @@ LOADER = WITHOUT_PACKAGE + textwrap.dedent("""
     import numpy as np, tensorflow as tf
     loaded = tf.saved_model.load(sys.argv[1])
     clips = tf.constant(np.load(sys.argv[2]))
-    out = {"clip/" + k: v.numpy() for k, v in loaded.signatures["classify"](clips=clips).items()}
-    out.update({"video/" + k: v.numpy() for k, v in loaded.signatures["classify_video"](clips=clips).items()})
+    def plain(v):  # strings as str
+        return np.vectorize(bytes.decode)(v.numpy()) if v.dtype == tf.string else v.numpy()
+    out = {"clip/" + k: plain(v) for k, v in loaded.signatures["classify"](clips=clips).items()}
+    out.update({"video/" + k: plain(v) for k, v in loaded.signatures["classify_video"](clips=clips).items()})
     np.savez(sys.argv[3], **out)
 """)
 
@@ -145,6 +149,39 @@ def test_classify_savedmodel_without_the_package(trained_classifier, tmp_path):
     assert out["clip/per_step"].shape == (5, 8, 3)
     np.testing.assert_allclose(out["video/video_probabilities"], out["clip/probabilities"].mean(axis=0), rtol=1e-5)
     np.testing.assert_allclose(out["video/clip_probabilities"], out["clip/probabilities"], rtol=1e-6)
+    names = np.array(["Walk", "Run", "Jump"])  # the training labels' names, returned beside the indices
+    np.testing.assert_array_equal(out["clip/class"], out["clip/probabilities"].argmax(-1))
+    np.testing.assert_array_equal(out["clip/class_name"], names[out["clip/class"]])
+    assert out["video/video_class_name"] == names[out["video/video_probabilities"].argmax()]
+    np.testing.assert_array_equal(out["video/clip_class_name"], out["clip/class_name"])
+
+
+def test_class_names_are_kept_in_the_run_and_its_export(trained_classifier, tmp_path):
+    root, config, _, _ = trained_classifier
+    assert open(os.path.join(config.model_dir, "class_names.txt")).read() == "Walk\nRun\nJump\n"
+    assert open(os.path.join(config.model_dir, "export", "assets", "class_names.txt")).read() == "Walk\nRun\nJump\n"
+    os.rename(root / "train_classes.txt", root / "moved.txt")  # the labels' files moved: the run still knows
+    try:
+        path = export_checkpoint(config.model_dir, str(tmp_path / "again"))
+    finally:
+        os.rename(root / "moved.txt", root / "train_classes.txt")
+    assert open(os.path.join(path, "assets", "class_names.txt")).read() == "Walk\nRun\nJump\n"
+
+
+def test_class_names_from_a_file_or_the_labels(tmp_path):
+    (tmp_path / "classInd.txt").write_text("1 ApplyEyeMakeup\n3 Archery\n2 ApplyLipstick\n")
+    assert read_class_names(str(tmp_path / "classInd.txt"), 3) == ["ApplyEyeMakeup", "ApplyLipstick", "Archery"]
+    (tmp_path / "names.txt").write_text("a b\nc\n")
+    assert read_class_names(str(tmp_path / "names.txt"), 2) == ["a b", "c"]
+    with pytest.raises(DataError, match="names 2 classes, but `num_classes` is 3"):
+        read_class_names(str(tmp_path / "names.txt"), 3)
+    generated = dict(data="bouncing_digits", canvas_size=32, digit_size=14, clip_length=4, units=(4,))
+    assert tasks.create(Config("classifier", label="direction", num_classes=8, **generated)).class_names()[:3] == \
+        ["right", "down-right", "down"]
+    assert tasks.create(Config("classifier", num_classes=10, **generated)).class_names() == [str(k) for k in range(10)]
+    assert tasks.create(Config("classifier", label="speed", speed_spread=0.5, num_classes=2, **generated)
+                        ).class_names() == ["speed 0.050-0.100", "speed 0.100-0.150"]
+    assert tasks.create(Config("classifier", num_classes=3, feature_dim=8)).class_names() == ["0", "1", "2"]
 
 
 def test_start_from_a_composite_encoder(tmp_path):

@@ -10,6 +10,8 @@ A clip is a window of `clip_length` consecutive frames inside one video (never a
 `short_videos`, so that a video accuracy can count them (as misclassified) rather than drop them.
 """
 
+import os
+
 import numpy as np
 
 from keras_vidrep.data.checks import check_values, require_file
@@ -100,3 +102,34 @@ class ClipStream(ShuffledStream):
     def own_shards(self, part, parts):
         """Keeps to the clips in worker `part` of `parts`'s shards; False if the file is not sharded."""
         return self.keep_to_shards(self.source._file, part, parts)
+
+
+def read_class_names(path, num_classes, flag="class_names_file"):
+    """The names of classes 0 .. num_classes-1 from `path`: one name a line in label order (what vidrep-preprocess
+    writes as `<output>_classes.txt`), or UCF-101's `classInd.txt` (`<number> <name>` a line, numbered from 1 or 0).
+    DataError names the file when it does not give exactly `num_classes` names."""
+    require_file(path, flag)
+    with open(path, encoding="utf-8") as f:
+        lines = [line.strip() for line in f if line.strip()]
+    numbered = [line.split(None, 1) for line in lines]
+    if lines and all(len(parts) == 2 and parts[0].isdigit() for parts in numbered):
+        numbers = sorted(int(parts[0]) for parts in numbered)
+        first = numbers[0]
+        if numbers != list(range(first, first + len(numbers))) or first not in (0, 1):
+            raise DataError(f"`{flag}` {path!r}: numbered classes must run 1..N (classInd.txt) or 0..N-1, got "
+                            f"{numbers[:3]}...")
+        names = [name for _, name in sorted(((int(n), name) for n, name in numbered))]
+    else:
+        names = lines
+    if len(names) != num_classes:
+        raise DataError(f"`{flag}` {path!r} names {len(names)} classes, but `num_classes` is {num_classes}")
+    return names
+
+
+def classes_file_beside(labels_file):
+    """`<prefix>_classes.txt` beside a `<prefix>_labels.txt` (as vidrep-preprocess writes them), if it exists."""
+    if labels_file and labels_file.endswith("_labels.txt"):
+        path = labels_file[:-len("_labels.txt")] + "_classes.txt"
+        if os.path.isfile(path):
+            return path
+    return ""

@@ -77,3 +77,20 @@ class LabelledDigitStream:
                 ids = self.sample_ids[ids]
         clips = self.generator.sequences(ids).reshape(len(ids), self.clip_length, -1)
         return clips, sequence_labels(self.settings, self.generator, self.labels, ids).astype(np.int32)
+
+
+# Direction sectors (`factors.direction_sector`) named as the motion looks on screen: sector 0 is +x (right), sector 2
+# is +y (down: rows grow downwards).
+DIRECTION_NAMES = ("right", "down-right", "down", "down-left", "left", "up-left", "up", "up-right")
+assert len(DIRECTION_NAMES) == factors.SECTORS
+
+
+def labelled_digit_names(settings):
+    """The class names of labelled one-digit sequences: the digits, the directions of motion, or the speed bins."""
+    if settings.label == "digit":
+        return [str(k) for k in range(10)]
+    if settings.label == "direction":
+        return list(DIRECTION_NAMES)
+    low, high = video_sequences.speed_range(settings)
+    width = (high - low) / settings.num_classes
+    return [f"speed {low + k * width:.3f}-{low + (k + 1) * width:.3f}" for k in range(settings.num_classes)]

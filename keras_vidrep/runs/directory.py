@@ -12,6 +12,7 @@
       export/                the SavedModel (unless `export_dir` puts it elsewhere)
       eval/                  vidrep-eval's TensorBoard scalars (eval.json, eval.png: vidrep-ablation's evaluation)
       probe/                 vidrep-probe's tables, pictures, scalars, HParams sessions and projector
+      class_names.txt        a classifier's class names, one a line in label order (also in its export's assets/)
 
 Plain Python: nothing here reads TensorFlow, so every layer of the package (and a shell script) may ask where a
 file of a run is.
@@ -62,6 +63,7 @@ class RunDir:
     probe = _under("probe", doc="vidrep-probe's outputs.")
     eval_json = _under("eval.json", doc="vidrep-eval's numbers of the run, as vidrep-ablation asks for them.")
     eval_plot = _under("eval.png", doc="vidrep-eval's per-horizon plot, as vidrep-ablation asks for it.")
+    class_names = _under("class_names.txt", doc="A classifier's class names, one a line in label order.")
 
     @property
     def hparams(self):
@@ -102,6 +104,22 @@ class RunDir:
             json.dump(values, f, indent=2, sort_keys=True)
         os.replace(tmp, self.config)
         return self.config
+
+    def read_class_names(self):
+        """The class names the run stored (a list), or None if it stored none."""
+        if not os.path.isfile(self.class_names):
+            return None
+        with open(self.class_names, encoding="utf-8") as f:
+            return [line.rstrip("\n") for line in f]
+
+    def write_class_names(self, names, folder=None):
+        """Writes class_names.txt (one name a line) into the run's directory, or into `folder`; returns its path."""
+        path = os.path.join(folder, os.path.basename(self.class_names)) if folder else self.class_names
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write("".join(f"{name}\n" for name in names))
+        os.replace(tmp, path)
+        return path
 
     @classmethod
     def of_checkpoint(cls, path, what):

@@ -35,10 +35,13 @@ class Endpoint:
     """A SavedModel signature: `fn(**inputs)` returns a dict of named tensors.
 
     `inputs` is a list of (name, shape with None for the batch, dtype), optionally followed by inputs with a
-    default, (name, shape, dtype, default), which callers of the loaded function may leave out."""
+    default, (name, shape, dtype, default), which callers of the loaded function may leave out. `classes` adds, for
+    each {output: (probabilities output, class names)}, the most probable class `output` (int64) and its name
+    `output_name` (string), computed inside the SavedModel."""
     name: str
     fn: Callable
     inputs: list[tuple]
+    classes: dict = dataclasses.field(default_factory=dict)
 
 
 class Task:
@@ -175,6 +178,11 @@ class Task:
 
     def frame_vae(self, model):
         """The frame VAE inside `model` (whose codes vidrep-embed writes), or None for a family without one."""
+        return None
+
+    def class_names(self):
+        """The names of the classes a classifier predicts, in label order (stored in the run and its export); None
+        for a family that predicts no classes."""
         return None
 
     def export_endpoints(self, model):

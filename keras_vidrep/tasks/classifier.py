@@ -21,6 +21,7 @@ from keras_vidrep.data.labelled_digits import (
     LABELS,
     LabelledDigitStream,
     digit_generator,
+    labelled_digit_names,
     sequence_labels,
 )
 from keras_vidrep.data.validation_set import ValidationSet
@@ -50,6 +51,10 @@ class Settings(video_sequences.DigitSettings):
     val_data_file: str = setting("", "data=fc6: validation `hidden6` file.")
     val_num_frames_file: str = setting("", "data=fc6: validation frames per video.")
     val_labels_file: str = setting("", "data=fc6: validation labels.")
+    class_names_file: str = setting("", "data=fc6: the classes' names, one a line in label order (vidrep-preprocess "
+                                        "writes <output>_classes.txt), or UCF-101's classInd.txt (`<number> "
+                                        "<name>`); empty: the _classes.txt beside `labels_file` if there is one, "
+                                        "else the labels' numbers. Stored in the run and its export.")
     clip_length: int = setting(16, "Frames per clip.")
     val_clip_stride: int = setting(1, "Frames between validation clips of a video (1: every window, as in the "
                                       "original evaluation; larger for a quicker validation).")
@@ -104,7 +109,8 @@ class Settings(video_sequences.DigitSettings):
             raise ConfigError(f"`digit_size` ({self.digit_size}) must not exceed `canvas_size` ({self.canvas_size})")
         if self.data == "bouncing_digits":
             refuse_unread(self, ("data_file", "num_frames_file", "labels_file", "val_data_file",
-                                 "val_num_frames_file", "val_labels_file"), "`data`=bouncing_digits")
+                                 "val_num_frames_file", "val_labels_file", "class_names_file"),
+                          "`data`=bouncing_digits")
             if self.digits != "mnist_npz":
                 refuse_unread(self, ("digits_path",), f"`digits`={self.digits}")
         else:
@@ -159,6 +165,21 @@ class Task(base.Task):
                 return clips, self.val_labels[ids], ids
 
             self.val = ValidationSet(read, s.val_sequences)
+
+    def class_names(self):
+        """The name of every class, in label order: those the run stored (class_names.txt in its directory), else
+        from `class_names_file` (or the _classes.txt beside `labels_file`), the digits, directions or speed bins of
+        generated sequences, or the labels' numbers."""
+        s, stored = self.settings, self.config.run_dir.read_class_names() if self.config.model_dir else None
+        if stored is not None:
+            return stored
+        if s.data == "bouncing_digits":
+            return labelled_digit_names(s)
+        path = s.class_names_file or fc6.classes_file_beside(s.labels_file)
+        if path:
+            return fc6.read_class_names(path, s.num_classes, "class_names_file" if s.class_names_file else
+                                        "labels_file's _classes.txt")
+        return [str(k) for k in range(s.num_classes)]
 
     def _clips(self, flag, data_file, num_frames_file, labels_file, stride=1):
         """The checked FeatureClips of one set of fc6 files."""
@@ -257,7 +278,11 @@ class Task(base.Task):
             probabilities = classify(clips)["probabilities"]
             return {"video_probabilities": ops.mean(probabilities, axis=0), "clip_probabilities": probabilities}
 
-        return [base.Endpoint("classify", classify, inputs), base.Endpoint("classify_video", classify_video, inputs)]
+        names = self.class_names()
+        return [base.Endpoint("classify", classify, inputs, {"class": ("probabilities", names)}),
+                base.Endpoint("classify_video", classify_video, inputs,
+                              {"video_class": ("video_probabilities", names), "clip_class": ("clip_probabilities",
+                                                                                           names)})]
 
     def describe(self, model):
         s = self.settings
