@@ -84,10 +84,12 @@ def export_saved_model(model, task, export_dir):
         try:
             build_archive(model, task).write_out(tmp, verbose=False)
             config.save(tmp, model_dir=os.path.abspath(config.model_dir))
-            names = task.class_names()
+            names, statistics = task.class_names(), task.input_statistics()
+            os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
             if names is not None:  # readable beside the signatures that return them
-                os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
                 config.run_dir.write_class_names(names, os.path.join(tmp, "assets"))
+            if statistics is not None:  # what the signatures standardize with, readable
+                config.run_dir.write_statistics(statistics, os.path.join(tmp, "assets"))
         except (OSError, tf.errors.OpError) as e:
             raise VidrepError(f"{write_failure(export_dir, e)}; the checkpoints are intact: free space and run "
                               f"vidrep-export --model_dir={config.model_dir}") from None

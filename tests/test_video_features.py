@@ -1,6 +1,8 @@
 """From a folder of videos to maps of learned codes: vidrep-features (resumable), an LSTM autoencoder over feature
 windows that never cross videos, its export, vidrep-embed of windows and every picture of vidrep-viz --codes."""
+import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -158,6 +160,24 @@ def test_train_export_embed_and_draw(feature_file, folder, tmp_path):
         assert list(f["frame_number"][:3]) == [0, 4, 8] and list(f["end_frame_number"][:3]) == [8, 12, 16]
         np.testing.assert_allclose(f["codes"][:1], got["code"][:1], rtol=1e-4, atol=1e-5)
         all_codes = f["codes"][...]
+    # The run keeps the statistics its inputs are standardized with (so does its export): with the training file moved
+    # away, a copy of it embeds to the same codes, read as training read it.
+    stored = json.loads((tmp_path / "run" / "input_statistics.json").read_text())
+    np.testing.assert_array_equal(np.float32(stored["mean"]), task.source.standardization[0])
+    np.testing.assert_array_equal(np.float32(stored["std"]), task.source.standardization[1])
+    assert json.loads((tmp_path / "export" / "assets" / "input_statistics.json").read_text()) == stored
+    shutil.copy(feature_file, tmp_path / "copy.h5")
+    os.rename(feature_file, tmp_path / "moved.h5")
+    try:
+        again = subprocess.run([os.path.join(BIN, "vidrep-embed"), f"--model_dir={cfg.model_dir}",
+                                f"--data_file={tmp_path / 'copy.h5'}", f"--output={tmp_path / 'again.h5'}",
+                                "--projector_points=0"], capture_output=True, text=True, timeout=120)
+    finally:
+        os.rename(tmp_path / "moved.h5", feature_file)
+    assert again.returncode == 0, again.stderr[-3000:]
+    with h5py.File(tmp_path / "again.h5", "r") as f:
+        np.testing.assert_array_equal(f["codes"][...], all_codes)
+
     projector = tmp_path / "codes_projector"  # each window's first frame, decoded from its video, as thumbnail
     rows = [line.split("\t") for line in (projector / "metadata.tsv").read_text().splitlines()]
     assert rows[0] == ["video", "frame", "label", "cluster"] and rows[4][:2] == ["clip1.avi", "0"] and len(rows) == 13

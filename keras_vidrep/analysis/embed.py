@@ -229,11 +229,10 @@ def embed(model_dir, data_file, output, checkpoint="", batch_size=256, log_varia
             raise ConfigError(f"`data_file` {data_file!r} holds {file.dim}-d features, but the model reads "
                               f"{task.config.feature_dim}-d")
         length = task.config.seq_length
-        task.prepare_data()  # the input standardization comes from the training data
         starts = window_starts(file, length, stride)
         writer = ChunkedWriter(output, len(starts), "codes")
         try:
-            index = embed_windows(model, file, starts, length, writer, batch_size, task.source.standardize)
+            index = embed_windows(model, file, starts, length, writer, batch_size, task.standardize_inputs)
             files = writer.finish(index, file.videos, {**attributes, "window": length, "stride": stride})
         finally:
             writer.abort()

@@ -133,8 +133,7 @@ def probe_data(task, options, ahead):
         if file.dim != settings.feature_dim:
             raise ConfigError(f"`data_file` {file.path!r} holds {file.dim}-d features, but the model reads "
                               f"{settings.feature_dim}-d")
-        task.prepare_data()  # the input standardization comes from the training data
-        return WindowProbe(file, settings.input_frames, task.source.standardize, options.stride, options.max_videos)
+        return WindowProbe(file, settings.input_frames, task.standardize_inputs, options.stride, options.max_videos)
     if options.data_file:
         raise ConfigError(f"`data_file` {options.data_file!r} is read only for runs of feature windows; this run's "
                           f"sequences are generated")

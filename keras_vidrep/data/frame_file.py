@@ -210,9 +210,10 @@ class WindowStream:
       file: a `FrameFile` or `FeatureFile`.
       val_fraction, val_split: how the held-out part is chosen (see `VideoRows.split`).
       standardize: give every value in units of the training rows' mean and standard deviation.
+      standardization: (mean, std) to standardize with instead of measuring them (those a run stored).
     """
 
-    def __init__(self, file, length, seed, val_fraction, val_split, skip=1, standardize=False):
+    def __init__(self, file, length, seed, val_fraction, val_split, skip=1, standardize=False, standardization=None):
         self.file, self.length, self.skip = file, length, skip
         train_rows, val_rows = file.split(val_fraction, val_split)
         self.train_starts = self.all_train_starts = file.windows(train_rows, length, skip)
@@ -220,7 +221,10 @@ class WindowStream:
         self.walk = PermutationWalk(len(self.train_starts), seed, TRAIN_STREAM)
         self.owner = None  # (part, parts) once it keeps to a worker's shards
         self.standardization = None
-        if standardize:  # per value: the training rows' mean and standard deviation, read block by block
+        if standardize and standardization is not None:
+            mean, std = (np.asarray(v, np.float32).reshape(file.data.shape[1:]) for v in standardization)
+            self.standardization = mean, std
+        elif standardize:  # per value: the training rows' mean and standard deviation, read block by block
             mean, std = mean_and_std(file.data, train_rows)
             self.standardization = mean.astype(np.float32), np.maximum(std, 1e-6).astype(np.float32)
 

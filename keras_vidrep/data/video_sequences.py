@@ -68,20 +68,22 @@ def bouncing_generator(settings, seed, split="train", num_digits=None, seq_lengt
                          speed_range=speed_range(settings, spread))
 
 
-def feature_windows(settings, seed):
-    """The WindowStream of a features file (`vidrep-features`) that `data=video_features` trains on."""
+def feature_windows(settings, seed, standardization=None):
+    """The WindowStream of a features file (`vidrep-features`) that `data=video_features` trains on;
+    `standardization`: the (mean, std) a run stored, used instead of measuring the file again."""
     file = FeatureFile(settings.data_file)
     if file.dim != settings.feature_dim:
         raise DataError(f"`data_file` {settings.data_file!r} holds {file.dim}-d features, but `feature_dim` is "
                         f"{settings.feature_dim}")
     return WindowStream(file, settings.seq_length, seed, settings.val_fraction, settings.val_split,
-                        standardize=settings.standardize)
+                        standardize=settings.standardize, standardization=standardization)
 
 
-def training_source(settings, seed):
-    """An endless training stream with `batch(step, batch_size, start, count)` and `sequences(ids)`."""
+def training_source(settings, seed, standardization=None):
+    """An endless training stream with `batch(step, batch_size, start, count)` and `sequences(ids)`
+    (`standardization`: see `feature_windows`)."""
     if settings.data == VIDEO_FEATURES:
-        return feature_windows(settings, seed)
+        return feature_windows(settings, seed, standardization)
     if settings.data == "bouncing_mnist":
         return bouncing_generator(settings, seed, "train")
     if settings.data in FILE_SETS:

@@ -13,12 +13,16 @@
       eval/                  vidrep-eval's TensorBoard scalars (eval.json, eval.png: vidrep-ablation's evaluation)
       probe/                 vidrep-probe's tables, pictures, scalars, HParams sessions and projector
       class_names.txt        a classifier's class names, one a line in label order (also in its export's assets/)
+      input_statistics.json  the mean and standard deviation a run's inputs are standardized with (feature windows;
+                             also in its export's assets/), so that new data is read as training read it
 
 Plain Python: nothing here reads TensorFlow, so every layer of the package (and a shell script) may ask where a
 file of a run is.
 """
 import json
 import os
+
+import numpy as np
 
 from keras_vidrep.errors import ConfigError
 
@@ -64,6 +68,7 @@ class RunDir:
     eval_json = _under("eval.json", doc="vidrep-eval's numbers of the run, as vidrep-ablation asks for them.")
     eval_plot = _under("eval.png", doc="vidrep-eval's per-horizon plot, as vidrep-ablation asks for it.")
     class_names = _under("class_names.txt", doc="A classifier's class names, one a line in label order.")
+    input_statistics = _under("input_statistics.json", doc="What the model's inputs are standardized with.")
 
     @property
     def hparams(self):
@@ -118,6 +123,23 @@ class RunDir:
         tmp = path + ".tmp"
         with open(tmp, "w", encoding="utf-8") as f:
             f.write("".join(f"{name}\n" for name in names))
+        os.replace(tmp, path)
+        return path
+
+    def read_statistics(self):
+        """The input statistics the run stored ({name: float32 array}), or None if it stored none."""
+        if not os.path.isfile(self.input_statistics):
+            return None
+        with open(self.input_statistics, encoding="utf-8") as f:
+            return {name: np.asarray(values, np.float32) for name, values in json.load(f).items()}
+
+    def write_statistics(self, statistics, folder=None):
+        """Writes input_statistics.json ({name: array} as lists of numbers, exact for float32) into the run's
+        directory, or into `folder`; returns its path."""
+        path = os.path.join(folder, os.path.basename(self.input_statistics)) if folder else self.input_statistics
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({name: np.asarray(values, np.float32).tolist() for name, values in statistics.items()}, f)
         os.replace(tmp, path)
         return path
 

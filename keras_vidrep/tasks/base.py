@@ -180,6 +180,18 @@ class Task:
         """The frame VAE inside `model` (whose codes vidrep-embed writes), or None for a family without one."""
         return None
 
+    def input_statistics(self):
+        """{name: array} the model's inputs are standardized with (stored in the run when it starts, and in its
+        export), or None when the inputs are read as they are."""
+        return None
+
+    def standardize_inputs(self, values):
+        """`values` (..., *frame_shape) in the units the model reads (see `input_statistics`)."""
+        statistics = self.input_statistics()
+        if statistics is None:
+            return values
+        return (values - statistics["mean"]) / statistics["std"]
+
     def class_names(self):
         """The names of the classes a classifier predicts, in label order (stored in the run and its export); None
         for a family that predicts no classes."""

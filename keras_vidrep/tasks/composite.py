@@ -176,7 +176,9 @@ class Task(base.SequenceBaselines, base.Task):
 
     def prepare_data(self):
         s = self.settings
-        self.source = video_sequences.training_source(s, self.config.seed)
+        stored = self.config.run_dir.read_statistics() if self.config.model_dir else None
+        self.source = video_sequences.training_source(
+            s, self.config.seed, (stored["mean"], stored["std"]) if stored and s.standardize else None)
         # Files (and held-out digits) are opened and checked now, so that bad input stops the run before it starts;
         # sequences are read, or drawn, batch by batch at every validation.
         self._sequences = self._open_validation()
@@ -282,11 +284,24 @@ class Task(base.SequenceBaselines, base.Task):
     def represent(self, model, sequences, name):
         return representations.composite(model, sequences, name)
 
+    def input_statistics(self):
+        """Feature windows (`standardize`): each value's mean and standard deviation over the training rows, those
+        the run stored when it started (a run made before they were stored measures its training file again)."""
+        s = self.settings
+        if s.data != video_sequences.VIDEO_FEATURES or not s.standardize:
+            return None
+        stored = self.config.run_dir.read_statistics() if self.config.model_dir else None
+        if stored is not None:
+            return stored
+        if not hasattr(self, "source"):
+            self.prepare_data()
+        mean, std = self.source.standardization
+        return {"mean": mean, "std": std}
+
     def export_endpoints(self, model):
-        if self.settings.data == video_sequences.VIDEO_FEATURES and not hasattr(self, "source"):
-            self.prepare_data()  # the standardization comes from the training data
+        statistics = self.input_statistics()
         return composite_endpoints(model, self.settings.input_frames, self.settings.frame_shape,
-                                   getattr(getattr(self, "source", None), "standardization", None))
+                                   None if statistics is None else (statistics["mean"], statistics["std"]))
 
     def describe(self, model):
         return f"{self.settings.model} model on {self.settings.data} frames {self.settings.frame_shape}"

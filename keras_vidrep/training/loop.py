@@ -143,9 +143,11 @@ class Trainer(PeriodicWork):
         if self.chief:
             self.lock.write_config(config)
             self.lock.commit()  # config.json now; TensorBoard's folders only for a run that starts
-            names = self.task.class_names()
+            names, statistics = self.task.class_names(), self.task.input_statistics()
             if names is not None:  # kept with the run: the labels' files may move
                 config.run_dir.write_class_names(names)
+            if statistics is not None:  # kept with the run: the training file may move or grow
+                config.run_dir.write_statistics(statistics)
         self.summaries = SummaryWriters(config.run_dir, enabled=self.chief)
         if self.chief:  # the run as a session of TensorBoard's HParams dashboard
             hparams.write_session(config.run_dir.hparams, hparams.settings(config))
