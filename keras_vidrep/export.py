@@ -9,6 +9,7 @@ never leaves a broken SavedModel where a good one was. A target that holds anyth
 (same model directory and architecture) is refused.
 """
 import dataclasses
+import json
 import os
 import shutil
 import tempfile
@@ -19,8 +20,10 @@ from absl import logging
 
 from keras_vidrep import trained
 from keras_vidrep.config import Config
+from keras_vidrep.data import raw_frames
 from keras_vidrep.errors import ConfigError, VidrepError, write_failure
 from keras_vidrep.runs.directory import CONFIG_FILE
+from keras_vidrep.tasks.base import Endpoint
 
 
 def build_archive(model, task):
@@ -30,7 +33,10 @@ def build_archive(model, task):
     (`loaded.predict_future(frames)`); the serving signature of the same name takes every input."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for endpoint in map(_with_class_names, task.export_endpoints(model)):
+    endpoints = [_with_class_names(endpoint) for endpoint in task.export_endpoints(model)]
+    endpoints += video_endpoints(endpoints, task.video_input())
+    endpoints.append(describe_endpoint(task, endpoints))
+    for endpoint in endpoints:
         spec = [tf.TensorSpec(shape, dtype, name=name) for name, shape, dtype, *_ in endpoint.inputs]
         required = sum(1 for entry in endpoint.inputs if len(entry) < 4)
         if required == len(spec):
@@ -41,6 +47,53 @@ def build_archive(model, task):
         function.get_concrete_function(*spec[:required])
         archive.add_endpoint(endpoint.name, function)
     return archive
+
+
+# The signatures of raw decoded video added beside those of the frames a model reads (see data/raw_frames.py).
+VIDEO_SIGNATURES = {"encode": "encode_video", "reconstruct": "reconstruct_video",
+                    "predict_future": "predict_future_frames"}
+
+
+def video_endpoints(endpoints, video_input):
+    """For each endpoint of `VIDEO_SIGNATURES`, one that reads `video` (batch, time, height, width, channels) uint8
+    as decoded — any size, RGB or grey — prepares it in the graph (`raw_frames.prepare`) and calls it on the first
+    clip; none for a model without a `VideoInput`."""
+    if video_input is None:
+        return []
+    out = []
+    for endpoint in endpoints:
+        if endpoint.name not in VIDEO_SIGNATURES:
+            continue
+        video = ("video", (None, None, None, None, None), "uint8")
+        out.append(dataclasses.replace(endpoint, name=VIDEO_SIGNATURES[endpoint.name],
+                                       fn=_on_video(endpoint.fn, video_input), inputs=[video, *endpoint.inputs[1:]]))
+    return out
+
+
+def _on_video(fn, video_input):
+    """`fn` of frames → the same of raw video, on its first clip."""
+    def on_video(video, *rest, **named):
+        return fn(raw_frames.prepare(video, video_input)[:, :video_input.frames], *rest, **named)
+    return on_video
+
+
+def describe(task, endpoints):
+    """What the export holds and reads, as a JSON text (the `describe` signature and assets/export.json)."""
+    video_input = task.video_input()
+    return json.dumps({
+        "task": task.config.task,
+        "signatures": {e.name: {name: {"shape": list(shape), "dtype": dtype} for name, shape, dtype, *_ in e.inputs}
+                       for e in endpoints},
+        "video_input": None if video_input is None else json.loads(video_input.to_json()),
+        "class_names": task.class_names(),
+        "input_statistics": "assets/input_statistics.json" if task.input_statistics() is not None else None,
+    }, sort_keys=True)
+
+
+def describe_endpoint(task, endpoints):
+    """The `describe` signature: no inputs; `description`, the JSON text of `describe`."""
+    text = describe(task, endpoints)
+    return Endpoint("describe", lambda: {"description": tf.constant(text)}, [])
 
 
 def _with_class_names(endpoint):
@@ -90,6 +143,8 @@ def export_saved_model(model, task, export_dir):
                 config.run_dir.write_class_names(names, os.path.join(tmp, "assets"))
             if statistics is not None:  # what the signatures standardize with, readable
                 config.run_dir.write_statistics(statistics, os.path.join(tmp, "assets"))
+            with open(os.path.join(tmp, "assets", "export.json"), "w", encoding="utf-8") as f:
+                f.write(describe(task, task.export_endpoints(model)))
         except (OSError, tf.errors.OpError) as e:
             raise VidrepError(f"{write_failure(export_dir, e)}; the checkpoints are intact: free space and run "
                               f"vidrep-export --model_dir={config.model_dir}") from None

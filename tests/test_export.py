@@ -1,4 +1,5 @@
 """SavedModel export: named signatures, dynamic batch, loadable by TensorFlow alone, atomic replacement."""
+import json
 import os
 import subprocess
 import sys
@@ -8,7 +9,10 @@ import numpy as np
 import pytest
 from conftest import WITHOUT_PACKAGE
 
-from keras_vidrep.errors import ConfigError
+from keras_vidrep.data import raw_frames
+from keras_vidrep.data.raw_frames import VideoInput
+from keras_vidrep.data.video import read_video
+from keras_vidrep.errors import ConfigError, DataError
 from keras_vidrep.export import export_checkpoint, export_saved_model
 from keras_vidrep.training import loop
 
@@ -29,6 +33,23 @@ LOADER = WITHOUT_PACKAGE + textwrap.dedent("""
     out["100_frames_logits"] = predict(frames=frames, steps=tf.constant(100))["future_logits"].numpy()
     out["batch1"] = predict(frames=frames[:1], steps=tf.constant(3))["future"].numpy()
     np.savez(sys.argv[3], **out)
+""")
+
+
+# A user's own program: OpenCV decodes an mp4, the export's video signatures take the frames as they come.
+VIDEO_CLIENT = WITHOUT_PACKAGE + textwrap.dedent("""
+    import cv2, numpy as np, tensorflow as tf
+    loaded = tf.saved_model.load(sys.argv[1])
+    capture, frames = cv2.VideoCapture(sys.argv[2]), []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    video = tf.constant(np.stack(frames)[None])  # (1, T, H, W, 3) uint8
+    np.savez(sys.argv[3], code=loaded.signatures["encode_video"](video=video)["representation"].numpy(),
+             future=loaded.signatures["predict_future_frames"](video=video, steps=tf.constant(4))["future"].numpy(),
+             describe=np.array(loaded.signatures["describe"]()["description"].numpy().decode()))
 """)
 
 
@@ -71,6 +92,44 @@ def test_saved_model_loads_and_matches_without_the_package(trained, tmp_path):
     assert out["100_frames"].shape == (3, 100, 32, 32)
     np.testing.assert_allclose(out["100_frames"][:, :10], future, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(out["100_frames_logits"], long, rtol=1e-3, atol=1e-3)
+
+
+def test_video_signatures_read_an_mp4_as_decoded(trained, tmp_path):
+    """encode_video and predict_future_frames take uint8 RGB video of any size and prepare it inside the graph the
+    way the package does (grey, centred square, resized to the canvas); describe says so."""
+    import cv2
+
+    config, model = trained
+    writer = cv2.VideoWriter(str(tmp_path / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (48, 40))
+    for t in range(14):  # a bright square moving right over a coloured background
+        frame = np.full((40, 48, 3), (40, 90, 160), np.uint8)
+        frame[12:22, 4 + 2 * t:14 + 2 * t] = 255
+        writer.write(frame)
+    writer.release()
+    (tmp_path / "client.py").write_text(VIDEO_CLIENT)
+    result = subprocess.run([sys.executable, str(tmp_path / "client.py"), config.export_dir, str(tmp_path / "clip.mp4"),
+                             str(tmp_path / "out.npz")], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = np.load(tmp_path / "out.npz")
+    video = read_video(str(tmp_path / "clip.mp4"))  # the package's decoding and preparation of the same file
+    video_input = VideoInput(height=32, width=32, channels=1, frames=10)
+    frames = np.asarray(raw_frames.prepare(video[None], video_input))[:, :10]
+    assert frames.shape == (1, 10, 32, 32) and frames.min() >= 0.0 and frames.max() <= 1.0
+    flat = frames.reshape(1, 10, -1)
+    np.testing.assert_allclose(out["code"], np.asarray(model.code(flat)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["future"], np.asarray(model.predict_future(flat, 4)).reshape(1, 4, 32, 32),
+                               rtol=1e-5, atol=1e-6)
+    described = json.loads(str(out["describe"]))
+    assert described["video_input"] == {"channels": 1, "crop": "centre_square", "frame_skip": 1, "frames": 10,
+                                        "height": 32, "width": 32}
+    assert described["signatures"]["encode_video"]["video"] == {"shape": [None] * 5, "dtype": "uint8"}
+    assert json.loads(open(os.path.join(config.export_dir, "assets", "export.json")).read())["video_input"] == \
+        described["video_input"]
+    # What a model cannot read is one line before anything runs.
+    with pytest.raises(DataError, match="is grey, but the model reads RGB frames"):
+        raw_frames.check_video((20, 40, 48), VideoInput(height=32, width=32, channels=3, frames=10))
+    with pytest.raises(DataError, match="has 14 frames .7 kept at every 2-th., shorter than one clip of 10"):
+        raw_frames.check_video(video.shape, VideoInput(height=32, width=32, channels=1, frames=10, frame_skip=2))
 
 
 def test_export_from_checkpoint_and_refusals(trained, tmp_path):

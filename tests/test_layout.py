@@ -22,7 +22,7 @@ ALLOWED = {
     "tasks": {"errors", "settings", "runs", "data", "models", "pictures"},
     "config": {"errors", "settings", "runs", "tasks"},
     "trained": {"config", "runs", "tasks"},
-    "export": {"errors", "config", "runs", "trained"},
+    "export": {"errors", "config", "runs", "trained", "data", "tasks"},
     "training": {"errors", "settings", "runs", "runtime", "board", "data", "models", "tasks", "config", "export",
                  "pictures"},
     "analysis": {"errors", "settings", "runs", "runtime", "board", "data", "models", "tasks", "config", "trained",

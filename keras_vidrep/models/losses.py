@@ -49,3 +49,12 @@ def composite_losses(model, inputs, futures, logits):
     if "future" in logits:
         out["future"] = loss(futures[:, :ops.shape(logits["future"])[1]], logits["future"])
     return out
+
+
+def step_cross_entropy(step_logits, labels):
+    """Cross-entropy at every step, averaged over the steps: (batch,)."""
+    steps = ops.shape(step_logits)[1]
+    targets = ops.repeat(ops.expand_dims(ops.cast(labels, "int32"), 1), steps, axis=1)
+    log_probs = ops.log_softmax(step_logits, axis=-1)
+    picked = ops.take_along_axis(log_probs, ops.expand_dims(targets, -1), axis=-1)[..., 0]
+    return -ops.mean(picked, axis=1)

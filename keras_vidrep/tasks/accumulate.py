@@ -45,3 +45,35 @@ class HorizonMeans:
     def result(self):
         return {name: {"mean": float(sums.mean() / self.count), "per_horizon": [float(v) for v in sums / self.count]}
                 for name, sums in self.sums.items()}
+
+
+class VideoAccuracy:
+    """Clip and video accuracy of the whole validation set, accumulated as batches of clips arrive: per video, the
+    sum of its clips' probabilities (videos x classes numbers, whatever the number of clips). A video with no clip
+    (shorter than `clip_length`) has no prediction and counts as wrong.
+
+    Args:
+      video_labels: the label of every validation video (V,).
+      num_classes: classes.
+    """
+
+    def __init__(self, video_labels, num_classes):
+        self.video_labels = np.asarray(video_labels)
+        self.sums = np.zeros((len(self.video_labels), num_classes), np.float64)
+        self.clip_counts = np.zeros(len(self.video_labels), np.int64)
+        self.right_clips = 0
+        self.means = MeanSummary()
+
+    def add(self, per_example):
+        probabilities, labels, videos = (np.asarray(per_example[k]) for k in ("probabilities", "labels", "videos"))
+        np.add.at(self.sums, videos, probabilities)
+        np.add.at(self.clip_counts, videos, 1)
+        self.right_clips += int((probabilities.argmax(-1) == labels).sum())
+        self.means.add({"cross_entropy": per_example["cross_entropy"]})
+
+    def result(self):
+        seen = self.clip_counts > 0
+        video_probabilities = self.sums[seen] / self.clip_counts[seen, None]
+        right_videos = int((video_probabilities.argmax(-1) == self.video_labels[seen]).sum())
+        return {**self.means.result(), "clip_accuracy": self.right_clips / max(1, int(self.clip_counts.sum())),
+                "video_accuracy": right_videos / len(self.video_labels)}

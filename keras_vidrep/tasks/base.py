@@ -192,6 +192,11 @@ class Task:
             return values
         return (values - statistics["mean"]) / statistics["std"]
 
+    def video_input(self):
+        """What the model reads of a video as decoded (`keras_vidrep.data.raw_frames.VideoInput`): its export then
+        gets signatures of raw uint8 video (`encode_video`, `predict_future_frames`, ...). None: none."""
+        return None
+
     def class_names(self):
         """The names of the classes a classifier predicts, in label order (stored in the run and its export); None
         for a family that predicts no classes."""

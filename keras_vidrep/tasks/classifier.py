@@ -28,6 +28,7 @@ from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.errors import ConfigError, DataError
 from keras_vidrep.models import classifier as classifier_model
 from keras_vidrep.models import composite as composite_model
+from keras_vidrep.models import losses
 from keras_vidrep.models.lstm import INITIALIZERS
 from keras_vidrep.runs import checkpoints
 from keras_vidrep.runs.directory import CONFIG_FILE, RunDir
@@ -245,16 +246,16 @@ class Task(base.Task):
     def train_losses(self, model, batch):
         clips, labels = batch[:2]
         noise = batch[2] if len(batch) > 2 else None
-        return {"cross_entropy": step_cross_entropy(model.step_logits(clips, True, noise), labels)}
+        return {"cross_entropy": losses.step_cross_entropy(model.step_logits(clips, True, noise), labels)}
 
     def validation_losses(self, model, batch):
         clips, labels, videos = batch
         logits = model.step_logits(clips)
-        return {"cross_entropy": step_cross_entropy(logits, labels), "labels": labels, "videos": videos,
+        return {"cross_entropy": losses.step_cross_entropy(logits, labels), "labels": labels, "videos": videos,
                 "probabilities": ops.mean(ops.softmax(logits, axis=-1), axis=1)}
 
     def validation_summary(self):
-        return VideoAccuracy(self.val_labels, self.settings.num_classes)
+        return accumulate.VideoAccuracy(self.val_labels, self.settings.num_classes)
 
     def summary_name(self, name):
         return f"accuracy/{name}" if name.endswith("accuracy") else f"loss/{name}"
@@ -313,44 +314,3 @@ def pretrained_run(init_from):
     if not checkpoint and not run_dir.has_checkpoint():
         raise ConfigError(f"`init_from` {init_from!r} has no checkpoint yet")
     return run_dir, checkpoint, settings, seed
-
-
-class VideoAccuracy:
-    """Clip and video accuracy of the whole validation set, accumulated as batches of clips arrive: per video, the
-    sum of its clips' probabilities (videos x classes numbers, whatever the number of clips). A video with no clip
-    (shorter than `clip_length`) has no prediction and counts as wrong.
-
-    Args:
-      video_labels: the label of every validation video (V,).
-      num_classes: classes.
-    """
-
-    def __init__(self, video_labels, num_classes):
-        self.video_labels = np.asarray(video_labels)
-        self.sums = np.zeros((len(self.video_labels), num_classes), np.float64)
-        self.clip_counts = np.zeros(len(self.video_labels), np.int64)
-        self.right_clips = 0
-        self.means = accumulate.MeanSummary()
-
-    def add(self, per_example):
-        probabilities, labels, videos = (np.asarray(per_example[k]) for k in ("probabilities", "labels", "videos"))
-        np.add.at(self.sums, videos, probabilities)
-        np.add.at(self.clip_counts, videos, 1)
-        self.right_clips += int((probabilities.argmax(-1) == labels).sum())
-        self.means.add({"cross_entropy": per_example["cross_entropy"]})
-
-    def result(self):
-        seen = self.clip_counts > 0
-        video_probabilities = self.sums[seen] / self.clip_counts[seen, None]
-        right_videos = int((video_probabilities.argmax(-1) == self.video_labels[seen]).sum())
-        return {**self.means.result(), "clip_accuracy": self.right_clips / max(1, int(self.clip_counts.sum())),
-                "video_accuracy": right_videos / len(self.video_labels)}
-
-
-def step_cross_entropy(step_logits, labels):
-    """Cross-entropy at every step, averaged over the steps: (batch,)."""
-    steps = ops.shape(step_logits)[1]
-    targets = ops.repeat(ops.expand_dims(ops.cast(labels, "int32"), 1), steps, axis=1)
-    log_probs = ops.log_softmax(step_logits, axis=-1)
-    picked = ops.take_along_axis(log_probs, ops.expand_dims(targets, -1), axis=-1)[..., 0]
-    return -ops.mean(picked, axis=1)

@@ -14,10 +14,11 @@ from keras import ops
 from keras_vidrep import pictures
 from keras_vidrep.data import video_sequences
 from keras_vidrep.data.frame_file import SPLITS
+from keras_vidrep.data.raw_frames import VideoInput
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.models import composite, losses, sampling
 from keras_vidrep.settings import check_choices, check_positive, refuse_unread, setting
-from keras_vidrep.tasks import base, baselines, representations
+from keras_vidrep.tasks import base, baselines, representations, signatures
 
 DATA = ("bouncing_mnist", *video_sequences.FILE_SETS, video_sequences.VIDEO_FEATURES)
 IMAGE_SEQUENCES = 4  # sequences shown in each TensorBoard picture
@@ -298,62 +299,18 @@ class Task(base.SequenceBaselines, base.Task):
         mean, std = self.source.standardization
         return {"mean": mean, "std": std}
 
+    def video_input(self):
+        """Bouncing MNIST runs read grey square frames of the canvas' size: a video's centred square, in grey,
+        resized to it."""
+        s = self.settings
+        if s.data != "bouncing_mnist":
+            return None
+        return VideoInput(height=s.canvas_size, width=s.canvas_size, channels=1, frames=s.input_frames)
+
     def export_endpoints(self, model):
         statistics = self.input_statistics()
-        return composite_endpoints(model, self.settings.input_frames, self.settings.frame_shape,
+        return signatures.composite_endpoints(model, self.settings.input_frames, self.settings.frame_shape,
                                    None if statistics is None else (statistics["mean"], statistics["std"]))
 
     def describe(self, model):
         return f"{self.settings.model} model on {self.settings.data} frames {self.settings.frame_shape}"
-
-
-def composite_endpoints(model, input_frames, frame_shape, standardization=None):
-    """Signatures of a CompositeModel; `frames` is (batch, input_frames, *frame_shape) in [0, 1] (or feature
-    vectors in their own units: with `standardization` (shift, scale) the signatures standardize the frames they
-    read and return frames in the original units).
-
-      * `encode` → `representation` (every layer's final h then c, concatenated; or the bottleneck code) and
-        `h_<l>`, `c_<l>` per layer (the encoder's final states);
-      * `reconstruct` → `reconstruction` (batch, input_frames, *frame_shape), put back into input order;
-      * `predict_future` → `future` (batch, steps, *frame_shape), free-running; `steps` is an int32 scalar, by
-        default the trained length when the loaded function is called (the serving signature needs it), and any
-        length runs one in-graph loop.
-    Sigmoid models also return the logits (`reconstruction_logits`, `future_logits`), so that a loss computed
-    from the export equals the training loss even where the sigmoid rounds to 0 or 1.
-    """
-    frame_dim = int(np.prod(frame_shape))
-    inputs = [("frames", (None, input_frames, *frame_shape), "float32")]
-
-    shift, scale = (np.zeros(frame_dim, np.float32), np.ones(frame_dim, np.float32)) if standardization is None \
-        else (np.reshape(v, frame_dim) for v in standardization)
-
-    def flat(frames):
-        x = ops.reshape(frames, (-1, input_frames, frame_dim))
-        return x if standardization is None else (x - shift) / scale
-
-    def framed(x):
-        return ops.reshape(x, (ops.shape(x)[0], ops.shape(x)[1], *frame_shape))
-
-    def outputs(name, logits):
-        frames = model.activate(logits)
-        out = {name: framed(frames if standardization is None else frames * scale + shift)}
-        if model.output_kind == "sigmoid":
-            out[f"{name}_logits"] = framed(logits)
-        return out
-
-    def encode(frames):
-        states = model.encoder_states(flat(frames))
-        out = {"representation": model.code(None, states)}
-        for i, (h, c) in enumerate(states):
-            out[f"h_{i}"], out[f"c_{i}"] = h, c
-        return out
-
-    endpoints = [base.Endpoint("encode", encode, inputs)]
-    if model.reconstructs:
-        endpoints.append(base.Endpoint("reconstruct", lambda frames: outputs("reconstruction", ops.flip(
-            model.reconstruction_logits(flat(frames)), axis=1)), inputs))
-    if model.predicts:
-        steps = ("steps", (), "int32", model.future_frames)
-        endpoints.append(base.Endpoint("predict_future", lambda frames, steps: outputs(
-            "future", model.future_logits(flat(frames), steps)), inputs + [steps]))
-    return endpoints

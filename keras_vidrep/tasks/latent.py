@@ -22,7 +22,8 @@ from keras_vidrep.runs import checkpoints
 from keras_vidrep.runs.directory import CONFIG_FILE, RunDir
 from keras_vidrep.settings import check_choices, check_positive, setting
 from keras_vidrep.tasks import base, baselines, representations
-from keras_vidrep.tasks.vae import build_vae, vae_endpoints
+from keras_vidrep.tasks.signatures import vae_endpoints
+from keras_vidrep.tasks.vae import build_vae
 
 IMAGE_SEQUENCES = 4
 

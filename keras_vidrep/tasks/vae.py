@@ -26,7 +26,7 @@ from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.models import losses, vae
 from keras_vidrep.settings import check_choices, check_positive, setting
-from keras_vidrep.tasks import accumulate, base, baselines, representations
+from keras_vidrep.tasks import accumulate, base, baselines, representations, signatures
 
 SHOWN = 10  # validation frames in the reconstruction picture
 SAMPLES = 20  # prior samples in the samples picture
@@ -207,7 +207,7 @@ class Task(base.Task):
         return model
 
     def export_endpoints(self, model):
-        return vae_endpoints(model, self.settings.frame_shape)
+        return signatures.vae_endpoints(model, self.settings.frame_shape)
 
     def describe(self, model):
         s = self.settings
@@ -218,43 +218,3 @@ def frame_grid(rows, header, per_row=10):
     """A labelled picture of rows of frames (N, H, W[, 1|3]) (see `pictures.labelled_grid`)."""
     rows = [(label, [f[..., 0] if f.shape[-1] == 1 else f for f in np.asarray(frames)]) for label, frames in rows]
     return pictures.labelled_grid(rows, [(header, 0, len(rows[0][1]))], per_row)
-
-
-def vae_endpoints(model, frame_shape):
-    """Signatures of a ConvVAE; `frames` is (batch, *frame_shape) in [0, 1], `codes` (batch, latent_dim).
-
-      * `encode` → `mean`, `log_variance` of q(z | frames);
-      * `decode` → `frames` (and `logits` for a Bernoulli decoder);
-      * `reconstruct` → `reconstruction` of frames from their code means;
-      * `sample` (`count`, `seed` int32 scalars) → `frames`, `codes`: `count` draws from the prior, the same for the
-        same seed.
-    """
-    image_shape = tuple(model.frame_shape)
-
-    def images(frames):
-        return ops.reshape(frames, (-1, *image_shape))
-
-    def framed(x):
-        return ops.reshape(x, (-1, *frame_shape))
-
-    def decode(codes):
-        logits = model.decode_logits(codes)
-        out = {"frames": framed(model.activate(logits))}
-        if model.output_kind == "sigmoid":
-            out["logits"] = framed(logits)
-        return out
-
-    def encode(frames):
-        mean, log_variance = model.encode(images(frames))
-        return {"mean": mean, "log_variance": log_variance}
-
-    def sample(count, seed):
-        frames, codes = model.sample(count, seed)
-        return {"frames": framed(frames), "codes": codes}
-
-    frames_in = [("frames", (None, *frame_shape), "float32")]
-    return [base.Endpoint("encode", encode, frames_in),
-            base.Endpoint("decode", decode, [("codes", (None, model.latent_dim), "float32")]),
-            base.Endpoint("reconstruct", lambda frames: {"reconstruction": framed(model.decode(
-                model.encode(images(frames))[0]))}, frames_in),
-            base.Endpoint("sample", sample, [("count", (), "int32"), ("seed", (), "int32")])]
