@@ -40,6 +40,7 @@ setup(
             "vidrep-embed=keras_vidrep.cli.embed:run",
             "vidrep-features=keras_vidrep.cli.features:run",
             "vidrep-probe=keras_vidrep.cli.probe:run",
+            "vidrep-encode=keras_vidrep.cli.encode:run",
         ]
     },
 )

@@ -16,6 +16,8 @@ from keras_vidrep.errors import ConfigError, DataError
 from keras_vidrep.export import export_checkpoint, export_saved_model
 from keras_vidrep.training import loop
 
+BIN = os.path.dirname(sys.executable)
+
 # Runs in a fresh interpreter in which importing keras_vidrep fails, so the SavedModel must stand on its own.
 LOADER = WITHOUT_PACKAGE + textwrap.dedent("""
     import numpy as np, tensorflow as tf
@@ -130,6 +132,61 @@ def test_video_signatures_read_an_mp4_as_decoded(trained, tmp_path):
         raw_frames.check_video((20, 40, 48), VideoInput(height=32, width=32, channels=3, frames=10))
     with pytest.raises(DataError, match="has 14 frames .7 kept at every 2-th., shorter than one clip of 10"):
         raw_frames.check_video(video.shape, VideoInput(height=32, width=32, channels=1, frames=10, frame_skip=2))
+
+
+def write_mp4(path, frames, shift=2):
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (48, 40))
+    for t in range(frames):  # a bright square moving right over a coloured background
+        frame = np.full((40, 48, 3), (40, 90, 160), np.uint8)
+        frame[12:22, 4 + shift * t:14 + shift * t] = 255
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_vidrep_encode_from_the_run_and_from_its_export(trained, tmp_path):
+    """Codes per clip (every 2nd frame) and per video of a folder of mp4s: the run and its export agree, and a video
+    shorter than one clip is one line with nothing written."""
+    import h5py
+
+    config, model = trained
+    write_mp4(tmp_path / "videos" / "walk" / "a.mp4", 14)
+    write_mp4(tmp_path / "videos" / "run" / "b.mp4", 12, shift=3)
+    codes = {}
+    for source in (f"--model_dir={config.model_dir}", f"--saved_model={config.export_dir}"):
+        out = tmp_path / f"{source[2:7]}.h5"
+        result = subprocess.run([os.path.join(BIN, "vidrep-encode"), source, f"--videos={tmp_path / 'videos'}",
+                                 f"--output={out}", "--stride=2", "--projector_points=4", "--clusters=2"],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        with h5py.File(out, "r") as f:
+            codes[source] = {k: f[k][...] for k in ("codes", "video_index", "frame_number", "end_frame_number",
+                                                    "video_codes")}
+            assert [v.decode() for v in f["videos"][...]] == [str(tmp_path / "videos" / "run" / "b.mp4"),
+                                                             str(tmp_path / "videos" / "walk" / "a.mp4")]
+    run, export = codes.values()
+    assert list(run["video_index"]) == [0, 0, 1, 1, 1] and list(run["frame_number"]) == [0, 2, 0, 2, 4]
+    assert list(run["end_frame_number"]) == [9, 11, 9, 11, 13] and run["codes"].shape == (5, 2 * (16 + 8))
+    np.testing.assert_allclose(run["video_codes"][1], run["codes"][2:].mean(axis=0), rtol=1e-6)
+    for key in ("codes", "video_codes"):
+        np.testing.assert_allclose(export[key], run[key], rtol=1e-5, atol=1e-6)
+    for key in ("video_index", "frame_number", "end_frame_number"):
+        np.testing.assert_array_equal(export[key], run[key])
+    video = read_video(str(tmp_path / "videos" / "walk" / "a.mp4"))
+    frames = np.asarray(raw_frames.prepare(video[None, 2:12], VideoInput(height=32, width=32, channels=1, frames=10)))
+    np.testing.assert_allclose(run["codes"][3], np.asarray(model.code(frames.reshape(1, 10, -1)))[0], rtol=1e-5,
+                               atol=1e-6)
+    assert (tmp_path / "model_projector" / "metadata.tsv").read_text().splitlines()[0] == "video\tframe\tlabel\tcluster"
+    write_mp4(tmp_path / "short" / "c.mp4", 5)
+    short = subprocess.run([os.path.join(BIN, "vidrep-encode"), f"--model_dir={config.model_dir}",
+                            f"--videos={tmp_path / 'short'}", f"--output={tmp_path / 'short.h5'}"],
+                           capture_output=True, text=True, timeout=300)
+    assert short.returncode == 2 and "has 5 frames (5 kept at every 1-th), shorter than one clip of 10" in \
+        short.stderr.strip().splitlines()[-1]
+    assert not [n for n in os.listdir(tmp_path) if n.startswith("short.h5")]
 
 
 def test_export_from_checkpoint_and_refusals(trained, tmp_path):

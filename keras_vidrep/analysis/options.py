@@ -246,3 +246,32 @@ class EmbedOptions:
                               f"and {self.clusters}")
         check_positive(self, ("batch_size", "stride"))
         return self
+
+
+@dataclasses.dataclass
+class EncodeOptions:
+    """What vidrep-encode is asked (the command's flags, of the same names)."""
+
+    model_dir: str = setting("", "Model directory of a trained run (its latest checkpoint).")
+    checkpoint: str = setting("", "With --model_dir: a checkpoint prefix instead of the latest.")
+    saved_model: str = setting("", "An exported SavedModel directory instead of --model_dir (its encode_video).")
+    videos: str = setting("", "Video files, folders (searched recursively) or globs, comma separated.")
+    output: str = setting("", "CODES.h5: codes per clip and per video, with the clip and video index.")
+    stride: int = setting(1, "Kept frames between the starts of two clips of a video.")
+    batch_size: int = setting(64, "Clips encoded at a time.")
+    projector_points: int = setting(10000, "Clip codes (evenly spread) in the TensorBoard Projector log directory "
+                                           "written beside the output (CODES_projector/); 0: none.")
+    clusters: int = setting(8, "k-means clusters, a column of the Projector's metadata.")
+
+    def validate(self):
+        if bool(self.model_dir) == bool(self.saved_model):
+            raise ConfigError("give exactly one of `model_dir` and `saved_model`")
+        for name in ("videos", "output"):
+            if not getattr(self, name):
+                raise ConfigError(f"`{name}` is required")
+        if not self.output.endswith(".h5"):
+            raise ConfigError(f"`output` must end in .h5, got {self.output!r}")
+        check_positive(self, ("stride", "batch_size", "clusters"))
+        if self.projector_points < 0:
+            raise ConfigError(f"`projector_points` must be >= 0, got {self.projector_points}")
+        return self

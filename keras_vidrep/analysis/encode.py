@@ -1,0 +1,121 @@
+"""vidrep-encode: codes of new videos, one per clip and one per video, from a trained run or its SavedModel.
+
+Each video is decoded with OpenCV (`data.video.read_video`: uint8 RGB frames as they are) and cut into clips of the
+model's input length every `stride` kept frames; a clip is prepared as the model reads frames
+(`data.raw_frames.prepare`: frame skip, grey, centred square, resize) and encoded — by the restored model
+(`--model_dir`) or by the export's `encode_video` signature, which does the same preparation inside its graph
+(`--saved_model`); both give the same codes to float32 rounding.
+
+Output `CODES.h5`: `codes` (clips, dim) float32, `video_index` (clips,), `frame_number` and `end_frame_number`
+(clips,: the first and last frame of each clip, in the video's own numbering), `video_codes` (videos, dim: the mean of
+a video's clip codes), `videos` (names); attributes name the model and the geometry read. Written video by video
+(memory holds one video) under a temporary name, renamed when complete; `CODES_projector/` beside it for
+TensorBoard's Projector (each clip's video, first frame, label — the video's folder — and k-means cluster, its first
+frame as thumbnail).
+"""
+import json
+import os
+
+import h5py
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from keras_vidrep import trained
+from keras_vidrep.analysis.embed import window_thumbnails, write_projector
+from keras_vidrep.data import raw_frames
+from keras_vidrep.data.checks import attempt_path, check_output_path
+from keras_vidrep.data.raw_frames import VideoInput
+from keras_vidrep.data.video import find_videos, read_video
+from keras_vidrep.errors import ConfigError
+
+
+class RunEncoder:
+    """Codes of prepared clips by the model of a run directory (its task's default representation)."""
+
+    def __init__(self, model_dir, checkpoint=""):
+        self.model, self.task, self.source = trained.restore_model(model_dir, checkpoint)
+        self.video_input = self.task.video_input()
+        if self.video_input is None:
+            raise ConfigError(f"`model_dir` {model_dir!r} holds a {self.task.name} model of `data`="
+                              f"{getattr(self.task.settings, 'data', '?')}, which reads no raw video; vidrep-encode "
+                              f"reads videos for models of Bouncing MNIST")
+        self.representation = self.task.check_representation("")
+
+    def __call__(self, clips):
+        """Raw uint8 clips (n, frames x skip, H, W, C) → codes (n, dim)."""
+        frames = np.asarray(raw_frames.prepare(clips, self.video_input))[:, :self.video_input.frames]
+        return np.asarray(self.task.represent(self.model, frames, self.representation), np.float32)
+
+
+class ExportEncoder:
+    """Codes of clips by a SavedModel's `encode_video` signature (the package is not needed to compute them)."""
+
+    def __init__(self, export_dir):
+        if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
+            raise ConfigError(f"`saved_model` {export_dir!r} is not a SavedModel directory")
+        self.loaded, self.source = tf.saved_model.load(export_dir), export_dir
+        if "encode_video" not in self.loaded.signatures:
+            raise ConfigError(f"`saved_model` {export_dir!r} has no `encode_video` signature (it has "
+                              f"{', '.join(sorted(self.loaded.signatures))}); export its run again with vidrep-export")
+        described = json.loads(self.loaded.signatures["describe"]()["description"].numpy().decode())
+        self.video_input = VideoInput(**described["video_input"])
+
+    def __call__(self, clips):
+        return self.loaded.signatures["encode_video"](video=tf.constant(clips))["representation"].numpy()
+
+
+def clip_starts(kept, video_input, stride):
+    """First kept frame of every clip of a video of `kept` kept frames, every `stride` kept frames."""
+    return np.arange(0, kept - video_input.frames + 1, stride)
+
+
+def encode(options, log=print):
+    """Encodes the videos `options` (an `EncodeOptions`) name and writes its output; returns what was written."""
+    options.validate()
+    check_output_path(options.output)
+    paths = find_videos(options.videos)
+    encoder = RunEncoder(options.model_dir, options.checkpoint) if options.model_dir else \
+        ExportEncoder(options.saved_model)
+    video_input, skip = encoder.video_input, encoder.video_input.frame_skip
+    tmp = attempt_path(options.output)  # a video that cannot be read stops the command: only this file goes
+    clips_written, dim = 0, None
+    try:
+        with h5py.File(tmp, "w") as f:
+            for v, path in enumerate(tqdm(paths, desc="vidrep-encode", unit="video", dynamic_ncols=True)):
+                video = read_video(path)
+                raw_frames.check_video(video.shape, video_input, path)
+                starts = clip_starts(-(-len(video) // skip), video_input, options.stride)
+                codes = np.concatenate([encoder(np.stack([video[s * skip:(s + video_input.frames) * skip]
+                                                          for s in starts[k:k + options.batch_size]]))
+                                        for k in range(0, len(starts), options.batch_size)])
+                if dim is None:
+                    dim = codes.shape[1]
+                    for name, shape, dtype in (("codes", (0, dim), "f4"), ("video_index", (0,), "i8"),
+                                               ("frame_number", (0,), "i8"), ("end_frame_number", (0,), "i8"),
+                                               ("video_codes", (0, dim), "f4")):
+                        f.create_dataset(name, shape, dtype, maxshape=(None, *shape[1:]), chunks=True)
+                n = len(codes)
+                for name, values in (("codes", codes), ("video_index", np.full(n, v)),
+                                     ("frame_number", starts * skip),
+                                     ("end_frame_number", (starts + video_input.frames - 1) * skip)):
+                    f[name].resize(clips_written + n, axis=0)
+                    f[name][clips_written:] = values
+                f["video_codes"].resize(v + 1, axis=0)
+                f["video_codes"][v] = codes.mean(axis=0)
+                clips_written += n
+            f.create_dataset("videos", data=np.array(paths, dtype=h5py.string_dtype()))
+            f.attrs.update({"source": os.path.abspath(encoder.source), "stride": options.stride,
+                            "video_input": video_input.to_json()})
+        os.replace(tmp, options.output)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    written = [options.output]
+    if options.projector_points:
+        written.append(write_projector(
+            options.output, "codes", clips_written, paths,
+            lambda rows, video_index, numbers: window_thumbnails(paths, video_index, numbers),
+            options.projector_points, options.clusters))
+    log(f"encoded {clips_written} clips of {len(paths)} videos (code size {dim}); wrote {', '.join(written)}")
+    return {"clips": clips_written, "videos": len(paths), "code_size": dim, "files": written}
