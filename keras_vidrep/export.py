@@ -51,29 +51,43 @@ def build_archive(model, task):
 
 # The signatures of raw decoded video added beside those of the frames a model reads (see data/raw_frames.py).
 VIDEO_SIGNATURES = {"encode": "encode_video", "reconstruct": "reconstruct_video",
-                    "predict_future": "predict_future_frames"}
+                    "predict_future": "predict_future_frames", "rollout": "rollout_video"}
 
 
 def video_endpoints(endpoints, video_input):
     """For each endpoint of `VIDEO_SIGNATURES`, one that reads `video` (batch, time, height, width, channels) uint8
-    as decoded — any size, RGB or grey — prepares it in the graph (`raw_frames.prepare`) and calls it on the first
-    clip; none for a model without a `VideoInput`."""
+    as decoded — any size, RGB or grey — and prepares it in the graph (`raw_frames.prepare`): an endpoint of clips
+    (batch, frames, *frame) is called on the video's first clip, one of single frames (batch, *frame) on every
+    prepared frame, its outputs then (batch, time, ...). None for a model without a `VideoInput`."""
     if video_input is None:
         return []
+    frame_rank = 2 if video_input.channels == 1 else 3
     out = []
     for endpoint in endpoints:
         if endpoint.name not in VIDEO_SIGNATURES:
             continue
+        per_frame = len(endpoint.inputs[0][1]) == 1 + frame_rank
         video = ("video", (None, None, None, None, None), "uint8")
-        out.append(dataclasses.replace(endpoint, name=VIDEO_SIGNATURES[endpoint.name],
-                                       fn=_on_video(endpoint.fn, video_input), inputs=[video, *endpoint.inputs[1:]]))
+        fn = _on_frames(endpoint.fn, video_input) if per_frame else _on_clip(endpoint.fn, video_input)
+        out.append(dataclasses.replace(endpoint, name=VIDEO_SIGNATURES[endpoint.name], fn=fn,
+                                       inputs=[video, *endpoint.inputs[1:]]))
     return out
 
 
-def _on_video(fn, video_input):
-    """`fn` of frames → the same of raw video, on its first clip."""
+def _on_clip(fn, video_input):
+    """`fn` of clips → the same of raw video, on its first clip."""
     def on_video(video, *rest, **named):
         return fn(raw_frames.prepare(video, video_input)[:, :video_input.frames], *rest, **named)
+    return on_video
+
+
+def _on_frames(fn, video_input):
+    """`fn` of single frames → the same of raw video, on every prepared frame: outputs (batch, time, ...)."""
+    def on_video(video, *rest, **named):
+        frames = raw_frames.prepare(video, video_input)
+        shape = tf.shape(frames)
+        out = fn(tf.reshape(frames, tf.concat([[shape[0] * shape[1]], shape[2:]], 0)), *rest, **named)
+        return {key: tf.reshape(value, tf.concat([shape[:2], tf.shape(value)[1:]], 0)) for key, value in out.items()}
     return on_video
 
 

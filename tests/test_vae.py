@@ -197,6 +197,24 @@ def test_train_on_a_frames_file_embed_and_export_without_the_package(tmp_path):
                                   means)
     sprite = tf.io.decode_png(tf.io.read_file(str(projector / "sprite.png"))).numpy()
     assert sprite.shape == (9 * 32, 9 * 32, 3)  # 75 frames of 32 x 32 in a 9 x 9 grid
+    # New videos, decoded as they come: the run kept how its frames were cut (stretched to 32 x 32, every frame), and
+    # vidrep-encode gives the same code of every frame from the run and from its export's encode_video.
+    assert json.loads((tmp_path / "run" / "video_input.json").read_text()) == {
+        "channels": 3, "crop": "stretch", "frame_skip": 1, "frames": 1, "height": 32, "width": 32}
+    encoded = {}
+    for source in (f"--model_dir={config.model_dir}", f"--saved_model={config.export_dir}"):
+        out = tmp_path / f"encoded_{source[2:7]}.h5"
+        result = subprocess.run([os.path.join(BIN, "vidrep-encode"), source, f"--videos={tmp_path / 'videos'}",
+                                 f"--output={out}", "--projector_points=0"], capture_output=True, text=True,
+                                timeout=120)
+        assert result.returncode == 0, result.stderr[-3000:]
+        with h5py.File(out, "r") as f:
+            encoded[source] = f["codes"][...], f["video_index"][...], f["video_codes"][...]
+    (run_codes, run_index, run_videos), (export_codes, export_index, export_videos) = encoded.values()
+    assert run_codes.shape == (75, 6) and list(np.bincount(run_index)) == [24, 25, 26]
+    np.testing.assert_array_equal(export_index, run_index)
+    np.testing.assert_allclose(export_codes, run_codes, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(export_videos, run_videos, rtol=1e-5, atol=1e-5)
     with h5py.File(data, "r") as f:
         np.testing.assert_array_equal(sprite[32:64, 32:64], f["frames"][10])  # row 1, column 1: frame 10
     assert 'image_path: "sprite.png"' in (projector / "projector_config.pbtxt").read_text()

@@ -4,7 +4,9 @@ Each video is decoded with OpenCV (`data.video.read_video`: uint8 RGB frames as 
 model's input length every `stride` kept frames; a clip is prepared as the model reads frames
 (`data.raw_frames.prepare`: frame skip, grey, centred square, resize) and encoded — by the restored model
 (`--model_dir`) or by the export's `encode_video` signature, which does the same preparation inside its graph
-(`--saved_model`); both give the same codes to float32 rounding.
+(`--saved_model`); both give the same codes to float32 rounding. The code of a clip: a composite model's (its
+encoder's final states, or the bottleneck), or for a frame VAE and a latent LSTM the VAE's code mean of the clip's
+last frame (a frame VAE's clip is one frame).
 
 Output `CODES.h5`: `codes` (clips, dim) float32, `video_index` (clips,), `frame_number` and `end_frame_number`
 (clips,: the first and last frame of each clip, in the video's own numbering), `video_codes` (videos, dim: the mean of
@@ -39,8 +41,9 @@ class RunEncoder:
         if self.video_input is None:
             raise ConfigError(f"`model_dir` {model_dir!r} holds a {self.task.name} model of `data`="
                               f"{getattr(self.task.settings, 'data', '?')}, which reads no raw video; vidrep-encode "
-                              f"reads videos for models of Bouncing MNIST")
-        self.representation = self.task.check_representation("")
+                              f"reads videos for models of Bouncing MNIST and of frames files")
+        # The code an export's encode_video gives: the encoder's (composite), the VAE code of the clip's last frame
+        self.representation = "code"
 
     def __call__(self, clips):
         """Raw uint8 clips (n, frames x skip, H, W, C) → codes (n, dim)."""
@@ -62,7 +65,9 @@ class ExportEncoder:
         self.video_input = VideoInput(**described["video_input"])
 
     def __call__(self, clips):
-        return self.loaded.signatures["encode_video"](video=tf.constant(clips))["representation"].numpy()
+        out = self.loaded.signatures["encode_video"](video=tf.constant(clips))
+        # a composite model's code of the clip, or a frame VAE's code means of every frame: the last one's
+        return out["representation"].numpy() if "representation" in out else out["mean"].numpy()[:, -1]
 
 
 def clip_starts(kept, video_input, stride):

@@ -6,11 +6,14 @@ Frames come out as (N, H, W, C) float32 in [0, 1]; sequences as (N, T, *frame_sh
 (grey frames (H, W), colour (H, W, 3)), so the evaluation tools read them alike.
 """
 import dataclasses
+import os
 
+import h5py
 import numpy as np
 
 from keras_vidrep.data import video_sequences
 from keras_vidrep.data.frame_file import SPLITS, FrameFile, WindowStream
+from keras_vidrep.data.raw_frames import VideoInput
 from keras_vidrep.data.streams import batch_ids
 from keras_vidrep.data.validation_set import ValidationSet
 from keras_vidrep.errors import ConfigError, DataError
@@ -159,3 +162,19 @@ class SequenceSource:
             generator = video_sequences.bouncing_generator(self.settings, self.seed, "test")
             return ValidationSet(lambda ids: generator.sequences(np.asarray(ids))[:, :self.length], count)
         return self.windows.validation_set(count).map(self._framed)
+
+
+def frame_video_input(settings, frames, frame_skip=1):
+    """What a model of these frame settings reads of a video as decoded (`raw_frames.VideoInput`), `frames` a clip
+    every `frame_skip`-th frame of the data: generated digits are grey squares of the canvas (a video's centred
+    square); a frames file of vidrep-preprocess was cut as its attributes say (`keep_aspect`: the centred square,
+    else the whole frame stretched; its own `frame_skip`)."""
+    if settings.data == "bouncing_mnist":
+        return VideoInput(height=settings.size, width=settings.size, channels=1, frames=frames, frame_skip=frame_skip)
+    attributes = {}
+    if settings.data_file.endswith((".h5", ".hdf5")) and os.path.isfile(settings.data_file):
+        with h5py.File(settings.data_file, "r") as f:
+            attributes = dict(f.attrs)
+    return VideoInput(height=settings.size, width=settings.size, channels=settings.channels, frames=frames,
+                      frame_skip=int(attributes.get("frame_skip", 1)) * frame_skip,
+                      crop="centre_square" if bool(attributes.get("keep_aspect", False)) else "stretch")

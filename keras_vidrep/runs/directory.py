@@ -13,6 +13,7 @@
       eval/                  vidrep-eval's TensorBoard scalars (eval.json, eval.png: vidrep-ablation's evaluation)
       probe/                 vidrep-probe's tables, pictures, scalars, HParams sessions and projector
       class_names.txt        a classifier's class names, one a line in label order (also in its export's assets/)
+      video_input.json       what the model reads of a video as decoded: frame size, channels, crop, frame skip
       input_statistics.json  the mean and standard deviation a run's inputs are standardized with (feature windows;
                              also in its export's assets/), so that new data is read as training read it
 
@@ -69,6 +70,7 @@ class RunDir:
     eval_plot = _under("eval.png", doc="vidrep-eval's per-horizon plot, as vidrep-ablation asks for it.")
     class_names = _under("class_names.txt", doc="A classifier's class names, one a line in label order.")
     input_statistics = _under("input_statistics.json", doc="What the model's inputs are standardized with.")
+    video_input = _under("video_input.json", doc="What the model reads of a video as decoded (its geometry).")
 
     @property
     def hparams(self):
@@ -125,6 +127,21 @@ class RunDir:
             f.write("".join(f"{name}\n" for name in names))
         os.replace(tmp, path)
         return path
+
+    def read_video_input(self):
+        """The video geometry the run stored ({field: value}), or None."""
+        if not os.path.isfile(self.video_input):
+            return None
+        with open(self.video_input, encoding="utf-8") as f:
+            return json.load(f)
+
+    def write_video_input(self, text):
+        """Writes video_input.json (a JSON text) into the run's directory; returns its path."""
+        tmp = self.video_input + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, self.video_input)
+        return self.video_input
 
     def read_statistics(self):
         """The input statistics the run stored ({name: float32 array}), or None if it stored none."""

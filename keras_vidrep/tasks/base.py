@@ -17,6 +17,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+from keras_vidrep.data.raw_frames import VideoInput
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.tasks import accumulate, baselines
 
@@ -194,7 +195,13 @@ class Task:
 
     def video_input(self):
         """What the model reads of a video as decoded (`keras_vidrep.data.raw_frames.VideoInput`): its export then
-        gets signatures of raw uint8 video (`encode_video`, `predict_future_frames`, ...). None: none."""
+        gets signatures of raw uint8 video (`encode_video`, `predict_future_frames`, ...); None: none. The geometry
+        the run stored when it started (video_input.json), else `own_video_input()`."""
+        stored = self.config.run_dir.read_video_input() if self.config.model_dir else None
+        return VideoInput(**stored) if stored is not None else self.own_video_input()
+
+    def own_video_input(self):
+        """The family's answer to `video_input` from its settings and data (None: it reads no raw video)."""
         return None
 
     def class_names(self):

@@ -299,7 +299,7 @@ class Task(base.SequenceBaselines, base.Task):
         mean, std = self.source.standardization
         return {"mean": mean, "std": std}
 
-    def video_input(self):
+    def own_video_input(self):
         """Bouncing MNIST runs read grey square frames of the canvas' size: a video's centred square, in grey,
         resized to it."""
         s = self.settings

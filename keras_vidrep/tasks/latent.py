@@ -171,6 +171,10 @@ class Task(base.SequenceBaselines, base.Task):
     def frame_vae(self, model):
         return model.vae
 
+    def own_video_input(self):
+        """Clips of `input_frames` frames every `frame_skip`-th frame, cut as the VAE's training frames were."""
+        return frame_sets.frame_video_input(self.settings, self.settings.input_frames, self.settings.frame_skip)
+
     def export_endpoints(self, model):
         s = self.settings
         frame_shape = tuple(s.frame_shape)

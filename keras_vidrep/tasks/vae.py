@@ -206,6 +206,10 @@ class Task(base.Task):
     def frame_vae(self, model):
         return model
 
+    def own_video_input(self):
+        """A frame VAE reads single frames, cut as its training frames were (`frame_sets.frame_video_input`)."""
+        return frame_sets.frame_video_input(self.settings, frames=1)
+
     def export_endpoints(self, model):
         return signatures.vae_endpoints(model, self.settings.frame_shape)
 

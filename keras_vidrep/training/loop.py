@@ -148,6 +148,8 @@ class Trainer(PeriodicWork):
                 config.run_dir.write_class_names(names)
             if statistics is not None:  # kept with the run: the training file may move or grow
                 config.run_dir.write_statistics(statistics)
+            if (video_input := self.task.video_input()) is not None:  # how its data were cut, kept with the run
+                config.run_dir.write_video_input(video_input.to_json())
         self.summaries = SummaryWriters(config.run_dir, enabled=self.chief)
         if self.chief:  # the run as a session of TensorBoard's HParams dashboard
             hparams.write_session(config.run_dir.hparams, hparams.settings(config))
