@@ -138,7 +138,7 @@ def test_tiny_task_trains_resumes_and_exports(tmp_path):
     with pytest.raises(ConfigError, match="holds a model of task 'tiny_regression'; this tool evaluates video"):
         predictors.CheckpointPredictor(config.model_dir)
     with pytest.raises(ConfigError, match="has neither a `predict_future` nor an `encode` signature .it has "
-                                          "regress, serving_default."):
+                                          "regress, describe, serving_default."):
         predictors.SavedModelPredictor(os.path.join(config.model_dir, "export"))
 
 
