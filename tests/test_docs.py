@@ -196,3 +196,9 @@ def test_quoted_encoding_speeds_are_the_measured_ones():
              rows["saved_model"]["clips_per_second"]], "docs/exports.md, vidrep-encode")
     matches(quoted("docs/exports.md", r"the code of one video in ([\d.]+) s \(([\d.]+) s of it"),
             [client["process_seconds"], client["seconds_to_code"]], "docs/exports.md, plain client")
+
+
+def test_quoted_probe_tolerance_is_the_measured_one():
+    measured = result("probe_tolerance.json")
+    matches(quoted("docs/speed.md", r"size: ([\d.]+)× faster, accuracies within ([\d.]+)"),
+            [measured["speedup"], measured["largest_accuracy_difference"]], "docs/speed.md, probe tolerance")
