@@ -27,20 +27,6 @@ ROOT = os.path.dirname(HERE)
 BIN = os.path.dirname(sys.executable)
 RESULTS = os.path.join(HERE, "results", "encode_speed.json")
 
-CLIENT = """
-import sys, time
-start = time.perf_counter()
-import cv2, numpy as np, tensorflow as tf
-loaded = tf.saved_model.load(sys.argv[1])
-capture, frames = cv2.VideoCapture(sys.argv[2]), []
-while True:
-    ok, frame = capture.read()
-    if not ok:
-        break
-    frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-code = loaded.signatures["encode_video"](video=tf.constant(np.stack(frames)[None]))["representation"].numpy()
-print(time.perf_counter() - start, code.shape[1])
-"""
 
 
 def write_videos(folder, count, frames):
@@ -86,10 +72,8 @@ def main():
                             "--projector_points=0"])
         rows[name] = {"seconds": round(seconds, 2), "videos_per_second": round(args.videos / seconds, 3),
                       "clips_per_second": round(clips / seconds, 1)}
-    client = os.path.join(work, "client.py")
-    with open(client, "w", encoding="utf-8") as f:
-        f.write(CLIENT)
-    seconds, done = timed([sys.executable, client, export_dir, os.path.join(folder, "video0.mp4")])
+    seconds, done = timed([sys.executable, os.path.join(HERE, "plain_tf_client.py"), export_dir,
+                           os.path.join(folder, "video0.mp4")])
     inner, dim = done.stdout.split()
     from keras_vidrep.runtime import cpu
 

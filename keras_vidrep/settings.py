@@ -29,6 +29,13 @@ def check_positive(settings, names):
             raise ConfigError(f"`{name}` must be a positive integer, got {value!r}")
 
 
+def check_required(settings, names):
+    """Raises ConfigError naming the first of `names` that is empty."""
+    for name in names:
+        if not getattr(settings, name):
+            raise ConfigError(f"`{name}` is required")
+
+
 def int_tuple(name, values):
     """`values` (integers, or strings such as flags give) as a tuple of ints; ConfigError names the setting."""
     try:

@@ -38,21 +38,10 @@ LOADER = WITHOUT_PACKAGE + textwrap.dedent("""
 """)
 
 
-# A user's own program: OpenCV decodes an mp4, the export's video signatures take the frames as they come.
-VIDEO_CLIENT = WITHOUT_PACKAGE + textwrap.dedent("""
-    import cv2, numpy as np, tensorflow as tf
-    loaded = tf.saved_model.load(sys.argv[1])
-    capture, frames = cv2.VideoCapture(sys.argv[2]), []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-    video = tf.constant(np.stack(frames)[None])  # (1, T, H, W, 3) uint8
-    np.savez(sys.argv[3], code=loaded.signatures["encode_video"](video=video)["representation"].numpy(),
-             future=loaded.signatures["predict_future_frames"](video=video, steps=tf.constant(4))["future"].numpy(),
-             describe=np.array(loaded.signatures["describe"]()["description"].numpy().decode()))
-""")
+# A user's own program (bench/plain_tf_client.py): OpenCV decodes an mp4, the export's video signatures take the
+# frames as they come.
+VIDEO_CLIENT = WITHOUT_PACKAGE + open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench",
+                                                   "plain_tf_client.py"), encoding="utf-8").read()
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +97,7 @@ def test_video_signatures_read_an_mp4_as_decoded(trained, tmp_path):
         frame[12:22, 4 + 2 * t:14 + 2 * t] = 255
         writer.write(frame)
     writer.release()
-    (tmp_path / "client.py").write_text(VIDEO_CLIENT)
-    result = subprocess.run([sys.executable, str(tmp_path / "client.py"), config.export_dir, str(tmp_path / "clip.mp4"),
+    result = subprocess.run([sys.executable, "-c", VIDEO_CLIENT, config.export_dir, str(tmp_path / "clip.mp4"),
                              str(tmp_path / "out.npz")], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     out = np.load(tmp_path / "out.npz")

@@ -4,7 +4,7 @@ import dataclasses
 
 from keras_vidrep.data.video_sequences import SEQUENCE_SETS
 from keras_vidrep.errors import ConfigError
-from keras_vidrep.settings import check_positive, setting
+from keras_vidrep.settings import check_positive, check_required, setting
 
 ALL_LABELS = 0  # labels per class meaning "the whole training part" (`all`)
 
@@ -46,8 +46,7 @@ class ProbeOptions:
 
     def validate(self):
         """ConfigError for the first option out of range; returns (labels per class, seeds, ahead) as numbers."""
-        if not self.model_dir:
-            raise ConfigError("`model_dir` is required")
+        check_required(self, ("model_dir",))
         check_positive(self, ("train_sequences", "test_sequences", "batch_size"))
         if self.projector_points < 0:
             raise ConfigError(f"`projector_points` must be >= 0, got {self.projector_points}")
@@ -139,12 +138,22 @@ class AblationOptions:
 
 
 @dataclasses.dataclass
-class ModelSourceOptions:
-    """A trained model and a sequence set (the flags vidrep-eval and vidrep-viz share)."""
+class RunSourceOptions:
+    """A trained model: a run directory (one of its checkpoints) or its export."""
 
     model_dir: str = setting("", "Model directory written by vidrep-train (uses its checkpoint).")
     checkpoint: str = setting("", "With --model_dir: a checkpoint prefix instead of the latest.")
     saved_model: str = setting("", "An exported SavedModel directory (instead of --model_dir).")
+
+    def check_source(self):
+        if bool(self.model_dir) == bool(self.saved_model):
+            raise ConfigError("give exactly one of `model_dir` and `saved_model`")
+
+
+@dataclasses.dataclass
+class ModelSourceOptions(RunSourceOptions):
+    """A trained model and a sequence set (the flags vidrep-eval and vidrep-viz share)."""
+
     dataset: str = setting("generated", "Sequence set.", SEQUENCE_SETS)
     data_path: str = setting("", "File for bouncing_mnist_test / mnist_test_seq / patches / features.")
     num_digits: int = setting(2, "generated: digits per sequence (1 or 3 for out-of-domain runs).")
@@ -238,9 +247,7 @@ class EmbedOptions:
     clusters: int = setting(8, "k-means clusters, a column of the Projector's metadata.")
 
     def validate(self):
-        for name in ("model_dir", "data_file", "output"):
-            if not getattr(self, name):
-                raise ConfigError(f"`{name}` is required")
+        check_required(self, ("model_dir", "data_file", "output"))
         if self.projector_points < 0 or self.clusters < 1:
             raise ConfigError(f"`projector_points` must be >= 0 and `clusters` >= 1, got {self.projector_points} "
                               f"and {self.clusters}")
@@ -249,12 +256,9 @@ class EmbedOptions:
 
 
 @dataclasses.dataclass
-class EncodeOptions:
+class EncodeOptions(RunSourceOptions):
     """What vidrep-encode is asked (the command's flags, of the same names)."""
 
-    model_dir: str = setting("", "Model directory of a trained run (its latest checkpoint).")
-    checkpoint: str = setting("", "With --model_dir: a checkpoint prefix instead of the latest.")
-    saved_model: str = setting("", "An exported SavedModel directory instead of --model_dir (its encode_video).")
     videos: str = setting("", "Video files, folders (searched recursively) or globs, comma separated.")
     output: str = setting("", "CODES.h5: codes per clip and per video, with the clip and video index.")
     stride: int = setting(1, "Kept frames between the starts of two clips of a video.")
@@ -264,11 +268,8 @@ class EncodeOptions:
     clusters: int = setting(8, "k-means clusters, a column of the Projector's metadata.")
 
     def validate(self):
-        if bool(self.model_dir) == bool(self.saved_model):
-            raise ConfigError("give exactly one of `model_dir` and `saved_model`")
-        for name in ("videos", "output"):
-            if not getattr(self, name):
-                raise ConfigError(f"`{name}` is required")
+        self.check_source()
+        check_required(self, ("videos", "output"))
         if not self.output.endswith(".h5"):
             raise ConfigError(f"`output` must end in .h5, got {self.output!r}")
         check_positive(self, ("stride", "batch_size", "clusters"))

@@ -10,7 +10,7 @@ from keras_vidrep.data import preprocess, shard_jobs, video
 from keras_vidrep.data.backbone import Backbone
 from keras_vidrep.data.checks import check_output_path, check_replaceable
 from keras_vidrep.errors import ConfigError
-from keras_vidrep.settings import check_positive, setting
+from keras_vidrep.settings import check_positive, check_required, setting
 
 
 @dataclasses.dataclass
@@ -68,8 +68,7 @@ class PreprocessOptions(ShardOptions):
                                            "instead of stopping.")
 
     def validate(self):
-        if not self.output:
-            raise ConfigError("`output` is required")
+        check_required(self, ("output",))
         check_positive(self, ("size", "seq_length", "frame_skip", "per_video"))
         if self.max_frames < 0:
             raise ConfigError(f"`max_frames` must be >= 0, got {self.max_frames}")
@@ -97,9 +96,7 @@ class FeaturesOptions(ShardOptions):
     seed: int = setting(0, "--weights=none: the seed of the random weights (a resume must use the same).")
 
     def validate(self):
-        for name in ("videos", "output"):
-            if not getattr(self, name):
-                raise ConfigError(f"`{name}` is required")
+        check_required(self, ("videos", "output"))
         check_positive(self, ("every", "batch_size"))
         self.check_shards()
         return self

@@ -40,6 +40,28 @@ def _under(*parts, doc=None):
     return property(lambda self: os.path.join(self.path, *parts), doc=doc)
 
 
+def _read(path):
+    """The text of `path`, or None if there is no such file."""
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def _write(path, text):
+    """Writes `text` to `path` atomically (a temporary file renamed into place); returns the path."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return path
+
+
+def _in(path, folder):
+    """`path`, or the file of the same name in `folder`."""
+    return os.path.join(folder, os.path.basename(path)) if folder else path
+
+
 class RunDir:
     """The paths of one run's model directory (nothing is made or read by naming them).
 
@@ -106,59 +128,36 @@ class RunDir:
 
     def write_config(self, values):
         """Writes config.json ({name: value}) atomically; returns its path."""
-        tmp = self.config + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(values, f, indent=2, sort_keys=True)
-        os.replace(tmp, self.config)
-        return self.config
+        return _write(self.config, json.dumps(values, indent=2, sort_keys=True))
 
     def read_class_names(self):
         """The class names the run stored (a list), or None if it stored none."""
-        if not os.path.isfile(self.class_names):
-            return None
-        with open(self.class_names, encoding="utf-8") as f:
-            return [line.rstrip("\n") for line in f]
+        text = _read(self.class_names)
+        return None if text is None else text.splitlines()
 
     def write_class_names(self, names, folder=None):
         """Writes class_names.txt (one name a line) into the run's directory, or into `folder`; returns its path."""
-        path = os.path.join(folder, os.path.basename(self.class_names)) if folder else self.class_names
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("".join(f"{name}\n" for name in names))
-        os.replace(tmp, path)
-        return path
+        return _write(_in(self.class_names, folder), "".join(f"{name}\n" for name in names))
 
     def read_video_input(self):
         """The video geometry the run stored ({field: value}), or None."""
-        if not os.path.isfile(self.video_input):
-            return None
-        with open(self.video_input, encoding="utf-8") as f:
-            return json.load(f)
+        text = _read(self.video_input)
+        return None if text is None else json.loads(text)
 
     def write_video_input(self, text):
         """Writes video_input.json (a JSON text) into the run's directory; returns its path."""
-        tmp = self.video_input + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, self.video_input)
-        return self.video_input
+        return _write(self.video_input, text)
 
     def read_statistics(self):
         """The input statistics the run stored ({name: float32 array}), or None if it stored none."""
-        if not os.path.isfile(self.input_statistics):
-            return None
-        with open(self.input_statistics, encoding="utf-8") as f:
-            return {name: np.asarray(values, np.float32) for name, values in json.load(f).items()}
+        text = _read(self.input_statistics)
+        return None if text is None else {name: np.asarray(v, np.float32) for name, v in json.loads(text).items()}
 
     def write_statistics(self, statistics, folder=None):
         """Writes input_statistics.json ({name: array} as lists of numbers, exact for float32) into the run's
         directory, or into `folder`; returns its path."""
-        path = os.path.join(folder, os.path.basename(self.input_statistics)) if folder else self.input_statistics
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({name: np.asarray(values, np.float32).tolist() for name, values in statistics.items()}, f)
-        os.replace(tmp, path)
-        return path
+        return _write(_in(self.input_statistics, folder),
+                      json.dumps({name: np.asarray(v, np.float32).tolist() for name, v in statistics.items()}))
 
     @classmethod
     def of_checkpoint(cls, path, what):
