@@ -33,10 +33,7 @@ def build_archive(model, task):
     (`loaded.predict_future(frames)`); the serving signature of the same name takes every input."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-    endpoints = [_with_class_names(endpoint) for endpoint in task.export_endpoints(model)]
-    endpoints += video_endpoints(endpoints, task.video_input())
-    endpoints.append(describe_endpoint(task, endpoints))
-    for endpoint in endpoints:
+    for endpoint in all_endpoints(model, task):
         spec = [tf.TensorSpec(shape, dtype, name=name) for name, shape, dtype, *_ in endpoint.inputs]
         required = sum(1 for entry in endpoint.inputs if len(entry) < 4)
         if required == len(spec):
@@ -47,6 +44,13 @@ def build_archive(model, task):
         function.get_concrete_function(*spec[:required])
         archive.add_endpoint(endpoint.name, function)
     return archive
+
+
+def all_endpoints(model, task):
+    """The task's endpoints (with their class names), those of raw video, and `describe` last."""
+    endpoints = [_with_class_names(endpoint) for endpoint in task.export_endpoints(model)]
+    endpoints += video_endpoints(endpoints, task.video_input())
+    return endpoints + [describe_endpoint(task, endpoints)]
 
 
 # The signatures of raw decoded video added beside those of the frames a model reads (see data/raw_frames.py).
@@ -158,7 +162,7 @@ def export_saved_model(model, task, export_dir):
             if statistics is not None:  # what the signatures standardize with, readable
                 config.run_dir.write_statistics(statistics, os.path.join(tmp, "assets"))
             with open(os.path.join(tmp, "assets", "export.json"), "w", encoding="utf-8") as f:
-                f.write(describe(task, task.export_endpoints(model)))
+                f.write(describe(task, all_endpoints(model, task)[:-1]))  # what `describe` returns
         except (OSError, tf.errors.OpError) as e:
             raise VidrepError(f"{write_failure(export_dir, e)}; the checkpoints are intact: free space and run "
                               f"vidrep-export --model_dir={config.model_dir}") from None
