@@ -8,6 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 from conftest import WITHOUT_PACKAGE
+from PIL import Image
 
 from keras_vidrep.data import raw_frames
 from keras_vidrep.data.raw_frames import VideoInput
@@ -146,7 +147,8 @@ def test_vidrep_encode_from_the_run_and_from_its_export(trained, tmp_path):
     for source in (f"--model_dir={config.model_dir}", f"--saved_model={config.export_dir}"):
         out = tmp_path / f"{source[2:7]}.h5"
         result = subprocess.run([os.path.join(BIN, "vidrep-encode"), source, f"--videos={tmp_path / 'videos'}",
-                                 f"--output={out}", "--stride=2", "--projector_points=4", "--clusters=2"],
+                                 f"--output={out}", "--stride=2", "--projector_points=4", "--clusters=2",
+                                 "--predict_frames=6"],
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
         with h5py.File(out, "r") as f:
@@ -167,6 +169,9 @@ def test_vidrep_encode_from_the_run_and_from_its_export(trained, tmp_path):
     np.testing.assert_allclose(run["codes"][3], np.asarray(model.code(frames.reshape(1, 10, -1)))[0], rtol=1e-5,
                                atol=1e-6)
     assert (tmp_path / "model_projector" / "metadata.tsv").read_text().splitlines()[0] == "video\tframe\tlabel\tcluster"
+    for source in ("model", "saved"):  # each video's first clip continued 6 frames, beside the truth: 16 frames
+        for name in ("a", "b"):
+            assert Image.open(tmp_path / f"{source}_continuations" / f"{name}.gif").n_frames == 16
     write_mp4(tmp_path / "short" / "c.mp4", 5)
     short = subprocess.run([os.path.join(BIN, "vidrep-encode"), f"--model_dir={config.model_dir}",
                             f"--videos={tmp_path / 'short'}", f"--output={tmp_path / 'short.h5'}"],

@@ -10,7 +10,9 @@ last frame (a frame VAE's clip is one frame).
 
 Output `CODES.h5`: `codes` (clips, dim) float32, `video_index` (clips,), `frame_number` and `end_frame_number`
 (clips,: the first and last frame of each clip, in the video's own numbering), `video_codes` (videos, dim: the mean of
-a video's clip codes), `videos` (names); attributes name the model and the geometry read. Written video by video
+a video's clip codes), `videos` (names); attributes name the model and the geometry read. With `predict_frames`,
+`CODES_continuations/<video>.gif`: each video's first clip and true next frames beside the model's free-running
+continuation (composite models with a future predictor). Written video by video
 (memory holds one video) under a temporary name, renamed when complete; `CODES_projector/` beside it for
 TensorBoard's Projector (each clip's video, first frame, label — the video's folder — and k-means cluster, its first
 frame as thumbnail).
@@ -23,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from keras_vidrep import trained
+from keras_vidrep import pictures, trained
 from keras_vidrep.analysis.embed import window_thumbnails, write_projector
 from keras_vidrep.data import raw_frames
 from keras_vidrep.data.checks import attempt_path, check_output_path
@@ -50,6 +52,17 @@ class RunEncoder:
         frames = np.asarray(raw_frames.prepare(clips, self.video_input))[:, :self.video_input.frames]
         return np.asarray(self.task.represent(self.model, frames, self.representation), np.float32)
 
+    def check_continuation(self):
+        if self.task.name != "composite" or not self.model.predicts:
+            raise ConfigError(f"`predict_frames` continues a video with a composite model's future predictor; "
+                              f"`model_dir` holds a {self.task.name} model")
+
+    def continuation(self, clip, steps):
+        """The model's free-running continuation of one raw clip: (steps, *frame_shape)."""
+        frames = np.asarray(raw_frames.prepare(clip[None], self.video_input))[:, :self.video_input.frames]
+        future = np.asarray(self.model.predict_future(frames.reshape(1, len(frames[0]), -1), steps))
+        return future.reshape(steps, *frames.shape[2:])
+
 
 class ExportEncoder:
     """Codes of clips by a SavedModel's `encode_video` signature (the package is not needed to compute them)."""
@@ -64,10 +77,30 @@ class ExportEncoder:
         described = json.loads(self.loaded.signatures["describe"]()["description"].numpy().decode())
         self.video_input = VideoInput(**described["video_input"])
 
+    def check_continuation(self):
+        if "predict_future_frames" not in self.loaded.signatures:
+            raise ConfigError(f"`predict_frames` needs a `predict_future_frames` signature; `saved_model` "
+                              f"{self.source!r} has none")
+
+    def continuation(self, clip, steps):
+        return self.loaded.signatures["predict_future_frames"](video=tf.constant(clip[None]),
+                                                               steps=tf.constant(steps))["future"].numpy()[0]
+
     def __call__(self, clips):
         out = self.loaded.signatures["encode_video"](video=tf.constant(clips))
         # a composite model's code of the clip, or a frame VAE's code means of every frame: the last one's
         return out["representation"].numpy() if "representation" in out else out["mean"].numpy()[:, -1]
+
+
+def continuation_gif(encoder, video, video_input, steps, path, folder):
+    """`<folder>/<video name>.gif`: the video's first clip and its true next frames (left) beside the model's
+    free-running continuation of the clip (right), frame by frame, as prepared for the model."""
+    skip, frames = video_input.frame_skip, video_input.frames
+    prepared = np.asarray(raw_frames.prepare(video[None, :(frames + steps) * skip], video_input))[0]
+    prediction = encoder.continuation(video[:frames * skip], steps)
+    animation = pictures.side_by_side_frames(prepared[:frames], prepared[frames:frames + steps], None, prediction)
+    name = os.path.splitext(os.path.basename(path))[0]
+    return pictures.save_gif(animation, os.path.join(folder, f"{name}.gif"))
 
 
 def clip_starts(kept, video_input, stride):
@@ -83,6 +116,10 @@ def encode(options, log=print):
     encoder = RunEncoder(options.model_dir, options.checkpoint) if options.model_dir else \
         ExportEncoder(options.saved_model)
     video_input, skip = encoder.video_input, encoder.video_input.frame_skip
+    if options.predict_frames:
+        encoder.check_continuation()
+        pictures_dir = os.path.splitext(options.output)[0] + "_continuations"
+        os.makedirs(pictures_dir, exist_ok=True)
     tmp = attempt_path(options.output)  # a video that cannot be read stops the command: only this file goes
     clips_written, dim = 0, None
     try:
@@ -109,6 +146,8 @@ def encode(options, log=print):
                 f["video_codes"].resize(v + 1, axis=0)
                 f["video_codes"][v] = codes.mean(axis=0)
                 clips_written += n
+                if options.predict_frames:
+                    continuation_gif(encoder, video, video_input, options.predict_frames, path, pictures_dir)
             f.create_dataset("videos", data=np.array(paths, dtype=h5py.string_dtype()))
             f.attrs.update({"source": os.path.abspath(encoder.source), "stride": options.stride,
                             "video_input": video_input.to_json()})
@@ -116,7 +155,7 @@ def encode(options, log=print):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    written = [options.output]
+    written = [options.output] + ([pictures_dir] if options.predict_frames else [])
     if options.projector_points:
         written.append(write_projector(
             options.output, "codes", clips_written, paths,

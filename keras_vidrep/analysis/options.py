@@ -266,9 +266,14 @@ class EncodeOptions(RunSourceOptions):
     projector_points: int = setting(10000, "Clip codes (evenly spread) in the TensorBoard Projector log directory "
                                            "written beside the output (CODES_projector/); 0: none.")
     clusters: int = setting(8, "k-means clusters, a column of the Projector's metadata.")
+    predict_frames: int = setting(0, "Also write each video's continuation by the model (this many frames after its "
+                                     "first clip) as a GIF beside the truth, in CODES_continuations/ (composite "
+                                     "models with a future predictor); 0: none.")
 
     def validate(self):
         self.check_source()
+        if self.predict_frames < 0:
+            raise ConfigError(f"`predict_frames` must be >= 0, got {self.predict_frames}")
         check_required(self, ("videos", "output"))
         if not self.output.endswith(".h5"):
             raise ConfigError(f"`output` must end in .h5, got {self.output!r}")
