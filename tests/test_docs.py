@@ -10,6 +10,7 @@ from absl import flags
 from keras_vidrep.analysis.options import (
     AblationOptions,
     EmbedOptions,
+    EncodeOptions,
     EvalOptions,
     FewLabelOptions,
     ProbeOptions,
@@ -62,7 +63,7 @@ def known_flags():
     values = flags.FlagValues()
     common.define_config_flags(values)
     for options in (ProbeOptions, FewLabelOptions, AblationOptions, EvalOptions, VizOptions, EmbedOptions,
-                    PreprocessOptions, FeaturesOptions):
+                    EncodeOptions, PreprocessOptions, FeaturesOptions):
         for name in (f.name for f in dataclasses.fields(options)):
             if name not in values:
                 flags.DEFINE_string(name, "", "", flag_values=values)
