@@ -11,8 +11,8 @@ from conftest import WITHOUT_PACKAGE
 from PIL import Image
 
 from keras_vidrep.data import raw_frames
-from keras_vidrep.data.raw_frames import VideoInput
 from keras_vidrep.data.video import read_video
+from keras_vidrep.data.video_input import VideoInput, check_video
 from keras_vidrep.errors import ConfigError, DataError
 from keras_vidrep.export import export_checkpoint, export_saved_model
 from keras_vidrep.training import loop
@@ -117,9 +117,9 @@ def test_video_signatures_read_an_mp4_as_decoded(trained, tmp_path):
     assert json.loads(open(os.path.join(config.export_dir, "assets", "export.json")).read()) == described
     # What a model cannot read is one line before anything runs.
     with pytest.raises(DataError, match="is grey, but the model reads RGB frames"):
-        raw_frames.check_video((20, 40, 48), VideoInput(height=32, width=32, channels=3, frames=10))
+        check_video((20, 40, 48), VideoInput(height=32, width=32, channels=3, frames=10))
     with pytest.raises(DataError, match="has 14 frames .7 kept at every 2-th., shorter than one clip of 10"):
-        raw_frames.check_video(video.shape, VideoInput(height=32, width=32, channels=1, frames=10, frame_skip=2))
+        check_video(video.shape, VideoInput(height=32, width=32, channels=1, frames=10, frame_skip=2))
 
 
 def write_mp4(path, frames, shift=2):

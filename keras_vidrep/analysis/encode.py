@@ -29,8 +29,8 @@ from keras_vidrep import pictures, trained
 from keras_vidrep.analysis.embed import window_thumbnails, write_projector
 from keras_vidrep.data import raw_frames
 from keras_vidrep.data.checks import attempt_path, check_output_path
-from keras_vidrep.data.raw_frames import VideoInput
 from keras_vidrep.data.video import find_videos, read_video
+from keras_vidrep.data.video_input import VideoInput, check_video
 from keras_vidrep.errors import ConfigError
 
 
@@ -126,7 +126,7 @@ def encode(options, log=print):
         with h5py.File(tmp, "w") as f:
             for v, path in enumerate(tqdm(paths, desc="vidrep-encode", unit="video", dynamic_ncols=True)):
                 video = read_video(path)
-                raw_frames.check_video(video.shape, video_input, path)
+                check_video(video.shape, video_input, path)
                 starts = clip_starts(-(-len(video) // skip), video_input, options.stride)
                 codes = np.concatenate([encoder(np.stack([video[s * skip:(s + video_input.frames) * skip]
                                                           for s in starts[k:k + options.batch_size]]))

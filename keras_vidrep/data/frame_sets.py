@@ -13,9 +13,9 @@ import numpy as np
 
 from keras_vidrep.data import video_sequences
 from keras_vidrep.data.frame_file import SPLITS, FrameFile, WindowStream
-from keras_vidrep.data.raw_frames import VideoInput
 from keras_vidrep.data.streams import batch_ids
 from keras_vidrep.data.validation_set import ValidationSet
+from keras_vidrep.data.video_input import VideoInput
 from keras_vidrep.errors import ConfigError, DataError
 from keras_vidrep.settings import check_choices, check_positive, refuse_unread, setting
 
@@ -165,7 +165,7 @@ class SequenceSource:
 
 
 def frame_video_input(settings, frames, frame_skip=1):
-    """What a model of these frame settings reads of a video as decoded (`raw_frames.VideoInput`), `frames` a clip
+    """What a model of these frame settings reads of a video as decoded (`video_input.VideoInput`), `frames` a clip
     every `frame_skip`-th frame of the data: generated digits are grey squares of the canvas (a video's centred
     square); a frames file of vidrep-preprocess was cut as its attributes say (`keep_aspect`: the centred square,
     else the whole frame stretched; its own `frame_skip`)."""

@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-from keras_vidrep.data.raw_frames import VideoInput
+from keras_vidrep.data.video_input import VideoInput
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.tasks import accumulate, baselines
 
@@ -194,7 +194,7 @@ class Task:
         return (values - statistics["mean"]) / statistics["std"]
 
     def video_input(self):
-        """What the model reads of a video as decoded (`keras_vidrep.data.raw_frames.VideoInput`): its export then
+        """What the model reads of a video as decoded (`keras_vidrep.data.video_input.VideoInput`): its export then
         gets signatures of raw uint8 video (`encode_video`, `predict_future_frames`, ...); None: none. The geometry
         the run stored when it started (video_input.json), else `own_video_input()`."""
         stored = self.config.run_dir.read_video_input() if self.config.model_dir else None

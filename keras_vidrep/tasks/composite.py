@@ -14,7 +14,7 @@ from keras import ops
 from keras_vidrep import pictures
 from keras_vidrep.data import video_sequences
 from keras_vidrep.data.frame_file import SPLITS
-from keras_vidrep.data.raw_frames import VideoInput
+from keras_vidrep.data.video_input import VideoInput
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.models import composite, losses, sampling
 from keras_vidrep.settings import check_choices, check_positive, refuse_unread, setting
