@@ -56,7 +56,7 @@ def fewlabel_picture(runs, labels_per_class, seeds, inits, chance, path, title):
 
     fig, ax = plt.subplots(figsize=(4.6, 3.5))
     few = [k for k in labels_per_class if k]
-    for _j, init in enumerate(inits):
+    for init in inits:
         values = np.array([[runs[f"{init}_k{k}_s{s}"] for s in seeds] for k in few]) * 100
         line = ax.errorbar(few, values.mean(1), yerr=values.std(1), marker="o", capsize=2,
                            label=INIT_NAMES.get(init, init))

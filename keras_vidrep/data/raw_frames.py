@@ -1,8 +1,8 @@
 """Video as it is decoded (uint8 RGB or grey frames of any size) → the frames a model reads, in TensorFlow, so that the
 same graph runs inside a SavedModel (its `*_video` signatures) and in the package (`analysis.encode`).
 
-A model's `VideoInput` (`data.video_input`) says what it reads: frames of `height` x `width`, grey (1 channel) or RGB (3), every
-`frame_skip`-th frame, `frames` of them a clip. The steps, in order:
+A model's `VideoInput` (`data.video_input`) says what it reads: frames of `height` x `width`, grey (1 channel) or
+RGB (3), every `frame_skip`-th frame, `frames` of them a clip. The steps, in order:
 
   1. every `frame_skip`-th frame;
   2. values / 255 (uint8) → float32 in [0, 1];
