@@ -107,9 +107,9 @@ def test_video_signatures_read_an_mp4_as_decoded(trained, tmp_path):
     frames = np.asarray(raw_frames.prepare(video[None], video_input))[:, :10]
     assert frames.shape == (1, 10, 32, 32) and frames.min() >= 0.0 and frames.max() <= 1.0
     flat = frames.reshape(1, 10, -1)
-    np.testing.assert_allclose(out["code"], np.asarray(model.code(flat)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["code"], np.asarray(model.code(flat)), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(out["future"], np.asarray(model.predict_future(flat, 4)).reshape(1, 4, 32, 32),
-                               rtol=1e-5, atol=1e-6)
+                               rtol=1e-4, atol=1e-5)
     described = json.loads(str(out["describe"]))
     assert described["video_input"] == {"channels": 1, "crop": "centre_square", "frame_skip": 1, "frames": 10,
                                         "height": 32, "width": 32}
@@ -161,13 +161,13 @@ def test_vidrep_encode_from_the_run_and_from_its_export(trained, tmp_path):
     assert list(run["end_frame_number"]) == [9, 11, 9, 11, 13] and run["codes"].shape == (5, 2 * (16 + 8))
     np.testing.assert_allclose(run["video_codes"][1], run["codes"][2:].mean(axis=0), rtol=1e-6)
     for key in ("codes", "video_codes"):
-        np.testing.assert_allclose(export[key], run[key], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(export[key], run[key], rtol=1e-4, atol=1e-5)
     for key in ("video_index", "frame_number", "end_frame_number"):
         np.testing.assert_array_equal(export[key], run[key])
     video = read_video(str(tmp_path / "videos" / "walk" / "a.mp4"))
     frames = np.asarray(raw_frames.prepare(video[None, 2:12], VideoInput(height=32, width=32, channels=1, frames=10)))
-    np.testing.assert_allclose(run["codes"][3], np.asarray(model.code(frames.reshape(1, 10, -1)))[0], rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(run["codes"][3], np.asarray(model.code(frames.reshape(1, 10, -1)))[0], rtol=1e-4,
+                               atol=1e-5)
     assert (tmp_path / "model_projector" / "metadata.tsv").read_text().splitlines()[0] == "video\tframe\tlabel\tcluster"
     for source in ("model", "saved"):  # each video's first clip continued 6 frames, beside the truth: 16 frames
         for name in ("a", "b"):

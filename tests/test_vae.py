@@ -213,8 +213,8 @@ def test_train_on_a_frames_file_embed_and_export_without_the_package(tmp_path):
     (run_codes, run_index, run_videos), (export_codes, export_index, export_videos) = encoded.values()
     assert run_codes.shape == (75, 6) and list(np.bincount(run_index)) == [24, 25, 26]
     np.testing.assert_array_equal(export_index, run_index)
-    np.testing.assert_allclose(export_codes, run_codes, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(export_videos, run_videos, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(export_codes, run_codes, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(export_videos, run_videos, rtol=1e-4, atol=1e-5)
     with h5py.File(data, "r") as f:
         np.testing.assert_array_equal(sprite[32:64, 32:64], f["frames"][10])  # row 1, column 1: frame 10
     assert 'image_path: "sprite.png"' in (projector / "projector_config.pbtxt").read_text()
