@@ -19,6 +19,7 @@ frame as thumbnail).
 """
 import json
 import os
+import shutil
 
 import h5py
 import numpy as np
@@ -47,10 +48,14 @@ class RunEncoder:
         # The code an export's encode_video gives: the encoder's (composite), the VAE code of the clip's last frame
         self.representation = "code"
 
-    def __call__(self, clips):
-        """Raw uint8 clips (n, frames x skip, H, W, C) → codes (n, dim)."""
-        frames = np.asarray(raw_frames.prepare(clips, self.video_input))[:, :self.video_input.frames]
-        return np.asarray(self.task.represent(self.model, frames, self.representation), np.float32)
+    def codes(self, video, starts, batch_size):
+        """Codes (len(starts), dim) of the clips of a raw video (T, H, W, C) that begin at kept frames `starts`: the
+        video is prepared once (preparation is frame by frame), then cut into clips."""
+        prepared = np.asarray(raw_frames.prepare(video[None], self.video_input))[0]
+        frames = self.video_input.frames
+        return np.concatenate([np.asarray(self.task.represent(
+            self.model, np.stack([prepared[s:s + frames] for s in starts[k:k + batch_size]]), self.representation),
+            np.float32) for k in range(0, len(starts), batch_size)])
 
     def check_continuation(self):
         if self.task.name != "composite" or not self.model.predicts:
@@ -86,10 +91,17 @@ class ExportEncoder:
         return self.loaded.signatures["predict_future_frames"](video=tf.constant(clip[None]),
                                                                steps=tf.constant(steps))["future"].numpy()[0]
 
-    def __call__(self, clips):
-        out = self.loaded.signatures["encode_video"](video=tf.constant(clips))
-        # a composite model's code of the clip, or a frame VAE's code means of every frame: the last one's
-        return out["representation"].numpy() if "representation" in out else out["mean"].numpy()[:, -1]
+    def codes(self, video, starts, batch_size):
+        """Codes of the clips of a raw video that begin at kept frames `starts`, each clip given to the export raw."""
+        skip, frames = self.video_input.frame_skip, self.video_input.frames
+        out = []
+        for k in range(0, len(starts), batch_size):
+            clips = np.stack([video[s * skip:(s + frames) * skip] for s in starts[k:k + batch_size]])
+            result = self.loaded.signatures["encode_video"](video=tf.constant(clips))
+            # a composite model's code of the clip, or a frame VAE's code means of every frame: the last one's
+            out.append(result["representation"].numpy() if "representation" in result else
+                       result["mean"].numpy()[:, -1])
+        return np.concatenate(out)
 
 
 def continuation_gif(encoder, video, video_input, steps, path, folder):
@@ -100,6 +112,7 @@ def continuation_gif(encoder, video, video_input, steps, path, folder):
     prediction = encoder.continuation(video[:frames * skip], steps)
     animation = pictures.side_by_side_frames(prepared[:frames], prepared[frames:frames + steps], None, prediction)
     name = os.path.splitext(os.path.basename(path))[0]
+    os.makedirs(folder, exist_ok=True)
     return pictures.save_gif(animation, os.path.join(folder, f"{name}.gif"))
 
 
@@ -116,11 +129,11 @@ def encode(options, log=print):
     encoder = RunEncoder(options.model_dir, options.checkpoint) if options.model_dir else \
         ExportEncoder(options.saved_model)
     video_input, skip = encoder.video_input, encoder.video_input.frame_skip
+    pictures_dir = os.path.splitext(options.output)[0] + "_continuations"
     if options.predict_frames:
         encoder.check_continuation()
-        pictures_dir = os.path.splitext(options.output)[0] + "_continuations"
-        os.makedirs(pictures_dir, exist_ok=True)
-    tmp = attempt_path(options.output)  # a video that cannot be read stops the command: only this file goes
+    # A video that cannot be read stops the command: what it wrote (under these names) goes, nothing else is touched.
+    tmp, tmp_pictures = attempt_path(options.output), attempt_path(pictures_dir)
     clips_written, dim = 0, None
     try:
         with h5py.File(tmp, "w") as f:
@@ -128,9 +141,7 @@ def encode(options, log=print):
                 video = read_video(path)
                 check_video(video.shape, video_input, path)
                 starts = clip_starts(-(-len(video) // skip), video_input, options.stride)
-                codes = np.concatenate([encoder(np.stack([video[s * skip:(s + video_input.frames) * skip]
-                                                          for s in starts[k:k + options.batch_size]]))
-                                        for k in range(0, len(starts), options.batch_size)])
+                codes = encoder.codes(video, starts, options.batch_size)
                 if dim is None:
                     dim = codes.shape[1]
                     for name, shape, dtype in (("codes", (0, dim), "f4"), ("video_index", (0,), "i8"),
@@ -147,14 +158,18 @@ def encode(options, log=print):
                 f["video_codes"][v] = codes.mean(axis=0)
                 clips_written += n
                 if options.predict_frames:
-                    continuation_gif(encoder, video, video_input, options.predict_frames, path, pictures_dir)
+                    continuation_gif(encoder, video, video_input, options.predict_frames, path, tmp_pictures)
             f.create_dataset("videos", data=np.array(paths, dtype=h5py.string_dtype()))
             f.attrs.update({"source": os.path.abspath(encoder.source), "stride": options.stride,
                             "video_input": video_input.to_json()})
         os.replace(tmp, options.output)
+        if options.predict_frames:  # the pictures of this run replace those of an earlier one
+            shutil.rmtree(pictures_dir, ignore_errors=True)
+            os.replace(tmp_pictures, pictures_dir)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+        shutil.rmtree(tmp_pictures, ignore_errors=True)
     written = [options.output] + ([pictures_dir] if options.predict_frames else [])
     if options.projector_points:
         written.append(write_projector(
