@@ -192,7 +192,7 @@ def test_quoted_encoding_speeds_are_the_measured_ones():
     measured = result("encode_speed.json")
     rows, client = measured["vidrep_encode"], measured["plain_tf_client"]
     matches(quoted("docs/exports.md", r"took ([\d.]+) s from the run and ([\d.]+) s from its export, start-up included "
-                                      r"\(([\d.]+) and ([\d.]+) clips/s\)"),
+                                      r"\(([\d.]+) and ([\d.]+) clips/s[;)]"),
             [rows["model_dir"]["seconds"], rows["saved_model"]["seconds"], rows["model_dir"]["clips_per_second"],
              rows["saved_model"]["clips_per_second"]], "docs/exports.md, vidrep-encode")
     matches(quoted("docs/exports.md", r"the code of one video in ([\d.]+) s \(([\d.]+) s of it"),
