@@ -37,7 +37,7 @@ setup(
             "vidrep-ablation=keras_vidrep.cli.ablation:run",
             "vidrep-preprocess=keras_vidrep.cli.preprocess:run",
             "vidrep-fewlabel=keras_vidrep.cli.fewlabel:run",
-            "vidrep-embed=keras_vidrep.cli.embed:run",
+            "vidrep-embed=keras_vidrep.cli.encode:run",
             "vidrep-features=keras_vidrep.cli.features:run",
             "vidrep-probe=keras_vidrep.cli.probe:run",
             "vidrep-encode=keras_vidrep.cli.encode:run",

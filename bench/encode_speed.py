@@ -4,8 +4,8 @@ writes `--videos` synthetic videos of `--frames` 320x240 frames (OpenCV, mp4v), 
 
   * `vidrep-encode --model_dir` and `--saved_model` over them (every clip at `--stride`): videos/s and clips/s of
     the whole command, start-up included;
-  * a fresh Python process without the package: import TensorFlow, load the SavedModel, decode one video with
-    OpenCV, call `encode_video` — seconds to the code.
+  * a fresh Python process without the package (bench/plain_tf_client.py): import TensorFlow, load the SavedModel,
+    decode one video with OpenCV, call `encode_video_clips` — seconds to the codes.
 
   .venv/bin/python bench/encode_speed.py [--videos=8 --frames=120 --stride=1]
 
@@ -74,14 +74,14 @@ def main():
                       "clips_per_second": round(clips / seconds, 1)}
     seconds, done = timed([sys.executable, os.path.join(HERE, "plain_tf_client.py"), export_dir,
                            os.path.join(folder, "video0.mp4")])
-    inner, dim = done.stdout.split()
+    inner, signature = done.stdout.split()
     from keras_vidrep.runtime import cpu
 
     result = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu.describe(), "model": "quickstart.cfg (1x256, 64x64)",
               "videos": args.videos, "frames_per_video": args.frames, "video_size": [320, 240],
               "stride": args.stride, "clips": clips, "vidrep_encode": rows,
               "plain_tf_client": {"process_seconds": round(seconds, 2), "seconds_to_code": round(float(inner), 2),
-                                  "code_size": int(dim)}}
+                                  "signature": signature}}
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     with open(RESULTS, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)

@@ -21,19 +21,24 @@ from absl import logging
 from keras_vidrep import trained
 from keras_vidrep.config import Config
 from keras_vidrep.data import raw_frames
+from keras_vidrep.data.backbone import backbone_for
+from keras_vidrep.data.backbone import describe as backbone_words
 from keras_vidrep.errors import ConfigError, VidrepError, write_failure
 from keras_vidrep.runs.directory import CONFIG_FILE
 from keras_vidrep.tasks.base import Endpoint
 
 
-def build_archive(model, task):
-    """A keras.export.ExportArchive of a built model with the task's named endpoints.
+def build_archive(model, task, backbone=None):
+    """A keras.export.ExportArchive of a built model with the task's named endpoints (and the raw-video ones, through
+    `backbone` for a model of CNN features).
 
     An endpoint input with a default (a 4th element) is optional when the loaded object's function is called
     (`loaded.predict_future(frames)`); the serving signature of the same name takes every input."""
     archive = keras.export.ExportArchive()
     archive.track(model)
-    for endpoint in all_endpoints(model, task):
+    if backbone is not None:
+        archive.track(backbone.model)
+    for endpoint in all_endpoints(model, task, backbone):
         spec = [tf.TensorSpec(shape, dtype, name=name) for name, shape, dtype, *_ in endpoint.inputs]
         required = sum(1 for entry in endpoint.inputs if len(entry) < 4)
         if required == len(spec):
@@ -46,56 +51,54 @@ def build_archive(model, task):
     return archive
 
 
-def all_endpoints(model, task):
-    """The task's endpoints (with their class names), those of raw video, and `describe` last."""
-    endpoints = [_with_class_names(endpoint) for endpoint in task.export_endpoints(model)]
-    endpoints += video_endpoints(endpoints, task.video_input())
-    return endpoints + [describe_endpoint(task, endpoints)]
+def all_endpoints(model, task, backbone=None):
+    """The task's endpoints, those of raw video (`video_endpoints`), all with their class names, and `describe`."""
+    endpoints = task.export_endpoints(model)
+    endpoints = [_with_class_names(e) for e in endpoints + video_endpoints(endpoints, task.video_input(), backbone)]
+    return endpoints + [describe_endpoint(task, endpoints, backbone is not None)]
 
 
-# The signatures of raw decoded video added beside those of the frames a model reads (see data/raw_frames.py).
+# The signatures of raw decoded video added beside those of the frames a model reads (see data/raw_frames.py): on
+# the video's first clip (or every frame of a frame model), and on every clip at a stride.
 VIDEO_SIGNATURES = {"encode": "encode_video", "reconstruct": "reconstruct_video",
                     "predict_future": "predict_future_frames", "rollout": "rollout_video"}
+CLIP_SIGNATURES = {"encode": "encode_video_clips", "classify": "classify_video_frames"}
+VIDEO = ("video", (None, None, None, None, None), "uint8")
 
 
-def video_endpoints(endpoints, video_input):
-    """For each endpoint of `VIDEO_SIGNATURES`, one that reads `video` (batch, time, height, width, channels) uint8
-    as decoded — any size, RGB or grey — and prepares it in the graph (`raw_frames.prepare`): an endpoint of clips
-    (batch, frames, *frame) is called on the video's first clip, one of single frames (batch, *frame) on every
-    prepared frame, its outputs then (batch, time, ...). None for a model without a `VideoInput`."""
-    if video_input is None:
+def video_endpoints(endpoints, video_input, backbone=None):
+    """The endpoints of raw video, each reading `video` (batch, time, height, width, channels) uint8 as decoded —
+    any size, RGB or grey — and preparing it in the graph (`raw_frames`):
+
+      * for each endpoint of `VIDEO_SIGNATURES`: one of clips (batch, frames, *frame) is called on the video's first
+        clip; one of single frames (batch, *frame) on every prepared frame, its outputs then (batch, time, ...);
+      * for each of `CLIP_SIGNATURES`: every clip `stride` kept frames apart (int32, default 1), its vector outputs
+        per clip (`clip_<name>`) and averaged over the clips (`video_<name>`), class names included.
+
+    None for a model without a `VideoInput`, or of CNN features without its `backbone` (its export then names the
+    backbone it expects: `describe`)."""
+    if video_input is None or (video_input.backbone and backbone is None):
         return []
-    frame_rank = 2 if video_input.channels == 1 else 3
+    features = backbone.graph_features if backbone is not None else None
+    frame_rank = 2 if video_input.channels == 1 and video_input.crop != "patch_grid" else 3
     out = []
     for endpoint in endpoints:
-        if endpoint.name not in VIDEO_SIGNATURES:
-            continue
-        per_frame = len(endpoint.inputs[0][1]) == 1 + frame_rank
-        video = ("video", (None, None, None, None, None), "uint8")
-        fn = _on_frames(endpoint.fn, video_input) if per_frame else _on_clip(endpoint.fn, video_input)
-        out.append(dataclasses.replace(endpoint, name=VIDEO_SIGNATURES[endpoint.name], fn=fn,
-                                       inputs=[video, *endpoint.inputs[1:]]))
+        per_frame = not video_input.backbone and len(endpoint.inputs[0][1]) == 1 + frame_rank
+        if endpoint.name in VIDEO_SIGNATURES:
+            fn = raw_frames.on_frames(endpoint.fn, video_input) if per_frame else \
+                raw_frames.on_first_clip(endpoint.fn, video_input, features)
+            out.append(dataclasses.replace(endpoint, name=VIDEO_SIGNATURES[endpoint.name], fn=fn,
+                                           inputs=[VIDEO, *endpoint.inputs[1:]]))
+        if endpoint.name in CLIP_SIGNATURES and not per_frame:
+            classes = {f"{level}_{key}": (f"{level}_{source}", names)
+                       for key, (source, names) in endpoint.classes.items() for level in ("clip", "video")}
+            out.append(Endpoint(CLIP_SIGNATURES[endpoint.name],
+                                raw_frames.on_all_clips(endpoint.fn, video_input, features),
+                                [VIDEO, ("stride", (), "int32", 1)], classes))
     return out
 
 
-def _on_clip(fn, video_input):
-    """`fn` of clips → the same of raw video, on its first clip."""
-    def on_video(video, *rest, **named):
-        return fn(raw_frames.prepare(video, video_input)[:, :video_input.frames], *rest, **named)
-    return on_video
-
-
-def _on_frames(fn, video_input):
-    """`fn` of single frames → the same of raw video, on every prepared frame: outputs (batch, time, ...)."""
-    def on_video(video, *rest, **named):
-        frames = raw_frames.prepare(video, video_input)
-        shape = tf.shape(frames)
-        out = fn(tf.reshape(frames, tf.concat([[shape[0] * shape[1]], shape[2:]], 0)), *rest, **named)
-        return {key: tf.reshape(value, tf.concat([shape[:2], tf.shape(value)[1:]], 0)) for key, value in out.items()}
-    return on_video
-
-
-def describe(task, endpoints):
+def describe(task, endpoints, backbone_in_graph=False):
     """What the export holds and reads, as a JSON text (the `describe` signature and assets/export.json)."""
     video_input = task.video_input()
     return json.dumps({
@@ -103,15 +106,33 @@ def describe(task, endpoints):
         "signatures": {e.name: {name: {"shape": list(shape), "dtype": dtype} for name, shape, dtype, *_ in e.inputs}
                        for e in endpoints},
         "video_input": None if video_input is None else json.loads(video_input.to_json()),
+        "backbone": None if video_input is None or not video_input.backbone else {
+            **backbone_words(video_input.backbone, video_input.backbone_weights), "in_graph": backbone_in_graph},
         "class_names": task.class_names(),
         "input_statistics": "assets/input_statistics.json" if task.input_statistics() is not None else None,
     }, sort_keys=True)
 
 
-def describe_endpoint(task, endpoints):
+def describe_endpoint(task, endpoints, backbone_in_graph=False):
     """The `describe` signature: no inputs; `description`, the JSON text of `describe`."""
-    text = describe(task, endpoints)
+    text = describe(task, endpoints, backbone_in_graph)
     return Endpoint("describe", lambda: {"description": tf.constant(text)}, [])
+
+
+def video_backbone(task, weights_file="", include=True):
+    """The backbone a model of CNN features reads video through (`data.backbone.backbone_for`), for its export
+    and vidrep-encode; None for another model, when not `include`d, or — with a warning — when its weights cannot
+    be had (unless `weights_file` was given: then the error)."""
+    video_input = task.video_input()
+    if video_input is None or not video_input.backbone or not include:
+        return None
+    try:
+        return backbone_for(video_input.backbone, video_input.backbone_weights, weights_file)
+    except ConfigError as e:
+        if weights_file:
+            raise
+        logging.warning("%s; the export gets no raw-video signatures (its `describe` names the backbone)", e)
+        return None
 
 
 def _with_class_names(endpoint):
@@ -120,8 +141,8 @@ def _with_class_names(endpoint):
         return endpoint
     names = {key: tf.constant(list(class_names)) for key, (_, class_names) in endpoint.classes.items()}
 
-    def fn(*args):
-        out = dict(endpoint.fn(*args))
+    def fn(*args, **named):
+        out = dict(endpoint.fn(*args, **named))
         for key, (source, _) in endpoint.classes.items():
             index = tf.argmax(out[source], axis=-1)
             out[key], out[f"{key}_name"] = index, tf.gather(names[key], index)
@@ -140,8 +161,12 @@ def _with_defaults(endpoint):
     return call
 
 
-def export_saved_model(model, task, export_dir):
-    """Writes the SavedModel (plus the run's config.json) atomically to `export_dir`; returns the path."""
+def export_saved_model(model, task, export_dir, backbone_weights="", with_backbone=True):
+    """Writes the SavedModel (plus the run's config.json) atomically to `export_dir`; returns the path.
+
+    A model of CNN features gets its backbone in the graph, so that its raw-video signatures read video (unless
+    `with_backbone` is False: a VGG16 fc6 backbone adds ~470 MB to every export); `backbone_weights` is the weights
+    file the features were computed with, when they were not ImageNet's or random."""
     config = task.config
     export_dir = os.path.abspath(export_dir)
     check_export_target(export_dir, config)
@@ -153,7 +178,8 @@ def export_saved_model(model, task, export_dir):
         raise ConfigError(f"`export_dir` {export_dir!r} is not writable ({e.strerror})") from None
     try:
         try:
-            build_archive(model, task).write_out(tmp, verbose=False)
+            backbone = video_backbone(task, backbone_weights, with_backbone)
+            build_archive(model, task, backbone).write_out(tmp, verbose=False)
             config.save(tmp, model_dir=os.path.abspath(config.model_dir))
             names, statistics = task.class_names(), task.input_statistics()
             os.makedirs(os.path.join(tmp, "assets"), exist_ok=True)
@@ -162,7 +188,7 @@ def export_saved_model(model, task, export_dir):
             if statistics is not None:  # what the signatures standardize with, readable
                 config.run_dir.write_statistics(statistics, os.path.join(tmp, "assets"))
             with open(os.path.join(tmp, "assets", "export.json"), "w", encoding="utf-8") as f:
-                f.write(describe(task, all_endpoints(model, task)[:-1]))  # what `describe` returns
+                f.write(describe(task, all_endpoints(model, task, backbone)[:-1], backbone is not None))
         except (OSError, tf.errors.OpError) as e:
             raise VidrepError(f"{write_failure(export_dir, e)}; the checkpoints are intact: free space and run "
                               f"vidrep-export --model_dir={config.model_dir}") from None
@@ -204,8 +230,9 @@ def check_export_target(export_dir, config):
                           f"of this run ({ours!r}); choose another `export_dir` or remove it")
 
 
-def export_checkpoint(model_dir, export_dir="", checkpoint=""):
+def export_checkpoint(model_dir, export_dir="", checkpoint="", backbone_weights="", with_backbone=True):
     """Rebuilds the model of `model_dir` from its config.json, restores a checkpoint (the latest by default) and
-    exports it. Returns the export path."""
+    exports it (see `export_saved_model` for the backbone). Returns the export path."""
     model, task, _ = trained.restore_model(model_dir, checkpoint)
-    return export_saved_model(model, task, export_dir or task.config.resolved_export_dir)
+    return export_saved_model(model, task, export_dir or task.config.resolved_export_dir, backbone_weights,
+                              with_backbone)

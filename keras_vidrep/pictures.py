@@ -199,6 +199,22 @@ def save_gif(frames, path, fps=4, scale=2):
     return path
 
 
+def save_mp4(frames, path, fps=4, scale=2):
+    """An MP4 (MPEG-4 part 2, OpenCV's `mp4v`: plays in browsers' and desktop players) of grey or RGB frames
+    (T, H, W[, C]) in [0, 1], each scaled `scale` times (nearest neighbour) to an even size."""
+    import cv2  # video files only
+
+    images = [np.asarray(_pil(f, scale).convert("RGB")) for f in np.asarray(frames)]
+    height, width = images[0].shape[0] // 2 * 2, images[0].shape[1] // 2 * 2
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    try:
+        for image in images:
+            writer.write(cv2.cvtColor(image[:height, :width], cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return path
+
+
 def save_figure(fig, path, dpi=110):
     """Writes a matplotlib figure to `path` (laid out tight) and closes it; returns the path."""
     import matplotlib.pyplot as plt  # plotting only: not imported by the pictures of frames

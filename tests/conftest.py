@@ -31,6 +31,20 @@ sys.meta_path.insert(0, Block())
 """
 
 
+# A user's own program (bench/plain_tf_client.py), run where importing keras_vidrep fails: OpenCV decodes a video
+# file and the export's raw-video signatures take the frames as they come.
+PLAIN_CLIENT = WITHOUT_PACKAGE + open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench",
+                                                   "plain_tf_client.py"), encoding="utf-8").read()
+
+
+def plain_client(export_dir, video, out):
+    """The outputs ({"<signature>/<output>": array}) of the plain TensorFlow client on one video file."""
+    result = subprocess.run([sys.executable, "-c", PLAIN_CLIENT, str(export_dir), str(video), str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return dict(np.load(out))
+
+
 @pytest.fixture
 def tiny_config(tmp_path):
     """A config small enough to train a few steps in seconds: 32x32 canvas, 14-pixel digits, 32 units."""

@@ -7,7 +7,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import WITHOUT_PACKAGE
+from conftest import WITHOUT_PACKAGE, plain_client
 from PIL import Image
 
 from keras_vidrep.data import raw_frames
@@ -37,12 +37,6 @@ LOADER = WITHOUT_PACKAGE + textwrap.dedent("""
     out["batch1"] = predict(frames=frames[:1], steps=tf.constant(3))["future"].numpy()
     np.savez(sys.argv[3], **out)
 """)
-
-
-# A user's own program (bench/plain_tf_client.py): OpenCV decodes an mp4, the export's video signatures take the
-# frames as they come.
-VIDEO_CLIENT = WITHOUT_PACKAGE + open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench",
-                                                   "plain_tf_client.py"), encoding="utf-8").read()
 
 
 @pytest.fixture(scope="module")
@@ -98,23 +92,36 @@ def test_video_signatures_read_an_mp4_as_decoded(trained, tmp_path):
         frame[12:22, 4 + 2 * t:14 + 2 * t] = 255
         writer.write(frame)
     writer.release()
-    result = subprocess.run([sys.executable, "-c", VIDEO_CLIENT, config.export_dir, str(tmp_path / "clip.mp4"),
-                             str(tmp_path / "out.npz")], capture_output=True, text=True, cwd=tmp_path, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = np.load(tmp_path / "out.npz")
+    out = plain_client(config.export_dir, tmp_path / "clip.mp4", tmp_path / "out.npz")
     video = read_video(str(tmp_path / "clip.mp4"))  # the package's decoding and preparation of the same file
     video_input = VideoInput(height=32, width=32, channels=1, frames=10)
     frames = np.asarray(raw_frames.prepare(video[None], video_input))[:, :10]
     assert frames.shape == (1, 10, 32, 32) and frames.min() >= 0.0 and frames.max() <= 1.0
     flat = frames.reshape(1, 10, -1)
-    np.testing.assert_allclose(out["code"], np.asarray(model.code(flat)), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(out["future"], np.asarray(model.predict_future(flat, 4)).reshape(1, 4, 32, 32),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out["encode_video/representation"], np.asarray(model.code(flat)), rtol=1e-4,
+                               atol=1e-5)
+    np.testing.assert_allclose(out["predict_future_frames/future"],
+                               np.asarray(model.predict_future(flat, 4)).reshape(1, 4, 32, 32), rtol=1e-4, atol=1e-5)
+    # every clip of the video (14 frames: 5 clips of 10), each the model's code of its frames, and their mean
+    clips = np.asarray(raw_frames.prepare(video[None], video_input))[0]
+    every = np.stack([np.asarray(model.code(clips[None, s:s + 10].reshape(1, 10, -1)))[0] for s in range(5)])
+    np.testing.assert_allclose(out["encode_video_clips/clip_representation"][0], every, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out["encode_video_clips/video_representation"][0], every.mean(0), rtol=1e-4,
+                               atol=1e-5)
     described = json.loads(str(out["describe"]))
     assert described["video_input"] == {"channels": 1, "crop": "centre_square", "frame_skip": 1, "frames": 10,
-                                        "height": 32, "width": 32}
+                                        "height": 32, "width": 32, "short_side": 0, "backbone": "",
+                                        "backbone_weights": ""}
     assert described["signatures"]["encode_video"]["video"] == {"shape": [None] * 5, "dtype": "uint8"}
     assert json.loads(open(os.path.join(config.export_dir, "assets", "export.json")).read()) == described
+    # Frames already of the model's size, grey uint8 (batch, time, 32, 32, 1): read as they are, values / 255.
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(config.export_dir)
+    digits = np.random.default_rng(1).integers(0, 256, (2, 12, 32, 32, 1), dtype=np.uint8)
+    np.testing.assert_allclose(loaded.signatures["encode_video"](video=tf.constant(digits))["representation"],
+                               np.asarray(model.code(digits[:, :10].reshape(2, 10, -1) / np.float32(255))),
+                               rtol=1e-4, atol=1e-5)
     # What a model cannot read is one line before anything runs.
     with pytest.raises(DataError, match="is grey, but the model reads RGB frames"):
         check_video((20, 40, 48), VideoInput(height=32, width=32, channels=3, frames=10))
@@ -232,7 +239,7 @@ def test_interrupted_export_keeps_the_previous_one(trained, tmp_path, monkeypatc
             open(os.path.join(path, "saved_model.pb"), "wb").close()  # a half-written export
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(export, "build_archive", lambda model, task: BrokenArchive())
+    monkeypatch.setattr(export, "build_archive", lambda model, task, backbone: BrokenArchive())
     with pytest.raises(KeyboardInterrupt):
         export_saved_model(model, task, str(target))
     assert sorted(os.listdir(target)) == before

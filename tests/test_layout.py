@@ -141,7 +141,7 @@ ALLOWED = {
     "training": {"errors", "settings", "runs", "runtime", "board", "data", "models", "tasks", "config", "export",
                  "pictures"},
     "analysis": {"errors", "settings", "runs", "runtime", "board", "data", "models", "tasks", "config", "trained",
-                 "training", "pictures"},
+                 "export", "training", "pictures"},
     "cli": {"errors", "settings", "runs", "runtime", "board", "data", "tasks", "config", "export", "training",
             "analysis", "pictures"},
 }

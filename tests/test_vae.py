@@ -200,7 +200,8 @@ def test_train_on_a_frames_file_embed_and_export_without_the_package(tmp_path):
     # New videos, decoded as they come: the run kept how its frames were cut (stretched to 32 x 32, every frame), and
     # vidrep-encode gives the same code of every frame from the run and from its export's encode_video.
     assert json.loads((tmp_path / "run" / "video_input.json").read_text()) == {
-        "channels": 3, "crop": "stretch", "frame_skip": 1, "frames": 1, "height": 32, "width": 32}
+        "channels": 3, "crop": "stretch", "frame_skip": 1, "frames": 1, "height": 32, "width": 32, "short_side": 0,
+        "backbone": "", "backbone_weights": ""}
     encoded = {}
     for source in (f"--model_dir={config.model_dir}", f"--saved_model={config.export_dir}"):
         out = tmp_path / f"encoded_{source[2:7]}.h5"

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import WITHOUT_PACKAGE, write_video
+from conftest import WITHOUT_PACKAGE, plain_client, write_video
 
 from keras_vidrep import tasks, trained
 from keras_vidrep.config import Config
@@ -160,6 +160,21 @@ def test_train_export_embed_and_draw(feature_file, folder, tmp_path):
         assert list(f["frame_number"][:3]) == [0, 4, 8] and list(f["end_frame_number"][:3]) == [8, 12, 16]
         np.testing.assert_allclose(f["codes"][:1], got["code"][:1], rtol=1e-4, atol=1e-5)
         all_codes = f["codes"][...]
+    # A new video, as decoded, through the backbone inside the export (ResNet50 of the file's random weights): a
+    # program without the package gets the codes of its windows that vidrep-encode --model_dir gives and that
+    # vidrep-embed gave from the file (clip1.avi: 24 frames, every 4th, 4 windows of 3).
+    described = json.loads((tmp_path / "export" / "assets" / "export.json").read_text())
+    assert described["video_input"]["backbone"] == "resnet50" and described["video_input"]["frame_skip"] == 4
+    got = plain_client(cfg.resolved_export_dir, folder / "clip1.avi", tmp_path / "client.npz")
+    command = [os.path.join(BIN, "vidrep-encode"), f"--model_dir={cfg.model_dir}", f"--videos={folder / 'clip1.avi'}",
+               f"--output={tmp_path / 'new.h5'}", "--projector_points=0"]
+    encoded = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert encoded.returncode == 0, encoded.stderr[-3000:]
+    with h5py.File(tmp_path / "new.h5", "r") as f:
+        np.testing.assert_allclose(got["encode_video_clips/clip_representation"][0], f["codes"][...], rtol=1e-4,
+                                   atol=1e-5)
+        assert list(f["frame_number"][...]) == [0, 4, 8, 12]
+    np.testing.assert_allclose(got["encode_video_clips/clip_representation"][0], all_codes[3:7], rtol=1e-3, atol=1e-4)
     # The run keeps the statistics its inputs are standardized with (so does its export): with the training file moved
     # away, a copy of it embeds to the same codes, read as training read it.
     stored = json.loads((tmp_path / "run" / "input_statistics.json").read_text())

@@ -1,119 +1,56 @@
-"""vidrep-encode: codes of new videos, one per clip and one per video, from a trained run or its SavedModel.
+"""vidrep-encode: what a trained model says of new videos — codes, or a classifier's class probabilities — one per
+clip and one per video, from a run or its SavedModel; and, with `data_file`, the codes of a package data file
+(`analysis.embed`, also called as vidrep-embed).
 
 Each video is decoded with OpenCV (`data.video.read_video`: uint8 RGB frames as they are) and cut into clips of the
-model's input length every `stride` kept frames; a clip is prepared as the model reads frames
-(`data.raw_frames.prepare`: frame skip, grey, centred square, resize) and encoded — by the restored model
-(`--model_dir`) or by the export's `encode_video` signature, which does the same preparation inside its graph
-(`--saved_model`); both give the same codes to float32 rounding. The code of a clip: a composite model's (its
-encoder's final states, or the bottleneck), or for a frame VAE and a latent LSTM the VAE's code mean of the clip's
-last frame (a frame VAE's clip is one frame).
+model's input length every `stride` kept frames; clips are prepared as the model reads frames (`data.raw_frames`:
+frame skip, grey, centred square or patch grid, resize, a feature model's backbone) and given to the model's
+raw-video signatures — those of the restored run (`--model_dir`) or of its export (`--saved_model`), the same
+TensorFlow functions either way (`analysis.video_models`), so both give the same numbers to float32 rounding. The code
+of a clip: a composite model's (its encoder's final states, or the bottleneck; a patch model's is the mean over the
+patches of its grid), or a frame VAE's and a latent LSTM's code mean of the clip's last frame.
 
-Output `CODES.h5`: `codes` (clips, dim) float32, `video_index` (clips,), `frame_number` and `end_frame_number`
-(clips,: the first and last frame of each clip, in the video's own numbering), `video_codes` (videos, dim: the mean of
-a video's clip codes), `videos` (names); attributes name the model and the geometry read. With `predict_frames`,
-`CODES_continuations/<video>.gif`: each video's first clip and true next frames beside the model's free-running
-continuation (composite models with a future predictor). Written video by video
-(memory holds one video) under a temporary name, renamed when complete; `CODES_projector/` beside it for
-TensorBoard's Projector (each clip's video, first frame, label — the video's folder — and k-means cluster, its first
-frame as thumbnail).
+Output `CODES.h5`: `codes` (clips, dim) float32 — for a classifier `probabilities` (clips, classes) instead, with
+`class_names` —, `video_index` (clips,), `frame_number` and `end_frame_number` (clips,: the first and last frame of each
+clip, in the video's own numbering), `video_codes` (videos, dim: the mean of a video's clip codes; a classifier's
+`video_probabilities`), `videos` (names); attributes name the model and the geometry read. A classifier's top
+`top_k` classes by name also go to `CODES_videos.csv` (one row a video) and `CODES_clips.csv` (one row a clip). With
+`predict_frames`, `CODES_continuations/<video>.gif` and `.mp4`: each video's first clip and true next frames beside
+the model's free-running continuation. Written video by video (memory holds one video) under temporary names,
+renamed when complete; `CODES_projector/` beside it for TensorBoard's Projector (each clip's video, first frame,
+label — the video's folder — and k-means cluster, its first frame as thumbnail).
 """
-import json
+import csv
 import os
 import shutil
 
 import h5py
 import numpy as np
-import tensorflow as tf
 from tqdm import tqdm
 
-from keras_vidrep import pictures, trained
-from keras_vidrep.analysis.embed import window_thumbnails, write_projector
+from keras_vidrep import pictures
+from keras_vidrep.analysis import video_models
+from keras_vidrep.analysis.embed import embed, window_thumbnails, write_projector
 from keras_vidrep.data import raw_frames
 from keras_vidrep.data.checks import attempt_path, check_output_path
 from keras_vidrep.data.video import find_videos, read_video
-from keras_vidrep.data.video_input import VideoInput, check_video
-from keras_vidrep.errors import ConfigError
+from keras_vidrep.data.video_input import check_video, is_grey
+from keras_vidrep.errors import DataError
 
 
-class RunEncoder:
-    """Codes of prepared clips by the model of a run directory (its task's default representation)."""
-
-    def __init__(self, model_dir, checkpoint=""):
-        self.model, self.task, self.source = trained.restore_model(model_dir, checkpoint)
-        self.video_input = self.task.video_input()
-        if self.video_input is None:
-            raise ConfigError(f"`model_dir` {model_dir!r} holds a {self.task.name} model of `data`="
-                              f"{getattr(self.task.settings, 'data', '?')}, which reads no raw video; vidrep-encode "
-                              f"reads videos for models of Bouncing MNIST and of frames files")
-        # The code an export's encode_video gives: the encoder's (composite), the VAE code of the clip's last frame
-        self.representation = "code"
-
-    def codes(self, video, starts, batch_size):
-        """Codes (len(starts), dim) of the clips of a raw video (T, H, W, C) that begin at kept frames `starts`: the
-        video is prepared once (preparation is frame by frame), then cut into clips."""
-        prepared = np.asarray(raw_frames.prepare(video[None], self.video_input))[0]
-        frames = self.video_input.frames
-        return np.concatenate([np.asarray(self.task.represent(
-            self.model, np.stack([prepared[s:s + frames] for s in starts[k:k + batch_size]]), self.representation),
-            np.float32) for k in range(0, len(starts), batch_size)])
-
-    def check_continuation(self):
-        if self.task.name != "composite" or not self.model.predicts:
-            raise ConfigError(f"`predict_frames` continues a video with a composite model's future predictor; "
-                              f"`model_dir` holds a {self.task.name} model")
-
-    def continuation(self, clip, steps):
-        """The model's free-running continuation of one raw clip: (steps, *frame_shape)."""
-        frames = np.asarray(raw_frames.prepare(clip[None], self.video_input))[:, :self.video_input.frames]
-        future = np.asarray(self.model.predict_future(frames.reshape(1, len(frames[0]), -1), steps))
-        return future.reshape(steps, *frames.shape[2:])
-
-
-class ExportEncoder:
-    """Codes of clips by a SavedModel's `encode_video` signature (the package is not needed to compute them)."""
-
-    def __init__(self, export_dir):
-        if not os.path.isfile(os.path.join(export_dir, "saved_model.pb")):
-            raise ConfigError(f"`saved_model` {export_dir!r} is not a SavedModel directory")
-        self.loaded, self.source = tf.saved_model.load(export_dir), export_dir
-        if "encode_video" not in self.loaded.signatures:
-            raise ConfigError(f"`saved_model` {export_dir!r} has no `encode_video` signature (it has "
-                              f"{', '.join(sorted(self.loaded.signatures))}); export its run again with vidrep-export")
-        described = json.loads(self.loaded.signatures["describe"]()["description"].numpy().decode())
-        self.video_input = VideoInput(**described["video_input"])
-
-    def check_continuation(self):
-        if "predict_future_frames" not in self.loaded.signatures:
-            raise ConfigError(f"`predict_frames` needs a `predict_future_frames` signature; `saved_model` "
-                              f"{self.source!r} has none")
-
-    def continuation(self, clip, steps):
-        return self.loaded.signatures["predict_future_frames"](video=tf.constant(clip[None]),
-                                                               steps=tf.constant(steps))["future"].numpy()[0]
-
-    def codes(self, video, starts, batch_size):
-        """Codes of the clips of a raw video that begin at kept frames `starts`, each clip given to the export raw."""
-        skip, frames = self.video_input.frame_skip, self.video_input.frames
-        out = []
-        for k in range(0, len(starts), batch_size):
-            clips = np.stack([video[s * skip:(s + frames) * skip] for s in starts[k:k + batch_size]])
-            result = self.loaded.signatures["encode_video"](video=tf.constant(clips))
-            # a composite model's code of the clip, or a frame VAE's code means of every frame: the last one's
-            out.append(result["representation"].numpy() if "representation" in result else
-                       result["mean"].numpy()[:, -1])
-        return np.concatenate(out)
-
-
-def continuation_gif(encoder, video, video_input, steps, path, folder):
-    """`<folder>/<video name>.gif`: the video's first clip and its true next frames (left) beside the model's
-    free-running continuation of the clip (right), frame by frame, as prepared for the model."""
+def continuation_pictures(model, video, steps, path, folder):
+    """`<folder>/<video name>.gif` and `.mp4`: the video's first clip and its true next frames (left) beside the
+    model's free-running continuation of the clip (right), frame by frame, as prepared for the model."""
+    video_input = model.video_input
     skip, frames = video_input.frame_skip, video_input.frames
-    prepared = np.asarray(raw_frames.prepare(video[None, :(frames + steps) * skip], video_input))[0]
-    prediction = encoder.continuation(video[:frames * skip], steps)
-    animation = pictures.side_by_side_frames(prepared[:frames], prepared[frames:frames + steps], None, prediction)
+    prediction = video_models.continuation(model, video, steps)
+    truth = np.asarray(raw_frames.prepare(video[None, :(frames + steps) * skip], video_input))[0]
+    truth = truth[:, :prediction.shape[1], :prediction.shape[2]]  # a patch grid leaves the frames' edges out
+    animation = pictures.side_by_side_frames(truth[:frames], truth[frames:frames + steps], None, prediction)
     name = os.path.splitext(os.path.basename(path))[0]
     os.makedirs(folder, exist_ok=True)
-    return pictures.save_gif(animation, os.path.join(folder, f"{name}.gif"))
+    return (pictures.save_gif(animation, os.path.join(folder, f"{name}.gif")),
+            pictures.save_mp4(animation, os.path.join(folder, f"{name}.mp4")))
 
 
 def clip_starts(kept, video_input, stride):
@@ -121,48 +58,98 @@ def clip_starts(kept, video_input, stride):
     return np.arange(0, kept - video_input.frames + 1, stride)
 
 
+def top_classes(probabilities, names, k):
+    """The `k` most probable classes of each row: [[name, probability] * k] (rounded to 4 places)."""
+    order = np.argsort(-probabilities, axis=-1, kind="stable")[:, :k]
+    return [[value for j in row for value in (names[j], round(float(p[j]), 4))] for p, row in zip(probabilities,
+                                                                                                   order)]
+
+
+def write_class_tables(output, paths, names, k):
+    """CODES_videos.csv and CODES_clips.csv beside the finished `output`: each video's and each clip's top-k classes
+    by name. Returns their paths."""
+    with h5py.File(output, "r") as f:
+        return _class_tables(output, paths, f, names, k)
+
+
+def _class_tables(output, paths, f, names, k):
+    stem, k = os.path.splitext(output)[0], min(k, len(names))
+    header = [column for j in range(1, k + 1) for column in (f"class_{j}", f"probability_{j}")]
+    tables = {f"{stem}_videos.csv": (["video", *header], [[path] for path in paths],
+                                     top_classes(f["video_probabilities"][...], names, k)),
+              f"{stem}_clips.csv": (["video", "first_frame", "last_frame", *header],
+                                    [[paths[v], int(a), int(b)] for v, a, b in zip(
+                                        f["video_index"][...], f["frame_number"][...], f["end_frame_number"][...])],
+                                    top_classes(f["probabilities"][...], names, k))}
+    for path, (columns, keys, tops) in tables.items():
+        tmp = attempt_path(path)
+        with open(tmp, "w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out)
+            writer.writerow(columns)
+            writer.writerows(key + top for key, top in zip(keys, tops))
+        os.replace(tmp, path)
+    return list(tables)
+
+
+def _append(f, video, results, starts, video_input, clips_written):
+    """Appends one video's clips (`results`: {name: (clips, ...)}) and its mean to the open file `f`."""
+    skip, n = video_input.frame_skip, len(starts)
+    for name, values in results.items():
+        if name not in f:
+            f.create_dataset(name, (0, *values.shape[1:]), "f4", maxshape=(None, *values.shape[1:]), chunks=True)
+            f.create_dataset(f"video_{name}", (0, *values.shape[1:]), "f4", maxshape=(None, *values.shape[1:]))
+    for name in ("video_index", "frame_number", "end_frame_number"):
+        if name not in f:
+            f.create_dataset(name, (0,), "i8", maxshape=(None,), chunks=True)
+    columns = {**results, "video_index": np.full(n, video), "frame_number": starts * skip,
+               "end_frame_number": (starts + video_input.frames - 1) * skip}
+    for name, values in columns.items():
+        f[name].resize(clips_written + n, axis=0)
+        f[name][clips_written:] = values
+    for name, values in results.items():
+        f[f"video_{name}"].resize(video + 1, axis=0)
+        f[f"video_{name}"][video] = values.mean(axis=0)
+
+
 def encode(options, log=print):
-    """Encodes the videos `options` (an `EncodeOptions`) name and writes its output; returns what was written."""
+    """Runs what `options` (an `EncodeOptions`) asks — videos or a data file — and returns what was written."""
     options.validate()
+    if options.data_file:
+        return embed_file(options, log)
     check_output_path(options.output)
     paths = find_videos(options.videos)
-    encoder = RunEncoder(options.model_dir, options.checkpoint) if options.model_dir else \
-        ExportEncoder(options.saved_model)
-    video_input, skip = encoder.video_input, encoder.video_input.frame_skip
+    model = video_models.open_model(options)
+    video_input, skip = model.video_input, model.video_input.frame_skip
     pictures_dir = os.path.splitext(options.output)[0] + "_continuations"
     if options.predict_frames:
-        encoder.check_continuation()
+        video_models.check_continuation(model)
     # A video that cannot be read stops the command: what it wrote (under these names) goes, nothing else is touched.
     tmp, tmp_pictures = attempt_path(options.output), attempt_path(pictures_dir)
-    clips_written, dim = 0, None
+    clips_written, tables = 0, []
     try:
         with h5py.File(tmp, "w") as f:
             for v, path in enumerate(tqdm(paths, desc="vidrep-encode", unit="video", dynamic_ncols=True)):
                 video = read_video(path)
                 check_video(video.shape, video_input, path)
+                if video_input.channels == 3 and not options.grey_as_rgb and is_grey(video):
+                    raise DataError(f"{path} is grey (its three channels are equal), but the model "
+                                    f"reads RGB frames: give --grey_as_rgb to read it all the same")
                 starts = clip_starts(-(-len(video) // skip), video_input, options.stride)
-                codes = encoder.codes(video, starts, options.batch_size)
-                if dim is None:
-                    dim = codes.shape[1]
-                    for name, shape, dtype in (("codes", (0, dim), "f4"), ("video_index", (0,), "i8"),
-                                               ("frame_number", (0,), "i8"), ("end_frame_number", (0,), "i8"),
-                                               ("video_codes", (0, dim), "f4")):
-                        f.create_dataset(name, shape, dtype, maxshape=(None, *shape[1:]), chunks=True)
-                n = len(codes)
-                for name, values in (("codes", codes), ("video_index", np.full(n, v)),
-                                     ("frame_number", starts * skip),
-                                     ("end_frame_number", (starts + video_input.frames - 1) * skip)):
-                    f[name].resize(clips_written + n, axis=0)
-                    f[name][clips_written:] = values
-                f["video_codes"].resize(v + 1, axis=0)
-                f["video_codes"][v] = codes.mean(axis=0)
-                clips_written += n
+                results = video_models.clip_outputs(model, video, starts, options.stride, options.batch_size)
+                _append(f, v, results, starts, video_input, clips_written)
+                clips_written += len(starts)
                 if options.predict_frames:
-                    continuation_gif(encoder, video, video_input, options.predict_frames, path, tmp_pictures)
+                    continuation_pictures(model, video, options.predict_frames, path, tmp_pictures)
             f.create_dataset("videos", data=np.array(paths, dtype=h5py.string_dtype()))
-            f.attrs.update({"source": os.path.abspath(encoder.source), "stride": options.stride,
+            if model.class_names is not None and "probabilities" in f:
+                f.create_dataset("class_names", data=np.array(model.class_names, dtype=h5py.string_dtype()))
+            f.attrs.update({"source": os.path.abspath(model.source), "stride": options.stride,
                             "video_input": video_input.to_json()})
+            main = "probabilities" if "probabilities" in f else "codes"
+            dim = f[main].shape[1]
         os.replace(tmp, options.output)
+        if main == "probabilities" and model.class_names is not None:
+            tables = write_class_tables(options.output, paths, model.class_names, options.top_k)
         if options.predict_frames:  # the pictures of this run replace those of an earlier one
             shutil.rmtree(pictures_dir, ignore_errors=True)
             os.replace(tmp_pictures, pictures_dir)
@@ -170,11 +157,24 @@ def encode(options, log=print):
         if os.path.exists(tmp):
             os.remove(tmp)
         shutil.rmtree(tmp_pictures, ignore_errors=True)
-    written = [options.output] + ([pictures_dir] if options.predict_frames else [])
+    written = [options.output, *tables] + ([pictures_dir] if options.predict_frames else [])
     if options.projector_points:
         written.append(write_projector(
-            options.output, "codes", clips_written, paths,
+            options.output, main, clips_written, paths,
             lambda rows, video_index, numbers: window_thumbnails(paths, video_index, numbers),
             options.projector_points, options.clusters))
-    log(f"encoded {clips_written} clips of {len(paths)} videos (code size {dim}); wrote {', '.join(written)}")
+    what = f"{dim} classes" if main == "probabilities" else f"code size {dim}"
+    log(f"encoded {clips_written} clips of {len(paths)} videos ({what}); wrote {', '.join(written)}")
     return {"clips": clips_written, "videos": len(paths), "code_size": dim, "files": written}
+
+
+def embed_file(options, log=print):
+    """`data_file`: the codes of every frame of a frames file, or of every window of a features file, by a run
+    (`analysis.embed`)."""
+    o = options
+    result = embed(o.model_dir, o.data_file, o.output, o.checkpoint, o.batch_size, o.log_variances,
+                   o.reconstructions, o.seed, o.stride, o.projector_points, o.clusters)
+    what = (f"{result['frames']} frames (z={result['latent_dim']})" if "frames" in result else
+            f"{result['windows']} windows (code size {result['code_size']})")
+    log(f"embedded {what}; wrote {', '.join(result['files'])}")
+    return result

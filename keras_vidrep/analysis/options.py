@@ -228,56 +228,47 @@ class VizOptions(ModelSourceOptions):
 
 
 @dataclasses.dataclass
-class EmbedOptions:
-    """What vidrep-embed is asked (the command's flags, of the same names)."""
+class EncodeOptions(RunSourceOptions):
+    """What vidrep-encode (and its other name, vidrep-embed) is asked (the command's flags, of the same names)."""
 
-    model_dir: str = setting("", "Model directory of a frame VAE (task vae), a latent predictor, or a composite "
-                                 "model of feature windows (data=video_features).")
-    checkpoint: str = setting("", "A checkpoint prefix instead of the latest.")
-    data_file: str = setting("", "Frames file (vidrep-preprocess --kind=frames) or .npy (F, H, W[, C]); or a "
-                                 "features file (vidrep-features).")
-    output: str = setting("", "CODES.h5 or CODES.npy.")
-    log_variances: bool = setting(False, "Also write the log-variances of q(z | frame).")
-    reconstructions: bool = setting(False, "Also write each frame's reconstruction (uint8).")
-    batch_size: int = setting(256, "Frames encoded at a time.")
-    seed: int = setting(0, "Seed of the prior samples in CODES_samples.png.")
-    stride: int = setting(1, "Feature windows: embed every N-th window.")
+    videos: str = setting("", "Video files, folders (searched recursively) or globs, comma separated.")
+    data_file: str = setting("", "Instead of --videos (with --model_dir): a frames file (vidrep-preprocess "
+                                 "--kind=frames) or .npy (F, H, W[, C]) for a frame VAE or latent predictor, or a "
+                                 "features file (vidrep-features) for a composite model of feature windows.")
+    output: str = setting("", "CODES.h5: codes (a classifier's probabilities) per clip and per video, with the clip "
+                              "and video index; with --data_file also CODES.npy.")
+    stride: int = setting(1, "Kept frames between the starts of two clips of a video (data_file: every N-th window).")
+    batch_size: int = setting(64, "Clips (data_file: frames or windows) encoded at a time.")
+    backbone_weights: str = setting("", "Models of CNN features, with --model_dir: the backbone's weights file the "
+                                        "features were computed with (when not ImageNet's or random).")
+    grey_as_rgb: bool = setting(False, "Read a grey video (equal channels) with a model of RGB frames (it is refused "
+                                       "by default: the model never saw grey frames).")
+    top_k: int = setting(5, "Classifiers: classes by name per video and per clip in CODES_videos.csv and "
+                            "CODES_clips.csv.")
     projector_points: int = setting(10000, "Codes (evenly spread) in the TensorBoard Projector log directory "
                                            "written beside the output (CODES_projector/); 0: none.")
     clusters: int = setting(8, "k-means clusters, a column of the Projector's metadata.")
-
-    def validate(self):
-        check_required(self, ("model_dir", "data_file", "output"))
-        if self.projector_points < 0 or self.clusters < 1:
-            raise ConfigError(f"`projector_points` must be >= 0 and `clusters` >= 1, got {self.projector_points} "
-                              f"and {self.clusters}")
-        check_positive(self, ("batch_size", "stride"))
-        return self
-
-
-@dataclasses.dataclass
-class EncodeOptions(RunSourceOptions):
-    """What vidrep-encode is asked (the command's flags, of the same names)."""
-
-    videos: str = setting("", "Video files, folders (searched recursively) or globs, comma separated.")
-    output: str = setting("", "CODES.h5: codes per clip and per video, with the clip and video index.")
-    stride: int = setting(1, "Kept frames between the starts of two clips of a video.")
-    batch_size: int = setting(64, "Clips encoded at a time.")
-    projector_points: int = setting(10000, "Clip codes (evenly spread) in the TensorBoard Projector log directory "
-                                           "written beside the output (CODES_projector/); 0: none.")
-    clusters: int = setting(8, "k-means clusters, a column of the Projector's metadata.")
     predict_frames: int = setting(0, "Also write each video's continuation by the model (this many frames after its "
-                                     "first clip) as a GIF beside the truth, in CODES_continuations/ (composite "
-                                     "models with a future predictor); 0: none.")
+                                     "first clip) as a GIF and an MP4 beside the truth, in CODES_continuations/ "
+                                     "(composite models of frames or patches with a future predictor); 0: none.")
+    log_variances: bool = setting(False, "data_file, frame models: also write the log-variances of q(z | frame).")
+    reconstructions: bool = setting(False, "data_file, frame models: also write each frame's reconstruction (uint8).")
+    seed: int = setting(0, "data_file, frame models: seed of the prior samples in CODES_samples.png.")
 
     def validate(self):
         self.check_source()
-        if self.predict_frames < 0:
-            raise ConfigError(f"`predict_frames` must be >= 0, got {self.predict_frames}")
-        check_required(self, ("videos", "output"))
-        if not self.output.endswith(".h5"):
-            raise ConfigError(f"`output` must end in .h5, got {self.output!r}")
-        check_positive(self, ("stride", "batch_size", "clusters"))
-        if self.projector_points < 0:
-            raise ConfigError(f"`projector_points` must be >= 0, got {self.projector_points}")
+        check_required(self, ("output",))
+        if bool(self.videos) == bool(self.data_file):
+            raise ConfigError("give exactly one of `videos` and `data_file`")
+        if self.data_file and not self.model_dir:
+            raise ConfigError("`data_file` is encoded by a run: give `model_dir` (not `saved_model`)")
+        formats = (".h5", ".npy") if self.data_file else (".h5",)
+        if not self.output.endswith(formats):
+            raise ConfigError(f"`output` must end in {' or '.join(formats)}, got {self.output!r}")
+        if self.predict_frames < 0 or self.projector_points < 0:
+            raise ConfigError(f"`predict_frames` and `projector_points` must be >= 0, got {self.predict_frames} and "
+                              f"{self.projector_points}")
+        if self.data_file and (self.predict_frames or self.backbone_weights):
+            raise ConfigError("`predict_frames` and `backbone_weights` are for `videos`, not `data_file`")
+        check_positive(self, ("stride", "batch_size", "clusters", "top_k"))
         return self

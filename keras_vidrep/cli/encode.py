@@ -1,10 +1,14 @@
-"""vidrep-encode: codes of new videos — one per clip of the model's input length and one per video — from a run
-(`--model_dir`) or its export (`--saved_model`), in CODES.h5 with a Projector folder beside it.
+"""vidrep-encode (also installed as vidrep-embed): what a trained model says of new videos — codes, or a
+classifier's classes by name — one per clip of the model's input length and one per video, from a run
+(`--model_dir`) or its export (`--saved_model`), in CODES.h5 with a Projector folder beside it; or the codes of a
+package data file (`--data_file`: every frame of a frames file, every window of a features file).
 
-  vidrep-encode --model_dir=runs/quickstart --videos=my_videos/ --output=codes.h5 [--stride=5]
+  vidrep-encode --model_dir=runs/quickstart --videos=my_videos/ --output=codes.h5 [--stride=5] [--predict_frames=10]
   vidrep-encode --saved_model=saved_models/quickstart --videos="a.mp4,b.avi" --output=codes.h5
+  vidrep-encode --model_dir=runs/ucf_classifier --videos=UCF-101/ --output=classes.h5 --top_k=5   # + CSV tables
+  vidrep-encode --model_dir=runs/mmd_vae --data_file=frames.h5 --output=codes.h5 [--log_variances]
 
-The protocol and the file's layout: keras_vidrep.analysis.encode.
+The protocol and the files' layout: keras_vidrep.analysis.encode (videos), keras_vidrep.analysis.embed (data files).
 """
 from keras_vidrep.analysis.options import EncodeOptions
 from keras_vidrep.cli import common

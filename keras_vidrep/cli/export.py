@@ -7,13 +7,19 @@ flags.DEFINE_string("model_dir", None, "Model directory written by vidrep-train.
 flags.DEFINE_string("export_dir", "", "Destination; empty means the run's own: its config's export_dir, else "
                                       "<model_dir>/export.")
 flags.DEFINE_string("checkpoint", "", "A checkpoint prefix to export instead of the latest.")
+flags.DEFINE_string("backbone_weights", "", "Models of CNN features: the backbone's weights file the features were "
+                                            "computed with (checked by its SHA-256), when not ImageNet's or random.")
+flags.DEFINE_bool("with_backbone", True, "Models of CNN features: put the backbone in the export, so that its "
+                                         "*_video signatures read raw video (VGG16 fc6 adds ~470 MB); without it the "
+                                         "export reads features only and its `describe` names the backbone.")
 FLAGS = flags.FLAGS
 
 
 def main():
     from keras_vidrep.export import export_checkpoint
 
-    path = export_checkpoint(FLAGS.model_dir, FLAGS.export_dir, FLAGS.checkpoint)
+    path = export_checkpoint(FLAGS.model_dir, FLAGS.export_dir, FLAGS.checkpoint, FLAGS.backbone_weights,
+                             FLAGS.with_backbone)
     print(path)
 
 

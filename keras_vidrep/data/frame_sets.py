@@ -6,16 +6,14 @@ Frames come out as (N, H, W, C) float32 in [0, 1]; sequences as (N, T, *frame_sh
 (grey frames (H, W), colour (H, W, 3)), so the evaluation tools read them alike.
 """
 import dataclasses
-import os
 
-import h5py
 import numpy as np
 
 from keras_vidrep.data import video_sequences
 from keras_vidrep.data.frame_file import SPLITS, FrameFile, WindowStream
 from keras_vidrep.data.streams import batch_ids
 from keras_vidrep.data.validation_set import ValidationSet
-from keras_vidrep.data.video_input import VideoInput
+from keras_vidrep.data.video_input import VideoInput, file_attributes
 from keras_vidrep.errors import ConfigError, DataError
 from keras_vidrep.settings import check_choices, check_positive, refuse_unread, setting
 
@@ -171,10 +169,7 @@ def frame_video_input(settings, frames, frame_skip=1):
     else the whole frame stretched; its own `frame_skip`)."""
     if settings.data == "bouncing_mnist":
         return VideoInput(height=settings.size, width=settings.size, channels=1, frames=frames, frame_skip=frame_skip)
-    attributes = {}
-    if settings.data_file.endswith((".h5", ".hdf5")) and os.path.isfile(settings.data_file):
-        with h5py.File(settings.data_file, "r") as f:
-            attributes = dict(f.attrs)
+    attributes = file_attributes(settings.data_file)
     return VideoInput(height=settings.size, width=settings.size, channels=settings.channels, frames=frames,
                       frame_skip=int(attributes.get("frame_skip", 1)) * frame_skip,
                       crop="centre_square" if bool(attributes.get("keep_aspect", False)) else "stretch")

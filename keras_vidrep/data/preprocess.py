@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from keras_vidrep.data import video
+from keras_vidrep.data.backbone import RESIZE
 from keras_vidrep.data.checks import attempt_path, check_output_path
 from keras_vidrep.errors import DataError
 
@@ -191,6 +192,7 @@ def write_features(videos, output, backbone, skip_bad=False, total=None, side_fi
             f.create_dataset("videos", data=np.array(names, dtype=h5py.string_dtype()))
             f.create_dataset("counts", data=np.array(counts, np.int64))
             f.attrs.update({"backbone": backbone.name, "dim": backbone.dim, "weights": backbone.identity,
+                            "frame_resize": RESIZE,
                             **(attributes or {})})
         side = write_feature_side_files(output, names, counts) if side_files else {}
         os.replace(tmp, output)
@@ -212,7 +214,8 @@ def write_video_features(paths, output, backbone, every=1, attributes=None, prog
       dict: `done` (videos written now), `already` (skipped as done before), `failed` (names), `rows` (total).
     """
     check_output_path(output)
-    settings = {"backbone": backbone.name, "dim": backbone.dim, "every": int(every), **(attributes or {})}
+    settings = {"backbone": backbone.name, "dim": backbone.dim, "every": int(every), "frame_resize": RESIZE,
+                **(attributes or {})}
     if os.path.exists(output):  # only ever extend a features file of the same network and settings
         try:
             existing = h5py.File(output, "r")

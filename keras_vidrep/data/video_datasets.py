@@ -7,7 +7,7 @@ import os
 import h5py
 
 from keras_vidrep.data import preprocess, shard_jobs, video
-from keras_vidrep.data.backbone import Backbone
+from keras_vidrep.data.backbone import BACKBONES, Backbone
 from keras_vidrep.data.checks import check_output_path, check_replaceable
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.settings import check_positive, check_required, setting
@@ -50,7 +50,7 @@ class PreprocessOptions(ShardOptions):
     kind: str = setting("patches", "patches: sequences of square patches; frames: every kept frame resized to size x "
                                    "size; features: per-frame CNN features in the original fc6 format (labels from "
                                    "folder names).", ("patches", "frames", "features"))
-    backbone: str = setting("vgg16_fc6", "features: the keras.applications backbone.", ("vgg16_fc6", "resnet50"))
+    backbone: str = setting("vgg16_fc6", "features: the keras.applications backbone.", BACKBONES)
     weights: str = setting("imagenet", "features: imagenet (Keras's cached weights, downloaded if possible), random, "
                                        "or a local weights file.")
     size: int = setting(32, "Patch size (patches) or frame size (frames), in pixels.")
@@ -89,7 +89,7 @@ class FeaturesOptions(ShardOptions):
     output: str = setting("", "The HDF5 file to write or extend (FEATURES.h5).")
     every: int = setting(1, "Keep every N-th frame of each video.")
     backbone: str = setting("resnet50", "resnet50: 2048-d average-pooled; vgg16_fc6: 4096-d first fully connected "
-                                        "layer.", ("resnet50", "vgg16_fc6"))
+                                        "layer; mobilenet_v3_small: 576-d average-pooled (fast on a CPU).", BACKBONES)
     weights: str = setting("imagenet", "imagenet (Keras's cached weights, downloaded if possible), none (random: for "
                                        "tests), or a local weights file of the backbone.")
     batch_size: int = setting(32, "Frames per forward pass (split over the GPUs).")
@@ -125,7 +125,8 @@ def preprocess_videos(options):
         return sharded_dataset(options, files, decode, settings)
     if options.kind == "features":
         backbone = Backbone(options.backbone, options.weights, seed=options.seed)
-        result = preprocess.write_features(source, options.output, backbone, options.skip_bad_videos, total)
+        result = preprocess.write_features(source, options.output, backbone, options.skip_bad_videos, total,
+                                           attributes=settings)
         what = "frame features"
     else:
         result = preprocess.write_dataset(source, options.output, options.kind, options.size, options.seq_length,

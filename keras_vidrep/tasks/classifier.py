@@ -14,7 +14,7 @@ from absl import logging
 from keras import ops
 
 from keras_vidrep import tasks
-from keras_vidrep.data import factors, fc6, video_sequences
+from keras_vidrep.data import factors, fc6, video_input, video_sequences
 from keras_vidrep.data.bouncing import TRAIN_STREAM
 from keras_vidrep.data.labelled_digits import (
     LABELLED_DIGITS,
@@ -25,6 +25,7 @@ from keras_vidrep.data.labelled_digits import (
     sequence_labels,
 )
 from keras_vidrep.data.validation_set import ValidationSet
+from keras_vidrep.data.video_input import VideoInput
 from keras_vidrep.errors import ConfigError, DataError
 from keras_vidrep.models import classifier as classifier_model
 from keras_vidrep.models import composite as composite_model
@@ -181,6 +182,14 @@ class Task(base.Task):
             return fc6.read_class_names(path, s.num_classes, "class_names_file" if s.class_names_file else
                                         "labels_file's _classes.txt")
         return [str(k) for k in range(s.num_classes)]
+
+    def own_video_input(self):
+        """Generated digits: grey squares of the canvas (a video's centred square); fc6 clips: the features of the
+        backbone the training file names (`video_input.backbone_video_input`), or none for a file that names none."""
+        s = self.settings
+        if s.data == "bouncing_digits":
+            return VideoInput(height=s.canvas_size, width=s.canvas_size, channels=1, frames=s.clip_length)
+        return video_input.backbone_video_input(s.data_file, s.clip_length)
 
     def _clips(self, flag, data_file, num_frames_file, labels_file, stride=1):
         """The checked FeatureClips of one set of fc6 files."""

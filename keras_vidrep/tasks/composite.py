@@ -12,7 +12,7 @@ import numpy as np
 from keras import ops
 
 from keras_vidrep import pictures
-from keras_vidrep.data import video_sequences
+from keras_vidrep.data import video_input, video_sequences
 from keras_vidrep.data.frame_file import SPLITS
 from keras_vidrep.data.video_input import VideoInput
 from keras_vidrep.errors import ConfigError
@@ -300,12 +300,17 @@ class Task(base.SequenceBaselines, base.Task):
         return {"mean": mean, "std": std}
 
     def own_video_input(self):
-        """Bouncing MNIST runs read grey square frames of the canvas' size: a video's centred square, in grey,
-        resized to it."""
+        """Bouncing MNIST runs read grey square frames of the canvas' size (a video's centred square, in grey,
+        resized to it); patch runs a grid of patches cut as their file's were; feature-window runs the features of
+        the backbone their file names (`video_input.backbone_video_input`); sequences of a features file none."""
         s = self.settings
-        if s.data != "bouncing_mnist":
-            return None
-        return VideoInput(height=s.canvas_size, width=s.canvas_size, channels=1, frames=s.input_frames)
+        if s.data == "bouncing_mnist":
+            return VideoInput(height=s.canvas_size, width=s.canvas_size, channels=1, frames=s.input_frames)
+        if s.data == "patches":
+            return video_input.patch_video_input(s.data_file, s.frame_size, s.channels, s.input_frames)
+        if s.data == video_sequences.VIDEO_FEATURES:
+            return video_input.backbone_video_input(s.data_file, s.input_frames)
+        return None
 
     def export_endpoints(self, model):
         statistics = self.input_statistics()
