@@ -9,7 +9,6 @@ from absl import flags
 
 from keras_vidrep.analysis.options import (
     AblationOptions,
-    EmbedOptions,
     EncodeOptions,
     EvalOptions,
     FewLabelOptions,
@@ -62,8 +61,8 @@ def test_every_relative_link_and_picture_resolves():
 def known_flags():
     values = flags.FlagValues()
     common.define_config_flags(values)
-    for options in (ProbeOptions, FewLabelOptions, AblationOptions, EvalOptions, VizOptions, EmbedOptions,
-                    EncodeOptions, PreprocessOptions, FeaturesOptions):
+    for options in (ProbeOptions, FewLabelOptions, AblationOptions, EvalOptions, VizOptions, EncodeOptions,
+                    PreprocessOptions, FeaturesOptions):
         for name in (f.name for f in dataclasses.fields(options)):
             if name not in values:
                 flags.DEFINE_string(name, "", "", flag_values=values)

@@ -10,6 +10,9 @@ package data file (`--data_file`: every frame of a frames file, every window of 
 
 The protocol and the files' layout: keras_vidrep.analysis.encode (videos), keras_vidrep.analysis.embed (data files).
 """
+import os
+import sys
+
 from keras_vidrep.analysis.options import EncodeOptions
 from keras_vidrep.cli import common
 
@@ -23,7 +26,8 @@ def main():
 
 
 def run():
-    common.run_app(main, __name__, "vidrep-encode")
+    called = os.path.basename(sys.argv[0])  # errors name the command as it was called
+    common.run_app(main, __name__, called if called == "vidrep-embed" else "vidrep-encode")
 
 
 if __name__ == "__main__":

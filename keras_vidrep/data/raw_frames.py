@@ -54,13 +54,12 @@ def prepare(video, video_input):
     return frames[..., 0] if video_input.channels == 1 and video_input.crop != "patch_grid" else frames
 
 
-def patch_grid(frames, height, width):
-    """(batch, T, H, W, C) → (batch * rows * cols, T, height, width, C), every non-overlapping patch from the top left
-    (row by row), and the grid (batch, rows, cols) as an int32 vector."""
+def patch_grid(frames, height, width, channels):
+    """(batch, T, H, W, channels) → (batch * rows * cols, T, height, width, channels), every non-overlapping patch
+    from the top left (row by row), and the grid (batch, rows, cols) as an int32 vector."""
     shape = tf.shape(frames)
     rows, cols = shape[2] // height, shape[3] // width
     tf.debugging.assert_positive(rows * cols, message="the frames are smaller than one patch")
-    channels = frames.shape[-1]
     x = tf.reshape(frames[:, :, :rows * height, :cols * width],
                    (shape[0], shape[1], rows, height, cols, width, channels))
     x = tf.transpose(x, (0, 2, 4, 1, 3, 5, 6))
@@ -77,7 +76,7 @@ def model_inputs(video, video_input, features=None):
         vectors = features(tf.reshape(frames, (shape[0] * shape[1], video_input.height, video_input.width, 3)))
         return tf.reshape(vectors, (shape[0], shape[1], -1)), None
     if video_input.crop == "patch_grid":
-        return patch_grid(frames, video_input.height, video_input.width)
+        return patch_grid(frames, video_input.height, video_input.width, video_input.channels)
     return frames, None
 
 
