@@ -60,26 +60,30 @@ def timed(command):
     return time.perf_counter() - start, done
 
 
-def train(work, family, folder):
+def train_run(work, family, folder):
     """Trains the family's small run on (data cut from) the videos; returns (run dir, export dir, model words)."""
     run, export = os.path.join(work, f"{family}_run"), os.path.join(work, f"{family}_export")
-    train = [os.path.join(BIN, "vidrep-train"), f"--model_dir={run}", f"--export_dir={export}", *SHORT]
+    own = [f"--model_dir={run}", f"--export_dir={export}", *SHORT]  # after a flagfile: they override it
+
+    def train(config=None, *flags):
+        base = [f"--flagfile={os.path.join(ROOT, 'configs', config)}"] if config else []
+        timed([os.path.join(BIN, "vidrep-train"), *base, *own, *flags])
+
     if family == "bouncing":
-        timed([*train, f"--flagfile={os.path.join(ROOT, 'configs', 'quickstart.cfg')}"])
+        train("quickstart.cfg")
         return run, export, "quickstart.cfg (1x256, 64x64 grey)"
     if family == "patches":
         data = os.path.join(work, "patches.h5")
         timed([os.path.join(BIN, "vidrep-preprocess"), f"--videos={folder}", f"--output={data}", "--kind=patches",
                "--size=32", "--seq_length=20", "--per_video=4"])
-        timed([*train, f"--flagfile={os.path.join(ROOT, 'configs', 'ucf_patches.cfg')}", f"--data_file={data}",
-               f"--val_path={data}", "--val_sequences=8", "--batch_size=4"])
+        train("ucf_patches.cfg", f"--data_file={data}", f"--val_path={data}", "--val_sequences=8", "--batch_size=4")
         return run, export, "ucf_patches.cfg (2048 units, 32x32 RGB patches, a 10x7 grid of 320x240 frames)"
     stem = os.path.join(work, "fc6")
     timed([os.path.join(BIN, "vidrep-preprocess"), f"--videos={folder}", f"--output={stem}.h5", "--kind=features",
            "--backbone=resnet50", "--weights=none", "--frame_skip=4"])
     files = [f"--data_file={stem}.h5", f"--num_frames_file={stem}_num_frames.txt", f"--labels_file={stem}_labels.txt"]
-    timed([*train, "--task=classifier", "--data=fc6", *files, *[f"--val_{f[2:]}" for f in files],
-           "--feature_dim=2048", "--num_classes=2", "--clip_length=16", "--units=512", "--batch_size=4"])
+    train(None, "--task=classifier", "--data=fc6", *files, *[f"--val_{f[2:]}" for f in files], "--feature_dim=2048",
+          "--num_classes=2", "--clip_length=16", "--units=512", "--batch_size=4")
     return run, export, "LSTM classifier (1x512, clips of 16) of ResNet50 features, every 4th frame"
 
 
@@ -106,7 +110,7 @@ def main():
     result = json.load(open(RESULTS)) if os.path.isfile(RESULTS) else {}
     result.setdefault("families", {})
     for family in args.families.split(","):
-        run, export, model = train(work, family, folder)
+        run, export, model = train_run(work, family, folder)
         stride = args.patch_stride if family == "patches" else 1
         clips = args.videos * clips_per_video(family, args.frames, args.patch_stride)
         rows = {}

@@ -4,19 +4,22 @@ docs/own_videos.md describes, timed.
 
 The footage: `--videos` training and `--val_videos` held-out 320x240 videos of 8 s at 25 frames/s, each 2 to 4
 discs and boxes of random colours and sizes moving at constant speed and bouncing off the edges over a coloured
-gradient (seeded; training and held-out videos are drawn from different seeds).
+gradient (seeded; training and held-out videos are drawn from different seeds); or, with `--footage=FOLDER`, the
+videos of a folder, the last `--val_videos` of them (in sorted order) held out — e.g. the five sample videos of
+Debian's opencv-doc (docs/vae.md says how to get them; hold out one with --val_videos=1).
 
-  .venv/bin/python bench/own_videos.py [--minutes=15]
+  .venv/bin/python bench/own_videos.py [--minutes=15] [--footage=videos/ --val_videos=1]
 
 Steps (each a package command): vidrep-preprocess of both folders (the config header's flags), vidrep-train
 --flagfile=configs/own_videos.cfg --train_minutes=MINUTES, vidrep-eval on the held-out patches (free-running, per
 horizon, against the copy-last-frame and mean-frame baselines), vidrep-encode of the held-out videos with
---predict_frames=8 (GIFs and MP4s). Writes bench/results/own_videos.json and, beside it, own_videos_continuation.gif
-(one held-out video's continuation).
+--predict_frames=8 (GIFs and MP4s). Writes bench/results/own_videos.json (own_videos_real.json with --footage)
+and, beside it, own_videos_continuation.gif (own_videos_real_continuation.gif): one held-out video's continuation.
 """
 import argparse
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -29,7 +32,6 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BIN = os.path.dirname(sys.executable)
-RESULTS = os.path.join(HERE, "results", "own_videos.json")
 PATCHES = ["--kind=patches", "--size=32", "--resize=64", "--seq_length=16", "--frame_skip=2", "--per_video=20"]
 
 
@@ -77,11 +79,23 @@ def main():
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--videos", type=int, default=24)
     parser.add_argument("--val_videos", type=int, default=6)
+    parser.add_argument("--footage", default="", help="a folder of real videos instead of the generated ones")
+    parser.add_argument("--train_flags", default="", help="more vidrep-train flags, after the config's (a trial)")
+    parser.add_argument("--name", default="", help="results file stem (default own_videos, own_videos_real)")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="own_videos-")
     train_dir, val_dir = os.path.join(work, "videos"), os.path.join(work, "held_out")
-    write_footage(train_dir, args.videos, seed=0)
-    write_footage(val_dir, args.val_videos, seed=1)
+    if args.footage:
+        from keras_vidrep.data.video import find_videos
+
+        found = find_videos(args.footage)
+        for folder, paths in ((train_dir, found[:-args.val_videos]), (val_dir, found[-args.val_videos:])):
+            os.makedirs(folder)
+            for path in paths:
+                os.symlink(os.path.abspath(path), os.path.join(folder, os.path.basename(path)))
+    else:
+        write_footage(train_dir, args.videos, seed=0)
+        write_footage(val_dir, args.val_videos, seed=1)
     data, val = os.path.join(work, "patches.h5"), os.path.join(work, "val_patches.h5")
     seconds = {"preprocess": run([os.path.join(BIN, "vidrep-preprocess"), f"--videos={train_dir}", f"--output={data}",
                                   *PATCHES])[0]}
@@ -89,7 +103,8 @@ def main():
     model_dir, export_dir = os.path.join(work, "run"), os.path.join(work, "export")
     seconds["train"], out = run([os.path.join(BIN, "vidrep-train"), "--flagfile=configs/own_videos.cfg",
                                  f"--model_dir={model_dir}", f"--export_dir={export_dir}", f"--data_file={data}",
-                                 f"--val_path={val}", f"--train_minutes={args.minutes}"])
+                                 f"--val_path={val}", f"--train_minutes={args.minutes}",
+                                 *shlex.split(args.train_flags)])
     final = json.loads(out.strip().splitlines()[-1])
     scores = os.path.join(work, "eval.json")
     seconds["eval"], _ = run([os.path.join(BIN, "vidrep-eval"), f"--model_dir={model_dir}", "--dataset=patches",
@@ -100,20 +115,25 @@ def main():
     seconds["encode"], said = run([os.path.join(BIN, "vidrep-encode"), f"--saved_model={export_dir}",
                                    f"--videos={val_dir}", f"--output={codes}", "--stride=4", "--predict_frames=8",
                                    "--projector_points=0"])
-    shutil.copy(os.path.join(work, "codes_continuations", "video000.gif"),
-                os.path.join(HERE, "results", "own_videos_continuation.gif"))
+    name = args.name or ("own_videos_real" if args.footage else "own_videos")
+    first = sorted(os.listdir(os.path.join(work, "codes_continuations")))[0]  # a .gif before its .mp4
+    shutil.copy(os.path.join(work, "codes_continuations", first), os.path.join(HERE, "results",
+                                                                            f"{name}_continuation.gif"))
     from keras_vidrep.runtime import cpu
 
     result = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu.describe(), "minutes": args.minutes,
-              "videos": args.videos, "held_out_videos": args.val_videos, "seconds": seconds,
+              "videos": len(os.listdir(train_dir)), "held_out_videos": len(os.listdir(val_dir)),
+              "footage": sorted(os.listdir(train_dir) + os.listdir(val_dir)) if args.footage else "generated",
+              "train_flags": args.train_flags, "seconds": seconds,
               "steps": final["step"], "final_validation": final["final_validation"],
               "eval": {name: {metric: value["mean"] for metric, value in numbers.items()}
                        for name, numbers in evaluated.items() if name != "info"},
               "encode": said.strip().splitlines()[-1]}
-    with open(RESULTS, "w", encoding="utf-8") as f:
+    path = os.path.join(HERE, "results", f"{name}.json")
+    with open(path, "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
     print(json.dumps(result, indent=2))
-    print(f"wrote {RESULTS}")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

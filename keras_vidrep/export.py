@@ -33,7 +33,9 @@ def build_archive(model, task, backbone=None):
     `backbone` for a model of CNN features).
 
     An endpoint input with a default (a 4th element) is optional when the loaded object's function is called
-    (`loaded.predict_future(frames)`); the serving signature of the same name takes every input."""
+    (`loaded.predict_future(frames)`); the serving signature of the same name takes every input. The loaded
+    functions of raw video also take float32 video in [0, 1] (`loaded.encode_video(video)`); their signatures take
+    uint8."""
     archive = keras.export.ExportArchive()
     archive.track(model)
     if backbone is not None:
@@ -41,12 +43,17 @@ def build_archive(model, task, backbone=None):
     for endpoint in all_endpoints(model, task, backbone):
         spec = [tf.TensorSpec(shape, dtype, name=name) for name, shape, dtype, *_ in endpoint.inputs]
         required = sum(1 for entry in endpoint.inputs if len(entry) < 4)
-        if required == len(spec):
+        variants = [spec]
+        if endpoint.inputs and endpoint.inputs[0] == VIDEO:
+            variants.append([tf.TensorSpec(VIDEO[1], tf.float32, name="video"), *spec[1:]])
+        if required == len(spec) and len(variants) == 1:
             archive.add_endpoint(endpoint.name, endpoint.fn, input_signature=spec)
             continue
         function = tf.function(_with_defaults(endpoint), autograph=False)
-        function.get_concrete_function(*spec)  # traced first: the serving signature (every input)
-        function.get_concrete_function(*spec[:required])
+        for variant in variants:  # the first traced is the serving signature (every input, uint8 video)
+            function.get_concrete_function(*variant)
+            if required < len(spec):
+                function.get_concrete_function(*variant[:required])
         archive.add_endpoint(endpoint.name, function)
     return archive
 

@@ -188,14 +188,14 @@ def test_quoted_probe_margins_are_the_measured_ones():
 
 
 def test_quoted_encoding_speeds_are_the_measured_ones():
-    measured = result("encode_speed.json")
-    rows, client = measured["vidrep_encode"], measured["plain_tf_client"]
-    matches(quoted("docs/exports.md", r"took ([\d.]+) s from the run and ([\d.]+) s from its export, start-up included "
-                                      r"\(([\d.]+) and ([\d.]+) clips/s[;)]"),
-            [rows["model_dir"]["seconds"], rows["saved_model"]["seconds"], rows["model_dir"]["clips_per_second"],
-             rows["saved_model"]["clips_per_second"]], "docs/exports.md, vidrep-encode")
-    matches(quoted("docs/exports.md", r"the code of one video in ([\d.]+) s \(([\d.]+) s of it"),
-            [client["process_seconds"], client["seconds_to_code"]], "docs/exports.md, plain client")
+    for family, measured in result("encode_speed.json")["families"].items():
+        rows, client = measured["vidrep_encode"], measured["plain_tf_client"]
+        matches(quoted("docs/exports.md", rf"\| {family} \| [^|]+ \| ([\d,]+) \| ([\d.]+) s \(([\d.]+) clips/s\) \| "
+                                          rf"([\d.]+) s \(([\d.]+) clips/s\) \| ([\d.]+) s \|"),
+                [measured["clips"], rows["model_dir"]["seconds"], rows["model_dir"]["clips_per_second"],
+                 rows["saved_model"]["seconds"], rows["saved_model"]["clips_per_second"],
+                 client["process_seconds"]], f"docs/exports.md, {family}")
+        assert f"{measured['date']}, {measured['cpu']}" in page("docs/exports.md"), family
 
 
 def test_quoted_probe_tolerance_is_the_measured_one():

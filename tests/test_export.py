@@ -122,6 +122,8 @@ def test_video_signatures_read_an_mp4_as_decoded(trained, tmp_path):
     np.testing.assert_allclose(loaded.signatures["encode_video"](video=tf.constant(digits))["representation"],
                                np.asarray(model.code(digits[:, :10].reshape(2, 10, -1) / np.float32(255))),
                                rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(loaded.encode_video(tf.constant(digits / np.float32(255)))["representation"],
+                               loaded.encode_video(tf.constant(digits))["representation"], rtol=1e-5, atol=1e-6)
     # What a model cannot read is one line before anything runs.
     with pytest.raises(DataError, match="is grey, but the model reads RGB frames"):
         check_video((20, 40, 48), VideoInput(height=32, width=32, channels=3, frames=10))

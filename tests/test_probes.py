@@ -13,7 +13,7 @@ import tensorflow as tf
 from conftest import tensorboard
 
 from keras_vidrep import tasks
-from keras_vidrep.analysis import linear_probes
+from keras_vidrep.analysis import linear_probes, probe_reports
 from keras_vidrep.config import Config
 from keras_vidrep.data import factors
 from keras_vidrep.data.bouncing import BouncingMNIST
@@ -135,8 +135,12 @@ def test_vidrep_probe_on_a_tiny_run_seen_in_a_running_tensorboard(tiny_config, t
     assert result["representation"] == "code" and result["dim"] == 64
     assert {"digit0", "digit0_x", "digit0_vy", "digit0_direction", "digit0_x_ahead2"} <= set(result["factors"])
     assert result["constant"] == ["digit0_speed"]  # one speed under the original rules
-    for _factor, by in result["scores"].items():
-        assert set(by) == {"trained", "random0", "input_last", "input_mean", "supervised"}
+    # the supervised state (32 numbers) is probed beside the trained code (64) also reduced to 32; every probe also on
+    # its control task (the labels shuffled)
+    assert result["dims"]["trained_pca"] == result["dims"]["supervised"] == 32 and result["dims"]["trained"] == 64
+    for factor, by in result["scores"].items():
+        assert set(by) == {"trained", "random0", "input_last", "input_mean", "supervised", "trained_pca"}
+        assert set(result["control_task"][factor]) == set(by)
         assert all(len(seeds) == 2 for seeds in by["trained"].values())
     assert set(result["scores"]["digit0_direction"]["trained"]) == {"2", "0"}  # labels per class: 2 and all
     assert (out / "probe_factors.png").stat().st_size > 5000 and (out / "probe_labels.png").is_file()
@@ -152,8 +156,8 @@ def test_vidrep_probe_on_a_tiny_run_seen_in_a_running_tensorboard(tiny_config, t
     assert "_hparams_/session_start_info" in values
     assert float(tf.make_ndarray(values["probe/digit0_direction"].tensor)) == pytest.approx(
         result["scores"]["digit0_direction"]["trained"]["2"][1])
-    assert len(list((out / "hparams").iterdir())) == 5 * 2 * 2  # representations x labels (2, all) x seeds
-    header = "| factor | chance | trained | random | input_last | input_mean | supervised |"
+    assert len(list((out / "hparams").iterdir())) == 6 * 2 * 2  # representations x labels (2, all) x seeds
+    header = "| factor | chance | trained | random | input_last | input_mean | supervised | trained_pca |"
     assert header in (out / "probe.md").read_text()
     rows = [line.split("\t") for line in (out / "projector" / "metadata.tsv").read_text().splitlines()]
     assert rows[0][:3] == ["sequence", "digit0", "digit0_x"] and len(rows) == 41  # the 40 held-out sequences
@@ -204,6 +208,16 @@ def seen_in_tensorboard(logdir, final, result):
             assert any(r.startswith("run/") for r in board.get("/data/plugin/profile/runs"))
 
 
+def test_every_error_bar_is_the_spread_over_the_probe_seeds():
+    """Untrained controls: each seed's score averaged over the initialisations first, then mean ± std over the seeds,
+    as for the trained row (not pooled over initialisations and seeds)."""
+    result = {"scores": {"digit": {"trained": {0: [0.8, 0.9]}, "random0": {0: [0.5, 0.7]},
+                                   "random1": {0: [0.7, 0.9]}}}}
+    groups = probe_reports.grouped(result, "digit")
+    np.testing.assert_allclose(groups["trained"], (0.85, 0.05))
+    np.testing.assert_allclose(groups["random"], (0.7, 0.1))  # seeds' means 0.6 and 0.8; pooled would be ± 0.141
+
+
 def test_feature_windows_are_probed_for_their_video_and_time(tmp_path):
     import h5py
 
@@ -222,10 +236,14 @@ def test_feature_windows_are_probed_for_their_video_and_time(tmp_path):
         f["frame_number"] = np.tile(np.arange(frames), videos)
         f["videos"] = [f"v{i}.mp4".encode() for i in range(videos)]
     data = WindowProbe(FeatureFile(str(tmp_path / "f.h5")), 3, lambda x: x, max_videos=3)
-    assert data.counts == {"train": 3 * 31, "test": 3 * 7}  # 38 windows a video, every fifth held out
+    # 38 windows a video in blocks of 3: blocks 4 and 9 held out (windows 12-14, 27-29), and no training window within
+    # 3 frames of a held-out one (10, 11, 15, 16, 25, 26, 30, 31 left out): 24 training and 6 held-out windows a video.
+    assert data.counts == {"train": 3 * 24, "test": 3 * 6}
+    rows = {part: {int(r) for s in data.starts[part] for r in range(s, s + 3)} for part in data.starts}
+    assert not rows["train"] & rows["test"]  # no frame of a held-out window was seen in training
     test = data.factors("test")
     assert set(test["video"]) == {0, 2, 3} and test["time"].min() >= 0.0 and test["time"].max() <= 1.0
-    np.testing.assert_allclose(data.read("test", [0])[0, :, 0], values[4:7, 0])  # video 0's fifth window
+    np.testing.assert_allclose(data.read("test", [0])[0, :, 0], values[12:15, 0])  # video 0's first held-out window
     model = CompositeModel(8, (4,), input_frames=3, future_frames=2, seed=0)
     model.build((None, 3, 8))
     task = tasks.create(Config(units=(4,)))  # a composite model's representations
@@ -233,6 +251,10 @@ def test_feature_windows_are_probed_for_their_video_and_time(tmp_path):
                                 log=lambda _: None)
     assert result["factors"] == {"video": "class", "time": "number"}
     assert result["scores"]["video"]["input_last"][0] == [1.0] and result["scores"]["time"]["input_mean"][0][0] > 0.9
+    # the control task (labels in a random order) is not learnable from disjoint windows: selectivity stays high
+    control = result["control_task"]
+    assert control["video"]["input_last"][0] < 0.7 and control["time"]["input_mean"][0] < 0.3
+    assert "| video | " in probe_reports.markdown(result, "a run").split("Selectivity")[1]
     only = probing.run_probes(task, model, [], data, labels_per_class=(linear_probes.ALL,), seeds=(0,),
                               log=lambda _: None,
                               only=("time",))

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import WITHOUT_PACKAGE, write_video
+from conftest import WITHOUT_PACKAGE, plain_client, write_video
 from keras import ops
 
 from keras_vidrep import trained
@@ -216,6 +216,9 @@ def test_train_on_a_frames_file_embed_and_export_without_the_package(tmp_path):
     np.testing.assert_array_equal(export_index, run_index)
     np.testing.assert_allclose(export_codes, run_codes, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(export_videos, run_videos, rtol=1e-4, atol=1e-5)
+    # A program without the package reads clip1.avi (25 frames) with OpenCV: its export's codes of every frame.
+    got = plain_client(config.export_dir, tmp_path / "videos" / "clip1.avi", tmp_path / "client.npz")
+    np.testing.assert_allclose(got["encode_video/mean"][0], run_codes[run_index == 1], rtol=1e-4, atol=1e-5)
     with h5py.File(data, "r") as f:
         np.testing.assert_array_equal(sprite[32:64, 32:64], f["frames"][10])  # row 1, column 1: frame 10
     assert 'image_path: "sprite.png"' in (projector / "projector_config.pbtxt").read_text()

@@ -4,8 +4,9 @@
     `num_digits` and a speed range): the training part on the training digits, the held-out part on the held-out
     digits (another stream); factors at the last input frame (`keras_vidrep.data.factors`);
   * windows of a features file (a composite model of feature windows, `data=video_features`): factors `video`
-    (which video, a class) and `time` (where the window starts, as a fraction of its video); every fifth window of
-    each video is held out, so both parts see every video.
+    (which video, a class) and `time` (where the window starts, as a fraction of its video); every fifth block of
+    windows of each video is held out, and no training window shares a frame with a held-out one, so both parts see
+    every video but never the same frames.
 
 Each has `read(part, ids)` (sequences of the encoder's input length), `factors(part)`, `kind(factor)` (class or
 number), `counts` and `describe`.
@@ -60,7 +61,9 @@ class BouncingProbe:
 
 class WindowProbe:
     """Windows of a features file labelled by their video and time, from at most `max_videos` videos (an even
-    spread of the file's): every fifth window of a video held out."""
+    spread of the file's). Held out: every fifth block of consecutive windows of a video (a block spans `length`
+    frames of window starts); trained on: the windows that share no frame with any held-out one (at least `length`
+    frames from each), so that no held-out window is a near-copy of a training one."""
 
     def __init__(self, file, length, standardize, stride=1, max_videos=20):
         self.file, self.length, self.standardize = file, length, standardize
@@ -68,14 +71,31 @@ class WindowProbe:
         videos = np.unique(file.video_of(starts))
         keep = videos[np.unique(np.linspace(0, len(videos) - 1, min(max_videos, len(videos))).round().astype(int))]
         starts = starts[np.isin(file.video_of(starts), keep)]
-        order = np.arange(len(starts)) - np.searchsorted(file.video_of(starts), file.video_of(starts))
-        held = order % 5 == 4
-        self.starts = {"train": starts[~held], "test": starts[held]}
+        video = file.video_of(starts)
+        order = np.arange(len(starts)) - np.searchsorted(video, video)
+        held = (order // -(-length // stride)) % 5 == 4
+        self.starts = {"train": starts[~held & (self.gap_to(starts[held], starts, video) >= length)],
+                       "test": starts[held]}
         self.counts = {part: len(v) for part, v in self.starts.items()}
         if min(self.counts.values()) == 0:
-            raise DataError(f"`data_file` {file.path!r}: too few windows of {length} frames to hold out every fifth")
+            raise DataError(f"`data_file` {file.path!r}: too few windows of {length} frames to hold out every fifth "
+                            f"block of them with a gap")
         self.describe = (f"{self.counts['train']} training and {self.counts['test']} held-out windows of {length} "
-                         f"frames (every fifth window held out) from {len(keep)} videos")
+                         f"frames (every fifth block of windows held out; no training window shares a frame with a "
+                         f"held-out one) from {len(keep)} videos")
+
+    def gap_to(self, held, starts, video):
+        """For each window start of `starts` (of videos `video`), the frames to the nearest start of `held` in its
+        own video (inf: none there)."""
+        gap = np.full(len(starts), np.inf)
+        if not len(held):
+            return gap
+        position = np.searchsorted(held, starts)
+        for side in (position - 1, position):
+            nearest = held[np.clip(side, 0, len(held) - 1)]
+            same = (side >= 0) & (side < len(held)) & (self.file.video_of(nearest) == video)
+            gap = np.where(same, np.minimum(gap, np.abs(starts - nearest)), gap)
+        return gap
 
     def read(self, part, ids):
         return self.standardize(self.file.sequences(self.starts[part][np.asarray(ids)], self.length))

@@ -9,7 +9,7 @@ from keras_vidrep.analysis import linear_probes
 from keras_vidrep.analysis.probe_data import BouncingProbe
 from keras_vidrep.runs.checkpoints import step_of
 
-CONTROLS = ("random", "input_last", "input_mean", "supervised")
+CONTROLS = ("random", "input_last", "input_mean", "supervised", "supervised_pca", "trained_pca")
 
 
 def projector_rows(codes, data, count=1000):
@@ -28,33 +28,49 @@ def projector_rows(codes, data, count=1000):
     return np.asarray(codes[:count], np.float32), columns, thumbnails
 
 
-def grouped(result, factor, k=linear_probes.ALL):
-    """{"trained" / "random" / "input_last" / "input_mean": (mean, std)} of one factor (random pooled over its
-    initialisations and seeds)."""
-    by = result["scores"][factor]
-    out = {"trained": linear_probes.summary(by["trained"][k])}
-    randoms = [s for key, v in by.items() if key.startswith("random") for s in v[k]]
+def grouped(result, factor, k=linear_probes.ALL, scores="scores"):
+    """{representation: (mean, std over the probe seeds)} of one factor — `random` each seed's score averaged over
+    the untrained initialisations first, so that every ± is the spread over the same seeds. `scores`: "scores", or
+    "control_task" (all labels only)."""
+    by = result[scores][factor]
+    pick = (lambda v: v[k]) if scores == "scores" else (lambda v: v)
+    out = {"trained": linear_probes.summary(pick(by["trained"]))}
+    randoms = [pick(v) for key, v in by.items() if key.startswith("random")]
     if randoms:
-        out["random"] = linear_probes.summary(randoms)
-    for key in ("input_last", "input_mean", "supervised"):
+        out["random"] = linear_probes.summary(np.mean(randoms, axis=0))
+    for key in CONTROLS[1:]:
         if key in by:
-            out[key] = linear_probes.summary(by[key][k])
+            out[key] = linear_probes.summary(pick(by[key]))
     return out
 
 
 def markdown(result, what):
-    """The probe tables: every factor at all labels, and the class factors against labels per class."""
-    columns = ["trained"] + [c for c in CONTROLS if c != "supervised" or "supervised" in
-                             next(iter(result["scores"].values()), {})]
+    """The probe tables: every factor at all labels with its selectivity, and the class factors against labels per
+    class."""
+    present = next(iter(result["scores"].values()), {})
+    columns = ["trained"] + [c for c in CONTROLS if c in present or c == "random" and "random0" in present]
+    dims = result.get("dims", {})
+    pca = next((key for key in ("supervised_pca", "trained_pca") if key in dims), "")
+    randoms = sum(key.startswith("random") for key in present)
     lines = [f"Linear probes of {what}: representation `{result['representation']}` ({result['dim']} numbers); "
-             f"{result['data']}; accuracy (classes) or R² (numbers), mean ± std over seeds {result['seeds']} "
-             f"(random: over its initialisations too); input_last / input_mean: the last / mean input frame, "
-             f"PCA to {result['dim']} dimensions.", "",
+             f"{result['data']}; accuracy (classes) or R² (numbers), mean ± std over the probe seeds "
+             f"{result['seeds']} in every column (random: each seed's score first averaged over {randoms} untrained "
+             f"initialisations); input_last / input_mean: the last / mean input frame, PCA to {result['dim']} "
+             f"dimensions" + (f"; supervised at its own size ({dims['supervised']}), {pca} the larger of trained and "
+                              f"supervised reduced by PCA to the smaller size ({dims[pca]})" if pca else "") + ".", "",
              "| factor | chance | " + " | ".join(columns) + " |", "| --- | ---: |" + " ---: |" * len(columns)]
     for factor in result["factors"]:
         g = grouped(result, factor)
         cells = [f"{g[c][0]:.3f} ± {g[c][1]:.3f}" if c in g else "" for c in columns]
         lines.append(f"| {factor} | {result['chance'][factor]:.3f} | " + " | ".join(cells) + " |")
+    if result.get("control_task"):
+        lines += ["", "Selectivity: the score above minus the score of the same probe on a control task (each part's "
+                  "labels in a random order: the same label distribution, no relation to the sequences).", "",
+                  "| factor | " + " | ".join(columns) + " |", "| --- |" + " ---: |" * len(columns)]
+        for factor in result["factors"]:
+            real, control = grouped(result, factor), grouped(result, factor, scores="control_task")
+            cells = [f"{real[c][0] - control[c][0]:.3f}" if c in real else "" for c in columns]
+            lines.append(f"| {factor} | " + " | ".join(cells) + " |")
     if result["constant"]:
         lines += ["", f"Not probed (the same for every sequence): {', '.join(result['constant'])}."]
     classes = [f for f, kind in result["factors"].items() if kind == "class"]
@@ -79,8 +95,9 @@ def pictures(result, path_prefix, what):
     import matplotlib.pyplot as plt
 
     colours = {"trained": "tab:blue", "random": "tab:orange", "input_last": "tab:green", "input_mean": "tab:gray"}
-    if "supervised" in next(iter(result["scores"].values()), {}):
-        colours["supervised"] = "tab:red"
+    present = next(iter(result["scores"].values()), {})
+    colours.update({key: colour for key, colour in (("supervised", "tab:red"), ("supervised_pca", "tab:purple"),
+                                                    ("trained_pca", "tab:cyan")) if key in present})
     factors = list(result["factors"])
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(factors) + 3), 3.6))
     width = 0.8 / len(colours)

@@ -11,7 +11,13 @@ Each representation is probed the same way (`keras_vidrep.analysis.linear_probes
     trained one: the control is the LSTM);
   * `input_last` / `input_mean`: the last input frame (pixels or features), and the mean of the input frames,
     reduced by a PCA fitted on the training part to the trained representation's size;
-  * `supervised` (optional): an LSTM classifier of the same data trained on labels (the upper bound), its state.
+  * `supervised` (optional): an LSTM classifier of the same data trained on labels (the upper bound), its state;
+    when its size differs from the trained representation's, the larger of the two is also probed reduced by PCA to
+    the smaller size (`trained_pca` or `supervised_pca`).
+
+Every score is also measured on a control task (`control_task`): the same probe fitted and scored on each part's
+labels in a random order (the same label distribution, no relation to the sequences); the selectivity of a
+representation is its score minus its control-task score.
 """
 import json
 import os
@@ -75,9 +81,13 @@ def run_probes(task, model, random_models, data, representation="",
     dim = train_codes["trained"].shape[1]
     if encoded is not None:
         encoded["test"] = test_codes["trained"]
-    for key, (train_inputs, test_inputs) in (("input_last", (train_last, test_last)),
-                                             ("input_mean", (train_mean, test_mean))):
-        train_codes[key], test_codes[key] = linear_probes.pca_control(train_inputs, test_inputs, dim, seed)
+    matched = [("input_last", (train_last, test_last), dim), ("input_mean", (train_mean, test_mean), dim)]
+    if supervised is not None and train_codes["supervised"].shape[1] != dim:  # the larger also at the smaller size
+        size = min(dim, train_codes["supervised"].shape[1])
+        larger = "trained" if dim > size else "supervised"
+        matched.append((f"{larger}_pca", (train_codes[larger], test_codes[larger]), size))
+    for key, (train_inputs, test_inputs), size in matched:
+        train_codes[key], test_codes[key] = linear_probes.pca_control(train_inputs, test_inputs, size, seed)
     train_factors, test_factors = data.factors("train"), data.factors("test")
     if only:
         unknown = sorted(set(only) - set(train_factors))
@@ -85,7 +95,9 @@ def run_probes(task, model, random_models, data, representation="",
             raise ConfigError(f"`factors` {','.join(unknown)} not among this data's: {', '.join(train_factors)}")
         train_factors = {f: v for f, v in train_factors.items() if f in only}
     result = {"representation": name, "dim": int(dim), "data": data.describe, "factors": {}, "constant": [],
-              "chance": {}, "scores": {}, "seeds": list(seeds)}
+              "chance": {}, "scores": {}, "control_task": {}, "seeds": list(seeds),
+              "dims": {key: int(codes.shape[1]) for key, codes in train_codes.items()}}
+    shuffle = np.random.default_rng(seed)  # the control task: each part's labels in a random order
     numbers = {}
     ks = tuple(k for k in labels_per_class if k != linear_probes.ALL) + (linear_probes.ALL,)  # always all labels
     classes = sum(data.kind(f) == "class" for f in train_factors)
@@ -101,21 +113,29 @@ def run_probes(task, model, random_models, data, representation="",
         if not is_class:
             numbers[factor] = train_y
             continue
-        result["scores"][factor] = {}
+        result["scores"][factor], result["control_task"][factor] = {}, {}
+        control_train, control_test = shuffle.permutation(train_y), shuffle.permutation(test_factors[factor])
         for key in train_codes:
             result["scores"][factor][key] = {int(k): linear_probes.probe_factor(
                 train_codes[key], train_y, test_codes[key], test_factors[factor], True, k, seeds) for k in ks}
+            result["control_task"][factor][key] = linear_probes.probe_factor(
+                train_codes[key], control_train, test_codes[key], control_test, True, linear_probes.ALL, seeds)
             bar.update()
         log(f"{factor}: " + ", ".join(f"{key} {np.mean(v[linear_probes.ALL]):.3f}"
                                       for key, v in result["scores"][factor].items()))
     if numbers:  # one ridge fit per representation and seed for all numbers
-        by_key = {}
+        by_key, control = {}, {}
+        control_train = {f: shuffle.permutation(v) for f, v in numbers.items()}
+        control_test = {f: shuffle.permutation(test_factors[f]) for f in numbers}
         for key in train_codes:
             by_key[key] = linear_probes.probe_numbers(train_codes[key], numbers, test_codes[key],
-                                               {f: test_factors[f] for f in numbers}, seeds)
+                                                      {f: test_factors[f] for f in numbers}, seeds)
+            control[key] = linear_probes.probe_numbers(train_codes[key], control_train, test_codes[key], control_test,
+                                                       seeds)
             bar.update()
         for factor in numbers:
             result["scores"][factor] = {key: {linear_probes.ALL: by_key[key][factor]} for key in train_codes}
+            result["control_task"][factor] = {key: control[key][factor] for key in train_codes}
             log(f"{factor}: " + ", ".join(f"{key} {np.mean(by_key[key][factor]):.3f}" for key in train_codes))
     bar.close()
     result["factors"] = {f: result["factors"][f] for f in train_factors if f in result["factors"]}  # data order
