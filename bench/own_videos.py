@@ -32,7 +32,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BIN = os.path.dirname(sys.executable)
-PATCHES = ["--kind=patches", "--size=32", "--resize=64", "--seq_length=16", "--frame_skip=2", "--per_video=20"]
+PATCHES = ["--kind=patches", "--size=32", "--resize=64", "--seq_length=16", "--frame_skip=2"]
 
 
 def write_footage(folder, count, seed, frames=200, size=(320, 240)):
@@ -81,6 +81,7 @@ def main():
     parser.add_argument("--val_videos", type=int, default=6)
     parser.add_argument("--footage", default="", help="a folder of real videos instead of the generated ones")
     parser.add_argument("--train_flags", default="", help="more vidrep-train flags, after the config's (a trial)")
+    parser.add_argument("--per_video", type=int, default=20, help="patch sequences cut from each video")
     parser.add_argument("--name", default="", help="results file stem (default own_videos, own_videos_real)")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="own_videos-")
@@ -97,9 +98,10 @@ def main():
         write_footage(train_dir, args.videos, seed=0)
         write_footage(val_dir, args.val_videos, seed=1)
     data, val = os.path.join(work, "patches.h5"), os.path.join(work, "val_patches.h5")
+    patches = [*PATCHES, f"--per_video={args.per_video}"]
     seconds = {"preprocess": run([os.path.join(BIN, "vidrep-preprocess"), f"--videos={train_dir}", f"--output={data}",
-                                  *PATCHES])[0]}
-    run([os.path.join(BIN, "vidrep-preprocess"), f"--videos={val_dir}", f"--output={val}", *PATCHES])
+                                  *patches])[0]}
+    run([os.path.join(BIN, "vidrep-preprocess"), f"--videos={val_dir}", f"--output={val}", *patches])
     model_dir, export_dir = os.path.join(work, "run"), os.path.join(work, "export")
     seconds["train"], out = run([os.path.join(BIN, "vidrep-train"), "--flagfile=configs/own_videos.cfg",
                                  f"--model_dir={model_dir}", f"--export_dir={export_dir}", f"--data_file={data}",
@@ -124,7 +126,7 @@ def main():
     result = {"date": time.strftime("%Y-%m-%d"), "cpu": cpu.describe(), "minutes": args.minutes,
               "videos": len(os.listdir(train_dir)), "held_out_videos": len(os.listdir(val_dir)),
               "footage": sorted(os.listdir(train_dir) + os.listdir(val_dir)) if args.footage else "generated",
-              "train_flags": args.train_flags, "seconds": seconds,
+              "train_flags": args.train_flags, "per_video": args.per_video, "seconds": seconds,
               "steps": final["step"], "final_validation": final["final_validation"],
               "eval": {name: {metric: value["mean"] for metric, value in numbers.items()}
                        for name, numbers in evaluated.items() if name != "info"},

@@ -9,13 +9,15 @@ import textwrap
 import h5py
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import WITHOUT_PACKAGE, pool_by_video
 
 from keras_vidrep import tasks, trained
 from keras_vidrep.config import Config
+from keras_vidrep.data import raw_frames
 from keras_vidrep.data.fc6 import FeatureClips, read_class_names
 from keras_vidrep.errors import ConfigError, DataError
-from keras_vidrep.export import export_checkpoint
+from keras_vidrep.export import all_endpoints, export_checkpoint
 from keras_vidrep.training import loop
 
 BIN = os.path.dirname(sys.executable)
@@ -310,3 +312,22 @@ def test_motion_labels_of_one_digit_sequences():
             Config(**base, **values).validate()
     with pytest.raises(ConfigError, match="`label`=direction is a class of generated sequences"):
         Config(task="classifier", data="fc6", label="direction").validate()
+
+
+def test_a_classifier_of_generated_digits_names_the_classes_of_raw_video():
+    """classify_video_frames: a video as decoded (uint8 RGB, any size) → every clip's and the video's class by name,
+    the model's on the frames prepared as its digits were drawn (grey, the centred square, the canvas' size)."""
+    task = tasks.create(Config("classifier", data="bouncing_digits", num_classes=10, clip_length=10, canvas_size=32,
+                               digit_size=14, units=(8,)))
+    model = task.build_model()
+    endpoint = next(e for e in all_endpoints(model, task) if e.name == "classify_video_frames")
+    video = np.random.default_rng(0).integers(0, 256, (1, 13, 40, 48, 3), dtype=np.uint8)
+    out = endpoint.fn(tf.constant(video), tf.constant(2))
+    frames = np.asarray(raw_frames.prepare(video, task.video_input()))[0]  # (13, 32, 32) grey
+    want = np.stack([np.asarray(model(frames[None, s:s + 10].reshape(1, 10, -1))["per_step"]).mean(axis=1)[0]
+                     for s in (0, 2)])
+    np.testing.assert_allclose(out["clip_probabilities"][0], want, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(out["video_probabilities"][0], want.mean(axis=0), rtol=1e-4, atol=1e-6)
+    names = task.class_names()
+    assert [n.decode() for n in out["clip_class_name"].numpy()[0]] == [names[k] for k in want.argmax(axis=1)]
+    assert out["video_class_name"].numpy()[0].decode() == names[want.mean(axis=0).argmax()]

@@ -202,3 +202,33 @@ def test_quoted_probe_tolerance_is_the_measured_one():
     measured = result("probe_tolerance.json")
     matches(quoted("docs/speed.md", r"size: ([\d.]+)× faster, accuracies within ([\d.]+)"),
             [measured["speedup"], measured["largest_accuracy_difference"]], "docs/speed.md, probe tolerance")
+
+
+def test_quoted_own_video_trials_are_the_measured_ones():
+    """Each trial of bench/own_videos.py (bench/results/trial_*.json) is a row of docs/own_videos.md: its minutes,
+    steps and free-running, teacher-forced and reconstruction errors, to the digits quoted."""
+    text = re.sub(r"\*\*", "", page("docs/own_videos.md"))
+    for path in sorted(glob.glob(os.path.join(RESULTS, "trial_*.json"))):
+        measured = result(os.path.basename(path))
+        key = f"| {measured['minutes']:g} | {measured['steps']:,} | "
+        rows = [line for line in text.splitlines() if key in line]
+        assert len(rows) == 1, f"docs/own_videos.md: no single row for {os.path.basename(path)} ({key})"
+        values = measured["final_validation"]
+        cells = rows[0].split(key)[1].strip(" |").split(" | ")
+        quoted = [c for c in cells if c != "—"]
+        wanted = [values["future"], values.get("future_teacher_forced"), values["reconstruction"]]
+        matches(quoted, [v for v in wanted if v is not None], f"docs/own_videos.md, {os.path.basename(path)}")
+
+
+def test_quoted_own_video_result_is_the_measured_one():
+    measured = result("own_videos_real.json")
+    values = measured["final_validation"]
+    matches(quoted("docs/own_videos.md", r"`own_videos.cfg`, 15 minutes \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|"),
+            [values["future"], values["future_teacher_forced"], values["reconstruction"]], "docs/own_videos.md")
+    matches(quoted("docs/own_videos.md", r"copy the last input frame \| ([\d.]+) \|"),
+            [values["baseline/copy_last/future"]], "docs/own_videos.md, copy last")
+    matches(quoted("docs/own_videos.md", r"ran ([\d,]+) steps in its 15"), [measured["steps"]], "own_videos.md")
+    matches(quoted("configs/own_videos.cfg", r"([\d.]+) s, ([\d,]+) steps"), [measured["seconds"]["train"],
+                                                                           measured["steps"]], "own_videos.cfg")
+    matches(quoted("configs/own_videos.cfg", r"future ([\d.]+) free-running against ([\d.]+)"),
+            [values["future"], values["baseline/copy_last/future"]], "configs/own_videos.cfg")

@@ -10,7 +10,7 @@ flags.DEFINE_string("checkpoint", "", "A checkpoint prefix to export instead of 
 flags.DEFINE_string("backbone_weights", "", "Models of CNN features: the backbone's weights file the features were "
                                             "computed with (checked by its SHA-256), when not ImageNet's or random.")
 flags.DEFINE_bool("with_backbone", True, "Models of CNN features: put the backbone in the export, so that its "
-                                         "*_video signatures read raw video (VGG16 fc6 adds ~470 MB); without it the "
+                                         "*_video signatures read raw video (VGG16 up to fc6: ~470 MB); without it the "
                                          "export reads features only and its `describe` names the backbone.")
 FLAGS = flags.FLAGS
 
