@@ -232,3 +232,16 @@ def test_quoted_own_video_result_is_the_measured_one():
                                                                            measured["steps"]], "own_videos.cfg")
     matches(quoted("configs/own_videos.cfg", r"future ([\d.]+) free-running against ([\d.]+)"),
             [values["future"], values["baseline/copy_last/future"]], "configs/own_videos.cfg")
+
+
+def test_quoted_window_probe_is_the_measured_one():
+    import numpy as np
+
+    measured = result("probe_video_features.json")
+    time, video = measured["scores"]["time"], measured["scores"]["video"]
+    randoms = np.mean([v["0"] for key, v in time.items() if key.startswith("random")], axis=0)
+    quoted_values = quoted("docs/probes.md", r"\| time \(R²\) \| 0 \| −([\d.]+) ± ([\d.]+) \| −([\d.]+) ± ([\d.]+) \|")
+    matches(quoted_values, [-np.mean(time["trained"]["0"]), np.std(time["trained"]["0"]), -randoms.mean(),
+                            randoms.std()], "docs/probes.md, window probe time")
+    matches(quoted("docs/probes.md", r"video, 1 labelled window per video \| \| ([\d.]+) ±"),
+            [np.mean(video["trained"]["1"])], "docs/probes.md, window probe video")
