@@ -64,6 +64,10 @@ class ExportModel:
             raise ConfigError(f"`saved_model` {export_dir!r} reads no raw video" + (
                 f": it was exported without its backbone ({backbone.get('name')}, weights {backbone.get('weights')}); "
                 f"export it with --with_backbone (and --backbone_weights)" if backbone else ""))
+        if not (self.has(CLASSIFY) or self.has(ENCODE_CLIPS)) and \
+                "mean" not in self.loaded.signatures[ENCODE_FRAMES].structured_outputs:
+            raise ConfigError(f"`saved_model` {export_dir!r} was exported before `encode_video_clips` existed: export "
+                              f"its run again with vidrep-export")
         self.video_input = VideoInput(**described["video_input"])
         self.class_names = described.get("class_names")
 
