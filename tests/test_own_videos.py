@@ -182,3 +182,10 @@ def test_feature_classifier_names_the_classes_of_new_videos(tmp_path):
         table = list(csv.reader(f))
     assert table[0] == ["video", "first_frame", "last_frame", "class_1", "probability_1"] and len(table) == 15
     assert table[8][:3] == [str(videos[2]), "0", "6"]  # first clip of the third video: kept frames 0, 2, 4, 6
+
+
+def test_videos_of_the_same_name_get_pictures_of_their_own():
+    from keras_vidrep.analysis.encode import picture_names
+
+    paths = ["v/walk/clip.mp4", "v/run/clip.mp4", "v/run/other.avi", "w/run/clip.mp4"]
+    assert picture_names(paths) == ["walk-clip", "run-clip-1", "other", "run-clip-3"]

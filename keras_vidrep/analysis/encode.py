@@ -15,10 +15,10 @@ Output `CODES.h5`: `codes` (clips, dim) float32 — for a classifier `probabilit
 clip, in the video's own numbering), `video_codes` (videos, dim: the mean of a video's clip codes; a classifier's
 `video_probabilities`), `videos` (names); attributes name the model and the geometry read. A classifier's top
 `top_k` classes by name also go to `CODES_videos.csv` (one row a video) and `CODES_clips.csv` (one row a clip). With
-`predict_frames`, `CODES_continuations/<video>.gif` and `.mp4`: each video's first clip and true next frames beside
-the model's free-running continuation. Written video by video (memory holds one video) under temporary names,
-renamed when complete; `CODES_projector/` beside it for TensorBoard's Projector (each clip's video, first frame,
-label — the video's folder — and k-means cluster, its first frame as thumbnail).
+`predict_frames`, `CODES_continuations/<video>.gif` and `.mp4` (`picture_names`): each video's first clip and
+true next frames beside the model's free-running continuation. Written video by video (memory holds one video)
+under temporary names, renamed when complete; `CODES_projector/` beside it for TensorBoard's Projector (each clip's
+video, first frame, label — the video's folder — and k-means cluster, its first frame as thumbnail).
 """
 import csv
 import os
@@ -38,16 +38,23 @@ from keras_vidrep.data.video_input import check_video, is_grey
 from keras_vidrep.errors import DataError
 
 
-def continuation_pictures(model, video, steps, path, folder):
-    """`<folder>/<video name>.gif` and `.mp4`: the video's first clip and its true next frames (left) beside the
-    model's free-running continuation of the clip (right), frame by frame, as prepared for the model."""
+def picture_names(paths):
+    """A file name for each video's pictures: its own name without extension; where two videos share it (clip.mp4
+    in two class folders), its folder's name before it (`walk-clip`), and if that is shared too, its number."""
+    stems = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    named = [s if stems.count(s) == 1 else f"{os.path.basename(os.path.dirname(p))}-{s}" for p, s in zip(paths, stems)]
+    return [n if named.count(n) == 1 else f"{n}-{v}" for v, n in enumerate(named)]
+
+
+def continuation_pictures(model, video, steps, name, folder):
+    """`<folder>/<name>.gif` and `.mp4`: the video's first clip and its true next frames (left) beside the model's
+    free-running continuation of the clip (right), frame by frame, as prepared for the model."""
     video_input = model.video_input
     skip, frames = video_input.frame_skip, video_input.frames
     prediction = video_models.continuation(model, video, steps)
     truth = np.asarray(raw_frames.prepare(video[None, :(frames + steps) * skip], video_input))[0]
     truth = truth[:, :prediction.shape[1], :prediction.shape[2]]  # a patch grid leaves the frames' edges out
     animation = pictures.side_by_side_frames(truth[:frames], truth[frames:frames + steps], None, prediction)
-    name = os.path.splitext(os.path.basename(path))[0]
     os.makedirs(folder, exist_ok=True)
     return (pictures.save_gif(animation, os.path.join(folder, f"{name}.gif")),
             pictures.save_mp4(animation, os.path.join(folder, f"{name}.mp4")))
@@ -125,6 +132,7 @@ def encode(options, log=print):
         video_models.check_continuation(model)
     # A video that cannot be read stops the command: what it wrote (under these names) goes, nothing else is touched.
     tmp, tmp_pictures = attempt_path(options.output), attempt_path(pictures_dir)
+    names = picture_names(paths)
     clips_written, tables = 0, []
     try:
         with h5py.File(tmp, "w") as f:
@@ -139,7 +147,7 @@ def encode(options, log=print):
                 _append(f, v, results, starts, video_input, clips_written)
                 clips_written += len(starts)
                 if options.predict_frames:
-                    continuation_pictures(model, video, options.predict_frames, path, tmp_pictures)
+                    continuation_pictures(model, video, options.predict_frames, names[v], tmp_pictures)
             f.create_dataset("videos", data=np.array(paths, dtype=h5py.string_dtype()))
             if model.class_names is not None and "probabilities" in f:
                 f.create_dataset("class_names", data=np.array(model.class_names, dtype=h5py.string_dtype()))
