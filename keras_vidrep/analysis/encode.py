@@ -75,19 +75,16 @@ def top_classes(probabilities, names, k):
 def write_class_tables(output, paths, names, k):
     """CODES_videos.csv and CODES_clips.csv beside the finished `output`: each video's and each clip's top-k classes
     by name. Returns their paths."""
-    with h5py.File(output, "r") as f:
-        return _class_tables(output, paths, f, names, k)
-
-
-def _class_tables(output, paths, f, names, k):
     stem, k = os.path.splitext(output)[0], min(k, len(names))
     header = [column for j in range(1, k + 1) for column in (f"class_{j}", f"probability_{j}")]
-    tables = {f"{stem}_videos.csv": (["video", *header], [[path] for path in paths],
-                                     top_classes(f["video_probabilities"][...], names, k)),
-              f"{stem}_clips.csv": (["video", "first_frame", "last_frame", *header],
-                                    [[paths[v], int(a), int(b)] for v, a, b in zip(
-                                        f["video_index"][...], f["frame_number"][...], f["end_frame_number"][...])],
-                                    top_classes(f["probabilities"][...], names, k))}
+    with h5py.File(output, "r") as f:
+        tables = {f"{stem}_videos.csv": (["video", *header], [[path] for path in paths],
+                                         top_classes(f["video_probabilities"][...], names, k)),
+                  f"{stem}_clips.csv": (["video", "first_frame", "last_frame", *header],
+                                        [[paths[v], int(a), int(b)] for v, a, b in zip(
+                                            f["video_index"][...], f["frame_number"][...],
+                                            f["end_frame_number"][...])],
+                                        top_classes(f["probabilities"][...], names, k))}
     for path, (columns, keys, tops) in tables.items():
         tmp = attempt_path(path)
         with open(tmp, "w", newline="", encoding="utf-8") as out:

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from keras_vidrep.data import video
 from keras_vidrep.data.backbone import RESIZE
 from keras_vidrep.data.checks import attempt_path, check_output_path
+from keras_vidrep.data.video_input import plain_attributes
 from keras_vidrep.errors import DataError
 
 KINDS = ("patches", "frames")
@@ -226,10 +227,9 @@ def write_video_features(paths, output, backbone, every=1, attributes=None, prog
             if "features" not in f or "counts" not in f:
                 raise DataError(f"`output` {output!r} is not a features file of vidrep-features (datasets: "
                                 f"{', '.join(f) or 'none'}); it is left as it is: choose another output file")
+            recorded = plain_attributes(f.attrs)
             for key, value in settings.items():
-                theirs = f.attrs.get(key)
-                theirs = theirs.item() if hasattr(theirs, "item") else theirs  # numpy scalars from h5py
-                theirs = theirs.decode() if isinstance(theirs, bytes) else theirs
+                theirs = recorded.get(key)
                 if theirs != value:
                     raise DataError(f"`output` {output!r} holds features with {key}={theirs!r}, not {value!r}: "
                                     f"resume with the same settings, or choose another output file")

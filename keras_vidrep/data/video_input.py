@@ -78,6 +78,12 @@ def check_video(shape, video_input, what="video"):
                             f"{video_input.width}x{video_input.height} patch")
 
 
+def plain_attributes(attrs):
+    """HDF5 attributes (h5py's `attrs`) as plain Python values: numpy scalars as numbers, bytes as text."""
+    return {key: value.item() if hasattr(value, "item") else value.decode() if isinstance(value, bytes) else value
+            for key, value in attrs.items()}
+
+
 def file_attributes(path):
     """The attributes of an HDF5 data file (or shard index) as plain Python values; {} for another file."""
     import h5py
@@ -85,8 +91,7 @@ def file_attributes(path):
     if not (path.endswith((".h5", ".hdf5")) and os.path.isfile(path)):
         return {}
     with h5py.File(path, "r") as f:
-        return {key: value.item() if hasattr(value, "item") else value.decode() if isinstance(value, bytes) else value
-                for key, value in f.attrs.items()}
+        return plain_attributes(f.attrs)
 
 
 def patch_video_input(path, patch_size, channels, frames):
