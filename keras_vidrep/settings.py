@@ -11,7 +11,7 @@ from keras_vidrep.errors import ConfigError
 DEFAULT_TASK = "composite"
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 LEARNING_RATE_SCHEDULES = ("constant", "cosine")
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker")
 CLUSTERS = ("tf_config", "slurm")
 
@@ -94,8 +94,11 @@ class TrainerSettings:
     export: bool = setting(True, "Write a SavedModel when training ends.")
     deterministic: bool = setting(False, "Deterministic TensorFlow ops: bitwise-reproducible runs and resumes, "
                                          "somewhat slower.")
-    precision: str = setting("float32", "Keras dtype policy of the model: float32, or mixed_bfloat16 (matrix "
-                                        "products in bfloat16; weights, states, losses and optimizer in float32).",
+    precision: str = setting("float32", "Keras dtype policy of the model: float32, mixed_bfloat16 (matrix "
+                                        "products in bfloat16; weights, states, losses and optimizer in float32), "
+                                        "or auto: mixed_bfloat16 on a CPU that multiplies bfloat16 natively "
+                                        "(AVX512_BF16 or AMX) and has no GPU beside it, float32 elsewhere; "
+                                        "config.json records the one chosen.",
                              PRECISIONS)
     autotune: bool = setting(True, "Time the formulations of the LSTMs' recurrent products on this CPU at start-up "
                                    "(about a second, cached per CPU) and use the fastest; false: the default one.")

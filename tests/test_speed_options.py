@@ -278,3 +278,21 @@ def test_mixed_bfloat16_says_when_the_cpu_has_no_native_bfloat16(tiny_config, mo
     assert bool(said) == warned, messages
     if warned:
         assert "Test CPU (AVX2, FMA), 2 cores" in said[0] and "--precision=float32" in said[0]
+
+
+@pytest.mark.parametrize("flags, chosen", [("fma avx2", "float32"), ("avx2 avx512f avx512_bf16", "mixed_bfloat16"),
+                                           ("avx2 amx_bf16", "mixed_bfloat16")])
+def test_precision_auto_takes_bfloat16_only_where_the_cpu_multiplies_it_natively(tiny_config, monkeypatch, flags,
+                                                                                 chosen):
+    from keras_vidrep.runtime import cpu
+
+    monkeypatch.setattr(cpu, "facts", lambda: {"model": "Test CPU", "cores": 2, "flags": frozenset(flags.split())})
+    config = tiny_config.replace(precision="auto").validate()
+    assert loop.resolve_precision(config).precision == chosen
+    assert loop.resolve_precision(config.replace(precision="float32")).precision == "float32"
+    trainer = loop.Trainer(config)
+    try:
+        assert trainer.config.precision == chosen
+    finally:
+        trainer.close()
+    assert Config.load(config.model_dir).precision == chosen  # config.json records the choice, not "auto"

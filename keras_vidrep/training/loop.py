@@ -42,6 +42,16 @@ from keras_vidrep.training.summaries import RunningMeans, SummaryWriters
 from keras_vidrep.training.watchdog import Watchdog
 
 
+def resolve_precision(config):
+    """`config` with `precision`=auto replaced by the policy chosen for this machine (see the flag's help)."""
+    if config.precision != "auto":
+        return config
+    native = not tf.config.list_physical_devices("GPU") and cpu.native_bfloat16()
+    chosen = "mixed_bfloat16" if native else "float32"
+    logging.info("--precision=auto: %s on %s", chosen, cpu.describe())
+    return config.replace(precision=chosen)
+
+
 class Trainer(PeriodicWork):
     """Builds the strategy, task, model, optimizer, data and checkpoints of one run and trains it.
 
@@ -51,6 +61,7 @@ class Trainer(PeriodicWork):
 
     def __init__(self, config):
         self._started = budget_lib.clock()
+        config = resolve_precision(config)
         self.budget = self.resumed_plan = None
         if config.train_minutes:  # a resumed budgeted run continues the last plan its first run made
             self.resumed_plan = budget_lib.stored_plan(config.run_dir)

@@ -1,0 +1,121 @@
+"""The learning curve's report (bench/learning_curve.py --report): a power-law fit of future nats against training
+minutes per framework and CPU, what it predicts for the paper's 341.2 nats/frame, the package's lead over the
+PyTorch port at each budget; learning_curve.md and learning_curve.png beside the results."""
+import math
+import os
+
+import numpy as np
+
+TARGETS = {15.0: 450.0, 60.0: 400.0}  # nats/frame the package aims to reach at these budgets (2 cores)
+LEAD = 0.15  # and to be at least this much below the PyTorch port at every budget
+
+
+def fit_power_law(minutes, nats):
+    """log(nats) = log(a) - b log(minutes) by least squares: {a, b, b_se (None with 2 points), points}."""
+    x, y = np.log(np.asarray(minutes, float)), np.log(np.asarray(nats, float))
+    design = np.stack([np.ones_like(x), x], 1)
+    (log_a, slope), *_ = np.linalg.lstsq(design, y, rcond=None)
+    fit = {"a": float(math.exp(log_a)), "b": float(-slope), "b_se": None, "points": len(x)}
+    if len(x) > 2:
+        residual = y - design @ np.array([log_a, slope])
+        sigma2 = float(residual @ residual) / (len(x) - 2)
+        fit["b_se"] = float(math.sqrt(sigma2 * np.linalg.inv(design.T @ design)[1, 1]))
+    return fit
+
+
+def minutes_to_reach(fit, nats, b=None):
+    """Training minutes at which the fitted line in log-log space, turned about the centre of the measured points
+    to exponent `b` if given (the least-squares line passes through that centre), reaches `nats`."""
+    b = fit["b"] if b is None else b
+    if b <= 0:
+        return math.inf
+    return math.exp(fit["centre"][0] + (fit["centre"][1] - math.log(nats)) / b)
+
+
+def fits(points):
+    """{framework: fit} over `points` (one CPU's {name: point}); frameworks with fewer than two budgets left out."""
+    out = {}
+    for framework in sorted({p["framework"] for p in points.values()}):
+        rows = sorted((p["minutes"], p["future_nats"]) for p in points.values() if p["framework"] == framework)
+        if len(rows) < 2:
+            continue
+        fit = fit_power_law(*zip(*rows))
+        fit["centre"] = [float(np.mean(np.log(column))) for column in zip(*rows)]
+        fit["paper_minutes"] = minutes_to_reach(fit, 341.2)
+        if fit["b_se"] is not None:
+            fit["paper_minutes_range"] = sorted(minutes_to_reach(fit, 341.2, fit["b"] + s * fit["b_se"])
+                                                for s in (1, -1))
+        out[framework] = fit
+    return out
+
+
+def hours(minutes):
+    return "never (no slope)" if math.isinf(minutes) else f"{minutes / 60:,.0f} h" if minutes >= 600 else \
+        f"{minutes / 60:.1f} h"
+
+
+def table(cpu, points, fitted):
+    lines = [f"### {cpu}", "", "| framework | budget (min) | steps | precision | future nats/frame | future MSE/frame "
+             "| copy-last nats | date |", "|---|---:|---:|---|---:|---:|---:|---|"]
+    for p in sorted(points.values(), key=lambda p: (p["minutes"], p["framework"])):
+        lines.append(f"| {p['framework']} | {p['minutes']:g} | {p['steps']:,} | {p['precision']} | "
+                     f"{p['future_nats']:.1f} | {p['future_mse']:.1f} | {p['copy_last_nats']:.1f} | {p['date']} |")
+    lines.append("")
+    for minutes in sorted({p["minutes"] for p in points.values()}):
+        pair = {p["framework"]: p["future_nats"] for p in points.values() if p["minutes"] == minutes}
+        if len(pair) == 2:
+            lead = 1 - pair["package"] / pair["torch"]
+            lines.append(f"- {minutes:g} min: the package is {lead:.1%} below the PyTorch port "
+                         f"({'meets' if lead >= LEAD else 'misses'} the {LEAD:.0%} lead).")
+        if "package" in pair and minutes in TARGETS:
+            gap = pair["package"] - TARGETS[minutes]
+            lines.append(f"- {minutes:g} min target {TARGETS[minutes]:g} nats/frame: "
+                         + ("met" if gap <= 0 else f"missed by {gap:.1f}") + f" ({pair['package']:.1f}).")
+    for framework, fit in fitted.items():
+        spread = (f"; slope ± 1 standard error: {hours(fit['paper_minutes_range'][0])} to "
+                  f"{hours(fit['paper_minutes_range'][1])}") if fit.get("paper_minutes_range") else \
+            " (two points: no uncertainty can be given)"
+        lines.append(f"- fit, {framework}: nats ≈ {fit['a']:.0f} × minutes^-{fit['b']:.3f}"
+                     + (f" (± {fit['b_se']:.3f})" if fit["b_se"] is not None else "")
+                     + f" over {fit['points']} budgets. Extrapolated to the paper's 341.2: "
+                       f"{hours(fit['paper_minutes'])} of this machine{spread}.")
+    return lines + [""]
+
+
+def plot(record, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for cpu, points in record["machines"].items():
+        for framework, fit in fits(points).items():
+            rows = sorted((p["minutes"], p["future_nats"]) for p in points.values() if p["framework"] == framework)
+            ax.plot(*zip(*rows), "o", label=f"{framework} ({cpu.split(' (')[0]})")
+            grid = np.geomspace(min(r[0] for r in rows), max(240.0, rows[-1][0]), 50)
+            ax.plot(grid, fit["a"] * grid ** -fit["b"], "--", lw=1, color=ax.lines[-1].get_color())
+        for p in points.values():
+            if sum(q["framework"] == p["framework"] for q in points.values()) == 1:
+                ax.plot([p["minutes"]], [p["future_nats"]], "s", label=f"{p['framework']} ({cpu.split(' (')[0]})")
+    ax.axhline(record["paper_nats"], color="k", lw=0.8, ls=":", label="paper (341.2, GPU, 2048 units)")
+    for minutes, nats in TARGETS.items():
+        ax.plot([minutes], [nats], "kx")
+    ax.set_xscale("log")
+    ax.set_xlabel("training minutes on 2 CPU cores (fit dashed: extrapolation beyond the last point)")
+    ax.set_ylabel("future nats/frame (free-running, held-out)")
+    ax.set_title("Bouncing MNIST of real MNIST digits: quality per compute")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(record, out_dir):
+    lines = ["# Learning curve (bench/learning_curve.py)", "", record["protocol"], ""]
+    for cpu, points in record["machines"].items():
+        fitted = fits(points)
+        lines += table(cpu, points, fitted)
+    with open(os.path.join(out_dir, "learning_curve.md"), "w") as f:
+        f.write("\n".join(lines))
+    plot(record, os.path.join(out_dir, "learning_curve.png"))
+    print("\n".join(lines))

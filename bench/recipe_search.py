@@ -1,0 +1,170 @@
+"""A budgeted search for the best composite recipe at a wall-clock budget: successive halving over random recipes.
+
+Why successive halving: a recipe's worth depends on its budget (the cosine schedule is planned to end with the
+budget, so a trial cannot be paused and continued on a longer budget as Hyperband's and keras-tuner's epoch rungs
+assume), so every rung retrains its survivors from scratch with a budget --eta times longer, and the last rung trains
+at the target budget itself. One bracket of it spends about (rungs) x (target) minutes; Hyperband would run several
+brackets (more compute for the same target) to hedge against short budgets ranking recipes wrongly, which this search
+states instead: every trial's score at every rung is in the table, so a reversal is visible.
+
+Trials train on Bouncing MNIST of the first 50,000 MNIST training digits (mnist.h5's `train`) and are ranked on
+500 sequences of the 10,000 held-out VALIDATION digits (bench/real_mnist/mnist_valid_seq_real.npy), free-running;
+the test digits that bench/learning_curve.py reports on play no part in the choice.
+
+The space (each trial a random draw, seeded): width 256/512/1024, depth 1/2, batch 16/32/64, peak learning rate
+log-uniform in [5e-4, 4e-3], schedule cosine (warm-up 100, floor 0.05) or constant, gradient clipping off or at a
+global norm of 100 / 1000, future decoder unconditioned or conditioned on its own predictions (scheduled sampling),
+precision float32 or mixed_bfloat16 — bfloat16 only drawn where the CPU multiplies it natively.
+
+  .venv/bin/python bench/recipe_search.py --target_minutes=15 --trials=9 --eta=3
+
+Every (trial, rung) is recorded as it finishes in bench/results/recipe_search_<target>.json (a rerun skips what is
+there) and as an HParams session under --out_dir/hparams (point TensorBoard at --out_dir); recipe_search_<target>.md
+is the table.
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+BIN = os.path.dirname(sys.executable)
+DIGITS = os.path.join(HERE, "real_mnist")
+SEARCH_SEQUENCES = 500
+
+
+def sample_recipes(count, seed, native_bfloat16):
+    """`count` random recipes, each {flag: value} of vidrep-train (seeded: the same draws for the same arguments)."""
+    rng = np.random.default_rng(seed)
+    recipes = []
+    for _ in range(count):
+        schedule = str(rng.choice(["cosine", "constant"]))
+        conditional = bool(rng.random() < 0.3)
+        recipe = {"units": int(rng.choice([256, 512, 1024])), "layers": int(rng.choice([1, 2])),
+                  "batch_size": int(rng.choice([16, 32, 64])),
+                  "learning_rate": float(f"{math.exp(rng.uniform(math.log(5e-4), math.log(4e-3))):.2g}"),
+                  "learning_rate_schedule": schedule, "warmup_steps": 100 if schedule == "cosine" else 0,
+                  "learning_rate_floor": 0.05 if schedule == "cosine" else 0.0,
+                  "clipnorm": float(rng.choice([0.0, 100.0, 1000.0])), "conditional_future": conditional,
+                  "training": "scheduled_sampling" if conditional else "teacher_forcing",
+                  "precision": str(rng.choice(["float32", "mixed_bfloat16"])) if native_bfloat16 else "float32"}
+        recipes.append(recipe)
+    return recipes
+
+
+def rung_minutes(target, trials, eta):
+    """The budget of each rung, shortest first, the last the target: as many rungs as halvings leave a trial."""
+    rungs = 1 + int(math.floor(math.log(trials, eta) + 1e-9))
+    return [target / eta ** k for k in reversed(range(rungs))]
+
+
+def survivors(scores, eta):
+    """Of {trial: score} (lower is better), the best len/eta (at least one), best first."""
+    keep = max(1, len(scores) // eta)
+    return sorted(scores, key=lambda t: (scores[t], t))[:keep]
+
+
+def recipe_flags(recipe):
+    out = []
+    for name, value in recipe.items():
+        out.append(f"--{name}={str(value).lower() if isinstance(value, bool) else value}")
+    return out
+
+
+def train_and_score(trial, recipe, minutes, out_dir):
+    """Trains one recipe for `minutes` and scores it on the validation sequences: the row of the table."""
+    h5, valid = os.path.join(DIGITS, "mnist.h5"), os.path.join(DIGITS, "mnist_valid_seq_real.npy")
+    for path in (h5, valid):
+        if not os.path.isfile(path):
+            raise SystemExit(f"{path}: missing; run .venv/bin/python bench/real_digits.py first")
+    model_dir = os.path.join(out_dir, f"trial{trial}_{minutes:g}min")
+    command = [os.path.join(BIN, "vidrep-train"), "--flagfile=configs/quickstart.cfg", *recipe_flags(recipe),
+               f"--model_dir={model_dir}", "--export=false", f"--experiment=search_trial{trial}",
+               "--digits=mnist_h5", f"--digits_path={h5}", "--val_dataset=mnist_test_seq", f"--val_path={valid}",
+               "--val_sequences=256", "--checkpoint_every=100000", "--eval_every=100000", "--image_every=100000",
+               "--train_steps=200000", f"--train_minutes={minutes:g}"]
+    if os.path.isdir(model_dir):
+        subprocess.run(["rm", "-rf", model_dir], check=True)
+    with open(model_dir + ".log", "w") as log:
+        subprocess.run(command, check=True, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    scored = os.path.join(model_dir, "eval.json")
+    subprocess.run([os.path.join(BIN, "vidrep-eval"), f"--model_dir={model_dir}", "--dataset=mnist_test_seq",
+                    f"--data_path={valid}", f"--num_sequences={SEARCH_SEQUENCES}", f"--output_json={scored}",
+                    "--summary_dir=none"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    with open(scored) as f:
+        future = json.load(f)["future/free_running"]
+    with open(os.path.join(model_dir, "config.json")) as f:
+        steps = json.load(f)["train_steps"]
+    return {"trial": trial, "minutes": minutes, "recipe": recipe, "steps": steps,
+            "future_nats": future["loss"]["mean"], "future_mse": future["mse"]["mean"],
+            "date": datetime.date.today().isoformat()}
+
+
+def write_hparams(out_dir, row):
+    from keras_vidrep.board import hparams
+
+    hparams.write_session(os.path.join(out_dir, "hparams", f"trial{row['trial']}_{row['minutes']:g}min"),
+                          {**row["recipe"], "trial": row["trial"], "rung_minutes": row["minutes"]},
+                          {"search/future_nats": row["future_nats"], "search/future_mse": row["future_mse"],
+                           "search/steps": row["steps"]}, trial_id=f"trial{row['trial']}_{row['minutes']:g}min")
+
+
+def table(record):
+    lines = [f"# Recipe search for {record['target_minutes']:g} minutes ({record['cpu']})", "",
+             f"Successive halving, {record['trials']} random recipes, eta {record['eta']}, rungs "
+             f"{', '.join(f'{m:g}' for m in record['rungs'])} min; ranked by free-running future nats/frame on "
+             f"{SEARCH_SEQUENCES} validation sequences (bench/recipe_search.py).", "",
+             "| rung (min) | trial | units x layers | batch | lr | schedule | clip | conditional | precision | steps "
+             "| future nats | MSE |", "|---:|---:|---|---:|---:|---|---:|---|---|---:|---:|---:|"]
+    for row in sorted(record["rows"], key=lambda r: (r["minutes"], r["future_nats"])):
+        r = row["recipe"]
+        lines.append(f"| {row['minutes']:g} | {row['trial']} | {r['units']} x {r['layers']} | {r['batch_size']} | "
+                     f"{r['learning_rate']:g} | {r['learning_rate_schedule']} | {r['clipnorm']:g} | "
+                     f"{'yes' if r['conditional_future'] else 'no'} | {r['precision']} | {row['steps']:,} | "
+                     f"{row['future_nats']:.1f} | {row['future_mse']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    from keras_vidrep.runtime import cpu
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--target_minutes", type=float, default=15.0)
+    parser.add_argument("--trials", type=int, default=9)
+    parser.add_argument("--eta", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out_dir", default=os.path.join(ROOT, "runs", "search"))
+    args = parser.parse_args()
+    results = os.path.join(HERE, "results", f"recipe_search_{args.target_minutes:g}.json")
+    record = {"target_minutes": args.target_minutes, "trials": args.trials, "eta": args.eta, "seed": args.seed,
+              "cpu": cpu.describe(), "rungs": rung_minutes(args.target_minutes, args.trials, args.eta), "rows": []}
+    if os.path.isfile(results):
+        with open(results) as f:
+            record = json.load(f)
+    recipes = sample_recipes(args.trials, args.seed, bool(cpu.native_bfloat16()))
+    alive = list(range(args.trials))
+    for minutes in record["rungs"]:
+        done = {r["trial"]: r for r in record["rows"] if r["minutes"] == minutes}
+        for trial in alive:
+            if trial not in done:
+                done[trial] = row = train_and_score(trial, recipes[trial], minutes, args.out_dir)
+                record["rows"].append(row)
+                write_hparams(args.out_dir, row)
+                with open(results, "w") as f:
+                    json.dump(record, f, indent=1)
+                print(json.dumps({k: row[k] for k in ("trial", "minutes", "steps", "future_nats")}), flush=True)
+        alive = survivors({t: done[t]["future_nats"] for t in alive}, args.eta)
+    with open(results.replace(".json", ".md"), "w") as f:
+        f.write(table(record))
+    print(table(record))
+
+
+if __name__ == "__main__":
+    main()

