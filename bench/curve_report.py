@@ -32,12 +32,18 @@ def minutes_to_reach(fit, nats, b=None):
     return math.exp(fit["centre"][0] + (fit["centre"][1] - math.log(nats)) / b)
 
 
+def local_slopes(rows):
+    """The exponent b between each two consecutive budgets of sorted (minutes, nats) rows."""
+    return [(m0, m1, math.log(n0 / n1) / math.log(m1 / m0)) for (m0, n0), (m1, n1) in zip(rows, rows[1:])]
+
+
 def fits(points):
-    """{framework: fit} over `points` (one CPU's {name: point}); frameworks with fewer than two budgets left out."""
+    """{framework: fit} over `points` (one CPU's {name: point}); a framework needs three budgets (a line through
+    two has no uncertainty and says nothing of the curve's bend)."""
     out = {}
     for framework in sorted({p["framework"] for p in points.values()}):
         rows = sorted((p["minutes"], p["future_nats"]) for p in points.values() if p["framework"] == framework)
-        if len(rows) < 2:
+        if len(rows) < 3:
             continue
         fit = fit_power_law(*zip(*rows))
         fit["centre"] = [float(np.mean(np.log(column))) for column in zip(*rows)]
@@ -45,6 +51,9 @@ def fits(points):
         if fit["b_se"] is not None:
             fit["paper_minutes_range"] = sorted(minutes_to_reach(fit, 341.2, fit["b"] + s * fit["b_se"])
                                                 for s in (1, -1))
+        m0, m1, last = local_slopes(rows)[-1]
+        fit["last_slope"] = last
+        fit["paper_minutes_last_slope"] = rows[-1][0] * (rows[-1][1] / 341.2) ** (1 / last) if last > 0 else math.inf
         out[framework] = fit
     return out
 
@@ -71,14 +80,18 @@ def table(cpu, points, fitted):
             gap = pair["package"] - TARGETS[minutes]
             lines.append(f"- {minutes:g} min target {TARGETS[minutes]:g} nats/frame: "
                          + ("met" if gap <= 0 else f"missed by {gap:.1f}") + f" ({pair['package']:.1f}).")
+    for framework in sorted({p["framework"] for p in points.values()}):
+        rows = sorted((p["minutes"], p["future_nats"]) for p in points.values() if p["framework"] == framework)
+        if len(rows) > 1:
+            lines.append(f"- local exponent b (nats ∝ minutes^-b), {framework}: " + ", ".join(
+                f"{m0:g}→{m1:g} min {b:.3f}" for m0, m1, b in local_slopes(rows)) + ".")
     for framework, fit in fitted.items():
-        spread = (f"; slope ± 1 standard error: {hours(fit['paper_minutes_range'][0])} to "
-                  f"{hours(fit['paper_minutes_range'][1])}") if fit.get("paper_minutes_range") else \
-            " (two points: no uncertainty can be given)"
-        lines.append(f"- fit, {framework}: nats ≈ {fit['a']:.0f} × minutes^-{fit['b']:.3f}"
-                     + (f" (± {fit['b_se']:.3f})" if fit["b_se"] is not None else "")
-                     + f" over {fit['points']} budgets. Extrapolated to the paper's 341.2: "
-                       f"{hours(fit['paper_minutes'])} of this machine{spread}.")
+        lines.append(f"- fit, {framework}: nats ≈ {fit['a']:.0f} × minutes^-{fit['b']:.3f} (± {fit['b_se']:.3f}) over "
+                     f"{fit['points']} budgets. Extrapolated to the paper's 341.2 (an extrapolation): "
+                     f"{hours(fit['paper_minutes'])} of this machine (slope ± 1 standard error: "
+                     f"{hours(fit['paper_minutes_range'][0])} to {hours(fit['paper_minutes_range'][1])}); with the "
+                     f"last budgets' exponent ({fit['last_slope']:.3f}) held from the last point: "
+                     f"{hours(fit['paper_minutes_last_slope'])}.")
     return lines + [""]
 
 
@@ -87,19 +100,28 @@ def plot(record, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, (ax, horizons) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [3, 2]})
     for cpu, points in record["machines"].items():
-        for framework, fit in fits(points).items():
+        fitted = fits(points)
+        for framework in sorted({p["framework"] for p in points.values()}):
             rows = sorted((p["minutes"], p["future_nats"]) for p in points.values() if p["framework"] == framework)
-            ax.plot(*zip(*rows), "o", label=f"{framework} ({cpu.split(' (')[0]})")
-            grid = np.geomspace(min(r[0] for r in rows), max(240.0, rows[-1][0]), 50)
-            ax.plot(grid, fit["a"] * grid ** -fit["b"], "--", lw=1, color=ax.lines[-1].get_color())
-        for p in points.values():
-            if sum(q["framework"] == p["framework"] for q in points.values()) == 1:
-                ax.plot([p["minutes"]], [p["future_nats"]], "s", label=f"{p['framework']} ({cpu.split(' (')[0]})")
+            ax.plot(*zip(*rows), "o-", label=f"{framework} ({cpu.split(' (')[0]})")
+            fit = fitted.get(framework)
+            if fit:
+                grid = np.geomspace(rows[0][0], max(240.0, rows[-1][0]), 50)
+                ax.plot(grid, fit["a"] * grid ** -fit["b"], "--", lw=1, color=ax.lines[-1].get_color(),
+                        label=f"{framework}: power-law fit, extrapolated")
     ax.axhline(record["paper_nats"], color="k", lw=0.8, ls=":", label="paper (341.2, GPU, 2048 units)")
-    for minutes, nats in TARGETS.items():
-        ax.plot([minutes], [nats], "kx")
+    for k, (minutes, nats) in enumerate(TARGETS.items()):
+        ax.plot([minutes], [nats], "kx", label=None if k else "targets (15 and 60 min)")
+    for points in record["machines"].values():
+        for p in sorted(points.values(), key=lambda p: (p["framework"], p["minutes"])):
+            horizons.plot(range(1, len(p["future_nats_per_horizon"]) + 1), p["future_nats_per_horizon"],
+                          "-" if p["framework"] == "package" else ":", label=f"{p['framework']}, {p['minutes']:g} min")
+    horizons.set_xlabel("frames ahead (free-running)")
+    horizons.set_ylabel("future nats/frame")
+    horizons.set_title("per horizon, held-out")
+    horizons.legend(fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("training minutes on 2 CPU cores (fit dashed: extrapolation beyond the last point)")
     ax.set_ylabel("future nats/frame (free-running, held-out)")

@@ -11,10 +11,12 @@ Trials train on Bouncing MNIST of the first 50,000 MNIST training digits (mnist.
 500 sequences of the 10,000 held-out VALIDATION digits (bench/real_mnist/mnist_valid_seq_real.npy), free-running;
 the test digits that bench/learning_curve.py reports on play no part in the choice.
 
-The space (each trial a random draw, seeded): width 256/512/1024, depth 1/2, batch 16/32/64, peak learning rate
-log-uniform in [5e-4, 4e-3], schedule cosine (warm-up 100, floor 0.05) or constant, gradient clipping off or at a
-global norm of 100 / 1000, future decoder unconditioned or conditioned on its own predictions (scheduled sampling),
-precision float32 or mixed_bfloat16 — bfloat16 only drawn where the CPU multiplies it natively.
+Trial 0 is configs/cpu_15min.cfg's recipe (the incumbent); the others are random draws (seeded) from the space:
+width 256/512/1024, depth 1/2, batch 16/32/64, peak learning rate log-uniform in [5e-4, 4e-3], schedule cosine
+(warm-up 100, floor 0.05) or constant, gradient clipping off or at a global norm of 100 / 1000, future decoder
+unconditioned or conditioned on its own predictions (trained on them: sampling_schedule=free_running, the better
+conditional training per step in the ablation), precision float32 or mixed_bfloat16 — bfloat16 only drawn where the
+CPU multiplies it natively.
 
   .venv/bin/python bench/recipe_search.py --target_minutes=15 --trials=9 --eta=3
 
@@ -27,6 +29,7 @@ import datetime
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 
@@ -53,10 +56,17 @@ def sample_recipes(count, seed, native_bfloat16):
                   "learning_rate_schedule": schedule, "warmup_steps": 100 if schedule == "cosine" else 0,
                   "learning_rate_floor": 0.05 if schedule == "cosine" else 0.0,
                   "clipnorm": float(rng.choice([0.0, 100.0, 1000.0])), "conditional_future": conditional,
-                  "training": "scheduled_sampling" if conditional else "teacher_forcing",
+                  "sampling_schedule": "free_running" if conditional else "teacher_forcing",
                   "precision": str(rng.choice(["float32", "mixed_bfloat16"])) if native_bfloat16 else "float32"}
         recipes.append(recipe)
     return recipes
+
+
+def incumbent(native_bfloat16):
+    """configs/cpu_15min.cfg's recipe, trial 0 of every search: a search can confirm it or beat it."""
+    return {"units": 512, "layers": 1, "batch_size": 32, "learning_rate": 1.5e-3, "learning_rate_schedule": "cosine",
+            "warmup_steps": 100, "learning_rate_floor": 0.05, "clipnorm": 0.0, "conditional_future": False,
+            "sampling_schedule": "teacher_forcing", "precision": "mixed_bfloat16" if native_bfloat16 else "float32"}
 
 
 def rung_minutes(target, trials, eta):
@@ -72,9 +82,11 @@ def survivors(scores, eta):
 
 
 def recipe_flags(recipe):
-    out = []
+    """vidrep-train's flags for a recipe (`units` x `layers` as one --units=U,U,...)."""
+    out = [f"--units={','.join([str(recipe['units'])] * recipe['layers'])}"]
     for name, value in recipe.items():
-        out.append(f"--{name}={str(value).lower() if isinstance(value, bool) else value}")
+        if name not in ("units", "layers"):
+            out.append(f"--{name}={str(value).lower() if isinstance(value, bool) else value}")
     return out
 
 
@@ -90,8 +102,9 @@ def train_and_score(trial, recipe, minutes, out_dir):
                "--digits=mnist_h5", f"--digits_path={h5}", "--val_dataset=mnist_test_seq", f"--val_path={valid}",
                "--val_sequences=256", "--checkpoint_every=100000", "--eval_every=100000", "--image_every=100000",
                "--train_steps=200000", f"--train_minutes={minutes:g}"]
-    if os.path.isdir(model_dir):
-        subprocess.run(["rm", "-rf", model_dir], check=True)
+    if os.path.isdir(model_dir):  # a trial cut short: it starts again
+        shutil.rmtree(model_dir)
+    os.makedirs(out_dir, exist_ok=True)
     with open(model_dir + ".log", "w") as log:
         subprocess.run(command, check=True, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     scored = os.path.join(model_dir, "eval.json")
@@ -118,7 +131,7 @@ def write_hparams(out_dir, row):
 
 def table(record):
     lines = [f"# Recipe search for {record['target_minutes']:g} minutes ({record['cpu']})", "",
-             f"Successive halving, {record['trials']} random recipes, eta {record['eta']}, rungs "
+             f"Successive halving, {record['trials']} recipes (trial 0 the incumbent), eta {record['eta']}, rungs "
              f"{', '.join(f'{m:g}' for m in record['rungs'])} min; ranked by free-running future nats/frame on "
              f"{SEARCH_SEQUENCES} validation sequences (bench/recipe_search.py).", "",
              "| rung (min) | trial | units x layers | batch | lr | schedule | clip | conditional | precision | steps "
@@ -141,14 +154,17 @@ def main():
     parser.add_argument("--eta", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out_dir", default=os.path.join(ROOT, "runs", "search"))
+    parser.add_argument("--results_dir", default=os.path.join(HERE, "results"), help="where the table goes")
     args = parser.parse_args()
-    results = os.path.join(HERE, "results", f"recipe_search_{args.target_minutes:g}.json")
+    os.makedirs(args.results_dir, exist_ok=True)
+    results = os.path.join(args.results_dir, f"recipe_search_{args.target_minutes:g}.json")
     record = {"target_minutes": args.target_minutes, "trials": args.trials, "eta": args.eta, "seed": args.seed,
               "cpu": cpu.describe(), "rungs": rung_minutes(args.target_minutes, args.trials, args.eta), "rows": []}
     if os.path.isfile(results):
         with open(results) as f:
             record = json.load(f)
-    recipes = sample_recipes(args.trials, args.seed, bool(cpu.native_bfloat16()))
+    native = bool(cpu.native_bfloat16())
+    recipes = [incumbent(native)] + sample_recipes(args.trials - 1, args.seed, native)
     alive = list(range(args.trials))
     for minutes in record["rungs"]:
         done = {r["trial"]: r for r in record["rows"] if r["minutes"] == minutes}

@@ -92,7 +92,7 @@ def test_wrong_validation_file_and_unknown_names(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.parametrize("name", ["quickstart", "cpu_15min", "bouncing_mnist", "bouncing_mnist_2layer",
+@pytest.mark.parametrize("name", ["quickstart", "cpu_15min", "cpu_60min", "bouncing_mnist", "bouncing_mnist_2layer",
                                   "ucf_patches", "ucf_fc6_classifier"])
 def test_shipped_configs_parse_and_validate(name, monkeypatch):
     from absl import flags
@@ -115,9 +115,10 @@ def test_shipped_configs_parse_and_validate(name, monkeypatch):
         assert config.conditional_reconstruction and config.conditional_future and config.peepholes
         assert (config.output, config.initializer, config.input_frames, config.future_frames) == \
             ("linear", "original", 10, 10)
-    if name == "cpu_15min":
+    if name.startswith("cpu_"):
         assert (config.units, config.batch_size, config.learning_rate_schedule, config.train_steps,
-                config.train_minutes) == ((512,), 32, "cosine", 4000, 14.5)
+                config.train_minutes, config.precision) == \
+            ((512,), 32, "cosine", 4000, 14.5 if name == "cpu_15min" else 59.5, "auto")
     if name == "ucf_fc6_classifier":
         assert (config.task, config.data, config.clip_length, config.num_classes, config.units) == \
             ("classifier", "fc6", 16, 101, (2048,))

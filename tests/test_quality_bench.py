@@ -81,9 +81,12 @@ def test_successive_halving_draws_rungs_and_cuts():
     for r in drawn:
         assert 5e-4 <= r["learning_rate"] <= 4e-3 and r["units"] in (256, 512, 1024)
         assert (r["warmup_steps"] > 0) == (r["learning_rate_schedule"] == "cosine")
-        assert (r["training"] == "scheduled_sampling") == r["conditional_future"]
-    flags = recipe_search.recipe_flags(drawn[0])
-    assert f"--units={drawn[0]['units']}" in flags and any(f.startswith("--conditional_future=") for f in flags)
+        assert (r["sampling_schedule"] == "free_running") == r["conditional_future"]
+    two_layers = next(r for r in drawn if r["layers"] == 2)
+    assert set(recipe_search.incumbent(True)) == set(two_layers)  # the incumbent names every setting a draw does
+    flags = recipe_search.recipe_flags(two_layers)
+    assert f"--units={two_layers['units']},{two_layers['units']}" in flags and "--layers=2" not in flags
+    assert f"--conditional_future={str(two_layers['conditional_future']).lower()}" in flags
 
 
 def test_the_pytorch_port_follows_the_packages_budgeted_schedule():
