@@ -80,7 +80,8 @@ def train_torch(minutes, model_dir, npz, heldout):
         run(command, os.path.join(model_dir + ".log"))
     with open(os.path.join(model_dir, "torch_train.json")) as f:
         record = json.load(f)
-    return {"steps": record["steps"], "precision": record["precision"], "command": command}
+    return {"steps": record["steps"], "precision": record["precision"], "command": command,
+            "precision_race_median_seconds": record["precision_race_median_seconds"]}
 
 
 class LogitsPredictor:
@@ -119,6 +120,7 @@ def summary(results):
            "copy_last_mse": results["baseline/copy_last"]["mse"]["mean"]}
     if "baseline/mean_training_frame" in results:
         row["mean_frame_nats"] = results["baseline/mean_training_frame"]["loss"]["mean"]
+        row["mean_frame_mse"] = results["baseline/mean_training_frame"]["mse"]["mean"]
     if "reconstruction" in results:
         row["reconstruction_nats"] = results["reconstruction"]["loss"]["mean"]
     return row

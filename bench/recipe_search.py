@@ -155,18 +155,25 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out_dir", default=os.path.join(ROOT, "runs", "search"))
     parser.add_argument("--results_dir", default=os.path.join(HERE, "results"), help="where the table goes")
+    parser.add_argument("--rungs", type=int, default=0, help="run only the first N rungs now (0: all); a later run "
+                                                             "with the same arguments goes on from there")
     args = parser.parse_args()
     os.makedirs(args.results_dir, exist_ok=True)
     results = os.path.join(args.results_dir, f"recipe_search_{args.target_minutes:g}.json")
     record = {"target_minutes": args.target_minutes, "trials": args.trials, "eta": args.eta, "seed": args.seed,
               "cpu": cpu.describe(), "rungs": rung_minutes(args.target_minutes, args.trials, args.eta), "rows": []}
-    if os.path.isfile(results):
+    native = bool(cpu.native_bfloat16())
+    record["recipes"] = [incumbent(native)] + sample_recipes(args.trials - 1, args.seed, native)
+    if os.path.isfile(results):  # a search that stopped goes on, on the CPU it started on, with its own recipes
         with open(results) as f:
             record = json.load(f)
-    native = bool(cpu.native_bfloat16())
-    recipes = [incumbent(native)] + sample_recipes(args.trials - 1, args.seed, native)
+        if record["cpu"] != cpu.describe() or (record["trials"], record["eta"]) != (args.trials, args.eta):
+            raise SystemExit(f"{results} is a search of {record['trials']} trials, eta {record['eta']} on "
+                             f"{record['cpu']}; this is {args.trials}, {args.eta} on {cpu.describe()}: give another "
+                             f"--results_dir")
+    recipes = record["recipes"]
     alive = list(range(args.trials))
-    for minutes in record["rungs"]:
+    for minutes in record["rungs"][:args.rungs or None]:
         done = {r["trial"]: r for r in record["rows"] if r["minutes"] == minutes}
         for trial in alive:
             if trial not in done:

@@ -20,7 +20,6 @@ it beat 20 of float32 (both are training steps of the run).
 """
 import argparse
 import json
-import math
 import os
 import queue
 import sys
@@ -35,6 +34,7 @@ import torch  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
+from port_schedule import Schedule  # noqa: E402
 from torch_composite import Composite, train_step  # noqa: E402
 
 from keras_vidrep.data.bouncing import TRAIN_STREAM, BouncingMNIST  # noqa: E402
@@ -44,30 +44,6 @@ from keras_vidrep.runtime.cpu import native_bfloat16  # noqa: E402
 from keras_vidrep.training.budget import TimeBudget  # noqa: E402
 
 NEVER = 10 ** 9  # the port does no periodic work inside its budget
-
-
-class Schedule:
-    """Linear warm-up from 0 to `peak`, then cosine decay to `floor` x `peak` as a function of progress, re-plannable
-    without a jump (the rule of `keras_vidrep.training.optimizers.BudgetCosine`)."""
-
-    def __init__(self, peak, end_step, floor, warmup):
-        self.peak, self.floor, self.warmup = peak, floor, warmup
-        self.anchor_step, self.anchor_progress, self.end_step = float(warmup), 0.0, float(max(end_step, warmup + 1))
-
-    def progress(self, step):
-        span = max(self.end_step - self.anchor_step, 1.0)
-        return min(1.0, max(0.0, self.anchor_progress + (step - self.anchor_step) / span * (1 - self.anchor_progress)))
-
-    def replan(self, step, end_step):
-        if step > self.warmup:
-            self.anchor_progress, self.anchor_step = self.progress(step), float(step)
-        self.end_step = float(max(end_step, self.anchor_step + 1))
-
-    def __call__(self, step):
-        if step < self.warmup:
-            return self.peak * step / self.warmup
-        cosine = 0.5 * (1 + math.cos(math.pi * self.progress(step)))
-        return self.peak * ((1 - self.floor) * cosine + self.floor)
 
 
 def prefetched(generator, batch_size, input_frames, future_frames):

@@ -245,3 +245,68 @@ def test_quoted_window_probe_is_the_measured_one():
                             randoms.std()], "docs/probes.md, window probe time")
     matches(quoted("docs/probes.md", r"video, 1 labelled window per video \| \| ([\d.]+) ±"),
             [np.mean(video["trained"]["1"])], "docs/probes.md, window probe video")
+
+
+def test_quoted_learning_curve_and_real_digit_probes_are_the_measured_ones():
+    import numpy as np
+
+    machine = "AMD EPYC (AVX-512, AVX2, FMA, AVX512_BF16), 2 cores"
+    points = result("learning_curve.json")["machines"][machine]
+    names = {"package": "package", "torch": "PyTorch port"}
+    for key, point in points.items():
+        row = quoted("docs/quality.md", rf"\| {names[point['framework']]} \| {point['minutes']:g} min \| ([\d,]+) \| "
+                                        rf"{point['precision']} \| \**([\d.]+)\** \| ([\d.]+) \|")
+        matches(row, [point["steps"], point["future_nats"], point["future_mse"]], f"docs/quality.md, {key}")
+    sixty = points["package_60"]
+    matches(quoted("docs/quality.md", r"mean training frame scores ([\d.]+) nats/frame \(MSE ([\d.]+)\)"),
+            [sixty["mean_frame_nats"], sixty["mean_frame_mse"]], "docs/quality.md, mean frame")
+    matches(quoted("configs/cpu_60min.cfg", r"ran ([\d,]+) \("), [sixty["steps"]], "cpu_60min.cfg steps")
+    fifteen = points["package_15"]
+    matches(quoted("configs/cpu_15min.cfg", r"([\d,]+) steps, future ([\d.]+) nats/frame \(MSE ([\d.]+)\) on 1,000"),
+            [fifteen["steps"], fifteen["future_nats"], fifteen["future_mse"]], "cpu_15min.cfg, real digits")
+    matches(quoted("configs/cpu_60min.cfg", r"future ([\d.]+) nats/frame \(MSE ([\d.]+) per frame\), mean training "
+                                            r"frame ([\d.]+), reconstruction ([\d.]+)"),
+            [sixty["future_nats"], sixty["future_mse"], sixty["mean_frame_nats"], sixty["reconstruction_nats"]],
+            "cpu_60min.cfg")
+    probe = result("probe_real_digits_15min.json")["scores"]
+    for factor, label in (("digit0", r"digit \(10 classes\)"), ("digit0_vx", r"velocity x \(R²\)"),
+                          ("digit0_direction", r"direction \(8 sectors\)"),
+                          ("digit0_x_ahead5", r"x, 5 frames ahead \(R²\)")):
+        cells = quoted("docs/quality.md", rf"\| {label} \| [\d.]+ \| \*\*([\d.]+) ± ([\d.]+)\*\* \| "
+                                          rf"([\d.]+) ± ([\d.]+) \| (−?[\d.]+) ± ([\d.]+) \| (−?[\d.]+) ± ([\d.]+) \|")
+        measured = []
+        for column in ("trained", "random0", "input_last", "input_mean"):
+            measured += [np.mean(probe[factor][column]["0"]), np.std(probe[factor][column]["0"])]
+        matches([c.replace("−", "-") for c in cells], measured, f"docs/quality.md, probe {factor}")
+
+
+def test_quoted_curve_fit_and_leads_are_the_measured_ones():
+    import sys
+
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import curve_report
+
+    points = result("learning_curve.json")["machines"]["AMD EPYC (AVX-512, AVX2, FMA, AVX512_BF16), 2 cores"]
+    sixty = points["package_60"]
+    matches(quoted("docs/quality.md", r"and copying the last input frame ([\d,.]+) \(MSE ([\d.]+);"),
+            [sixty["copy_last_nats"], sixty["copy_last_mse"]], "docs/quality.md, copy last")
+    matches(quoted("docs/quality.md", r"reconstruction is ([\d.]+)\. The error grows with the horizon, from ([\d.]+) "
+                                      r"nats one frame ahead to ([\d.]+) ten frames ahead"),
+            [sixty["reconstruction_nats"], sixty["future_nats_per_horizon"][0], sixty["future_nats_per_horizon"][-1]],
+            "docs/quality.md, per horizon")
+    leads = [100 * (1 - points[f"package_{m}"]["future_nats"] / points[f"torch_{m}"]["future_nats"]) for m in (5, 15)]
+    matches(quoted("docs/quality.md", r"missed\*\*: ([\d.]+)% at 5 minutes .* and ([\d.]+)% at 15 minutes"), leads,
+            "docs/quality.md, lead over the port")
+    race = points["torch_15"]["precision_race_median_seconds"]
+    matches(quoted("docs/quality.md", r"picked bfloat16, ([\d.]+) s a step against ([\d.]+) s in float32"),
+            [race["bfloat16"], race["float32"]], "docs/quality.md, the port's precision race")
+    fit = curve_report.fits(points)["package"]
+    slopes = [b for _, _, b in curve_report.local_slopes(sorted(
+        (p["minutes"], p["future_nats"]) for p in points.values() if p["framework"] == "package"))]
+    matches(quoted("docs/quality.md", r"is ([\d.]+) from 5 to 15 minutes and ([\d.]+) from 15 to 60"), slopes,
+            "docs/quality.md, local exponents")
+    matches(quoted("docs/quality.md", r"nats ≈ (\d+) × minutes\^−([\d.]+) ± ([\d.]+)\) reaches the paper's 341.2 after "
+                                      r"([\d.]+) hours of this machine \(([\d.]+) to ([\d.]+) hours .* gives ([\d.]+) "
+                                      r"hours"),
+            [fit["a"], fit["b"], fit["b_se"], fit["paper_minutes"] / 60, *(m / 60 for m in fit["paper_minutes_range"]),
+             fit["paper_minutes_last_slope"] / 60], "docs/quality.md, fit")

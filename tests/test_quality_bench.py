@@ -90,12 +90,11 @@ def test_successive_halving_draws_rungs_and_cuts():
 
 
 def test_the_pytorch_port_follows_the_packages_budgeted_schedule():
-    pytest.importorskip("torch")  # the bench extra (pip install -e '.[bench]')
-    import torch_train
+    from port_schedule import Schedule
 
     from keras_vidrep.training.optimizers import BudgetCosine
 
-    ours, theirs = torch_train.Schedule(1e-3, 400, 0.05, 20), BudgetCosine(1e-3, 400, 0.05, 20)
+    ours, theirs = Schedule(1e-3, 400, 0.05, 20), BudgetCosine(1e-3, 400, 0.05, 20)
     for step in range(0, 700, 7):
         if step in (140, 301):  # a new plan, as a time budget makes them
             ours.replan(step, 520 if step == 140 else 610)
