@@ -132,13 +132,13 @@ def write_hparams(out_dir, row):
 def table(record):
     lines = [f"# Recipe search for {record['target_minutes']:g} minutes ({record['cpu']})", "",
              f"Successive halving, {record['trials']} recipes (trial 0 the incumbent), eta {record['eta']}, rungs "
-             f"{', '.join(f'{m:g}' for m in record['rungs'])} min; ranked by free-running future nats/frame on "
+             f"{', '.join(f'{m:.3g}' for m in record['rungs'])} min; ranked by free-running future nats/frame on "
              f"{SEARCH_SEQUENCES} validation sequences (bench/recipe_search.py).", "",
              "| rung (min) | trial | units x layers | batch | lr | schedule | clip | conditional | precision | steps "
              "| future nats | MSE |", "|---:|---:|---|---:|---:|---|---:|---|---|---:|---:|---:|"]
     for row in sorted(record["rows"], key=lambda r: (r["minutes"], r["future_nats"])):
         r = row["recipe"]
-        lines.append(f"| {row['minutes']:g} | {row['trial']} | {r['units']} x {r['layers']} | {r['batch_size']} | "
+        lines.append(f"| {row['minutes']:.3g} | {row['trial']} | {r['units']} x {r['layers']} | {r['batch_size']} | "
                      f"{r['learning_rate']:g} | {r['learning_rate_schedule']} | {r['clipnorm']:g} | "
                      f"{'yes' if r['conditional_future'] else 'no'} | {r['precision']} | {row['steps']:,} | "
                      f"{row['future_nats']:.1f} | {row['future_mse']:.1f} |")

@@ -98,7 +98,7 @@ class TrainerSettings:
                                         "products in bfloat16; weights, states, losses and optimizer in float32), "
                                         "or auto: mixed_bfloat16 on a CPU that multiplies bfloat16 natively "
                                         "(AVX512_BF16 or AMX) and has no GPU beside it, float32 elsewhere; "
-                                        "config.json records the one chosen.",
+                                        "config.json records the one chosen and a resumed run keeps it.",
                              PRECISIONS)
     autotune: bool = setting(True, "Time the formulations of the LSTMs' recurrent products on this CPU at start-up "
                                    "(about a second, cached per CPU) and use the fastest; false: the default one.")

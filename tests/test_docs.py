@@ -310,3 +310,11 @@ def test_quoted_curve_fit_and_leads_are_the_measured_ones():
                                       r"hours"),
             [fit["a"], fit["b"], fit["b_se"], fit["paper_minutes"] / 60, *(m / 60 for m in fit["paper_minutes_range"]),
              fit["paper_minutes_last_slope"] / 60], "docs/quality.md, fit")
+
+
+def test_quoted_recipe_search_is_the_measured_one():
+    rows = {row["trial"]: row for row in result("recipe_search_15.json")["rows"] if row["minutes"] < 2}
+    for trial in (4, 0, 1):
+        matches(quoted("docs/quality.md", rf"\| {trial} \| [^|]+ \| ([\d,]+) \| ([\d.]+) \|"),
+                [rows[trial]["steps"], rows[trial]["future_nats"]], f"docs/quality.md, search trial {trial}")
+    assert rows[4]["recipe"]["units"] == 256 and rows[4]["recipe"]["precision"] == "float32"

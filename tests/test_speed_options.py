@@ -296,3 +296,6 @@ def test_precision_auto_takes_bfloat16_only_where_the_cpu_multiplies_it_natively
     finally:
         trainer.close()
     assert Config.load(config.model_dir).precision == chosen  # config.json records the choice, not "auto"
+    other = "avx2 amx_bf16" if chosen == "float32" else "fma avx2"  # resumed on a CPU that would choose otherwise
+    monkeypatch.setattr(cpu, "facts", lambda: {"model": "Other CPU", "cores": 2, "flags": frozenset(other.split())})
+    assert loop.resolve_precision(config).precision == chosen  # the run computes as it started

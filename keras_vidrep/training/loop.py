@@ -43,9 +43,14 @@ from keras_vidrep.training.watchdog import Watchdog
 
 
 def resolve_precision(config):
-    """`config` with `precision`=auto replaced by the policy chosen for this machine (see the flag's help)."""
+    """`config` with `precision`=auto replaced by the policy chosen for this machine (see the flag's help), or by
+    the one its run directory's config.json recorded when the run started, so that a resumed run computes as it
+    started."""
     if config.precision != "auto":
         return config
+    recorded = config.run_dir.read_config().get("precision") if config.run_dir.has_config() else None
+    if recorded in ("float32", "mixed_bfloat16"):
+        return config.replace(precision=recorded)
     native = not tf.config.list_physical_devices("GPU") and cpu.native_bfloat16()
     chosen = "mixed_bfloat16" if native else "float32"
     logging.info("--precision=auto: %s on %s", chosen, cpu.describe())
