@@ -318,3 +318,7 @@ def test_quoted_recipe_search_is_the_measured_one():
         matches(quoted("docs/quality.md", rf"\| {trial} \| [^|]+ \| ([\d,]+) \| ([\d.]+) \|"),
                 [rows[trial]["steps"], rows[trial]["future_nats"]], f"docs/quality.md, search trial {trial}")
     assert rows[4]["recipe"]["units"] == 256 and rows[4]["recipe"]["precision"] == "float32"
+    five = {row["trial"]: row for row in result("recipe_search_15.json")["rows"] if row["minutes"] == 5}
+    for trial in five:
+        matches(quoted("docs/quality.md", rf"trial {trial} \([^)]+\) ([\d.]+) in ([\d,]+) steps"),
+                [five[trial]["future_nats"], five[trial]["steps"]], f"docs/quality.md, search trial {trial} at 5 min")
