@@ -9,7 +9,9 @@ states instead: every trial's score at every rung is in the table, so a reversal
 
 Trials train on Bouncing MNIST of the first 50,000 MNIST training digits (mnist.h5's `train`) and are ranked on
 500 sequences of the 10,000 held-out VALIDATION digits (bench/real_mnist/mnist_valid_seq_real.npy), free-running;
-the test digits that bench/learning_curve.py reports on play no part in the choice.
+the test digits that bench/learning_curve.py reports on play no part in the choice. After the last rung the
+incumbent is also trained at the target (unless it is there already), and the verdict — replace the shipped recipe or
+keep it — compares the two at the full budget (`decision` in the JSON, the table's last line).
 
 Trial 0 is configs/cpu_15min.cfg's recipe (the incumbent); the others are random draws (seeded) from the space:
 width 256/512/1024, depth 1/2, batch 16/32/64, peak learning rate log-uniform in [5e-4, 4e-3], schedule cosine
@@ -120,6 +122,20 @@ def train_and_score(trial, recipe, minutes, out_dir):
             "date": datetime.date.today().isoformat()}
 
 
+def decision(record):
+    """The verdict at the target budget, or None before the last rung (and the incumbent at it) has run: the best
+    trial of the last rung against the incumbent (trial 0), both trained for the target on the same digits and
+    scored on the same validation sequences. `replace`: whether the shipped recipe should change."""
+    target = record["rungs"][-1]
+    final = {r["trial"]: r for r in record["rows"] if r["minutes"] == target}
+    if 0 not in final:
+        return None
+    best = min(final.values(), key=lambda r: (r["future_nats"], r["trial"]))
+    return {"winner": best["trial"], "winner_nats": best["future_nats"], "winner_steps": best["steps"],
+            "incumbent_nats": final[0]["future_nats"], "incumbent_steps": final[0]["steps"],
+            "replace": best["trial"] != 0}
+
+
 def write_hparams(out_dir, row):
     from keras_vidrep.board import hparams
 
@@ -142,6 +158,11 @@ def table(record):
                      f"{r['learning_rate']:g} | {r['learning_rate_schedule']} | {r['clipnorm']:g} | "
                      f"{'yes' if r['conditional_future'] else 'no'} | {r['precision']} | {row['steps']:,} | "
                      f"{row['future_nats']:.1f} | {row['future_mse']:.1f} |")
+    verdict = decision(record)
+    if verdict:
+        lines += ["", f"Decision at {record['rungs'][-1]:g} minutes: trial {verdict['winner']} "
+                      f"({verdict['winner_nats']:.1f}) against the incumbent ({verdict['incumbent_nats']:.1f}): "
+                      + ("replace the incumbent." if verdict["replace"] else "keep the incumbent.")]
     return "\n".join(lines) + "\n"
 
 
@@ -184,6 +205,15 @@ def main():
                     json.dump(record, f, indent=1)
                 print(json.dumps({k: row[k] for k in ("trial", "minutes", "steps", "future_nats")}), flush=True)
         alive = survivors({t: done[t]["future_nats"] for t in alive}, args.eta)
+    target = record["rungs"][-1]
+    if not args.rungs or args.rungs >= len(record["rungs"]):  # the incumbent also trains at the target: the verdict
+        if not any(r["trial"] == 0 and r["minutes"] == target for r in record["rows"]):
+            row = train_and_score(0, recipes[0], target, args.out_dir)
+            record["rows"].append(row)
+            write_hparams(args.out_dir, row)
+        record["decision"] = decision(record)
+        with open(results, "w") as f:
+            json.dump(record, f, indent=1)
     with open(results.replace(".json", ".md"), "w") as f:
         f.write(table(record))
     print(table(record))

@@ -267,6 +267,32 @@ def test_fewlabel_table_and_picture_of_three_initialisations_and_all_labels(tmp_
     assert os.path.getsize(path) > 5000
 
 
+def test_fewlabel_classifiers_read_the_digit_files_of_the_pretrained_run(tmp_path):
+    """A pretrained run on real MNIST files (`digits_path`) hands its digit file to every classifier: without it
+    they would read other digits (or fail to find Keras's cache)."""
+    from keras_vidrep.analysis.fewlabel import pretrain
+    from keras_vidrep.analysis.options import FewLabelOptions
+    from keras_vidrep.config import Config
+    from keras_vidrep.errors import ConfigError
+
+    digits = tmp_path / "mnist.h5"
+    digits.write_bytes(b"")  # pretrain() reads the run's settings, not the file
+    (tmp_path / "run").mkdir()
+    (tmp_path / "gen").mkdir()
+    Config("composite", model_dir=str(tmp_path / "run"), digits="mnist_h5", digits_path=str(digits),
+           units=(32,)).save(str(tmp_path / "run"))
+    _, _, flags = pretrain(FewLabelOptions(pretrained_dir=str(tmp_path / "run")))
+    assert "--digits=mnist_h5" in flags and f"--digits_path={digits}" in flags
+    Config("composite", model_dir=str(tmp_path / "gen"), units=(32,)).save(str(tmp_path / "gen"))
+    _, _, flags = pretrain(FewLabelOptions(pretrained_dir=str(tmp_path / "gen")))
+    assert not any(f.startswith("--digits_path") for f in flags)
+    with pytest.raises(ConfigError, match="cannot be given with `pretrained_dir`"):
+        FewLabelOptions(pretrained_dir=str(tmp_path / "gen"), digits="mnist_h5").validate()
+    with pytest.raises(ConfigError, match="`digits_path` '.*mnist.h5' is read only with"):
+        FewLabelOptions(digits_path=str(digits)).validate()
+    FewLabelOptions(digits="mnist_h5", digits_path=str(digits)).validate()
+
+
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Keras warns about each layer of the mismatched file
 def test_backbone_weights_from_a_local_file(tmp_path):
     from keras_vidrep.data.backbone import Backbone

@@ -89,6 +89,23 @@ def test_successive_halving_draws_rungs_and_cuts():
     assert f"--conditional_future={str(two_layers['conditional_future']).lower()}" in flags
 
 
+def test_the_search_decides_at_the_target_against_the_incumbent():
+    recipe = recipe_search.incumbent(False)
+    record = {"target_minutes": 15, "trials": 3, "eta": 3, "cpu": "test CPU", "rungs": [5.0, 15.0],
+              "rows": [{"trial": t, "minutes": 5.0, "recipe": recipe, "steps": 10, "future_nats": n, "future_mse": 1.0}
+                       for t, n in ((0, 480.0), (1, 460.0), (2, 470.0))]}
+    record["rows"].append({**record["rows"][1], "minutes": 15.0, "future_nats": 420.0})
+    assert recipe_search.decision(record) is None  # the incumbent has not trained at the target yet
+    record["rows"].append({**record["rows"][0], "minutes": 15.0, "future_nats": 417.0})
+    assert recipe_search.decision(record) == {"winner": 0, "winner_nats": 417.0, "winner_steps": 10,
+                                              "incumbent_nats": 417.0, "incumbent_steps": 10, "replace": False}
+    assert recipe_search.table(record).rstrip().endswith("trial 0 (417.0) against the incumbent (417.0): keep the "
+                                                         "incumbent.")
+    record["rows"][-2]["future_nats"] = 410.0
+    assert recipe_search.decision(record)["replace"] is True
+    assert recipe_search.table(record).rstrip().endswith("replace the incumbent.")
+
+
 def test_the_pytorch_port_follows_the_packages_budgeted_schedule():
     from port_schedule import Schedule
 

@@ -85,17 +85,21 @@ def pretrain(options):
             raise ConfigError(f"`pretrained_dir` {options.pretrained_dir!r} must be a 1-layer composite run on "
                               f"bouncing_mnist without a bottleneck")
         matching = [f"--units={s.units[0]}", f"--canvas_size={s.canvas_size}", f"--digit_size={s.digit_size}",
-                    f"--digits={s.digits}", f"--clip_length={s.input_frames}", f"--step_length={s.step_length}",
+                    f"--digits={s.digits}", *([f"--digits_path={s.digits_path}"] if s.digits_path else []),
+                    f"--clip_length={s.input_frames}", f"--step_length={s.step_length}",
                     *(["--peepholes"] if s.peepholes else []), f"--initializer={s.initializer}"]
         return options.pretrained_dir, {}, matching
     pretrained_dir = os.path.join(options.out_dir, "pretrained")
     units = ",".join(options.units)
+    digits = [f"--digits={options.digits}"] * bool(options.digits) + \
+        [f"--digits_path={options.digits_path}"] * bool(options.digits_path)
     pretrained = run_command(
         "vidrep-train", f"--model_dir={pretrained_dir}", "--num_digits=1", f"--units={units}",
         f"--input_frames={options.clip_length}", f"--future_frames={options.clip_length}",
         f"--seq_length={2 * options.clip_length}", f"--train_steps={options.pretrain_steps}", "--learning_rate=2e-3",
-        "--eval_every=1000", "--export=false", "--seed=0", *spread, json_result=True)
-    return pretrained_dir, pretrained["final_validation"], [f"--units={units}", f"--clip_length={options.clip_length}"]
+        "--eval_every=1000", "--export=false", "--seed=0", *spread, *digits, json_result=True)
+    return (pretrained_dir, pretrained["final_validation"],
+            [f"--units={units}", f"--clip_length={options.clip_length}", *digits])
 
 
 def fewlabel(options):

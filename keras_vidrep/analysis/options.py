@@ -2,6 +2,7 @@
 are the commands' flags: plain Python, so that a command parses and checks its flags before TensorFlow loads."""
 import dataclasses
 
+from keras_vidrep.data.digits import SOURCES as DIGIT_SOURCES
 from keras_vidrep.data.video_sequences import SEQUENCE_SETS
 from keras_vidrep.errors import ConfigError
 from keras_vidrep.settings import check_positive, check_required, setting
@@ -91,6 +92,9 @@ class FewLabelOptions:
     speed_spread: float = setting(0.5, "label=speed: speeds drawn from step_length x [1 - spread, 1 + spread] "
                                        "(pretraining too), 4 classes.")
     pretrained_dir: str = setting("", "Use this composite run (e.g. runs/cpu_15min) instead of pretraining one.")
+    digits: str = setting("", "Digit images of the pretraining and the classifiers (empty: the pretrained run's, "
+                              "else sklearn); mnist_h5 / mnist_npz read `digits_path`.", ("", *DIGIT_SOURCES))
+    digits_path: str = setting("", "Path of mnist.h5 / mnist.npz for `digits`.")
     val_sequences: int = setting(1000, "Held-out labelled sequences the classifiers are scored on.")
     learning_rate: float = setting(1e-3, "Learning rate of the classifiers.")
 
@@ -104,6 +108,12 @@ class FewLabelOptions:
                 from None
         if any(k < 0 for k in labels_per_class):
             raise ConfigError(f"`labels_per_class` must be positive, got {','.join(self.labels_per_class)}")
+        if self.pretrained_dir and (self.digits or self.digits_path):
+            raise ConfigError(f"`digits`={self.digits!r} / `digits_path`={self.digits_path!r} cannot be given with "
+                              f"`pretrained_dir` {self.pretrained_dir!r}: the classifiers read that run's digits")
+        if self.digits_path and self.digits not in ("mnist_h5", "mnist_npz"):
+            raise ConfigError(f"`digits_path` {self.digits_path!r} is read only with `digits`=mnist_h5 or mnist_npz, "
+                              f"got `digits`={self.digits!r}")
         inits = ["scratch", {"finetune": "finetune", "freeze": "frozen"}[self.encoder]] if self.encoder \
             else list(self.inits)
         if not inits or inits[0] != "scratch" or not set(inits) <= set(FEWLABEL_INITS):
