@@ -84,7 +84,7 @@ def cosine(a, b):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", default="0,1,2,3,4,5")
     parser.add_argument("--output_json", default="")
     args = parser.parse_args()

@@ -96,7 +96,7 @@ def clips_per_video(family, frames, patch_stride):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--families", default="bouncing,patches,features")
     parser.add_argument("--videos", type=int, default=8)
     parser.add_argument("--frames", type=int, default=120)

@@ -158,10 +158,11 @@ def measure(framework, minutes, out_dir):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--budgets", default="5,15,60", help="minutes of training per point")
-    parser.add_argument("--frameworks", default="package,torch")
-    parser.add_argument("--out_dir", default=os.path.join(ROOT, "runs", "curve"))
+    parser.add_argument("--frameworks", default="package,torch", help="package (vidrep-train) and/or torch "
+                                                                       "(bench/torch_train.py)")
+    parser.add_argument("--out_dir", default=os.path.join(ROOT, "runs", "curve"), help="a run directory per point")
     parser.add_argument("--report", action="store_true", help="only fit and write the table and the plot")
     args = parser.parse_args()
     if not args.report:

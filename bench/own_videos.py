@@ -75,7 +75,7 @@ def run(command):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--videos", type=int, default=24)
     parser.add_argument("--val_videos", type=int, default=6)

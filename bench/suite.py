@@ -151,7 +151,7 @@ def machine():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default="train,pipeline,rollout", help="which benchmarks, comma separated")
     parser.add_argument("--rows", default=",".join(TRAIN_ROWS), help="training rows, comma separated")
     args = parser.parse_args()

@@ -119,7 +119,7 @@ def matmul_peak(dtype, n=2048, seconds=2.0):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--units", type=int, default=2048)
     parser.add_argument("--frame_dim", type=int, default=64 * 64)
     parser.add_argument("--input_frames", type=int, default=10)

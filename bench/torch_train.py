@@ -63,7 +63,7 @@ def prefetched(generator, batch_size, input_frames, future_frames):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--train_minutes", type=float, required=True)
     parser.add_argument("--units", type=int, default=512)
     parser.add_argument("--batch_size", type=int, default=32)
