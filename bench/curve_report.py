@@ -114,10 +114,14 @@ def plot(record, path):
     ax.axhline(record["paper_nats"], color="k", lw=0.8, ls=":", label="paper (341.2, GPU, 2048 units)")
     for k, (minutes, nats) in enumerate(TARGETS.items()):
         ax.plot([minutes], [nats], "kx", label=None if k else "targets (15 and 60 min)")
-    for points in record["machines"].values():
-        for p in sorted(points.values(), key=lambda p: (p["framework"], p["minutes"])):
+    budgets = sorted({p["minutes"] for points in record["machines"].values() for p in points.values()})
+    colour = {m: plt.get_cmap("viridis")(k / max(1, len(budgets) - 1) * 0.85) for k, m in enumerate(budgets)}
+    for points in record["machines"].values():  # one colour a budget: package solid, the port dotted
+        for p in sorted(points.values(), key=lambda p: (p["minutes"], p["framework"])):
             horizons.plot(range(1, len(p["future_nats_per_horizon"]) + 1), p["future_nats_per_horizon"],
-                          "-" if p["framework"] == "package" else ":", label=f"{p['framework']}, {p['minutes']:g} min")
+                          "-" if p["framework"] == "package" else ":", color=colour[p["minutes"]],
+                          lw=1.8 if p["framework"] == "package" else 1.4,
+                          label=f"{p['framework']}, {p['minutes']:g} min")
     horizons.set_xlabel("frames ahead (free-running)")
     horizons.set_ylabel("future nats/frame")
     horizons.set_title("per horizon, held-out")

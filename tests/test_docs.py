@@ -294,9 +294,10 @@ def test_quoted_curve_fit_and_leads_are_the_measured_ones():
                                       r"nats one frame ahead to ([\d.]+) ten frames ahead"),
             [sixty["reconstruction_nats"], sixty["future_nats_per_horizon"][0], sixty["future_nats_per_horizon"][-1]],
             "docs/quality.md, per horizon")
-    leads = [100 * (1 - points[f"package_{m}"]["future_nats"] / points[f"torch_{m}"]["future_nats"]) for m in (5, 15)]
-    matches(quoted("docs/quality.md", r"missed\*\*: ([\d.]+)% at 5 minutes .* and ([\d.]+)% at 15 minutes"), leads,
-            "docs/quality.md, lead over the port")
+    leads = [100 * (1 - points[f"package_{m}"]["future_nats"] / points[f"torch_{m}"]["future_nats"])
+             for m in (5, 15, 60)]
+    matches(quoted("docs/quality.md", r"missed\*\*: ([\d.]+)% at 5 minutes .*, ([\d.]+)% at 15 minutes .* and "
+                                      r"([\d.]+)% at 60 minutes"), leads, "docs/quality.md, lead over the port")
     race = points["torch_15"]["precision_race_median_seconds"]
     matches(quoted("docs/quality.md", r"picked bfloat16, ([\d.]+) s a step against ([\d.]+) s in float32"),
             [race["bfloat16"], race["float32"]], "docs/quality.md, the port's precision race")
@@ -306,10 +307,24 @@ def test_quoted_curve_fit_and_leads_are_the_measured_ones():
     matches(quoted("docs/quality.md", r"is ([\d.]+) from 5 to 15 minutes and ([\d.]+) from 15 to 60"), slopes,
             "docs/quality.md, local exponents")
     matches(quoted("docs/quality.md", r"nats ≈ (\d+) × minutes\^−([\d.]+) ± ([\d.]+)\) reaches the paper's 341.2 after "
-                                      r"([\d.]+) hours of this machine \(([\d.]+) to ([\d.]+) hours .* gives ([\d.]+) "
+                                      r"([\d.]+) hours of this machine \(([\d.]+) to ([\d.]+) hours .*? gives ([\d.]+) "
                                       r"hours"),
             [fit["a"], fit["b"], fit["b_se"], fit["paper_minutes"] / 60, *(m / 60 for m in fit["paper_minutes_range"]),
              fit["paper_minutes_last_slope"] / 60], "docs/quality.md, fit")
+    port = curve_report.fits(points)["torch"]
+    port_slopes = [b for _, _, b in curve_report.local_slopes(sorted(
+        (p["minutes"], p["future_nats"]) for p in points.values() if p["framework"] == "torch"))]
+    matches(quoted("docs/quality.md", r"The port's curve bends the same way \(exponents ([\d.]+) and ([\d.]+); a power "
+                                      r"law nats ≈ (\d+) × minutes\^−([\d.]+) ± ([\d.]+) reaches 341.2 after ([\d.]+) "
+                                      r"hours, ([\d.]+) to ([\d.]+); its last exponent held gives ([\d.]+) hours"),
+            [*port_slopes, port["a"], port["b"], port["b_se"], port["paper_minutes"] / 60,
+             *(m / 60 for m in port["paper_minutes_range"]), port["paper_minutes_last_slope"] / 60],
+            "docs/quality.md, the port's fit")
+    matches(quoted("docs/quality.md", r"the port's ([\d.]+) after ([\d,]+) steps lies between the package's ([\d.]+) "
+                                      r"after ([\d,]+) and ([\d.]+) after ([\d,]+)\."),
+            [points["torch_60"]["future_nats"], points["torch_60"]["steps"], points["package_15"]["future_nats"],
+             points["package_15"]["steps"], points["package_60"]["future_nats"], points["package_60"]["steps"]],
+            "docs/quality.md, per step")
 
 
 def test_quoted_recipe_search_is_the_measured_one():
@@ -322,3 +337,14 @@ def test_quoted_recipe_search_is_the_measured_one():
     for trial in five:
         matches(quoted("docs/quality.md", rf"trial {trial} \([^)]+\) ([\d.]+) in ([\d,]+) steps"),
                 [five[trial]["future_nats"], five[trial]["steps"]], f"docs/quality.md, search trial {trial} at 5 min")
+    verdict = result("recipe_search_15.json")["decision"]
+    best = next(r for r in result("recipe_search_15.json")["rows"] if r["minutes"] == 15 and r["trial"] == 4)
+    matches(quoted("docs/quality.md", r"trial 4 reached ([\d.]+) in ([\d,]+) steps, the incumbent ([\d.]+) in ([\d,]+) "
+                                      r"steps\. \*\*Verdict: keep the incumbent"),
+            [best["future_nats"], best["steps"], verdict["incumbent_nats"], verdict["incumbent_steps"]],
+            "docs/quality.md, the search's verdict")
+    assert not verdict["replace"]
+    matches(quoted("configs/cpu_15min.cfg", r"reached ([\d.]+) nats/frame \(([\d,]+) steps\) against ([\d.]+) for the "
+                                            r"search's best draw \(1x256, float32, constant 9.3e-4; ([\d,]+) steps"),
+            [verdict["incumbent_nats"], verdict["incumbent_steps"], best["future_nats"], best["steps"]],
+            "cpu_15min.cfg, the search")
