@@ -348,3 +348,14 @@ def test_quoted_recipe_search_is_the_measured_one():
                                             r"search's best draw \(1x256, float32, constant 9.3e-4; ([\d,]+) steps"),
             [verdict["incumbent_nats"], verdict["incumbent_steps"], best["future_nats"], best["steps"]],
             "cpu_15min.cfg, the search")
+
+
+def test_quoted_fewlabel_table_of_real_digits_is_the_measured_one():
+    from keras_vidrep.analysis.fewlabel import fewlabel_table
+
+    record = result("fewlabel_digit_real_15min.json")
+    assert record["label"] == "digit" and record["pretrained_dir"] == "runs/curve/package_15"
+    rows = fewlabel_table(record["runs"], record["labels_per_class"], record["seeds"], record["inits"]).splitlines()
+    text = page("docs/quality.md").replace("−", "-")
+    for row in rows[2:]:
+        assert row in text, f"docs/quality.md: the few-label row {row!r} is not quoted as measured"
