@@ -166,6 +166,14 @@ def table(record):
     return "\n".join(lines) + "\n"
 
 
+def save(record, results):
+    """The record (JSON) and its table (.md beside it), after every trial: a search cut short keeps both."""
+    with open(results, "w") as f:
+        json.dump(record, f, indent=1)
+    with open(results.replace(".json", ".md"), "w") as f:
+        f.write(table(record))
+
+
 def main():
     from keras_vidrep.runtime import cpu
 
@@ -201,8 +209,7 @@ def main():
                 done[trial] = row = train_and_score(trial, recipes[trial], minutes, args.out_dir)
                 record["rows"].append(row)
                 write_hparams(args.out_dir, row)
-                with open(results, "w") as f:
-                    json.dump(record, f, indent=1)
+                save(record, results)
                 print(json.dumps({k: row[k] for k in ("trial", "minutes", "steps", "future_nats")}), flush=True)
         alive = survivors({t: done[t]["future_nats"] for t in alive}, args.eta)
     target = record["rungs"][-1]
@@ -212,10 +219,7 @@ def main():
             record["rows"].append(row)
             write_hparams(args.out_dir, row)
         record["decision"] = decision(record)
-        with open(results, "w") as f:
-            json.dump(record, f, indent=1)
-    with open(results.replace(".json", ".md"), "w") as f:
-        f.write(table(record))
+    save(record, results)
     print(table(record))
 
 
