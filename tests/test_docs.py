@@ -359,3 +359,12 @@ def test_quoted_fewlabel_table_of_real_digits_is_the_measured_one():
     text = page("docs/quality.md").replace("−", "-")
     for row in rows[2:]:
         assert row in text, f"docs/quality.md: the few-label row {row!r} is not quoted as measured"
+
+
+def test_quoted_partial_60_minute_search_is_the_measured_one():
+    rows = {r["trial"]: r for r in result("recipe_search_60.json")["rows"]}
+    assert sorted(rows) == [0, 1, 2] and {r["minutes"] for r in rows.values()} == {60 / 9}
+    matches(quoted("docs/quality.md", r"has run (\d) of its first rung's 9 trials .*?: the incumbent ([\d.]+) in "
+                                      r"([\d,]+) steps, trial 1 ([\d.]+), trial 2 ([\d.]+)\)"),
+            [len(rows), rows[0]["future_nats"], rows[0]["steps"], rows[1]["future_nats"], rows[2]["future_nats"]],
+            "docs/quality.md, the 60-minute search")
