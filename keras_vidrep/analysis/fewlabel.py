@@ -91,8 +91,8 @@ def pretrain(options):
         return options.pretrained_dir, {}, matching
     pretrained_dir = os.path.join(options.out_dir, "pretrained")
     units = ",".join(options.units)
-    digits = [f"--digits={options.digits}"] * bool(options.digits) + \
-        [f"--digits_path={options.digits_path}"] * bool(options.digits_path)
+    digits = [*([f"--digits={options.digits}"] if options.digits else []),
+              *([f"--digits_path={options.digits_path}"] if options.digits_path else [])]
     pretrained = run_command(
         "vidrep-train", f"--model_dir={pretrained_dir}", "--num_digits=1", f"--units={units}",
         f"--input_frames={options.clip_length}", f"--future_frames={options.clip_length}",
