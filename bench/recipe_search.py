@@ -24,7 +24,9 @@ CPU multiplies it natively.
 
 Every (trial, rung) is recorded as it finishes in bench/results/recipe_search_<target>.json (a rerun skips what is
 there) and as an HParams session under --out_dir/hparams (point TensorBoard at --out_dir); recipe_search_<target>.md
-is the table.
+is the table. Each row also keeps the machine's speed, measured just before its trial (machine_speed): a search that
+goes on after a restart may go on on a machine of another speed, and the verdict is only drawn between equally fast
+ones.
 """
 import argparse
 import datetime
@@ -43,6 +45,7 @@ sys.path.insert(0, ROOT)
 BIN = os.path.dirname(sys.executable)
 DIGITS = os.path.join(HERE, "real_mnist")
 SEARCH_SEQUENCES = 500
+SPEED_TOLERANCE = 0.15  # two rows' machines count as one speed within this (the probe varies by a few %)
 
 
 def sample_recipes(count, seed, native_bfloat16):
@@ -92,6 +95,16 @@ def recipe_flags(recipe):
     return out
 
 
+def machine_speed(steps=40):
+    """The machine's speed just before a trial: steps per second of the incumbent's recipe (configs/cpu_15min.cfg,
+    timed by bench/train_speed.py in a fresh process). Two machines that print the same CPU name can train at very
+    different speeds (a shared host, another VM type), so rows compare fairly only between machines of equal speed."""
+    out = subprocess.run([sys.executable, os.path.join(HERE, "train_speed.py"), "--flagfile=configs/cpu_15min.cfg",
+                          f"--steps={steps}", "--peaks=false", "--torch=false"], check=True, capture_output=True,
+                         text=True, cwd=ROOT)
+    return round(json.loads(out.stdout.strip().splitlines()[-1])["steps_per_second"], 2)
+
+
 def train_and_score(trial, recipe, minutes, out_dir):
     """Trains one recipe for `minutes` and scores it on the validation sequences: the row of the table."""
     h5, valid = os.path.join(DIGITS, "mnist.h5"), os.path.join(DIGITS, "mnist_valid_seq_real.npy")
@@ -107,6 +120,7 @@ def train_and_score(trial, recipe, minutes, out_dir):
     if os.path.isdir(model_dir):  # a trial cut short: it starts again
         shutil.rmtree(model_dir)
     os.makedirs(out_dir, exist_ok=True)
+    speed = machine_speed()
     with open(model_dir + ".log", "w") as log:
         subprocess.run(command, check=True, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     scored = os.path.join(model_dir, "eval.json")
@@ -119,21 +133,27 @@ def train_and_score(trial, recipe, minutes, out_dir):
         steps = json.load(f)["train_steps"]
     return {"trial": trial, "minutes": minutes, "recipe": recipe, "steps": steps,
             "future_nats": future["loss"]["mean"], "future_mse": future["mse"]["mean"],
-            "date": datetime.date.today().isoformat()}
+            "machine_steps_per_second": speed, "date": datetime.date.today().isoformat()}
 
 
 def decision(record):
     """The verdict at the target budget, or None before the last rung (and the incumbent at it) has run: the best
     trial of the last rung against the incumbent (trial 0), both trained for the target on the same digits and
-    scored on the same validation sequences. `replace`: whether the shipped recipe should change."""
+    scored on the same validation sequences. `replace`: whether the shipped recipe should change — None when the two
+    ran on machines whose speed (machine_speed) differs by more than SPEED_TOLERANCE (`speed_ratio`, the winner's
+    machine's over the incumbent's; None where a row predates the measurement): then both must train again on one
+    machine."""
     target = record["rungs"][-1]
     final = {r["trial"]: r for r in record["rows"] if r["minutes"] == target}
     if 0 not in final:
         return None
     best = min(final.values(), key=lambda r: (r["future_nats"], r["trial"]))
+    speeds = [r.get("machine_steps_per_second") for r in (best, final[0])]
+    ratio = speeds[0] / speeds[1] if all(speeds) else None
+    comparable = ratio is None or abs(ratio - 1) <= SPEED_TOLERANCE
     return {"winner": best["trial"], "winner_nats": best["future_nats"], "winner_steps": best["steps"],
-            "incumbent_nats": final[0]["future_nats"], "incumbent_steps": final[0]["steps"],
-            "replace": best["trial"] != 0}
+            "incumbent_nats": final[0]["future_nats"], "incumbent_steps": final[0]["steps"], "speed_ratio": ratio,
+            "replace": best["trial"] != 0 if comparable else None}
 
 
 def write_hparams(out_dir, row):
@@ -149,20 +169,28 @@ def table(record):
     lines = [f"# Recipe search for {record['target_minutes']:g} minutes ({record['cpu']})", "",
              f"Successive halving, {record['trials']} recipes (trial 0 the incumbent), eta {record['eta']}, rungs "
              f"{', '.join(f'{m:.3g}' for m in record['rungs'])} min; ranked by free-running future nats/frame on "
-             f"{SEARCH_SEQUENCES} validation sequences (bench/recipe_search.py).", "",
+             f"{SEARCH_SEQUENCES} validation sequences (bench/recipe_search.py). The last column is the machine's "
+             "speed measured just before the trial: steps per second of the incumbent's recipe (- where a row "
+             "predates the measurement).", "",
              "| rung (min) | trial | units x layers | batch | lr | schedule | clip | conditional | precision | steps "
-             "| future nats | MSE |", "|---:|---:|---|---:|---:|---|---:|---|---|---:|---:|---:|"]
+             "| future nats | MSE | machine steps/s |",
+             "|---:|---:|---|---:|---:|---|---:|---|---|---:|---:|---:|---:|"]
     for row in sorted(record["rows"], key=lambda r: (r["minutes"], r["future_nats"])):
         r = row["recipe"]
         lines.append(f"| {row['minutes']:.3g} | {row['trial']} | {r['units']} x {r['layers']} | {r['batch_size']} | "
                      f"{r['learning_rate']:g} | {r['learning_rate_schedule']} | {r['clipnorm']:g} | "
                      f"{'yes' if r['conditional_future'] else 'no'} | {r['precision']} | {row['steps']:,} | "
-                     f"{row['future_nats']:.1f} | {row['future_mse']:.1f} |")
+                     f"{row['future_nats']:.1f} | {row['future_mse']:.1f} | "
+                     f"{row.get('machine_steps_per_second', '-')} |")
     verdict = decision(record)
     if verdict:
-        lines += ["", f"Decision at {record['rungs'][-1]:g} minutes: trial {verdict['winner']} "
-                      f"({verdict['winner_nats']:.1f}) against the incumbent ({verdict['incumbent_nats']:.1f}): "
-                      + ("replace the incumbent." if verdict["replace"] else "keep the incumbent.")]
+        head = (f"Decision at {record['rungs'][-1]:g} minutes: trial {verdict['winner']} "
+                f"({verdict['winner_nats']:.1f}) against the incumbent ({verdict['incumbent_nats']:.1f}): ")
+        if verdict["replace"] is None:
+            lines += ["", head + f"no verdict: their machines' speeds differ by a factor of "
+                                 f"{verdict['speed_ratio']:.2f}; train both again on one machine."]
+        else:
+            lines += ["", head + ("replace the incumbent." if verdict["replace"] else "keep the incumbent.")]
     return "\n".join(lines) + "\n"
 
 

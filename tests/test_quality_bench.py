@@ -98,12 +98,23 @@ def test_the_search_decides_at_the_target_against_the_incumbent():
     assert recipe_search.decision(record) is None  # the incumbent has not trained at the target yet
     record["rows"].append({**record["rows"][0], "minutes": 15.0, "future_nats": 417.0})
     assert recipe_search.decision(record) == {"winner": 0, "winner_nats": 417.0, "winner_steps": 10,
-                                              "incumbent_nats": 417.0, "incumbent_steps": 10, "replace": False}
+                                              "incumbent_nats": 417.0, "incumbent_steps": 10, "speed_ratio": None,
+                                              "replace": False}
     assert recipe_search.table(record).rstrip().endswith("trial 0 (417.0) against the incumbent (417.0): keep the "
                                                          "incumbent.")
     record["rows"][-2]["future_nats"] = 410.0
     assert recipe_search.decision(record)["replace"] is True
     assert recipe_search.table(record).rstrip().endswith("replace the incumbent.")
+    # Rows measured on machines of different speed: no verdict until both train on one machine.
+    record["rows"][-2]["machine_steps_per_second"] = 6.9
+    record["rows"][-1]["machine_steps_per_second"] = 14.5
+    verdict = recipe_search.decision(record)
+    assert verdict["replace"] is None and verdict["speed_ratio"] == pytest.approx(6.9 / 14.5)
+    assert recipe_search.table(record).rstrip().endswith("differ by a factor of 0.48; train both again on one "
+                                                         "machine.")
+    assert "| 6.9 |" in recipe_search.table(record) and "| - |" in recipe_search.table(record)
+    record["rows"][-1]["machine_steps_per_second"] = 7.2  # the same machine, within noise
+    assert recipe_search.decision(record)["replace"] is True
 
 
 def test_the_pytorch_port_follows_the_packages_budgeted_schedule():
@@ -117,3 +128,7 @@ def test_the_pytorch_port_follows_the_packages_budgeted_schedule():
             ours.replan(step, 520 if step == 140 else 610)
             theirs.replan(step, 520 if step == 140 else 610)
         assert ours(step) == pytest.approx(float(theirs(step)), rel=1e-5, abs=1e-9), step
+
+
+def test_the_search_measures_the_machine_before_a_trial():
+    assert recipe_search.machine_speed(steps=2) > 0
