@@ -38,20 +38,20 @@ def test_train_from_flagfile_with_override(trained):
 
 
 def test_export_of_another_run_is_refused_before_training(trained):
-    root, _ = trained
-    first = run("vidrep-train", f"--flagfile={root / 'tiny.cfg'}", "--model_dir=a", "--export_dir=shared",
+    root, _ = trained  # run/export holds the export of the module's run, in root/run
+    exported = root / "run" / "export" / "saved_model.pb"
+    before = exported.stat().st_mtime_ns
+    other = run("vidrep-train", f"--flagfile={root / 'tiny.cfg'}", "--model_dir=b", "--export_dir=run/export",
                 "--train_steps=1", cwd=root)
-    assert first.returncode == 0, first.stderr[-2000:]
-    second = run("vidrep-train", f"--flagfile={root / 'tiny.cfg'}", "--model_dir=b", "--export_dir=shared",
-                 "--train_steps=1", cwd=root)
-    assert second.returncode == 2, second.stderr[-2000:]
-    assert second.stderr.strip().splitlines()[-1] == (
-        f"vidrep-train: error: `export_dir` 'shared' holds the export of the run in {str(root / 'a')!r}, not of "
-        f"this run ({str(root / 'b')!r}); choose another `export_dir` or remove it")
-    assert not (root / "b").exists()  # refused before anything was written, not after training
-    again = run("vidrep-train", f"--flagfile={root / 'tiny.cfg'}", "--model_dir=a", "--export_dir=shared",
-                "--train_steps=2", cwd=root)  # the same run resumes and replaces its own export
+    assert other.returncode == 2, other.stderr[-2000:]
+    assert other.stderr.strip().splitlines()[-1] == (
+        f"vidrep-train: error: `export_dir` 'run/export' holds the export of the run in {str(root / 'run')!r}, not "
+        f"of this run ({str(root / 'b')!r}); choose another `export_dir` or remove it")
+    assert not (root / "b").exists() and exported.stat().st_mtime_ns == before  # refused before anything was written
+    again = run("vidrep-train", f"--flagfile={root / 'tiny.cfg'}", "--model_dir=run", "--export_dir=run/export",
+                "--train_steps=4", cwd=root)  # the same run, resumed (at its last step), replaces its own export
     assert again.returncode == 0, again.stderr[-2000:]
+    assert exported.stat().st_mtime_ns > before
 
 
 def test_export_tool(trained):
