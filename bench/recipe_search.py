@@ -25,8 +25,9 @@ CPU multiplies it natively.
 Every (trial, rung) is recorded as it finishes in bench/results/recipe_search_<target>.json (a rerun skips what is
 there) and as an HParams session under --out_dir/hparams (point TensorBoard at --out_dir); recipe_search_<target>.md
 is the table. Each row also keeps the machine's speed, measured just before its trial (machine_speed): a search that
-goes on after a restart may go on on a machine of another speed, and the verdict is only drawn between equally fast
-ones.
+goes on after a restart may go on on a machine of another speed, so the verdict is only drawn between equally fast
+ones — before the incumbent trains at the target, a survivor's target row from a machine of another speed is set
+aside (kept in the JSON's `set_aside`) and trained again on this one.
 """
 import argparse
 import datetime
@@ -95,7 +96,7 @@ def recipe_flags(recipe):
     return out
 
 
-def machine_speed(steps=40):
+def machine_speed(steps=100):
     """The machine's speed just before a trial: steps per second of the incumbent's recipe (configs/cpu_15min.cfg,
     timed by bench/train_speed.py in a fresh process). Two machines that print the same CPU name can train at very
     different speeds (a shared host, another VM type), so rows compare fairly only between machines of equal speed."""
@@ -136,21 +137,42 @@ def train_and_score(trial, recipe, minutes, out_dir):
             "machine_steps_per_second": speed, "date": datetime.date.today().isoformat()}
 
 
+def same_speed(a, b):
+    """Whether two machine speeds (machine_speed; None: not measured) are one within SPEED_TOLERANCE."""
+    return bool(a and b) and abs(a / b - 1) <= SPEED_TOLERANCE
+
+
+def set_aside_for_the_verdict(record, speed_now):
+    """Before the incumbent trains at the target: the target rows that must train again first, because they ran on a
+    machine of another speed than this one (or of an unmeasured speed) — the last rung's survivors; and, after a
+    verdict that could not be drawn, the incumbent's row too. They move to record["set_aside"] (kept, not ranked);
+    returns the survivors' trials, to train again on this machine before the incumbent."""
+    target = record["rungs"][-1]
+    verdict = decision(record)
+    stale = [r for r in record["rows"] if r["minutes"] == target and (
+        (r["trial"] == 0 and verdict is not None and verdict["replace"] is None)
+        or (r["trial"] != 0 and not same_speed(r.get("machine_steps_per_second"), speed_now)))]
+    record.setdefault("set_aside", []).extend(stale)
+    record["rows"] = [r for r in record["rows"] if all(r is not s for s in stale)]
+    return [r["trial"] for r in stale if r["trial"] != 0]
+
+
 def decision(record):
     """The verdict at the target budget, or None before the last rung (and the incumbent at it) has run: the best
     trial of the last rung against the incumbent (trial 0), both trained for the target on the same digits and
     scored on the same validation sequences. `replace`: whether the shipped recipe should change — None when the two
-    ran on machines whose speed (machine_speed) differs by more than SPEED_TOLERANCE (`speed_ratio`, the winner's
-    machine's over the incumbent's; None where a row predates the measurement): then both must train again on one
-    machine."""
+    ran on machines whose speed (machine_speed) differs by more than SPEED_TOLERANCE (`speed_ratio`, the best other
+    trial's machine's over the incumbent's; None where a row predates the measurement): then both must train again
+    on one machine."""
     target = record["rungs"][-1]
     final = {r["trial"]: r for r in record["rows"] if r["minutes"] == target}
     if 0 not in final:
         return None
     best = min(final.values(), key=lambda r: (r["future_nats"], r["trial"]))
-    speeds = [r.get("machine_steps_per_second") for r in (best, final[0])]
+    challenger = min(final.values(), key=lambda r: (r["trial"] == 0, r["future_nats"], r["trial"]))
+    speeds = [r.get("machine_steps_per_second") for r in (challenger, final[0])]
     ratio = speeds[0] / speeds[1] if all(speeds) else None
-    comparable = ratio is None or abs(ratio - 1) <= SPEED_TOLERANCE
+    comparable = ratio is None or same_speed(*speeds)
     return {"winner": best["trial"], "winner_nats": best["future_nats"], "winner_steps": best["steps"],
             "incumbent_nats": final[0]["future_nats"], "incumbent_steps": final[0]["steps"], "speed_ratio": ratio,
             "replace": best["trial"] != 0 if comparable else None}
@@ -202,6 +224,16 @@ def save(record, results):
         f.write(table(record))
 
 
+def run_trial(record, trial, minutes, out_dir, results):
+    """Trains and scores one (trial, rung) and records it at once (JSON, table, HParams session): its row."""
+    row = train_and_score(trial, record["recipes"][trial], minutes, out_dir)
+    record["rows"].append(row)
+    write_hparams(out_dir, row)
+    save(record, results)
+    print(json.dumps({k: row[k] for k in ("trial", "minutes", "steps", "future_nats")}), flush=True)
+    return row
+
+
 def main():
     from keras_vidrep.runtime import cpu
 
@@ -228,24 +260,20 @@ def main():
             raise SystemExit(f"{results} is a search of {record['trials']} trials, eta {record['eta']} on "
                              f"{record['cpu']}; this is {args.trials}, {args.eta} on {cpu.describe()}: give another "
                              f"--results_dir")
-    recipes = record["recipes"]
     alive = list(range(args.trials))
     for minutes in record["rungs"][:args.rungs or None]:
         done = {r["trial"]: r for r in record["rows"] if r["minutes"] == minutes}
         for trial in alive:
             if trial not in done:
-                done[trial] = row = train_and_score(trial, recipes[trial], minutes, args.out_dir)
-                record["rows"].append(row)
-                write_hparams(args.out_dir, row)
-                save(record, results)
-                print(json.dumps({k: row[k] for k in ("trial", "minutes", "steps", "future_nats")}), flush=True)
+                done[trial] = run_trial(record, trial, minutes, args.out_dir, results)
         alive = survivors({t: done[t]["future_nats"] for t in alive}, args.eta)
     target = record["rungs"][-1]
     if not args.rungs or args.rungs >= len(record["rungs"]):  # the incumbent also trains at the target: the verdict
-        if not any(r["trial"] == 0 and r["minutes"] == target for r in record["rows"]):
-            row = train_and_score(0, recipes[0], target, args.out_dir)
-            record["rows"].append(row)
-            write_hparams(args.out_dir, row)
+        if decision(record) is None or decision(record)["replace"] is None:
+            for trial in set_aside_for_the_verdict(record, machine_speed()):
+                run_trial(record, trial, target, args.out_dir, results)
+            if not any(r["trial"] == 0 and r["minutes"] == target for r in record["rows"]):
+                run_trial(record, 0, target, args.out_dir, results)
         record["decision"] = decision(record)
     save(record, results)
     print(table(record))

@@ -132,3 +132,21 @@ def test_the_pytorch_port_follows_the_packages_budgeted_schedule():
 
 def test_the_search_measures_the_machine_before_a_trial():
     assert recipe_search.machine_speed(steps=2) > 0
+
+
+def test_rows_of_another_machine_train_again_before_the_verdict():
+    recipe = recipe_search.incumbent(False)
+    row = {"minutes": 15.0, "recipe": recipe, "steps": 10, "future_mse": 1.0}
+    record = {"rungs": [5.0, 15.0], "rows": [{**row, "trial": 4, "future_nats": 420.0,
+                                              "machine_steps_per_second": 14.5}]}
+    assert recipe_search.set_aside_for_the_verdict(record, 14.0) == []  # the same machine: the survivor stands
+    assert recipe_search.set_aside_for_the_verdict(record, 6.9) == [4]  # a slower one: it trains again first
+    assert record["rows"] == [] and record["set_aside"][0]["machine_steps_per_second"] == 14.5
+    record = {"rungs": [5.0, 15.0], "rows": [
+        {**row, "trial": 4, "future_nats": 420.0, "machine_steps_per_second": 7.0},
+        {**row, "trial": 0, "future_nats": 417.0, "machine_steps_per_second": 14.5}]}
+    assert recipe_search.decision(record)["replace"] is None  # no verdict between a 7.0 and a 14.5 machine
+    assert recipe_search.set_aside_for_the_verdict(record, 6.9) == []  # the survivor's machine: only the incumbent
+    assert [r["trial"] for r in record["rows"]] == [4] and [r["trial"] for r in record["set_aside"]] == [0]
+    unmeasured = {"rungs": [5.0, 15.0], "rows": [{**row, "trial": 4, "future_nats": 420.0}]}
+    assert recipe_search.set_aside_for_the_verdict(unmeasured, 6.9) == [4]
