@@ -28,6 +28,7 @@ import sys
 import time
 
 import numpy as np
+from recipe_search import steps_trained
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -61,7 +62,7 @@ def train_package(minutes, model_dir, npz, heldout):
         run(command, os.path.join(model_dir + ".log"))
     with open(os.path.join(model_dir, "config.json")) as f:
         config = json.load(f)
-    return {"steps": config.get("train_steps"), "precision": config.get("precision"), "command": command}
+    return {"steps": steps_trained(model_dir + ".log"), "precision": config.get("precision"), "command": command}
 
 
 def score_package(model_dir, heldout):

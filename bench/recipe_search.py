@@ -130,11 +130,19 @@ def train_and_score(trial, recipe, minutes, out_dir):
                     "--summary_dir=none"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     with open(scored) as f:
         future = json.load(f)["future/free_running"]
-    with open(os.path.join(model_dir, "config.json")) as f:
-        steps = json.load(f)["train_steps"]
-    return {"trial": trial, "minutes": minutes, "recipe": recipe, "steps": steps,
+    return {"trial": trial, "minutes": minutes, "recipe": recipe, "steps": steps_trained(model_dir + ".log"),
             "future_nats": future["loss"]["mean"], "future_mse": future["mse"]["mean"],
             "machine_steps_per_second": speed, "date": datetime.date.today().isoformat()}
+
+
+def steps_trained(log_path):
+    """The steps a run trained: its final summary's (vidrep-train's last line, JSON). A run the budget ends stops at
+    the step where time ran out, a few steps before the count its config.json planned."""
+    with open(log_path) as f:
+        summaries = [line for line in f if line.startswith("{")]
+    if not summaries:
+        raise SystemExit(f"{log_path}: no final summary; the run did not finish")
+    return json.loads(summaries[-1])["step"]
 
 
 def same_speed(a, b):
@@ -174,7 +182,9 @@ def decision(record):
     ratio = speeds[0] / speeds[1] if all(speeds) else None
     comparable = ratio is None or same_speed(*speeds)
     return {"winner": best["trial"], "winner_nats": best["future_nats"], "winner_steps": best["steps"],
-            "incumbent_nats": final[0]["future_nats"], "incumbent_steps": final[0]["steps"], "speed_ratio": ratio,
+            "challenger": challenger["trial"], "challenger_nats": challenger["future_nats"],
+            "challenger_steps": challenger["steps"], "incumbent_nats": final[0]["future_nats"],
+            "incumbent_steps": final[0]["steps"], "speed_ratio": ratio,
             "replace": best["trial"] != 0 if comparable else None}
 
 
@@ -206,8 +216,8 @@ def table(record):
                      f"{row.get('machine_steps_per_second', '-')} |")
     verdict = decision(record)
     if verdict:
-        head = (f"Decision at {record['rungs'][-1]:g} minutes: trial {verdict['winner']} "
-                f"({verdict['winner_nats']:.1f}) against the incumbent ({verdict['incumbent_nats']:.1f}): ")
+        head = (f"Decision at {record['rungs'][-1]:g} minutes: trial {verdict['challenger']} "
+                f"({verdict['challenger_nats']:.1f}) against the incumbent ({verdict['incumbent_nats']:.1f}): ")
         if verdict["replace"] is None:
             lines += ["", head + f"no verdict: their machines' speeds differ by a factor of "
                                  f"{verdict['speed_ratio']:.2f}; train both again on one machine."]

@@ -4,6 +4,7 @@ import dataclasses
 import glob
 import os
 import re
+import sys
 
 from absl import flags
 
@@ -406,10 +407,27 @@ def test_quoted_60_minute_search_is_the_measured_one():
     matches([survivor[1], survivor[2]], [second[0]["future_nats"], second[1]["future_nats"] - second[0]["future_nats"]],
             "docs/quality.md, the 20-minute rung's survivor")
     last = next(r for r in record["rows"] if r["minutes"] == record["rungs"][-1] and r["trial"] == second[0]["trial"])
+    incumbent = next(r for r in record["rows"] if r["minutes"] == record["rungs"][-1] and r["trial"] == 0)
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import recipe_search
+
+    verdict = record["decision"]
+    assert verdict == recipe_search.decision(record) and verdict["replace"] is False  # the docs say: keep it
     matches(quoted("docs/quality.md", r"The 60-minute rung: trial 4 reached ([\d.]+) in ([\d,]+) steps, on a machine "
-                                      r"that ran the incumbent's recipe at ([\d.]+) steps/s"),
-            [last["future_nats"], last["steps"], last["machine_steps_per_second"]],
-            "docs/quality.md, the 60-minute rung")
-    matches(quoted("configs/cpu_60min.cfg", r"reached ([\d.]+) at 60"), [last["future_nats"]],
-            "cpu_60min.cfg, the survivor")
-    assert "decision" not in record or record["decision"] is None  # the docs say the verdict has not been drawn
+                                      r"that ran the incumbent's recipe at ([\d.]+) steps/s just before; the "
+                                      r"incumbent, trained right after it on the same machine \(([\d.]+) steps/s just "
+                                      r"before, a factor of ([\d.]+) apart\), reached ([\d.]+) in ([\d,]+) steps\. "
+                                      r"\*\*Verdict: keep the incumbent"),
+            [last["future_nats"], last["steps"], last["machine_steps_per_second"],
+             incumbent["machine_steps_per_second"], verdict["speed_ratio"], incumbent["future_nats"],
+             incumbent["steps"]], "docs/quality.md, the 60-minute rung")
+    fifteen = result("recipe_search_15.json")["decision"]
+    matches(quoted("docs/quality.md", r"\(([\d.]+)× here\).* — ([\d.]+) nats/frame ahead at 60 minutes, "
+                                      r"([\d.]+) at 15"),
+            [last["steps"] / incumbent["steps"], last["future_nats"] - incumbent["future_nats"],
+             fifteen["challenger_nats"] - fifteen["incumbent_nats"]], "docs/quality.md, the 60-minute verdict")
+    matches(quoted("configs/cpu_60min.cfg", r"it reached ([\d.]+) nats/frame on the validation sequences, where the "
+                                            r"survivor \(1x256, float32, constant 9\.3e-4\) reached ([\d.]+) at 60 "
+                                            r"in ([\d.]+)x the steps"),
+            [incumbent["future_nats"], last["future_nats"], last["steps"] / incumbent["steps"]],
+            "cpu_60min.cfg, the search")

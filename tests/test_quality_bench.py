@@ -98,9 +98,10 @@ def test_the_search_decides_at_the_target_against_the_incumbent():
     assert recipe_search.decision(record) is None  # the incumbent has not trained at the target yet
     record["rows"].append({**record["rows"][0], "minutes": 15.0, "future_nats": 417.0})
     assert recipe_search.decision(record) == {"winner": 0, "winner_nats": 417.0, "winner_steps": 10,
+                                              "challenger": 1, "challenger_nats": 420.0, "challenger_steps": 10,
                                               "incumbent_nats": 417.0, "incumbent_steps": 10, "speed_ratio": None,
                                               "replace": False}
-    assert recipe_search.table(record).rstrip().endswith("trial 0 (417.0) against the incumbent (417.0): keep the "
+    assert recipe_search.table(record).rstrip().endswith("trial 1 (420.0) against the incumbent (417.0): keep the "
                                                          "incumbent.")
     record["rows"][-2]["future_nats"] = 410.0
     assert recipe_search.decision(record)["replace"] is True
@@ -150,3 +151,14 @@ def test_rows_of_another_machine_train_again_before_the_verdict():
     assert [r["trial"] for r in record["rows"]] == [4] and [r["trial"] for r in record["set_aside"]] == [0]
     unmeasured = {"rungs": [5.0, 15.0], "rows": [{**row, "trial": 4, "future_nats": 420.0}]}
     assert recipe_search.set_aside_for_the_verdict(unmeasured, 6.9) == [4]
+
+
+def test_a_rows_steps_are_those_the_run_trained_not_those_it_planned(tmp_path):
+    log = tmp_path / "trial4_60min.log"
+    log.write_text("train: 100%|#########9| 34332/34364 [59:52<00:03,  9.56step/s, loss=758.7]\n"
+                   "I1203 11:55:09.797906 140140482038656 validation.py:34] validation: 256 examples in 0.5 s\n"
+                   '{"chief": true, "model_dir": "runs/search/trial4_60min", "step": 34332}\n')
+    assert recipe_search.steps_trained(str(log)) == 34332
+    log.write_text("train:  40%|####      | 4/10\n")
+    with pytest.raises(SystemExit, match="trial4_60min.log: no final summary"):
+        recipe_search.steps_trained(str(log))
