@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from keras_vidrep.config import Config
+from keras_vidrep.models import fused_lstm
 from keras_vidrep.models.composite import CompositeModel
 from keras_vidrep.models.lstm import LSTMStack
 from keras_vidrep.training import loop
@@ -73,6 +74,17 @@ def test_fused_lstm_matches_the_unrolled_one(peepholes, with_input):
     assert len(fused[2]) == len(unrolled[2])
     for got, want in zip(fused[2], unrolled[2]):
         assert np.max(np.abs(want)) > 0
+        assert relative_error(got, want) < 1e-5
+    def graph_ops():
+        graph = tf.function(lambda: stacks["fused"].run(x, start, steps=steps)[0]).get_concrete_function().graph
+        return {op.type for op in graph.get_operations()}
+
+    assert "IdentityN" in graph_ops()  # tf.custom_gradient's mark in a graph
+    with fused_lstm.autodiff_only():  # as exports build it: the forward operations, differentiated by autodiff
+        assert "IdentityN" not in graph_ops()
+        plain = run(stacks["fused"])
+    assert relative_error(plain[0], unrolled[0]) < 1e-5
+    for got, want in zip(plain[2], unrolled[2]):
         assert relative_error(got, want) < 1e-5
 
 
