@@ -24,7 +24,6 @@ from keras_vidrep.data import raw_frames
 from keras_vidrep.data.backbone import backbone_for
 from keras_vidrep.data.backbone import describe as backbone_words
 from keras_vidrep.errors import ConfigError, VidrepError, write_failure
-from keras_vidrep.models import fused_lstm
 from keras_vidrep.runs.directory import CONFIG_FILE
 from keras_vidrep.tasks.base import Endpoint
 
@@ -188,7 +187,7 @@ def export_saved_model(model, task, export_dir, backbone_weights="", with_backbo
     try:
         try:
             backbone = video_backbone(task, backbone_weights, with_backbone)
-            with fused_lstm.autodiff_only():  # no custom gradient functions to trace and save: a third faster
+            with task.building_export():  # no custom gradient functions to trace and save: a third faster
                 build_archive(model, task, backbone).write_out(tmp, verbose=False)
             config.save(tmp, model_dir=os.path.abspath(config.model_dir))
             names, statistics = task.class_names(), task.input_statistics()

@@ -19,6 +19,7 @@ from typing import Any
 
 from keras_vidrep.data.video_input import VideoInput
 from keras_vidrep.errors import ConfigError
+from keras_vidrep.models import fused_lstm
 from keras_vidrep.tasks import accumulate, baselines
 
 
@@ -212,6 +213,12 @@ class Task:
     def export_endpoints(self, model):
         """[Endpoint] of the SavedModel; the first is also `serving_default`."""
         raise NotImplementedError
+
+    @staticmethod
+    def building_export():
+        """The context the export traces and saves the endpoints in: the LSTMs without their hand-written backward
+        pass (`fused_lstm.autodiff_only`), an inference graph with no custom gradient functions to trace and save."""
+        return fused_lstm.autodiff_only()
 
     def describe(self, model):
         """One line about the model for the log."""
