@@ -431,3 +431,13 @@ def test_quoted_60_minute_search_is_the_measured_one():
                                             r"in ([\d.]+)x the steps"),
             [incumbent["future_nats"], last["future_nats"], last["steps"] / incumbent["steps"]],
             "cpu_60min.cfg, the search")
+
+
+def test_quoted_export_times_are_the_measured_ones():
+    record = result("export_speed.json")
+    assert record["before"]["commit"] == "75b8245" and record["now"]["cpu"] == record["before"]["cpu"]
+    for family, words in (("bouncing", "bouncing: quickstart.cfg"), ("features", "features: an LSTM classifier")):
+        matches(quoted("docs/speed.md", rf"\| {words}[^|]*\| ([\d.]+) s \| ([\d.]+) s \|"),
+                [record["before"]["families"][family]["median_seconds"],
+                 record["now"]["families"][family]["median_seconds"]], f"docs/speed.md, export time of {family}")
+    assert "package at commit 75b8245" in page("docs/speed.md")
