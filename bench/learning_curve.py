@@ -28,7 +28,7 @@ import sys
 import time
 
 import numpy as np
-from recipe_search import steps_trained
+from recipe_search import SPEED_TOLERANCE, machine_speed, same_speed, steps_trained
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -139,16 +139,42 @@ def save_results(record):
         json.dump(record, f, indent=1)
 
 
-def measure(framework, minutes, out_dir):
+def curve_speed(points):
+    """The speed of the machine the curve's points ran on, in steps per second of the package's recipe: the probe
+    each point recorded (`machine_steps_per_second`), else — for points that predate the probe — the package's own
+    steps per second of training at 15 minutes and beyond (start-up is a small part of those). None: no such point."""
+    probes = [p["machine_steps_per_second"] for p in points.values() if p.get("machine_steps_per_second")]
+    if probes:
+        return float(np.median(probes))
+    rates = [p["steps"] / ((p["minutes"] - 0.5) * 60) for p in points.values()
+             if p["framework"] == "package" and p["minutes"] >= 15]
+    return float(np.median(rates)) if rates else None
+
+
+def check_machine(points, speed_now, any_speed=False):
+    """Refuses a new point on a machine more than SPEED_TOLERANCE slower or faster than the one the curve's points
+    ran on: its minutes would buy another number of steps, and the point would not sit on the curve."""
+    reference = curve_speed(points)
+    if reference is None or any_speed or same_speed(speed_now, reference):
+        return
+    raise SystemExit(f"this machine runs the package's recipe at {speed_now:.2f} steps/s, the curve's points ran at "
+                     f"{reference:.2f}: a point measured here would not sit on the curve; measure on a machine within "
+                     f"{SPEED_TOLERANCE:.0%} of that speed (or pass --any_speed to record it anyway, speed noted)")
+
+
+def measure(framework, minutes, out_dir, any_speed=False):
     from keras_vidrep.runtime import cpu
 
     npz, heldout = data_flags()
     model_dir = os.path.join(out_dir, f"{framework}_{minutes:g}")
+    speed = machine_speed()
+    check_machine(load_results()["machines"].get(cpu.describe(), {}), speed, any_speed)
     start = time.time()
     trained = (train_package if framework == "package" else train_torch)(minutes, model_dir, npz, heldout)
     results = score_package(model_dir, heldout) if framework == "package" else score_torch(model_dir, heldout)
     point = {"framework": framework, "minutes": minutes, **trained, **summary(results),
-             "date": datetime.date.today().isoformat(), "wall_seconds": round(time.time() - start, 1)}
+             "date": datetime.date.today().isoformat(), "wall_seconds": round(time.time() - start, 1),
+             "machine_steps_per_second": speed}
     point["command"] = " ".join(os.path.relpath(a, ROOT) if os.path.isabs(a) else a for a in point["command"])
     record = load_results()
     machine = record["machines"].setdefault(cpu.describe(), {})
@@ -165,13 +191,15 @@ def main():
                                                                        "(bench/torch_train.py)")
     parser.add_argument("--out_dir", default=os.path.join(ROOT, "runs", "curve"), help="a run directory per point")
     parser.add_argument("--report", action="store_true", help="only fit and write the table and the plot")
+    parser.add_argument("--any_speed", action="store_true", help="measure even on a machine of another speed than "
+                                                                 "the curve's points (the point records its speed)")
     args = parser.parse_args()
     if not args.report:
         for minutes in (float(m) for m in args.budgets.split(",")):
             for framework in args.frameworks.split(","):
                 if framework not in ("package", "torch"):
                     raise SystemExit(f"--frameworks: package or torch, got {framework!r}")
-                measure(framework, minutes, args.out_dir)
+                measure(framework, minutes, args.out_dir, args.any_speed)
     from curve_report import write_report
 
     write_report(load_results(), os.path.join(HERE, "results"))

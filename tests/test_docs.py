@@ -441,3 +441,16 @@ def test_quoted_export_times_are_the_measured_ones():
                 [record["before"]["families"][family]["median_seconds"],
                  record["now"]["families"][family]["median_seconds"]], f"docs/speed.md, export time of {family}")
     assert "package at commit 75b8245" in page("docs/speed.md")
+
+
+def test_quoted_curve_speed_is_the_measured_one():
+    points = result("learning_curve.json")["machines"][result("recipe_search_60.json")["cpu"]]
+    rates = sorted(points[k]["steps"] / ((points[k]["minutes"] - 0.5) * 60) for k in ("package_15", "package_60"))
+    search = result("recipe_search_60.json")
+    incumbent = next(r for r in search["rows"] if r["minutes"] == 60 and r["trial"] == 0)
+    probes = [r["machine_steps_per_second"] for r in search["rows"] if r.get("machine_steps_per_second")]
+    checked = search["machine_speed_checks"][0]["steps_per_second"]
+    slow = sorted([*probes, checked, incumbent["steps"] / (incumbent["minutes"] * 60)])
+    matches(quoted("docs/quality.md", r"trained the recipe at ([\d.]+)–([\d.]+) steps/s, and a later machine of the "
+                                      r"same CPU name ran it at ([\d.]+)–([\d.]+)"),
+            [rates[0], rates[-1], slow[0], slow[-1]], "docs/quality.md, the curve's machine speed")

@@ -162,3 +162,20 @@ def test_a_rows_steps_are_those_the_run_trained_not_those_it_planned(tmp_path):
     log.write_text("train:  40%|####      | 4/10\n")
     with pytest.raises(SystemExit, match="trial4_60min.log: no final summary"):
         recipe_search.steps_trained(str(log))
+
+
+def test_a_new_point_of_the_curve_needs_a_machine_of_the_curves_speed():
+    import learning_curve
+
+    points = {"package_15": {"framework": "package", "minutes": 15.0, "steps": 13087},
+              "package_60": {"framework": "package", "minutes": 60.0, "steps": 55399},
+              "package_5": {"framework": "package", "minutes": 5.0, "steps": 3588},  # start-up weighs: left out
+              "torch_15": {"framework": "torch", "minutes": 15.0, "steps": 8224}}
+    assert learning_curve.curve_speed(points) == pytest.approx((13087 / 870 + 55399 / 3570) / 2)
+    learning_curve.check_machine(points, 14.2)  # within 15%: measured
+    with pytest.raises(SystemExit, match=r"at 6\.99 steps/s, the curve's points ran at 15\.28"):
+        learning_curve.check_machine(points, 6.99)
+    learning_curve.check_machine(points, 6.99, any_speed=True)
+    points["package_120"] = {"framework": "package", "minutes": 120.0, "steps": 50000, "machine_steps_per_second": 7.0}
+    assert learning_curve.curve_speed(points) == 7.0  # a measured probe is the reference
+    learning_curve.check_machine({}, 6.99)  # the first point of a CPU: nothing to compare
