@@ -231,6 +231,36 @@ def test_the_commands_that_chain_others_refuse_bad_flags_in_one_line(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+# Runs a command's entry point in an interpreter where importing TensorFlow or Keras fails: a refusal that comes
+# before TensorFlow loads is the command's one line; one that comes after is an ImportError.
+WITHOUT_TENSORFLOW = """
+import importlib, importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("tensorflow", "keras"):
+            raise ImportError(name + " was imported before the flags were checked")
+sys.meta_path.insert(0, Block())
+module, sys.argv = sys.argv[1], sys.argv[2:]
+importlib.import_module(module).run()
+"""
+
+
+def test_bad_flag_values_are_refused_before_tensorflow_loads(tmp_path):
+    cases = [("keras_vidrep.cli.probe", "vidrep-probe", ["--train_sequences=10"], "`model_dir` is required"),
+             ("keras_vidrep.cli.fewlabel", "vidrep-fewlabel", ["--labels_per_class=1,x"], "`labels_per_class`"),
+             ("keras_vidrep.cli.launch", "vidrep-launch", ["--workers=0"], "`workers` must be a positive integer"),
+             ("keras_vidrep.cli.evaluate", "vidrep-eval", ["--num_sequences=0"], "`num_sequences`"),
+             ("keras_vidrep.cli.features", "vidrep-features", ["--videos=a.avi"], "`output` is required"),
+             ("keras_vidrep.cli.preprocess", "vidrep-preprocess", ["--output=x.h5"], "give exactly one of")]
+    for module, tool, args, message in cases:
+        result = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, module, tool, *args], capture_output=True,
+                                text=True, cwd=tmp_path, timeout=120)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (tool, result.stderr[-3000:])
+        assert lines[-1].startswith(f"{tool}: error: ") and message in lines[-1], (tool, lines[-1])
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_missing_data_file_names_the_command_that_makes_it(tmp_path):
     config = os.path.join(os.path.dirname(os.path.dirname(__file__)), "configs", "ucf_patches.cfg")
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell has it

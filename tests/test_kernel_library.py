@@ -79,7 +79,7 @@ def test_a_choice_made_at_a_small_shape_does_not_decide_a_large_one(cache):
 def test_every_command_starts_with_the_cached_library_and_a_run_resumes_with_its_own(cache):
     kernel_library.measure_and_choose(80, 2048, measure=faster("eigen"))
     env = {k: v for k, v in os.environ.items() if k != kernel_library.ENV}
-    script = ("import os, keras_vidrep.cli, tensorflow; "
+    script = ("import os; from keras_vidrep.cli import common; common.load_tensorflow(); import tensorflow; "
               "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), os.environ.get('VIDREP_KERNEL_LIBRARY_FROM_CACHE'))")
     shape = ["--units=2048", "--batch_size=80"]
     run = subprocess.run([sys.executable, "-c", script, *shape], env=env, capture_output=True, text=True, check=True)

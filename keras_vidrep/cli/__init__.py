@@ -1,4 +1,2 @@
-"""Command-line entry points (absl): parse flags, build a Config, call the library."""
-from keras_vidrep.runtime import startup
-
-startup.prepare()
+"""Command-line entry points (absl): parse flags, check them, then load TensorFlow (`common.load_tensorflow`) and
+call the library, so that a bad flag value is refused before TensorFlow's start-up."""

@@ -12,9 +12,10 @@ common.define_option_flags(AblationOptions)
 
 
 def main():
+    options = common.checked_options(AblationOptions)
     from keras_vidrep.analysis import ablation
 
-    text, written = ablation.ablation(common.options_from_flags(AblationOptions))
+    text, written = ablation.ablation(options)
     print(text)
     for path in written:
         print(f"wrote {path}")

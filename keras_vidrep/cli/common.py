@@ -7,6 +7,7 @@ from absl import app, flags, logging
 
 from keras_vidrep.config import Config
 from keras_vidrep.errors import ConfigError, VidrepError
+from keras_vidrep.runtime import startup
 from keras_vidrep.settings import DEFAULT_TASK, TRAINER_FIELDS, TrainerSettings
 
 
@@ -45,9 +46,26 @@ def options_from_flags(options_class, flag_values=flags.FLAGS):
     return options
 
 
+def load_tensorflow():
+    """Loads Keras and TensorFlow the commands' way (`runtime.startup.prepare`: the kernel library chosen, native
+    start-up notices filtered): after the flags are checked, before the first library import that needs them."""
+    startup.prepare()
+
+
+def checked_options(options_class, flag_values=flags.FLAGS):
+    """The command's options from the parsed flags, checked (the class's `validate`, where it has one) before
+    TensorFlow loads (`load_tensorflow`): a bad value is one line at once, not after TensorFlow's start-up."""
+    options = options_from_flags(options_class, flag_values)
+    if hasattr(options, "validate"):
+        options.validate()
+    load_tensorflow()
+    return options
+
+
 def define_config_flags(flag_values=flags.FLAGS):
     """Defines `--task` and one absl flag per setting of the trainer and of every built-in task (a setting that
-    several tasks share is one flag)."""
+    several tasks share is one flag). The tasks' settings import Keras: TensorFlow loads first."""
+    load_tensorflow()
     from keras_vidrep import tasks
 
     flags.DEFINE_string("task", DEFAULT_TASK, f"Model family to train: {', '.join(tasks.names())}, or "

@@ -20,9 +20,10 @@ common.define_option_flags(EncodeOptions)
 
 
 def main():
+    options = common.checked_options(EncodeOptions)
     from keras_vidrep.analysis import encode
 
-    encode.encode(common.options_from_flags(EncodeOptions))
+    encode.encode(options)
 
 
 def run():

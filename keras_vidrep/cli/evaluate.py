@@ -17,9 +17,10 @@ common.define_option_flags(EvalOptions)
 
 
 def main():
+    options = common.checked_options(EvalOptions)
     from keras_vidrep.analysis import evaluate
 
-    evaluate.run_eval(common.options_from_flags(EvalOptions))
+    evaluate.run_eval(options)
 
 
 def run():

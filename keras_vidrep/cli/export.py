@@ -16,6 +16,7 @@ FLAGS = flags.FLAGS
 
 
 def main():
+    common.load_tensorflow()
     from keras_vidrep.export import export_checkpoint
 
     path = export_checkpoint(FLAGS.model_dir, FLAGS.export_dir, FLAGS.checkpoint, FLAGS.backbone_weights,

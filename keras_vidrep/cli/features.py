@@ -18,9 +18,10 @@ common.define_option_flags(FeaturesOptions)
 
 
 def main():
+    options = common.checked_options(FeaturesOptions)
     from keras_vidrep.data import video_datasets
 
-    print(video_datasets.video_features(common.options_from_flags(FeaturesOptions)))
+    print(video_datasets.video_features(options))
 
 
 def run():

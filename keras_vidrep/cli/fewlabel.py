@@ -12,9 +12,10 @@ common.define_option_flags(FewLabelOptions)
 
 
 def main():
+    options = common.checked_options(FewLabelOptions)
     from keras_vidrep.analysis import fewlabel
 
-    text, written = fewlabel.fewlabel(common.options_from_flags(FewLabelOptions))
+    text, written = fewlabel.fewlabel(options)
     print(text)
     print(f"wrote {written[0]}, {written[2]}")
 

@@ -23,10 +23,12 @@ FLAGS = flags.FLAGS
 
 def main(train_args):
     from keras_vidrep.errors import ConfigError
-    from keras_vidrep.training import local_cluster
 
     if FLAGS.workers < 1:
         raise ConfigError(f"`workers` must be a positive integer, got {FLAGS.workers}")
+    common.load_tensorflow()
+    from keras_vidrep.training import local_cluster
+
     log_dir = FLAGS.worker_logs or tempfile.mkdtemp(prefix="vidrep-workers-")
     os.makedirs(log_dir, exist_ok=True)
     sys.exit(local_cluster.launch(FLAGS.workers, train_args, log_dir))

@@ -18,9 +18,10 @@ common.define_option_flags(PreprocessOptions)
 
 
 def main():
+    options = common.checked_options(PreprocessOptions)
     from keras_vidrep.data import video_datasets
 
-    print(video_datasets.preprocess_videos(common.options_from_flags(PreprocessOptions)))
+    print(video_datasets.preprocess_videos(options))
 
 
 def run():

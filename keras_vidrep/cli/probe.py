@@ -22,9 +22,10 @@ common.define_option_flags(ProbeOptions)
 
 
 def main():
+    options = common.checked_options(ProbeOptions)
     from keras_vidrep.analysis import probing
 
-    _, text, written = probing.probe(common.options_from_flags(ProbeOptions))
+    _, text, written = probing.probe(options)
     out_dir = os.path.dirname(written[0])
     print(text)
     print(f"wrote {', '.join(written)}, TensorBoard scalars in {out_dir} and HParams sessions in "

@@ -21,9 +21,10 @@ common.define_option_flags(VizOptions)
 
 
 def main():
+    options = common.checked_options(VizOptions)
     from keras_vidrep.analysis import viz
 
-    print("\n".join(viz.draw(common.options_from_flags(VizOptions))))
+    print("\n".join(viz.draw(options)))
 
 
 def run():

@@ -6,8 +6,8 @@ the import and the device discovery run with file descriptor 2 captured, and eve
 for native logs — TF_CPP_MIN_LOG_LEVEL set in the environment, or `--verbosity` / `-v` on the command line — shows
 everything.
 
-Importing `keras_vidrep.cli` runs `prepare()`, so this happens before any command's own imports (task settings
-import Keras when flags are defined).
+Every command runs `prepare()` (`cli.common.load_tensorflow`) after checking its flags and before its first import
+that needs TensorFlow (vidrep-train before defining its flags: the task settings import Keras).
 """
 import importlib
 import importlib.abc
@@ -110,7 +110,15 @@ def import_keras():
         sys.meta_path.remove(absent)
 
 
+_prepared = False
+
+
 def prepare():
+    """Everything above, once per process."""
+    global _prepared
+    if _prepared:
+        return
+    _prepared = True
     kernel_library.apply()  # TF_ENABLE_ONEDNN_OPTS from the choice measured on this CPU, before TensorFlow loads
     wanted = native_logs_wanted()
     quiet_tensorflow()
