@@ -279,7 +279,8 @@ def main():
         alive = survivors({t: done[t]["future_nats"] for t in alive}, args.eta)
     target = record["rungs"][-1]
     if not args.rungs or args.rungs >= len(record["rungs"]):  # the incumbent also trains at the target: the verdict
-        if decision(record) is None or decision(record)["replace"] is None:
+        verdict = decision(record)
+        if verdict is None or verdict["replace"] is None:
             for trial in set_aside_for_the_verdict(record, machine_speed()):
                 run_trial(record, trial, target, args.out_dir, results)
             if not any(r["trial"] == 0 and r["minutes"] == target for r in record["rows"]):
