@@ -38,8 +38,10 @@ def outputs(name, result):
             for key, value in result.items()}
 
 
-def main(export_dir, path, out=None):
-    loaded = tf.saved_model.load(export_dir)
+def answer(loaded, path, out=None):
+    """Gives the frames of the video file `path` to the loaded export's first raw-video signature (and, with `out`,
+    to the others, saving everything to OUT.npz); returns (the signature's name, seconds from this program's start
+    to its answer)."""
     video = tf.constant(decode(path)[None])  # (1, T, H, W, 3) uint8, as decoded
     name = next(n for n in FIRST if n in loaded.signatures)
     every_clip = {"stride": tf.constant(1)} if name != "encode_video" else {}  # clips 1 kept frame apart
@@ -53,6 +55,11 @@ def main(export_dir, path, out=None):
                 video=video, steps=tf.constant(4))))
         result["describe"] = np.array(loaded.signatures["describe"]()["description"].numpy().decode())
         np.savez(out, **result)
+    return name, seconds
+
+
+def main(export_dir, path, out=None):
+    name, seconds = answer(tf.saved_model.load(export_dir), path, out)
     print(seconds, name)
 
 

@@ -33,14 +33,23 @@ sys.meta_path.insert(0, Block())
 
 # A user's own program (bench/plain_tf_client.py), run where importing keras_vidrep fails: OpenCV decodes a video
 # file and the export's raw-video signatures take the frames as they come.
-PLAIN_CLIENT = WITHOUT_PACKAGE + open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench",
-                                                   "plain_tf_client.py"), encoding="utf-8").read()
+PLAIN_CLIENT_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench",
+                                 "plain_tf_client.py")
+PLAIN_CLIENT = WITHOUT_PACKAGE + """
+import runpy
+client = runpy.run_path(sys.argv[1], run_name="plain_tf_client")
+loaded = client["tf"].saved_model.load(sys.argv[2])
+client["answer"](loaded, sys.argv[3], sys.argv[4])
+"""
 
 
-def plain_client(export_dir, video, out):
-    """The outputs ({"<signature>/<output>": array}) of the plain TensorFlow client on one video file."""
-    result = subprocess.run([sys.executable, "-c", PLAIN_CLIENT, str(export_dir), str(video), str(out)],
-                            capture_output=True, text=True, timeout=300)
+def plain_client(export_dir, video, out, then="", *then_args):
+    """The outputs ({"<signature>/<output>": array}) of the plain TensorFlow client on one video file. `then`: more
+    code run after it in the same process (one TensorFlow start-up and one load, not two), with the SavedModel as
+    `loaded` and its own arguments as `sys.argv[5:]` (`then_args`)."""
+    arguments = [PLAIN_CLIENT_PATH, export_dir, video, out, *then_args]
+    result = subprocess.run([sys.executable, "-c", PLAIN_CLIENT + then, *map(str, arguments)], capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return dict(np.load(out))
 

@@ -178,12 +178,6 @@ def test_bad_paths_are_one_line_with_nothing_left_behind(tmp_path):
     write_video(tmp_path / "a.avi", frames=4)
     (tmp_path / "folder").mkdir()
     (tmp_path / "text.h5").write_text("not hdf5\n")
-    (tmp_path / "codes.npy").write_text("not numpy\n")
-    codes = np.random.default_rng(4).random((24, 3))
-    codes[5, 1] = np.nan
-    np.save(tmp_path / "nan_codes.npy", codes)
-    good = np.random.default_rng(5).random((24, 3))
-    np.save(tmp_path / "good_codes.npy", good)
     with h5py.File(tmp_path / "frames.h5", "w") as f:
         f["frames"] = np.zeros((2, 4, 4, 3), np.uint8)
     features = np.random.default_rng(6).random((6, 5, 3)).astype(np.float32)
@@ -198,10 +192,6 @@ def test_bad_paths_are_one_line_with_nothing_left_behind(tmp_path):
         ("vidrep-embed", ["--model_dir=folder", "--data_file=frames.h5", "--output=/proc/c.h5"],
          "`output` '/proc/c.h5' cannot be written"),
         ("vidrep-embed", ["--model_dir=folder", "--data_file=frames.h5", "--output=folder"], "must end in"),
-        ("vidrep-viz", ["--codes=codes.npy", "--out_dir=maps"], "`codes` 'codes.npy' is not a readable .npy file"),
-        ("vidrep-viz", ["--codes=nan_codes.npy", "--out_dir=maps"], r"nan_codes.npy: code value nan at index (5, 1)"),
-        ("vidrep-viz", ["--codes=good_codes.npy", "--out_dir=maps", "--perplexities=5,500"],
-         "`perplexities` must be above 0 and below the number of codes (24), got 500"),
         ("vidrep-train", ["--data=features", "--data_file=seqs.npy", "--feature_dim=3", "--seq_length=5",
                           "--input_frames=3", "--future_frames=2", "--output=linear", "--val_dataset=features",
                           "--val_path=seqs.npy", "--units=4", "--model_dir=run"],
@@ -213,7 +203,7 @@ def test_bad_paths_are_one_line_with_nothing_left_behind(tmp_path):
         assert result.returncode == 2 and "Traceback" not in result.stderr, (tool, args, result.stderr[-3000:])
         assert lines[-1].startswith(f"{tool}: error: ") and message in lines[-1], (tool, args, lines[-1])
     assert (tmp_path / "frames.h5").stat().st_size and (tmp_path / "text.h5").read_text() == "not hdf5\n"
-    leftovers = {"maps", "run", "folder.tmp", "c.h5"} & set(os.listdir(tmp_path))
+    leftovers = {"run", "folder.tmp", "c.h5"} & set(os.listdir(tmp_path))
     assert not leftovers and os.listdir(tmp_path / "folder") == []
 
 
@@ -259,6 +249,36 @@ def test_bad_flag_values_are_refused_before_tensorflow_loads(tmp_path):
         assert result.returncode == 2 and "Traceback" not in result.stderr, (tool, result.stderr[-3000:])
         assert lines[-1].startswith(f"{tool}: error: ") and message in lines[-1], (tool, lines[-1])
     assert os.listdir(tmp_path) == []
+
+
+def test_a_bad_codes_file_is_refused_before_tensorflow_loads(tmp_path):
+    """vidrep-viz --codes reads and checks the codes, and its options against them, before TensorFlow loads (only
+    the learning curve reads TensorBoard logs with it): each refusal is one line, and no maps folder is made."""
+    (tmp_path / "codes.npy").write_text("not numpy\n")
+    codes = np.random.default_rng(4).random((24, 3))
+    codes[5, 1] = np.nan
+    np.save(tmp_path / "nan_codes.npy", codes)
+    np.save(tmp_path / "good_codes.npy", np.random.default_rng(5).random((24, 3)))
+    with h5py.File(tmp_path / "videos.h5", "w") as f:  # as vidrep-embed writes them: 3 videos of 4 windows
+        f["codes"] = np.random.default_rng(6).random((12, 3))
+        f["video_index"] = np.repeat(np.arange(3), 4)
+        f["videos"] = [b"a.avi", b"b.avi", b"c.avi"]
+    (tmp_path / "labels.txt").write_text("walk\nrest\n")
+    cases = [(["--codes=codes.npy"], "`codes` 'codes.npy' is not a readable .npy file"),
+             (["--codes=nan_codes.npy"], "nan_codes.npy: code value nan at index (5, 1)"),
+             (["--codes=good_codes.npy", "--perplexities=5,500"],
+              "`perplexities` must be above 0 and below the number of codes (24), got 500"),
+             (["--codes=good_codes.npy", "--perplexities=5", "--clusters=30"],
+              "`clusters` must be between 2 and the number of codes (24), got 30"),
+             (["--codes=videos.h5", "--perplexities=5", "--labels_file=labels.txt"],
+              "`labels_file` 'labels.txt' has 2 labels for 3 videos")]
+    for args, message in cases:
+        result = subprocess.run([sys.executable, "-c", WITHOUT_TENSORFLOW, "keras_vidrep.cli.viz", "vidrep-viz",
+                                 *args, "--out_dir=maps"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (args, result.stderr[-3000:])
+        assert lines[-1].startswith("vidrep-viz: error: ") and message in lines[-1], (args, lines[-1])
+    assert not os.path.exists(tmp_path / "maps")
 
 
 def test_a_missing_data_file_names_the_command_that_makes_it(tmp_path):

@@ -117,3 +117,25 @@ def test_a_run_that_fails_before_its_first_step_leaves_the_directory_as_it_was(t
     with pytest.raises(MemoryError):
         loop.Trainer(tiny_config.replace(export=False, model_dir=fresh).validate())
     assert not os.path.exists(fresh)
+
+
+def test_a_trainer_that_has_just_locked_is_named_by_its_pid(tmp_path):
+    """A second trainer that comes between the holder's flock and its writing of who it is waits that moment: the
+    refusal names the holder's pid (under load, two trainers started together met in that window)."""
+    import fcntl
+    import threading
+
+    folder = tmp_path / "run"
+    folder.mkdir()
+    fd = os.open(RunDir(folder).lock, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # locked; who holds it is written a moment later
+    holder = {"pid": 4343, "host": "this-host", "since": "2026-12-03 16:00:00"}
+    late = threading.Timer(0.3, lambda: os.pwrite(fd, json.dumps(holder).encode(), 0))
+    late.start()
+    try:
+        with pytest.raises(ConfigError, match=r"in use by another training process \(pid 4343 on this-host, since "
+                                              r"2026-12-03 16:00:00\)"):
+            RunLock(str(folder)).open()
+    finally:
+        late.join()
+        os.close(fd)

@@ -285,25 +285,32 @@ def plot_learning_curve(model_dir, path):
     return path
 
 
-def write_all(codes_path, out_dir, perplexities=(5, 30, 50), k=6, labels_file="", model_dir="", seed=0,
-              max_points=MAX_POINTS):
-    """Every picture (and clusters.csv) of the codes in `codes_path` (a subsample of `max_points` of a larger file,
-    see `load_codes`) into `out_dir`; returns the paths written, after a line about the subsample if one was drawn."""
-    data = load_codes(codes_path, max_points, seed)  # every input is checked before `out_dir` is made
+def read_checked(codes_path, perplexities=(5, 30, 50), k=6, labels_file="", max_points=MAX_POINTS, seed=0):
+    """The codes of `codes_path` (`load_codes`), with every drawing option checked against them and each code's
+    colour group: numpy and h5py only, so that a command refuses bad input before TensorFlow loads. Adds `groups`
+    (N,), `names` (of the groups) and `what` (video or label) to `load_codes`'s dict."""
+    data = load_codes(codes_path, max_points, seed)
     check_perplexities(perplexities, len(data["codes"]))
     check_clusters(k, len(data["codes"]))
     if labels_file:
         labels = read_labels(labels_file, data["videos"])
-        names = sorted(set(labels))
-        groups, what = np.array([names.index(labels[v]) for v in data["video_index"]]), "label"
+        data["names"] = sorted(set(labels))
+        data["groups"], data["what"] = np.array([data["names"].index(labels[v]) for v in data["video_index"]]), "label"
     else:
-        names = [os.path.basename(v) for v in data["videos"]]
-        groups, what = data["video_index"], "video"
+        data["names"] = [os.path.basename(v) for v in data["videos"]]
+        data["groups"], data["what"] = data["video_index"], "video"
+    return data
+
+
+def draw_all(data, out_dir, perplexities=(5, 30, 50), k=6, model_dir="", seed=0):
+    """Every picture (and clusters.csv) of the codes `data` (of `read_checked`) into `out_dir`; returns the paths
+    written, after a line about the subsample if one was drawn. The learning curve reads TensorBoard logs with
+    TensorFlow."""
     os.makedirs(out_dir, exist_ok=True)
     maps = tsne_maps(data["codes"], perplexities, seed)
     kmeans, agglomerative = clusters(data["codes"], k, seed)
     note = data["subsample"]
-    out = [plot_tsne(maps, groups, names, os.path.join(out_dir, "tsne.png"), what, note),
+    out = [plot_tsne(maps, data["groups"], data["names"], os.path.join(out_dir, "tsne.png"), data["what"], note),
            plot_clusters(next(iter(maps.values())), kmeans, agglomerative, os.path.join(out_dir, "clusters.png"),
                          note),
            plot_timeline(data, kmeans, os.path.join(out_dir, "timeline.png")),
@@ -324,3 +331,11 @@ def write_all(codes_path, out_dir, perplexities=(5, 30, 50), k=6, labels_file=""
         if curve:
             out.append(curve)
     return ([f"drew {note}"] if note else []) + out
+
+
+def write_all(codes_path, out_dir, perplexities=(5, 30, 50), k=6, labels_file="", model_dir="", seed=0,
+              max_points=MAX_POINTS):
+    """Every picture (and clusters.csv) of the codes in `codes_path` (a subsample of `max_points` of a larger file,
+    see `load_codes`) into `out_dir`, every input checked before `out_dir` is made; returns the paths written."""
+    return draw_all(read_checked(codes_path, perplexities, k, labels_file, max_points, seed), out_dir, perplexities,
+                    k, model_dir, seed)

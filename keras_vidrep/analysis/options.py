@@ -223,6 +223,11 @@ class VizOptions(ModelSourceOptions):
             raise ConfigError(f"`rollout` must be >= 0, got {self.rollout}")
         return indices
 
+    def map_seed(self):
+        """The seed of the maps of `codes`: `seed` where it was given, else 0 (`seed`'s default is a sequence
+        set's)."""
+        return self.seed if "seed" in getattr(self, "given", ("seed",)) else 0
+
     def perplexity_values(self):
         """The t-SNE perplexities (and `max_points`), checked."""
         try:

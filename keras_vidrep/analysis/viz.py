@@ -1,26 +1,23 @@
-"""vidrep-viz: pictures of a trained model on chosen sequences, or maps of the codes of a vidrep-embed output.
+"""vidrep-viz: pictures of a trained model on chosen sequences (maps of the codes of a vidrep-embed output:
+`keras_vidrep.analysis.code_maps`).
 
 For each chosen sequence (every picture labelled: truth | model, input | future, frame numbers):
   sequence_<i>.png  ground truth (input, then true future) over the model (reconstruction, then prediction);
   sequence_<i>.gif  animation: ground truth left, the model right;
   rollout_<i>.png / .gif   (with `rollout`=N) a free-running prediction of N frames beside the truth, which ends
                     after the model's trained future length (a red line and `no truth` mark where).
-With `codes` it draws the codes instead (`keras_vidrep.analysis.code_maps`).
 """
 import os
 
 from keras_vidrep import pictures
-from keras_vidrep.analysis import code_maps, predictors
+from keras_vidrep.analysis import predictors
 from keras_vidrep.analysis.evaluate import open_sequences
 from keras_vidrep.errors import ConfigError
 
 
 def draw(options):
-    """Draws what `options` (a `VizOptions`) asks for; returns the paths written."""
-    if options.codes:
-        seed = options.seed if "seed" in getattr(options, "given", ("seed",)) else 0  # maps: 0 unless given
-        return code_maps.write_all(options.codes, options.out_dir, options.perplexity_values(), options.clusters,
-                                   options.labels_file, options.model_dir, seed, options.max_points)
+    """Draws the sequences `options` (a `VizOptions` without `codes`: see `code_maps`) asks for; returns the paths
+    written."""
     indices = options.indices()
     predictor = predictors.predictor(options.model_dir, options.saved_model, options.checkpoint)
     t_in, t_out = predictor.input_frames, predictor.future_frames or 10

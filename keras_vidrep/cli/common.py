@@ -52,13 +52,15 @@ def load_tensorflow():
     startup.prepare()
 
 
-def checked_options(options_class, flag_values=flags.FLAGS):
+def checked_options(options_class, flag_values=flags.FLAGS, then_load_tensorflow=True):
     """The command's options from the parsed flags, checked (the class's `validate`, where it has one) before
-    TensorFlow loads (`load_tensorflow`): a bad value is one line at once, not after TensorFlow's start-up."""
+    TensorFlow loads (`load_tensorflow`, unless not `then_load_tensorflow`: the command loads it after checks of its
+    own): a bad value is one line at once, not after TensorFlow's start-up."""
     options = options_from_flags(options_class, flag_values)
     if hasattr(options, "validate"):
         options.validate()
-    load_tensorflow()
+    if then_load_tensorflow:
+        load_tensorflow()
     return options
 
 

@@ -21,10 +21,22 @@ common.define_option_flags(VizOptions)
 
 
 def main():
-    options = common.checked_options(VizOptions)
-    from keras_vidrep.analysis import viz
+    options = common.checked_options(VizOptions, then_load_tensorflow=False)
+    if options.codes:  # the codes file and the maps' options are checked before TensorFlow loads
+        from keras_vidrep.analysis import code_maps
 
-    print("\n".join(viz.draw(options)))
+        perplexities = options.perplexity_values()
+        codes = code_maps.read_checked(options.codes, perplexities, options.clusters, options.labels_file,
+                                       options.max_points, options.map_seed())
+        common.load_tensorflow()
+        written = code_maps.draw_all(codes, options.out_dir, perplexities, options.clusters, options.model_dir,
+                                     options.map_seed())
+    else:
+        common.load_tensorflow()
+        from keras_vidrep.analysis import viz
+
+        written = viz.draw(options)
+    print("\n".join(written))
 
 
 def run():

@@ -35,6 +35,7 @@ from keras_vidrep.runs.directory import RunDir
 
 HEARTBEAT_SECONDS = 30.0
 STALE_SECONDS = 300.0  # ten missed heartbeats
+HOLDER_WAIT_SECONDS = 2.0  # a refused process waits this long for the holder, just locked, to write who it is
 
 
 class RunLock:
@@ -82,21 +83,21 @@ class RunLock:
                 shutil.rmtree(self.path, ignore_errors=True)
             raise ConfigError(f"`model_dir` {self.path!r} is not writable ({e.strerror})") from None
         self._fd = fd
+        os.ftruncate(fd, 0)  # who holds it, at once: a process refused meanwhile waits for this
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode(), 0)
         try:
             self._take_lease()
         except BaseException:
             self.abandon()
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode(), 0)
         return self
 
     def _take(self, fd):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as e:
-            holder = _read_holder(fd)
+            holder = _wait_for_holder(fd)
             os.close(fd)
             if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise ConfigError(f"`model_dir` {self.path!r} cannot be locked ({e.strerror})") from None
@@ -213,6 +214,7 @@ class RunLock:
                     pass
             self._lease = None
         if self._fd is not None:
+            os.ftruncate(self._fd, 0)  # a later holder's refused rivals never read this process as the holder
             os.close(self._fd)
             self._fd = None
 
@@ -263,10 +265,18 @@ def _describe(holder):
             f"heartbeat {age:.0f} s ago")
 
 
-def _read_holder(fd):
-    """`pid N on HOST since ...` from a held lock file (best effort)."""
-    try:
-        info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
-        return f"pid {info['pid']} on {info['host']}, since {info['since']}"
-    except (OSError, ValueError, KeyError):
-        return "its pid is not recorded yet"
+def _wait_for_holder(fd):
+    """`pid N on HOST, since ...` from a lock file held by another process, which writes it just after locking:
+    read again for up to HOLDER_WAIT_SECONDS until it names a live process (best effort)."""
+    deadline = time.monotonic() + HOLDER_WAIT_SECONDS
+    while True:
+        try:
+            info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+            holder = f"pid {info['pid']} on {info['host']}, since {info['since']}"
+            if info["host"] != socket.gethostname() or _pid_alive(int(info["pid"])):
+                return holder
+        except (OSError, ValueError, KeyError, TypeError):
+            holder = "its pid is not recorded yet"
+        if time.monotonic() > deadline:
+            return holder
+        time.sleep(0.05)
