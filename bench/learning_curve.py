@@ -99,6 +99,9 @@ class LogitsPredictor:
 
 
 def score_torch(model_dir, heldout):
+    from keras_vidrep.runtime import startup
+
+    startup.prepare()  # TensorFlow loads as the commands load it: its native start-up notices filtered
     from keras_vidrep.analysis import evaluate
 
     logits = np.load(os.path.join(model_dir, "future_logits.npy")).astype(np.float32)

@@ -189,6 +189,9 @@ def decision(record):
 
 
 def write_hparams(out_dir, row):
+    from keras_vidrep.runtime import startup
+
+    startup.prepare()  # TensorFlow loads as the commands load it: its native start-up notices filtered
     from keras_vidrep.board import hparams
 
     hparams.write_session(os.path.join(out_dir, "hparams", f"trial{row['trial']}_{row['minutes']:g}min"),

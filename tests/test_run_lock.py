@@ -4,6 +4,7 @@ that never started leaves the directory as it found it."""
 import json
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
@@ -18,32 +19,43 @@ from keras_vidrep.training import loop, run_lock
 from keras_vidrep.training.run_lock import RunLock
 
 HOLD = textwrap.dedent("""
-    import fcntl, sys, time
+    import fcntl, sys
     fcntl.flock = lambda *args: None  # a host-local lock: it never sees the other host's holder
     from keras_vidrep.errors import ConfigError
     from keras_vidrep.training.run_lock import RunLock
-    time.sleep(float(sys.argv[2]))
     try:
         held = RunLock(sys.argv[1]).open()
     except ConfigError as e:
         print("refused:", e)
         sys.exit(2)
     print("holds", flush=True)
-    time.sleep(4)
+    sys.stdin.read()  # holds until told to stop (stdin closed), however slowly the other process starts
     held.close()
 """)
 
 
 def test_two_processes_with_a_host_local_flock_one_refuses(tmp_path):
-    runs = [subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "run"), delay], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True) for delay in ("0", "1.5")]
-    outputs = [run.communicate(timeout=60) for run in runs]
-    assert [run.returncode for run in runs] == [0, 2], outputs
-    assert outputs[0][0].strip() == "holds"
-    refused = outputs[1][0].strip()
+    def start():
+        return subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path / "run")], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    holder = start()
+    try:
+        assert holder.stdout.readline().strip() == "holds", holder.stderr.read()[-2000:]
+        held_since = time.time()
+        time.sleep(1.0)
+        second = start()
+        out, err = second.communicate(timeout=120)
+        waited = time.time() - held_since
+    finally:
+        holder.stdin.close()  # the holder ends its lease and exits
+        holder.wait(timeout=60)
+    assert second.returncode == 2 and holder.returncode == 0, err[-2000:]
+    refused = out.strip()
     assert refused.startswith(f"refused: `model_dir` '{tmp_path / 'run'}' is in use by another training process "
-                              f"(pid {runs[0].pid} on {socket.gethostname()}, since ")
-    assert "heartbeat 1 s ago" in refused or "heartbeat 2 s ago" in refused
+                              f"(pid {holder.pid} on {socket.gethostname()}, since ")
+    age = int(re.search(r"heartbeat (\d+) s ago", refused).group(1))
+    assert 1 <= age <= waited + 1, (age, waited)  # the holder's lease as it made it (no renewal within 30 s)
     assert not pathlib.Path(RunDir(tmp_path / "run").lease).exists()  # the holder's lease ends with it
 
 
