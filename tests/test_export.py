@@ -1,6 +1,7 @@
 """SavedModel export: named signatures, dynamic batch, loadable by TensorFlow alone, atomic replacement."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -144,9 +145,9 @@ def write_mp4(path, frames, shift=2):
     return path
 
 
-def test_vidrep_encode_from_the_run_and_from_its_export(trained, tmp_path):
-    """Codes per clip (every 2nd frame) and per video of a folder of mp4s: the run and its export agree, and a video
-    shorter than one clip is one line with nothing written."""
+def test_vidrep_encode_from_the_run_and_from_its_export(trained, tmp_path, capfd):
+    """Codes per clip (every 2nd frame) and per video of a folder of mp4s: the run and its export agree; a video
+    shorter than one clip is one line with nothing written, or with `skip_bad_videos` left out and named."""
     import h5py
 
     config, model = trained
@@ -188,6 +189,30 @@ def test_vidrep_encode_from_the_run_and_from_its_export(trained, tmp_path):
     assert short.returncode == 2 and "has 5 frames (5 kept at every 1-th), shorter than one clip of 10" in \
         short.stderr.strip().splitlines()[-1]
     assert not [n for n in os.listdir(tmp_path) if n.startswith("short.h5")]
+
+    # With --skip_bad_videos a folder that holds it and a file OpenCV cannot decode is encoded without them: each is a
+    # line on stderr, and both are named in the file (in-process: the command's own function).
+    from keras_vidrep.analysis.encode import encode
+    from keras_vidrep.analysis.options import EncodeOptions
+
+    shutil.copy(tmp_path / "videos" / "walk" / "a.mp4", tmp_path / "short" / "a.mp4")
+    (tmp_path / "short" / "d.mp4").write_bytes(b"not a video")
+    options = EncodeOptions(model_dir=config.model_dir, videos=str(tmp_path / "short"), output=str(tmp_path / "s.h5"),
+                            stride=2, projector_points=0)
+    with pytest.raises(DataError, match="shorter than one clip of 10"):
+        encode(options, log=lambda line: None)
+    options.skip_bad_videos = True
+    lines = []
+    result = encode(options, log=lines.append)
+    warned = [line for line in capfd.readouterr().err.splitlines() if "vidrep-encode: skipped" in line]
+    assert len(warned) == 2 and "c.mp4" in warned[0] and "OpenCV cannot decode" in warned[1], warned
+    assert result["videos"] == 1 and [os.path.basename(p) for p in result["skipped"]] == ["c.mp4", "d.mp4"]
+    assert "encoded 3 clips of 1 videos" in lines[0] and "skipped 2 (named in `skipped_videos`)" in lines[0]
+    with h5py.File(tmp_path / "s.h5", "r") as f:
+        assert [v.decode() for v in f["videos"][...]] == [str(tmp_path / "short" / "a.mp4")]
+        assert [os.path.basename(v.decode()) for v in f["skipped_videos"][...]] == ["c.mp4", "d.mp4"]
+        np.testing.assert_allclose(f["codes"][...], run["codes"][2:], rtol=1e-5, atol=1e-6)  # a.mp4's, as before
+        assert list(f["video_index"][...]) == [0, 0, 0]
 
 
 def test_export_from_checkpoint_and_refusals(trained, tmp_path):

@@ -13,7 +13,8 @@ patches of its grid), or a frame VAE's and a latent LSTM's code mean of the clip
 Output `CODES.h5`: `codes` (clips, dim) float32 — for a classifier `probabilities` (clips, classes) instead, with
 `class_names` —, `video_index` (clips,), `frame_number` and `end_frame_number` (clips,: the first and last frame of each
 clip, in the video's own numbering), `video_codes` (videos, dim: the mean of a video's clip codes; a classifier's
-`video_probabilities`), `videos` (names); attributes name the model and the geometry read. A classifier's top
+`video_probabilities`), `videos` (names; with `skip_bad_videos`, the videos the model could not read are left out,
+warned about and named in `skipped_videos`); attributes name the model and the geometry read. A classifier's top
 `top_k` classes by name also go to `CODES_videos.csv` (one row a video) and `CODES_clips.csv` (one row a clip). With
 `predict_frames`, `CODES_continuations/<video>.gif` and `.mp4` (`picture_names`): each video's first clip and
 true next frames beside the model's free-running continuation. Written video by video (memory holds one video)
@@ -23,6 +24,7 @@ video, first frame, label — the video's folder — and k-means cluster, its fi
 import csv
 import os
 import shutil
+import sys
 
 import h5py
 import numpy as np
@@ -127,25 +129,34 @@ def encode(options, log=print):
     pictures_dir = os.path.splitext(options.output)[0] + "_continuations"
     if options.predict_frames:
         video_models.check_continuation(model)
-    # A video that cannot be read stops the command: what it wrote (under these names) goes, nothing else is touched.
+    # A video that cannot be read stops the command (unless skipped): what it wrote (under these names) goes,
+    # nothing else is touched.
     tmp, tmp_pictures = attempt_path(options.output), attempt_path(pictures_dir)
     names = picture_names(paths)
-    clips_written, tables = 0, []
+    clips_written, tables, kept, skipped = 0, [], [], []
     try:
-        with h5py.File(tmp, "w") as f:
-            for v, path in enumerate(tqdm(paths, desc="vidrep-encode", unit="video", dynamic_ncols=True)):
-                video = read_video(path)
-                check_video(video.shape, video_input, path)
-                if video_input.channels == 3 and not options.grey_as_rgb and is_grey(video):
-                    raise DataError(f"{path} is grey (its three channels are equal), but the model "
-                                    f"reads RGB frames: give --grey_as_rgb to read it all the same")
+        with h5py.File(tmp, "w") as f, tqdm(paths, desc="vidrep-encode", unit="video", dynamic_ncols=True) as bar:
+            for path, name in zip(bar, names):
+                try:
+                    video = readable_video(path, video_input, options.grey_as_rgb)
+                except DataError as e:
+                    if not options.skip_bad_videos:
+                        raise
+                    bar.write(f"vidrep-encode: skipped {e}", file=sys.stderr)
+                    skipped.append(path)
+                    continue
                 starts = clip_starts(-(-len(video) // skip), video_input, options.stride)
                 results = video_models.clip_outputs(model, video, starts, options.stride, options.batch_size)
-                _append(f, v, results, starts, video_input, clips_written)
+                _append(f, len(kept), results, starts, video_input, clips_written)
+                kept.append(path)
                 clips_written += len(starts)
                 if options.predict_frames:
-                    continuation_pictures(model, video, options.predict_frames, names[v], tmp_pictures)
-            f.create_dataset("videos", data=np.array(paths, dtype=h5py.string_dtype()))
+                    continuation_pictures(model, video, options.predict_frames, name, tmp_pictures)
+            if not kept:
+                raise DataError(f"no video could be read by the model ({len(skipped)} skipped)")
+            f.create_dataset("videos", data=np.array(kept, dtype=h5py.string_dtype()))
+            if skipped:
+                f.create_dataset("skipped_videos", data=np.array(skipped, dtype=h5py.string_dtype()))
             if model.class_names is not None and "probabilities" in f:
                 f.create_dataset("class_names", data=np.array(model.class_names, dtype=h5py.string_dtype()))
             f.attrs.update({"source": os.path.abspath(model.source), "stride": options.stride,
@@ -154,7 +165,7 @@ def encode(options, log=print):
             dim = f[main].shape[1]
         os.replace(tmp, options.output)
         if main == "probabilities" and model.class_names is not None:
-            tables = write_class_tables(options.output, paths, model.class_names, options.top_k)
+            tables = write_class_tables(options.output, kept, model.class_names, options.top_k)
         if options.predict_frames:  # the pictures of this run replace those of an earlier one
             shutil.rmtree(pictures_dir, ignore_errors=True)
             os.replace(tmp_pictures, pictures_dir)
@@ -165,12 +176,24 @@ def encode(options, log=print):
     written = [options.output, *tables] + ([pictures_dir] if options.predict_frames else [])
     if options.projector_points:
         written.append(write_projector(
-            options.output, main, clips_written, paths,
-            lambda rows, video_index, numbers: window_thumbnails(paths, video_index, numbers),
+            options.output, main, clips_written, kept,
+            lambda rows, video_index, numbers: window_thumbnails(kept, video_index, numbers),
             options.projector_points, options.clusters))
     what = f"{dim} classes" if main == "probabilities" else f"code size {dim}"
-    log(f"encoded {clips_written} clips of {len(paths)} videos ({what}); wrote {', '.join(written)}")
-    return {"clips": clips_written, "videos": len(paths), "code_size": dim, "files": written}
+    also = f", skipped {len(skipped)} (named in `skipped_videos`)" if skipped else ""
+    log(f"encoded {clips_written} clips of {len(kept)} videos ({what}){also}; wrote {', '.join(written)}")
+    return {"clips": clips_written, "videos": len(kept), "skipped": skipped, "code_size": dim, "files": written}
+
+
+def readable_video(path, video_input, grey_as_rgb=False):
+    """The frames of the video file `path` (`read_video`); DataError if OpenCV cannot decode it or the model of
+    `video_input` cannot read it (too short, too small, grey for an RGB model unless `grey_as_rgb`)."""
+    video = read_video(path)
+    check_video(video.shape, video_input, path)
+    if video_input.channels == 3 and not grey_as_rgb and is_grey(video):
+        raise DataError(f"{path} is grey (its three channels are equal), but the model reads RGB frames: give "
+                        f"--grey_as_rgb to read it all the same")
+    return video
 
 
 def embed_file(options, log=print):

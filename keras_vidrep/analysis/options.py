@@ -258,6 +258,9 @@ class EncodeOptions(RunSourceOptions):
                                         "features were computed with (when not ImageNet's or random).")
     grey_as_rgb: bool = setting(False, "Read a grey video (equal channels) with a model of RGB frames (it is refused "
                                        "by default: the model never saw grey frames).")
+    skip_bad_videos: bool = setting(False, "Warn about and skip a video that cannot be decoded or that the model "
+                                           "cannot read (too short, too small, grey for an RGB model), instead of "
+                                           "stopping; the skipped ones are named in `skipped_videos`.")
     top_k: int = setting(5, "Classifiers: classes by name per video and per clip in CODES_videos.csv and "
                             "CODES_clips.csv.")
     projector_points: int = setting(10000, "Codes (evenly spread) in the TensorBoard Projector log directory "
@@ -283,7 +286,8 @@ class EncodeOptions(RunSourceOptions):
         if self.predict_frames < 0 or self.projector_points < 0:
             raise ConfigError(f"`predict_frames` and `projector_points` must be >= 0, got {self.predict_frames} and "
                               f"{self.projector_points}")
-        if self.data_file and (self.predict_frames or self.backbone_weights):
-            raise ConfigError("`predict_frames` and `backbone_weights` are for `videos`, not `data_file`")
+        if self.data_file and (self.predict_frames or self.backbone_weights or self.skip_bad_videos):
+            raise ConfigError("`predict_frames`, `backbone_weights` and `skip_bad_videos` are for `videos`, not "
+                              "`data_file`")
         check_positive(self, ("stride", "batch_size", "clusters", "top_k"))
         return self
