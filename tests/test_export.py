@@ -199,15 +199,18 @@ def test_vidrep_encode_from_the_run_and_from_its_export(trained, tmp_path, capfd
     (tmp_path / "short" / "d.mp4").write_bytes(b"not a video")
     options = EncodeOptions(model_dir=config.model_dir, videos=str(tmp_path / "short"), output=str(tmp_path / "s.h5"),
                             stride=2, projector_points=0)
-    with pytest.raises(DataError, match="shorter than one clip of 10"):
+    with pytest.raises(DataError, match="shorter than one clip of 10"):  # a.mp4 done, then c.mp4 stops it
         encode(options, log=lambda line: None)
+    assert "the 1 videos done of 3 are kept in " in capfd.readouterr().err
     options.skip_bad_videos = True
     lines = []
-    result = encode(options, log=lines.append)
+    result = encode(options, log=lines.append)  # goes on after a.mp4
     warned = [line for line in capfd.readouterr().err.splitlines() if "vidrep-encode: skipped" in line]
     assert len(warned) == 2 and "c.mp4" in warned[0] and "OpenCV cannot decode" in warned[1], warned
     assert result["videos"] == 1 and [os.path.basename(p) for p in result["skipped"]] == ["c.mp4", "d.mp4"]
-    assert "encoded 3 clips of 1 videos" in lines[0] and "skipped 2 (named in `skipped_videos`)" in lines[0]
+    assert lines[0] == f"vidrep-encode: going on after the 1 videos done in {tmp_path / 's.h5.partial'}"
+    assert "encoded 3 clips of 1 videos" in lines[-1] and "skipped 2 (named in `skipped_videos`)" in lines[-1]
+    assert not (tmp_path / "s.h5.partial").exists()
     with h5py.File(tmp_path / "s.h5", "r") as f:
         assert [v.decode() for v in f["videos"][...]] == [str(tmp_path / "short" / "a.mp4")]
         assert [os.path.basename(v.decode()) for v in f["skipped_videos"][...]] == ["c.mp4", "d.mp4"]

@@ -18,10 +18,12 @@ warned about and named in `skipped_videos`); attributes name the model and the g
 `top_k` classes by name also go to `CODES_videos.csv` (one row a video) and `CODES_clips.csv` (one row a clip). With
 `predict_frames`, `CODES_continuations/<video>.gif` and `.mp4` (`picture_names`): each video's first clip and
 true next frames beside the model's free-running continuation. Written video by video (memory holds one video)
-under temporary names, renamed when complete; `CODES_projector/` beside it for TensorBoard's Projector (each clip's
+into `CODES.h5.partial` (`open_partial`), renamed when complete: a run that stops keeps the videos it finished, and
+the same command goes on after them; `CODES_projector/` beside it for TensorBoard's Projector (each clip's
 video, first frame, label — the video's folder — and k-means cluster, its first frame as thumbnail).
 """
 import csv
+import json
 import os
 import shutil
 import sys
@@ -38,6 +40,8 @@ from keras_vidrep.data.checks import attempt_path, check_output_path
 from keras_vidrep.data.video import find_videos, read_video
 from keras_vidrep.data.video_input import check_video, is_grey
 from keras_vidrep.errors import DataError
+
+PARTIAL = ".partial"  # OUTPUT.partial (and CODES_continuations.partial/): the videos done by a run not yet finished
 
 
 def picture_names(paths):
@@ -129,50 +133,59 @@ def encode(options, log=print):
     pictures_dir = os.path.splitext(options.output)[0] + "_continuations"
     if options.predict_frames:
         video_models.check_continuation(model)
-    # A video that cannot be read stops the command (unless skipped): what it wrote (under these names) goes,
-    # nothing else is touched.
-    tmp, tmp_pictures = attempt_path(options.output), attempt_path(pictures_dir)
-    names = picture_names(paths)
-    clips_written, tables, kept, skipped = 0, [], [], []
+    # Written video by video into OUTPUT.partial, renamed when complete. A run that stops (a video it cannot read,
+    # Ctrl-C, a kill) keeps the videos it finished there, and the same command goes on after them.
+    partial, partial_pictures = f"{options.output}{PARTIAL}", f"{pictures_dir}{PARTIAL}"
+    settings = json.dumps({"source": os.path.abspath(model.source), "stride": options.stride,
+                           "video_input": video_input.to_json(), "predict_frames": options.predict_frames},
+                          sort_keys=True)
+    f, kept, skipped = open_partial(partial, partial_pictures, settings, paths, log)
+    names, tables, done = picture_names(paths), [], len(kept) + len(skipped)
+    clips_written = len(f["video_index"]) if "video_index" in f else 0
     try:
-        with h5py.File(tmp, "w") as f, tqdm(paths, desc="vidrep-encode", unit="video", dynamic_ncols=True) as bar:
-            for path, name in zip(bar, names):
+        with tqdm(total=len(paths), initial=done, desc="vidrep-encode", unit="video", dynamic_ncols=True) as bar:
+            for path, name in zip(paths[done:], names[done:]):
                 try:
                     video = readable_video(path, video_input, options.grey_as_rgb)
                 except DataError as e:
                     if not options.skip_bad_videos:
                         raise
                     bar.write(f"vidrep-encode: skipped {e}", file=sys.stderr)
-                    skipped.append(path)
+                    _append_name(f, "skipped_videos", path, skipped)
+                    bar.update()
                     continue
                 starts = clip_starts(-(-len(video) // skip), video_input, options.stride)
                 results = video_models.clip_outputs(model, video, starts, options.stride, options.batch_size)
                 _append(f, len(kept), results, starts, video_input, clips_written)
-                kept.append(path)
-                clips_written += len(starts)
                 if options.predict_frames:
-                    continuation_pictures(model, video, options.predict_frames, name, tmp_pictures)
-            if not kept:
-                raise DataError(f"no video could be read by the model ({len(skipped)} skipped)")
-            f.create_dataset("videos", data=np.array(kept, dtype=h5py.string_dtype()))
-            if skipped:
-                f.create_dataset("skipped_videos", data=np.array(skipped, dtype=h5py.string_dtype()))
-            if model.class_names is not None and "probabilities" in f:
-                f.create_dataset("class_names", data=np.array(model.class_names, dtype=h5py.string_dtype()))
-            f.attrs.update({"source": os.path.abspath(model.source), "stride": options.stride,
-                            "video_input": video_input.to_json()})
-            main = "probabilities" if "probabilities" in f else "codes"
-            dim = f[main].shape[1]
-        os.replace(tmp, options.output)
-        if main == "probabilities" and model.class_names is not None:
-            tables = write_class_tables(options.output, kept, model.class_names, options.top_k)
-        if options.predict_frames:  # the pictures of this run replace those of an earlier one
-            shutil.rmtree(pictures_dir, ignore_errors=True)
-            os.replace(tmp_pictures, pictures_dir)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        shutil.rmtree(tmp_pictures, ignore_errors=True)
+                    continuation_pictures(model, video, options.predict_frames, name, partial_pictures)
+                _append_name(f, "videos", path, kept)  # the video counts as done once its name is written
+                clips_written += len(starts)
+                bar.update()
+        if not kept:
+            raise DataError(f"no video could be read by the model ({len(skipped)} skipped)")
+        if model.class_names is not None and "probabilities" in f:
+            f.create_dataset("class_names", data=np.array(model.class_names, dtype=h5py.string_dtype()))
+        f.attrs.update({"source": os.path.abspath(model.source), "stride": options.stride,
+                        "video_input": video_input.to_json()})
+        main = "probabilities" if "probabilities" in f else "codes"
+        dim = f[main].shape[1]
+    except BaseException:
+        f.close()
+        if kept or skipped:
+            print(f"vidrep-encode: the {len(kept) + len(skipped)} videos done of {len(paths)} are kept in {partial}; "
+                  f"the same command goes on after them", file=sys.stderr)
+        else:
+            os.remove(partial)
+            shutil.rmtree(partial_pictures, ignore_errors=True)
+        raise
+    f.close()
+    os.replace(partial, options.output)
+    if main == "probabilities" and model.class_names is not None:
+        tables = write_class_tables(options.output, kept, model.class_names, options.top_k)
+    if options.predict_frames:  # the pictures of this run replace those of an earlier one
+        shutil.rmtree(pictures_dir, ignore_errors=True)
+        os.replace(partial_pictures, pictures_dir)
     written = [options.output, *tables] + ([pictures_dir] if options.predict_frames else [])
     if options.projector_points:
         written.append(write_projector(
@@ -183,6 +196,47 @@ def encode(options, log=print):
     also = f", skipped {len(skipped)} (named in `skipped_videos`)" if skipped else ""
     log(f"encoded {clips_written} clips of {len(kept)} videos ({what}){also}; wrote {', '.join(written)}")
     return {"clips": clips_written, "videos": len(kept), "skipped": skipped, "code_size": dim, "files": written}
+
+
+def open_partial(partial, partial_pictures, settings, paths, log=print):
+    """The in-progress file `partial` opened for appending, with the videos it holds as done (`videos`) and skipped
+    (`skipped_videos`): those of an earlier run of the same `settings` whose done and skipped videos are, in order,
+    the first of `paths` — the rows of a video whose name was never written are dropped —, else a new file. Returns
+    (the open h5py.File, done paths, skipped paths)."""
+    if os.path.exists(partial):
+        try:
+            f = h5py.File(partial, "r+")
+        except OSError as e:
+            if "lock" in str(e):
+                raise DataError(f"{partial} is being written by another process (an HDF5 lock holds it); wait for "
+                                f"it to end, or give another `output`") from None
+            f = None
+        if f is not None:
+            kept = [v.decode() for v in f["videos"][...]] if "videos" in f else []
+            skipped = [v.decode() for v in f["skipped_videos"][...]] if "skipped_videos" in f else []
+            done = len(kept) + len(skipped)
+            if f.attrs.get("encode_settings") == settings and sorted(kept + skipped) == sorted(paths[:done]):
+                rows = int(np.searchsorted(f["video_index"][...], len(kept))) if "video_index" in f else 0
+                for name in set(f) - {"videos", "skipped_videos"}:  # a row per clip, or per video (video_*)
+                    f[name].resize(len(kept) if name.startswith("video_") and name[6:] in f else rows, axis=0)
+                log(f"vidrep-encode: going on after the {done} videos done in {partial}")
+                return f, kept, skipped
+            f.close()
+        log(f"vidrep-encode: {partial} is of other settings or videos, or unreadable; starting over")
+        shutil.rmtree(partial_pictures, ignore_errors=True)
+    f = h5py.File(partial, "w")
+    f.attrs["encode_settings"] = settings
+    return f, [], []
+
+
+def _append_name(f, dataset, path, names):
+    """Appends `path` to the string dataset `dataset` of `f` (made if missing) and to `names`; flushes the file."""
+    if dataset not in f:
+        f.create_dataset(dataset, (0,), h5py.string_dtype(), maxshape=(None,), chunks=True)
+    f[dataset].resize(len(names) + 1, axis=0)
+    f[dataset][len(names)] = path
+    names.append(path)
+    f.flush()
 
 
 def readable_video(path, video_input, grey_as_rgb=False):
