@@ -87,6 +87,8 @@ def test_ctrl_c_or_sigterm_saves_a_checkpoint(tmp_path, signum, code, word):
 # vidrep-encode, slowed to half a second a video so that it is killed between two videos.
 SLOW_ENCODE = """
 import sys, time
+from keras_vidrep.runtime import startup
+startup.prepare()  # TensorFlow loads as the command loads it
 from keras_vidrep.analysis import video_models
 clip_outputs = video_models.clip_outputs
 video_models.clip_outputs = lambda *args, **kwargs: (time.sleep(0.5), clip_outputs(*args, **kwargs))[1]
