@@ -56,6 +56,20 @@ def test_ssim_and_psnr_by_hand_capped_and_clipped():
     assert out["mse"][0, 0] == pytest.approx(144 * 1.45 ** 2)  # the error metrics keep the raw values
 
 
+@pytest.mark.parametrize("shape, window", [((6, 64, 64, 1), 11), ((4, 2, 20, 24, 3), 11), ((5, 12, 12, 1), 11),
+                                           ((3, 8, 9, 1), 8)])
+def test_ssim_is_tf_image_ssim(shape, window):
+    # metrics.ssim convolves each channel with tf.nn.conv2d instead of tf.image.ssim's slow depthwise convolution:
+    # the same numbers, on random, binary-like and nearly equal frames.
+    rng = np.random.default_rng(len(shape) + window)
+    x = rng.random(shape, dtype=np.float32)
+    for y in (rng.random(shape, dtype=np.float32), (x > 0.7).astype(np.float32), np.clip(x + 0.01, 0, 1)):
+        want = tf.image.ssim(tf.constant(x), tf.constant(y), max_val=1.0, filter_size=window).numpy()
+        got = metrics.ssim(x, y, filter_size=window).numpy()
+        assert got.shape == want.shape == shape[:-3]
+        np.testing.assert_allclose(got, want, atol=2e-6)
+
+
 def test_per_horizon_summary_shapes():
     rng = np.random.default_rng(0)
     t, p = rng.random((5, 7, 16, 16)), rng.random((5, 7, 16, 16))
