@@ -433,6 +433,41 @@ def test_quoted_60_minute_search_is_the_measured_one():
             "cpu_60min.cfg, the search")
 
 
+def test_quoted_avx2_search_is_the_measured_one():
+    """The AVX2-only search: docs/quality.md's table is the record, row for row; its verdict (replace the incumbent)
+    and the numbers cpu_15min_avx2.cfg quotes are the record's, and that config trains the winning recipe."""
+    record = result(os.path.join("avx2_only", "recipe_search_15.json"))
+    assert "AVX2" in record["cpu"] and "AVX-512" not in record["cpu"]
+    assert all(r["recipe"]["precision"] == "float32" for r in record["rows"])
+    measured = {(round(r["minutes"], 2), r["trial"]): r for r in record["rows"]}
+    text = page("docs/quality.md")
+    section = text[text.index("### The 15-minute search on an AVX2-only CPU"):text.index("## Probes with real digits")]
+    quoted_rows = re.findall(r"^\| ([\d.]+) \| (\d) \| ([^|]+) \| ([\d,]+) \| ([\d.]+) \| ([\d.]+) \|$", section, re.M)
+    assert {(float(m), int(t)) for m, t, *_ in quoted_rows} == set(measured), "the AVX2 table is not the record"
+    for minutes, trial, recipe, steps, nats, speed in quoted_rows:
+        row = measured[(float(minutes), int(trial))]
+        matches([steps, nats, speed], [row["steps"], row["future_nats"], row["machine_steps_per_second"]],
+                f"AVX2 search, trial {trial} at {minutes} min")
+        assert f"{row['recipe']['layers']}×{row['recipe']['units']}, batch {row['recipe']['batch_size']}" in recipe
+    verdict = record["decision"]
+    assert verdict == recipe_search.decision(record) and verdict["replace"] is True and verdict["winner"] == 5
+    matches(quoted("docs/quality.md", r"at the target it reached ([\d.]+) in ([\d,]+) steps, the incumbent ([\d.]+) "
+                                      r"in ([\d,]+) steps\. \*\*Verdict: replace the incumbent"),
+            [verdict["winner_nats"], verdict["winner_steps"], verdict["incumbent_nats"], verdict["incumbent_steps"]],
+            "docs/quality.md, the AVX2 search's verdict")
+    matches(quoted("configs/cpu_15min_avx2.cfg", r"this recipe reached ([\d.]+) nats/frame \(([\d,]+) steps\) "
+                                                 r"against ([\d.]+) for cpu_15min.cfg's \(([\d,]+) steps\)"),
+            [verdict["winner_nats"], verdict["winner_steps"], verdict["incumbent_nats"], verdict["incumbent_steps"]],
+            "cpu_15min_avx2.cfg, the search")
+    winner = record["recipes"][verdict["winner"]]
+    with open(os.path.join(ROOT, "configs", "cpu_15min_avx2.cfg"), encoding="utf-8") as f:
+        flags = dict(line.strip()[2:].split("=", 1) for line in f if line.startswith("--"))
+    assert (int(flags["units"]), int(flags["batch_size"]), float(flags["learning_rate"]), flags["precision"]) == \
+        (winner["units"], winner["batch_size"], winner["learning_rate"], winner["precision"])
+    assert (winner["layers"], winner["learning_rate_schedule"], winner["clipnorm"], winner["conditional_future"]) == \
+        (1, "cosine", 0.0, False)  # the rest is cpu_15min.cfg's, which the config reads first
+
+
 def test_quoted_export_times_are_the_measured_ones():
     record = result("export_speed.json")
     assert record["before"]["commit"] == "75b8245" and record["now"]["cpu"] == record["before"]["cpu"]
