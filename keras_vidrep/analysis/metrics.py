@@ -86,9 +86,9 @@ def ssim(x, y, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03):
     c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
     mean_x, mean_y = local_mean(x), local_mean(y)
     luminance = (2.0 * mean_x * mean_y + c1) / (tf.square(mean_x) + tf.square(mean_y) + c1)
-    covariance = local_mean(x * y) * 2.0 - 2.0 * mean_x * mean_y
-    variances = local_mean(tf.square(x) + tf.square(y)) - (tf.square(mean_x) + tf.square(mean_y))
-    structure = (covariance + c2) / (variances + c2)
+    twice_covariance = local_mean(x * y) * 2.0 - 2.0 * mean_x * mean_y  # 2 cov(x, y), each within the window
+    variances = local_mean(tf.square(x) + tf.square(y)) - (tf.square(mean_x) + tf.square(mean_y))  # var x + var y
+    structure = (twice_covariance + c2) / (variances + c2)
     return tf.reduce_mean(luminance * structure, axis=(-3, -2, -1))
 
 
