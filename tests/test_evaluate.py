@@ -67,7 +67,7 @@ def test_ssim_is_tf_image_ssim(shape, window):
         want = tf.image.ssim(tf.constant(x), tf.constant(y), max_val=1.0, filter_size=window).numpy()
         got = metrics.ssim(x, y, filter_size=window).numpy()
         assert got.shape == want.shape == shape[:-3]
-        np.testing.assert_allclose(got, want, atol=2e-6)
+        np.testing.assert_allclose(got, want, atol=1e-5)  # float32 rounding of two convolutions, any CPU
 
 
 def test_per_horizon_summary_shapes():
